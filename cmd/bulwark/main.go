@@ -1,0 +1,41 @@
+// Command bulwark is Bulwark's single binary: vendor repository tool, update
+// server, agent, lockdown tool and offline media. main only parses arguments,
+// wires the parts together and exits; everything else lives in internal/.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if code, ok := err.(exitCode); ok {
+			os.Exit(int(code))
+		}
+		fmt.Fprintln(os.Stderr, "bulwark:", err)
+		os.Exit(1)
+	}
+}
+
+// exitCode is returned by commands that have already told the user what went
+// wrong and only need the process to exit with a given status (for example
+// `repo verify` finding problems, or `lockdown audit` finding failures).
+type exitCode int
+
+func (c exitCode) Error() string { return fmt.Sprintf("exit status %d", int(c)) }
+
+// run executes one bulwark invocation. It is what main and the testscript
+// harness call, so it must not touch os.Args, os.Exit or the real stdio.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	root := newRootCmd(stdin, stdout, stderr)
+	root.SetArgs(args)
+	return root.ExecuteContext(ctx)
+}
