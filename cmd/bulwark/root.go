@@ -26,6 +26,9 @@ a lockdown tool for hardening profiles, and offline media.`,
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand()
+	root.AddCommand(
+		newRepoCmd(),
+		newLockdownCmd(),
+	)
 	return root
 }

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets the test binary act as the bulwark command inside testscript
+// scripts, so the scripts run the real CLI code path without a separate build.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"bulwark": func() {
+			if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+				if code, ok := err.(exitCode); ok {
+					os.Exit(int(code))
+				}
+				os.Stderr.WriteString("bulwark: " + err.Error() + "\n")
+				os.Exit(1)
+			}
+		},
+	})
+}
+
+// TestScript runs every CLI scenario under testdata/script, the README's
+// examples among them.
+func TestScript(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("HOME", env.WorkDir)
+			return nil
+		},
+	})
+}
