@@ -172,11 +172,12 @@ func (u *Update) JSON() ([]byte, error) {
 // decoder walks a yaml.Node tree (from YAML, or built from JSON by jsonNode)
 // into an Update, recording field lines and collecting every problem.
 type decoder struct {
-	file  string
-	yaml  bool // authored YAML: numbers allowed for strings, repository fields refused
-	lines map[string]int
-	bad   map[string]bool // fields with a type error; validation skips them
-	errs  []*FieldError
+	file    string
+	yaml    bool // authored YAML: numbers allowed for strings, repository fields refused
+	lines   map[string]int
+	bad     map[string]bool // fields with a type error; validation skips them
+	errs    []*FieldError
+	dropped int // problems beyond maxProblems, counted but not formatted
 }
 
 func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
@@ -185,16 +186,22 @@ func (d *decoder) fail(n *yaml.Node, field, format string, args ...any) {
 		line = n.Line
 	}
 	d.bad[field] = true
+	if len(d.errs) >= maxProblems {
+		d.dropped++
+		return
+	}
 	d.errs = append(d.errs, &FieldError{File: d.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (d *decoder) finish(u *Update) (*Update, error) {
 	if u != nil {
 		u.lines = d.lines
-		d.errs = append(d.errs, u.validate(d.file, d.bad)...)
+		errs, dropped := u.validate(d.file, d.bad)
+		d.errs = append(d.errs, errs...)
+		d.dropped += dropped
 	}
 	if len(d.errs) > 0 {
-		return nil, joinFieldErrors(d.errs)
+		return nil, joinFieldErrors(d.file, d.errs, d.dropped)
 	}
 	return u, nil
 }

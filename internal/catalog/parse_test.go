@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -532,5 +533,25 @@ func TestFieldErrorFormat(t *testing.T) {
 		if got := tc.e.Error(); got != tc.want {
 			t.Errorf("Error() = %q, want %q", got, tc.want)
 		}
+	}
+}
+
+// TestProblemCap: a document of many thousands of bad fields gets a bounded
+// message, not one line per field.
+func TestProblemCap(t *testing.T) {
+	var b strings.Builder
+	for i := range 5000 {
+		b.WriteString("x" + strconv.Itoa(i) + ": 1\n")
+	}
+	_, err := ParseYAML("many.yaml", []byte(b.String()))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != maxProblems+1 {
+		t.Fatalf("%d lines in the error, want %d", len(lines), maxProblems+1)
+	}
+	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "many.yaml: ") || !strings.HasSuffix(last, "more problems not shown") {
+		t.Fatalf("last line %q", last)
 	}
 }

@@ -34,14 +34,23 @@ var (
 // validator collects problems, giving each the line of its field and
 // skipping fields that already failed to decode.
 type validator struct {
-	u    *Update
-	file string
-	bad  map[string]bool
-	errs []*FieldError
+	u       *Update
+	file    string
+	bad     map[string]bool
+	errs    []*FieldError
+	dropped int
 }
+
+// maxProblems caps the problems formatted for one document, so that a
+// megabyte of unknown fields costs neither seconds nor a huge message.
+const maxProblems = 100
 
 func (v *validator) add(field, format string, args ...any) {
 	if v.bad[field] {
+		return
+	}
+	if len(v.errs) >= maxProblems {
+		v.dropped++
 		return
 	}
 	v.errs = append(v.errs, &FieldError{File: v.file, Line: v.u.lineNear(field), Field: field, Msg: fmt.Sprintf(format, args...)})
@@ -64,22 +73,31 @@ func (u *Update) lineNear(field string) int {
 // installer requirements and rule structure. It returns every problem
 // (errors.Join of *FieldError, sorted by line), or nil.
 func (u *Update) Validate() error {
-	if errs := u.validate("", nil); len(errs) > 0 {
-		return joinFieldErrors(errs)
+	if errs, dropped := u.validate("", nil); len(errs) > 0 {
+		return joinFieldErrors("", errs, dropped)
 	}
 	return nil
 }
 
-func joinFieldErrors(errs []*FieldError) error {
+// joinFieldErrors sorts problems by line and joins at most maxProblems of
+// them, adding a count of the rest.
+func joinFieldErrors(file string, errs []*FieldError, dropped int) error {
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
-	list := make([]error, len(errs))
-	for i, e := range errs {
-		list[i] = e
+	if len(errs) > maxProblems {
+		dropped += len(errs) - maxProblems
+		errs = errs[:maxProblems]
+	}
+	list := make([]error, 0, len(errs)+1)
+	for _, e := range errs {
+		list = append(list, e)
+	}
+	if dropped > 0 {
+		list = append(list, &FieldError{File: file, Msg: fmt.Sprintf("%d more problems not shown", dropped)})
 	}
 	return errors.Join(list...)
 }
 
-func (u *Update) validate(file string, bad map[string]bool) []*FieldError {
+func (u *Update) validate(file string, bad map[string]bool) ([]*FieldError, int) {
 	v := &validator{u: u, file: file, bad: bad}
 
 	switch {
@@ -117,7 +135,7 @@ func (u *Update) validate(file string, bad map[string]bool) []*FieldError {
 	for i := range u.AppliesTo {
 		v.rule(&u.AppliesTo[i], "applies_to["+strconv.Itoa(i)+"]", 1)
 	}
-	return v.errs
+	return v.errs, v.dropped
 }
 
 func requiredOr(missing bool, valid string, err error) string {
