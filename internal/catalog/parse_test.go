@@ -244,6 +244,8 @@ func TestParseYAMLBad(t *testing.T) {
 		{"anchor and alias", withLine(t, "requires", "requires: &r [BW-1]\nextra: *r"),
 			[]string{"update.yaml:13: requires: YAML anchors and aliases are not allowed", "update.yaml:14: extra: unknown field"}},
 		{"alias value", withLine(t, "", "x: &a 1\ny: *a"), []string{"update.yaml:23: x: unknown field"}},
+		{"billion laughs", withLine(t, "cves", "cves: &a [CVE-2026-1234, CVE-2026-1235]\nsupersedes: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nrequires: [*b, *b, *b, *b, *b, *b, *b, *b, *b]"),
+			[]string{"update.yaml:10: cves: YAML anchors and aliases are not allowed", "update.yaml:11: supersedes: YAML anchors", "update.yaml:12: requires[0]: YAML anchors"}},
 		{"merge key", withLine(t, "installer", "installer:\n  <<: {type: deb}"), []string{"update.yaml:19: installer: keys must be plain strings"}},
 		{"non-string key", withLine(t, "", "1: x"), []string{"update.yaml:23: document: keys must be plain strings, not a number"}},
 		{"not a mapping", "- a\n- b\n", []string{"update.yaml:1: document: must be a mapping with keys id, title"}},
