@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // tempPrefix marks temporary files so that RemoveStale can find the ones a
@@ -25,9 +27,68 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 	})
 }
 
+// WriteFileUnsynced writes through a temporary file and a rename, like
+// WriteFile, but fsyncs nothing: for writing many files at once, followed by
+// one SyncFS before anything that refers to them is written.
+func WriteFileUnsynced(path string, data []byte, perm os.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, tempPrefix+base+"-*")
+	if err != nil {
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	if err := f.Chmod(perm); err == nil {
+		if _, err = f.Write(data); err == nil {
+			err = f.Close()
+		}
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	return nil
+}
+
+// SyncFS flushes every file and directory of the filesystem that holds dir:
+// one call after many WriteFileUnsynced instead of an fsync each.
+func SyncFS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync filesystem: %w", err)
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("sync filesystem of %s: %w", dir, err)
+	}
+	return nil
+}
+
+// WriteFileNoDirSync is WriteFile without the final fsync of the directory,
+// for writing many files into one directory: the caller must call SyncDir
+// once after the last of them, before anything that refers to them is
+// written.
+func WriteFileNoDirSync(path string, data []byte, perm os.FileMode) error {
+	return write(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, false)
+}
+
 // Write atomically replaces path with what fill writes, created with perm.
 // If fill fails, path is left untouched and the temporary file is removed.
-func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err error) {
+func Write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
+	return write(path, perm, fill, true)
+}
+
+func write(path string, perm os.FileMode, fill func(w io.Writer) error, syncDir bool) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -57,6 +118,9 @@ func Write(path string, perm os.FileMode, fill func(w io.Writer) error) (err err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
+	}
+	if !syncDir {
+		return nil
 	}
 	return SyncDir(dir)
 }

@@ -1,0 +1,290 @@
+package tuf
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/catalog"
+)
+
+// UpdatePath is the target path of an update's signed metadata.
+func UpdatePath(id string) string { return "updates/" + id + "/update.json" }
+
+// PayloadPath is the target path of one of an update's payload files.
+func PayloadPath(id, file string) string { return "updates/" + id + "/" + file }
+
+// PublishOptions change how Publish treats an id that is already published.
+type PublishOptions struct {
+	// Revise allows changed content for an existing id; the update's
+	// revision number goes up by one.
+	Revise bool
+}
+
+// PublishResult says what a publish did.
+type PublishResult struct {
+	ID       string
+	Revision int
+	Changed  bool     // false: identical content was already published
+	Targets  []string // target paths written
+	Repaired []string `json:",omitempty"` // unchanged, but these stored files were damaged and were restored
+}
+
+// Publish validates the update described by the YAML file at yamlPath, stores
+// its update.json and payload files (named relative to the YAML file) as
+// targets, and re-signs what changed. Publishing identical content again
+// changes nothing.
+func (r *Repository) Publish(ctx context.Context, yamlPath string, o PublishOptions) (*PublishResult, error) {
+	data, err := readCapped(yamlPath, catalog.MaxYAMLSize)
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	u, err := catalog.ParseYAML(yamlPath, data)
+	if err != nil {
+		return nil, err
+	}
+	base := filepath.Dir(yamlPath)
+	var problems []error
+	for i := range u.Payloads {
+		p := &u.Payloads[i]
+		field := fmt.Sprintf("payloads[%d].file", i)
+		n, sum, err := hashFile(filepath.Join(base, p.File))
+		if err != nil {
+			problems = append(problems, &catalog.FieldError{File: yamlPath, Line: u.Line(field), Field: field,
+				Msg: fmt.Sprintf("cannot read payload: %v (payload files are named relative to the YAML file's directory)", err)})
+			continue
+		}
+		p.Length, p.SHA256 = n, sum
+	}
+	st, err := r.load()
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	for _, refs := range []struct {
+		field string
+		ids   []string
+	}{{"supersedes", u.Supersedes}, {"requires", u.Requires}} {
+		for i, ref := range refs.ids {
+			tf, err := r.lookup(st, UpdatePath(ref))
+			if err != nil {
+				return nil, fmt.Errorf("publish: %w", err)
+			}
+			if tf == nil {
+				field := fmt.Sprintf("%s[%d]", refs.field, i)
+				line := u.Line(field)
+				if line == 0 {
+					line = u.Line(refs.field)
+				}
+				problems = append(problems, &catalog.FieldError{File: yamlPath, Line: line, Field: field,
+					Msg: fmt.Sprintf("unknown update id %q: publish it to this repository first", ref)})
+			}
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.Join(problems...)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	old, oldJSON, err := r.readUpdate(st, u.ID)
+	if err != nil && !errors.Is(err, ErrUnknownUpdate) {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	u.Revision = 1
+	if old != nil {
+		u.Revision = old.Revision
+		js, err := u.JSON()
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Equal(js, oldJSON) {
+			// Nothing to sign, but the stored files must still be what is
+			// signed: put back any that were damaged or lost.
+			res := &PublishResult{ID: u.ID, Revision: u.Revision, Changed: false}
+			for _, p := range u.Payloads {
+				fixed, err := r.storeTarget(PayloadPath(u.ID, p.File), filepath.Join(base, p.File), p.Length, p.SHA256)
+				if err != nil {
+					return nil, fmt.Errorf("publish %s: %w", u.ID, err)
+				}
+				if fixed {
+					res.Repaired = append(res.Repaired, PayloadPath(u.ID, p.File))
+				}
+			}
+			return res, nil
+		}
+		if !o.Revise {
+			return nil, fmt.Errorf("publish %s: %w (revision %d); publish with --revise to record revision %d", u.ID, ErrExists, old.Revision, old.Revision+1)
+		}
+		u.Revision = old.Revision + 1
+	}
+	js, err := u.JSON()
+	if err != nil {
+		return nil, err
+	}
+
+	res := &PublishResult{ID: u.ID, Revision: u.Revision, Changed: true}
+	for _, p := range u.Payloads {
+		tp := PayloadPath(u.ID, p.File)
+		if _, err := r.storeTarget(tp, filepath.Join(base, p.File), p.Length, p.SHA256); err != nil {
+			return nil, fmt.Errorf("publish %s: %w", u.ID, err)
+		}
+		sum, _ := hex.DecodeString(p.SHA256)
+		if err := r.setTarget(st, tp, &metadata.TargetFiles{Length: p.Length, Hashes: metadata.Hashes{"sha256": sum}}); err != nil {
+			return nil, err
+		}
+		res.Targets = append(res.Targets, tp)
+	}
+	if old != nil {
+		keep := map[string]bool{}
+		for _, p := range u.Payloads {
+			keep[p.File] = true
+		}
+		for _, p := range old.Payloads {
+			if !keep[p.File] {
+				if err := r.setTarget(st, PayloadPath(u.ID, p.File), nil); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	r.point("after-payloads")
+	if err := r.storeUpdateJSON(st, u.ID, js); err != nil {
+		return nil, fmt.Errorf("publish %s: %w", u.ID, err)
+	}
+	res.Targets = append(res.Targets, UpdatePath(u.ID))
+	sort.Strings(res.Targets)
+	if err := r.commit(st); err != nil {
+		return nil, fmt.Errorf("publish %s: %w", u.ID, err)
+	}
+	r.log.Info("published update", "update", u.ID, "revision", u.Revision)
+	return res, nil
+}
+
+// storeUpdateJSON writes an update's metadata as a target file and lists it.
+func (r *Repository) storeUpdateJSON(st *state, id string, js []byte) error {
+	sum := sha256.Sum256(js)
+	dst := r.targetFilePath(UpdatePath(id), hex.EncodeToString(sum[:]))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(dst, js, 0o644); err != nil {
+		return err
+	}
+	return r.setTarget(st, UpdatePath(id), &metadata.TargetFiles{Length: int64(len(js)), Hashes: metadata.Hashes{"sha256": sum[:]}})
+}
+
+// storeTarget copies src into the repository as target path tp unless an
+// intact copy is there already, checking that the bytes copied are the bytes
+// that were hashed (the file could have changed between the two reads). It
+// reports whether it wrote the file.
+func (r *Repository) storeTarget(tp, src string, length int64, sha string) (bool, error) {
+	dst := r.targetFilePath(tp, sha)
+	if fi, err := os.Stat(dst); err == nil && fi.Size() == length {
+		if n, sum, err := hashFile(dst); err == nil && n == length && sum == sha {
+			return false, nil
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return false, err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return false, err
+	}
+	defer in.Close()
+	return true, atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(in, length+1))
+		if err != nil {
+			return err
+		}
+		if n != length || hex.EncodeToString(h.Sum(nil)) != sha {
+			return fmt.Errorf("payload %s changed while it was being published; publish again", src)
+		}
+		return nil
+	})
+}
+
+// readUpdate returns the published metadata of update id and its exact bytes,
+// or ErrUnknownUpdate.
+func (r *Repository) readUpdate(st *state, id string) (*catalog.Update, []byte, error) {
+	tf, err := r.lookup(st, UpdatePath(id))
+	if err != nil {
+		return nil, nil, err
+	}
+	if tf == nil {
+		return nil, nil, fmt.Errorf("%s: %w", id, ErrUnknownUpdate)
+	}
+	b, err := r.readTarget(tf)
+	if err != nil {
+		return nil, nil, err
+	}
+	u, err := catalog.ParseJSON(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", tf.Path, err)
+	}
+	return u, b, nil
+}
+
+// readTarget reads a small target file and checks it against its listing.
+func (r *Repository) readTarget(tf *metadata.TargetFiles) ([]byte, error) {
+	p := r.targetFilePath(tf.Path, hex.EncodeToString(tf.Hashes["sha256"]))
+	b, err := readCapped(p, tf.Length)
+	if err != nil {
+		return nil, err
+	}
+	if err := tf.VerifyLengthHashes(b); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return b, nil
+}
+
+// readCapped reads a whole file that must not be larger than max bytes.
+func readCapped(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
+	}
+	return b, nil
+}
+
+// hashFile streams a file through SHA-256.
+func hashFile(path string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, "", fmt.Errorf("%s is not a regular file", path)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, "", err
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
