@@ -400,7 +400,9 @@ revision, and its payloads stop being signed targets, so no client can verify
 or install them; site servers that sync see the withdrawal.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := withRepo(cmd.Context(), args[0], func(ctx context.Context, r *tuf.Repository) (*tuf.PublishResult, error) { return r.Expire(ctx, args[1]) })
+			res, err := withRepo(cmd.Context(), args[0], func(ctx context.Context, r *tuf.Repository) (*tuf.PublishResult, error) {
+				return r.Expire(ctx, args[1])
+			})
 			if err != nil {
 				return err
 			}

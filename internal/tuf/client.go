@@ -131,7 +131,7 @@ func (c *Client) Target(ctx context.Context, p string) (*metadata.TargetFiles, e
 // UpdateInfo is an update's verified metadata.
 type UpdateInfo struct {
 	Update *catalog.Update
-	Raw    []byte               // the exact signed-for bytes of update.json
+	Raw    []byte                // the exact signed-for bytes of update.json
 	Target *metadata.TargetFiles // update.json's target info
 }
 
