@@ -96,7 +96,7 @@ func (r *Repository) List(ctx context.Context) ([]*Entry, error) {
 		return nil, err
 	}
 	var ids []string
-	for _, name := range st.targets.Signed.Delegations.SuccinctRoles.GetRoles() {
+	for _, name := range st.binNames() {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -141,7 +141,7 @@ func (r *Repository) Refresh(ctx context.Context) (*RefreshResult, error) {
 	now := r.now()
 	stale := func(exp time.Time, period Duration) bool { return exp.Sub(now) < time.Duration(period)/2 }
 	res := &RefreshResult{}
-	for _, name := range st.targets.Signed.Delegations.SuccinctRoles.GetRoles() {
+	for _, name := range st.binNames() {
 		b, err := r.bin(st, name)
 		if err != nil {
 			return nil, err
@@ -217,7 +217,10 @@ func (r *Repository) Rotate(ctx context.Context, role string, o RotateOptions) (
 	now := r.now().UTC()
 
 	if role == binsRole {
-		sr := st.targets.Signed.Delegations.SuccinctRoles
+		sr := st.succinct()
+		if sr == nil {
+			return nil, errors.New("rotate bins: this repository has no hashed bins")
+		}
 		old, err := loadRoleKeys(keyDir, binsRole)
 		if err != nil {
 			return nil, err

@@ -45,6 +45,9 @@ type PublishResult struct {
 // targets, and re-signs what changed. Publishing identical content again
 // changes nothing.
 func (r *Repository) Publish(ctx context.Context, yamlPath string, o PublishOptions) (*PublishResult, error) {
+	if r.cfg.Kind != kindVendor {
+		return nil, fmt.Errorf("publish: %s is a %s repository; updates are published into vendor repositories", r.dir, r.cfg.Kind)
+	}
 	data, err := readCapped(yamlPath, catalog.MaxYAMLSize)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
@@ -173,15 +176,20 @@ func (r *Repository) Publish(ctx context.Context, yamlPath string, o PublishOpti
 
 // storeUpdateJSON writes an update's metadata as a target file and lists it.
 func (r *Repository) storeUpdateJSON(st *state, id string, js []byte) error {
-	sum := sha256.Sum256(js)
-	dst := r.targetFilePath(UpdatePath(id), hex.EncodeToString(sum[:]))
+	return r.storeBytes(st, UpdatePath(id), js)
+}
+
+// storeBytes writes a small target file and lists it as target path p.
+func (r *Repository) storeBytes(st *state, p string, data []byte) error {
+	sum := sha256.Sum256(data)
+	dst := r.targetFilePath(p, hex.EncodeToString(sum[:]))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(dst, js, 0o644); err != nil {
+	if err := atomicfile.WriteFile(dst, data, 0o644); err != nil {
 		return err
 	}
-	return r.setTarget(st, UpdatePath(id), &metadata.TargetFiles{Length: int64(len(js)), Hashes: metadata.Hashes{"sha256": sum[:]}})
+	return r.setTarget(st, p, &metadata.TargetFiles{Length: int64(len(data)), Hashes: metadata.Hashes{"sha256": sum[:]}})
 }
 
 // storeTarget copies src into the repository as target path tp unless an

@@ -91,10 +91,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 
 type repoConfig struct {
 	Format  int    `json:"format"`
+	Kind    string `json:"kind"` // kindVendor or kindSite
 	Name    string `json:"name"`
-	BinBits int    `json:"bin_bits"`
+	BinBits int    `json:"bin_bits"` // 0 for a site repository: no bins
 	Expiry  Expiry `json:"expiry"`
 }
+
+// The kinds of repository.
+const (
+	kindVendor = "vendor"
+	kindSite   = "site"
+)
 
 // Options are the dependencies of a Repository.
 type Options struct {
@@ -123,6 +130,8 @@ type InitOptions struct {
 	RootThreshold int // signatures needed on root (default 1)
 	BinBits       int // 2^BinBits hashed bins (default 10: 1024 bins)
 	Expiry        Expiry
+
+	site bool // a site repository: targets listed directly, no bins
 }
 
 func (o *InitOptions) defaults() error {
@@ -132,7 +141,7 @@ func (o *InitOptions) defaults() error {
 	if o.RootThreshold == 0 {
 		o.RootThreshold = 1
 	}
-	if o.BinBits == 0 {
+	if o.BinBits == 0 && !o.site {
 		o.BinBits = 10
 	}
 	if o.Expiry == (Expiry{}) {
@@ -143,7 +152,7 @@ func (o *InitOptions) defaults() error {
 		return fmt.Errorf("root keys: %d is out of range; use 1 to 16", o.RootKeys)
 	case o.RootThreshold < 1 || o.RootThreshold > o.RootKeys:
 		return fmt.Errorf("root threshold: %d is out of range; use 1 to the number of root keys (%d)", o.RootThreshold, o.RootKeys)
-	case o.BinBits < 1 || o.BinBits > 16:
+	case !o.site && (o.BinBits < 1 || o.BinBits > 16):
 		return fmt.Errorf("bin bits: %d is out of range; use 1 to 16 (2 to 65536 bins)", o.BinBits)
 	}
 	for name, d := range map[string]Duration{"root": o.Expiry.Root, "targets": o.Expiry.Targets, "bins": o.Expiry.Bins, "snapshot": o.Expiry.Snapshot, "timestamp": o.Expiry.Timestamp} {
@@ -189,7 +198,10 @@ func Init(dir string, io InitOptions, opts Options) (*Repository, error) {
 		}
 	}
 	r := &Repository{dir: dir, now: opts.Now, log: opts.Logger,
-		cfg: repoConfig{Format: formatVersion, Name: io.Name, BinBits: io.BinBits, Expiry: io.Expiry}}
+		cfg: repoConfig{Format: formatVersion, Kind: kindVendor, Name: io.Name, BinBits: io.BinBits, Expiry: io.Expiry}}
+	if io.site {
+		r.cfg.Kind = kindSite
+	}
 	if err := r.acquire(); err != nil {
 		return nil, err
 	}
@@ -233,30 +245,31 @@ func (r *Repository) initMetadata(io InitOptions) error {
 			return err
 		}
 	}
-	binsKey, err := generateKey(filepath.Join(keyDir, binsRole+".key"))
-	if err != nil {
-		return err
-	}
-
 	st := &state{bins: map[string]*metadata.Metadata[metadata.TargetsType]{}, changedBins: map[string]bool{}}
 	st.root = root
 	st.targets = metadata.Targets(now.Add(time.Duration(io.Expiry.Targets)))
-	st.targets.Signed.Delegations = &metadata.Delegations{
-		Keys: map[string]*metadata.Key{binsKey.id: binsKey.public},
-		SuccinctRoles: &metadata.SuccinctRoles{
-			KeyIDs:     []string{binsKey.id},
-			Threshold:  1,
-			BitLength:  io.BinBits,
-			NamePrefix: binsRole,
-		},
-	}
 	st.snapshot = metadata.Snapshot(now.Add(time.Duration(io.Expiry.Snapshot)))
 	st.timestamp = metadata.Timestamp(now.Add(time.Duration(io.Expiry.Timestamp)))
-	for _, name := range st.targets.Signed.Delegations.SuccinctRoles.GetRoles() {
-		bin := metadata.Targets(now.Add(time.Duration(io.Expiry.Bins)))
-		bin.Signed.Version = 0 // commit bumps every changed role to 1
-		st.bins[name] = bin
-		st.changedBins[name] = true
+	if !io.site {
+		binsKey, err := generateKey(filepath.Join(keyDir, binsRole+".key"))
+		if err != nil {
+			return err
+		}
+		st.targets.Signed.Delegations = &metadata.Delegations{
+			Keys: map[string]*metadata.Key{binsKey.id: binsKey.public},
+			SuccinctRoles: &metadata.SuccinctRoles{
+				KeyIDs:     []string{binsKey.id},
+				Threshold:  1,
+				BitLength:  io.BinBits,
+				NamePrefix: binsRole,
+			},
+		}
+		for _, name := range st.binNames() {
+			bin := metadata.Targets(now.Add(time.Duration(io.Expiry.Bins)))
+			bin.Signed.Version = 0 // commit bumps every changed role to 1
+			st.bins[name] = bin
+			st.changedBins[name] = true
+		}
 	}
 	st.targets.Signed.Version = 0
 	st.snapshot.Signed.Version = 0
@@ -284,6 +297,9 @@ func Open(dir string, opts Options) (*Repository, error) {
 	}
 	if cfg.Format != formatVersion {
 		return nil, fmt.Errorf("open %s: repository format %d, but this bulwark reads format %d; use a bulwark release that matches the repository", dir, cfg.Format, formatVersion)
+	}
+	if cfg.Kind == "" {
+		cfg.Kind = kindVendor
 	}
 	r := &Repository{dir: dir, cfg: cfg, now: opts.Now, log: opts.Logger}
 	if err := r.acquire(); err != nil {
@@ -383,7 +399,7 @@ func (r *Repository) load() (*state, error) {
 	if st.targets, err = metadata.Targets().FromFile(r.metaPath(fmt.Sprintf("%d.targets.json", tm.Version))); err != nil {
 		return nil, fmt.Errorf("load targets: %w", err)
 	}
-	if st.targets.Signed.Delegations == nil || st.targets.Signed.Delegations.SuccinctRoles == nil {
+	if r.cfg.Kind == kindVendor && (st.targets.Signed.Delegations == nil || st.targets.Signed.Delegations.SuccinctRoles == nil) {
 		return nil, errors.New("load targets: no succinct hashed-bin delegation")
 	}
 	return st, nil
@@ -408,13 +424,36 @@ func (r *Repository) latestRoot() (*metadata.Metadata[metadata.RootType], error)
 	return root, nil
 }
 
-// binFor names the hashed bin that holds target path p.
-func (st *state) binFor(p string) string {
-	return st.targets.Signed.Delegations.SuccinctRoles.GetRolesForTarget(p)[0].Name
+// binNames lists every hashed bin; none in a site repository.
+func (st *state) binNames() []string {
+	if sr := st.succinct(); sr != nil {
+		return sr.GetRoles()
+	}
+	return nil
 }
 
-// bin returns the current metadata of a bin, loading it on first use.
+func (st *state) succinct() *metadata.SuccinctRoles {
+	if st.targets.Signed.Delegations == nil {
+		return nil
+	}
+	return st.targets.Signed.Delegations.SuccinctRoles
+}
+
+// binFor names the hashed bin that holds target path p, or "" when the
+// top-level targets role lists targets itself (a site repository).
+func (st *state) binFor(p string) string {
+	if sr := st.succinct(); sr != nil {
+		return sr.GetRolesForTarget(p)[0].Name
+	}
+	return ""
+}
+
+// bin returns the current metadata of a bin, loading it on first use; the
+// bin "" is the top-level targets role.
 func (r *Repository) bin(st *state, name string) (*metadata.Metadata[metadata.TargetsType], error) {
+	if name == "" {
+		return st.targets, nil
+	}
 	if b, ok := st.bins[name]; ok {
 		return b, nil
 	}
@@ -455,7 +494,11 @@ func (r *Repository) setTarget(st *state, p string, tf *metadata.TargetFiles) er
 		tf.Path = p
 		b.Signed.Targets[p] = tf
 	}
-	st.changedBins[name] = true
+	if name == "" {
+		st.targetsChanged = true
+	} else {
+		st.changedBins[name] = true
+	}
 	return nil
 }
 

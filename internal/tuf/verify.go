@@ -14,6 +14,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 
+	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 )
 
@@ -139,43 +140,47 @@ func Verify(ctx context.Context, dir string, trustedRoot []byte, now time.Time) 
 		bad(meta(targetsName), "%v%s", err, refreshHint(err, dir))
 		return rep, nil
 	}
-	if targets.Signed.Delegations == nil || targets.Signed.Delegations.SuccinctRoles == nil {
-		bad(meta(targetsName), "has no succinct hashed-bin delegation")
-		return rep, nil
-	}
-	sr := targets.Signed.Delegations.SuccinctRoles
-
 	all := map[string]*metadata.TargetFiles{}
 	where := map[string]string{}
-	for _, name := range sr.GetRoles() {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		rep.Bins++
-		m := snap.Signed.Meta[name+".json"]
-		if m == nil {
-			bad(meta(snapName), "lists no version of bin %s", name)
-			continue
-		}
-		binName := fmt.Sprintf("%d.%s.json", m.Version, name)
-		b, ok := read(binName, maxTargetsSize)
-		if !ok {
-			continue
-		}
-		bin, err := trusted.UpdateDelegatedTargets(b, name, metadata.TARGETS)
-		if err != nil {
-			bad(meta(binName), "%v%s", err, refreshHint(err, dir))
-			continue
-		}
-		for p, tf := range bin.Signed.Targets {
-			if got := sr.GetRolesForTarget(p)[0].Name; got != name {
-				bad(meta(binName), "lists %s, which belongs in bin %s", p, got)
+	for p, tf := range targets.Signed.Targets {
+		tf.Path = p
+		all[p] = tf
+		where[p] = fmt.Sprintf("targets version %d", targets.Signed.Version)
+	}
+	if d := targets.Signed.Delegations; d != nil && d.SuccinctRoles != nil {
+		sr := d.SuccinctRoles
+		for _, name := range sr.GetRoles() {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			rep.Bins++
+			m := snap.Signed.Meta[name+".json"]
+			if m == nil {
+				bad(meta(snapName), "lists no version of bin %s", name)
 				continue
 			}
-			tf.Path = p
-			all[p] = tf
-			where[p] = fmt.Sprintf("%s version %d", name, bin.Signed.Version)
+			binName := fmt.Sprintf("%d.%s.json", m.Version, name)
+			b, ok := read(binName, maxTargetsSize)
+			if !ok {
+				continue
+			}
+			bin, err := trusted.UpdateDelegatedTargets(b, name, metadata.TARGETS)
+			if err != nil {
+				bad(meta(binName), "%v%s", err, refreshHint(err, dir))
+				continue
+			}
+			for p, tf := range bin.Signed.Targets {
+				if got := sr.GetRolesForTarget(p)[0].Name; got != name {
+					bad(meta(binName), "lists %s, which belongs in bin %s", p, got)
+					continue
+				}
+				tf.Path = p
+				all[p] = tf
+				where[p] = fmt.Sprintf("%s version %d", name, bin.Signed.Version)
+			}
 		}
+	} else if d != nil {
+		bad(meta(targetsName), "delegates to roles other than succinct hashed bins, which bulwark does not write")
 	}
 
 	paths := make([]string, 0, len(all))
@@ -202,6 +207,19 @@ func Verify(ctx context.Context, dir string, trustedRoot []byte, now time.Time) 
 			continue
 		case sum != want:
 			bad(file, "target %s has sha256 %s, but %s lists %s", p, sum, where[p], want)
+			continue
+		}
+		if group, ok := strings.CutPrefix(p, "approvals/"); ok {
+			b, err := readCapped(filepath.Join(dir, file), approval.MaxSize)
+			if err == nil {
+				var d *approval.Document
+				if d, err = approval.Parse(b); err == nil && d.Group+".json" != group {
+					err = fmt.Errorf("document is for group %q", d.Group)
+				}
+			}
+			if err != nil {
+				bad(file, "approvals %s: %v", p, unwrapPath(err))
+			}
 			continue
 		}
 		id, isUpdate := strings.CutSuffix(strings.TrimPrefix(p, "updates/"), "/update.json")
