@@ -180,4 +180,3 @@ func (c *Client) Approvals(ctx context.Context, group string) (*approval.Documen
 	}
 	return d, b, nil
 }
-
