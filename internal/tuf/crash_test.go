@@ -16,6 +16,9 @@ import (
 // run with BULWARK_TUF_CRASH_AT set, the test binary publishes one update
 // and SIGKILLs itself at the named point of the write.
 func TestMain(m *testing.M) {
+	if point := os.Getenv("BULWARK_TUF_MIRROR_CRASH_AT"); point != "" {
+		crashMirrorChild(point)
+	}
 	if point := os.Getenv("BULWARK_TUF_CRASH_AT"); point != "" {
 		r, err := Open(os.Getenv("BULWARK_TUF_REPO"), Options{})
 		if err != nil {
