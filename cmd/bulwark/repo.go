@@ -94,6 +94,7 @@ func newRepoPublishCmd() *cobra.Command {
 payload files and references to other updates are all checked, and every
 problem is reported with its file, line and field), copy its payload files
 (named relative to the YAML file) into the repository and re-sign what changed.
+Several files are signed in one commit: all of them become visible, or none.
 
 Publishing identical content again changes nothing. Changed content for an id
 that is already published needs --revise and records a new revision. A publish
@@ -107,23 +108,22 @@ that is interrupted at any point leaves the previous repository valid.`,
 				return err
 			}
 			defer r.Close()
-			var results []*tuf.PublishResult
-			for _, y := range args[1:] {
-				res, err := r.Publish(cmd.Context(), y, tuf.PublishOptions{Revise: revise})
-				if err != nil {
-					return err
+			results, err := r.PublishMany(cmd.Context(), args[1:], tuf.PublishOptions{Revise: revise})
+			if err != nil {
+				return err
+			}
+			for _, res := range results {
+				if out.JSON() {
+					break
 				}
-				results = append(results, res)
-				if !out.JSON() {
-					switch {
-					case !res.Changed:
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: unchanged (revision %d)\n", res.ID, res.Revision)
-						for _, p := range res.Repaired {
-							fmt.Fprintf(cmd.OutOrStdout(), "  restored damaged target file of %s\n", p)
-						}
-					default:
-						fmt.Fprintf(cmd.OutOrStdout(), "%s: published revision %d (%d targets)\n", res.ID, res.Revision, len(res.Targets))
+				switch {
+				case !res.Changed:
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: unchanged (revision %d)\n", res.ID, res.Revision)
+					for _, p := range res.Repaired {
+						fmt.Fprintf(cmd.OutOrStdout(), "  restored damaged target file of %s\n", p)
 					}
+				default:
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: published revision %d (%d targets)\n", res.ID, res.Revision, len(res.Targets))
 				}
 			}
 			if out.JSON() {

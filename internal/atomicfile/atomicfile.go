@@ -31,6 +31,14 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 // WriteFile, but fsyncs nothing: for writing many files at once, followed by
 // one SyncFS before anything that refers to them is written.
 func WriteFileUnsynced(path string, data []byte, perm os.FileMode) error {
+	return WriteUnsynced(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteUnsynced is Write without any fsync; see WriteFileUnsynced.
+func WriteUnsynced(path string, perm os.FileMode, fill func(w io.Writer) error) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -40,8 +48,8 @@ func WriteFileUnsynced(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
 	tmp := f.Name()
-	if err := f.Chmod(perm); err == nil {
-		if _, err = f.Write(data); err == nil {
+	if err = f.Chmod(perm); err == nil {
+		if err = fill(f); err == nil {
 			err = f.Close()
 		}
 	}

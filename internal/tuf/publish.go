@@ -45,9 +45,62 @@ type PublishResult struct {
 // targets, and re-signs what changed. Publishing identical content again
 // changes nothing.
 func (r *Repository) Publish(ctx context.Context, yamlPath string, o PublishOptions) (*PublishResult, error) {
+	res, err := r.PublishMany(ctx, []string{yamlPath}, o)
+	if err != nil {
+		return nil, err
+	}
+	return res[0], nil
+}
+
+// PublishMany publishes several updates and signs them in one commit: one
+// new version of each bin they touch, one snapshot, one timestamp. An update
+// may refer to one published earlier in the same call. Nothing becomes
+// visible unless all of them are valid.
+func (r *Repository) PublishMany(ctx context.Context, yamlPaths []string, o PublishOptions) ([]*PublishResult, error) {
 	if r.cfg.Kind != kindVendor {
 		return nil, fmt.Errorf("publish: %s is a %s repository; updates are published into vendor repositories", r.dir, r.cfg.Kind)
 	}
+	st, err := r.load()
+	if err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	// Many files at once are written without an fsync each and flushed
+	// together before the commit.
+	st.bulk = len(yamlPaths) > 1
+	var results []*PublishResult
+	for _, y := range yamlPaths {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		res, err := r.publishOne(ctx, st, y, o)
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, res)
+	}
+	if len(st.changedBins) == 0 && !st.targetsChanged {
+		return results, nil
+	}
+	if st.bulk {
+		if err := atomicfile.SyncFS(r.dir); err != nil {
+			return nil, err
+		}
+	}
+	r.point("after-payloads")
+	if err := r.commit(st); err != nil {
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	for _, res := range results {
+		if res.Changed {
+			r.log.Info("published update", "update", res.ID, "revision", res.Revision)
+		}
+	}
+	return results, nil
+}
+
+// publishOne validates one update and stores its files, changing st; the
+// caller commits.
+func (r *Repository) publishOne(ctx context.Context, st *state, yamlPath string, o PublishOptions) (*PublishResult, error) {
 	data, err := readCapped(yamlPath, catalog.MaxYAMLSize)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
@@ -68,10 +121,6 @@ func (r *Repository) Publish(ctx context.Context, yamlPath string, o PublishOpti
 			continue
 		}
 		p.Length, p.SHA256 = n, sum
-	}
-	st, err := r.load()
-	if err != nil {
-		return nil, fmt.Errorf("publish: %w", err)
 	}
 	for _, refs := range []struct {
 		field string
@@ -116,7 +165,7 @@ func (r *Repository) Publish(ctx context.Context, yamlPath string, o PublishOpti
 			// signed: put back any that were damaged or lost.
 			res := &PublishResult{ID: u.ID, Revision: u.Revision, Changed: false}
 			for _, p := range u.Payloads {
-				fixed, err := r.storeTarget(PayloadPath(u.ID, p.File), filepath.Join(base, p.File), p.Length, p.SHA256)
+				fixed, err := r.storeTarget(PayloadPath(u.ID, p.File), filepath.Join(base, p.File), p.Length, p.SHA256, false)
 				if err != nil {
 					return nil, fmt.Errorf("publish %s: %w", u.ID, err)
 				}
@@ -139,7 +188,7 @@ func (r *Repository) Publish(ctx context.Context, yamlPath string, o PublishOpti
 	res := &PublishResult{ID: u.ID, Revision: u.Revision, Changed: true}
 	for _, p := range u.Payloads {
 		tp := PayloadPath(u.ID, p.File)
-		if _, err := r.storeTarget(tp, filepath.Join(base, p.File), p.Length, p.SHA256); err != nil {
+		if _, err := r.storeTarget(tp, filepath.Join(base, p.File), p.Length, p.SHA256, st.bulk); err != nil {
 			return nil, fmt.Errorf("publish %s: %w", u.ID, err)
 		}
 		sum, _ := hex.DecodeString(p.SHA256)
@@ -161,16 +210,11 @@ func (r *Repository) Publish(ctx context.Context, yamlPath string, o PublishOpti
 			}
 		}
 	}
-	r.point("after-payloads")
 	if err := r.storeUpdateJSON(st, u.ID, js); err != nil {
 		return nil, fmt.Errorf("publish %s: %w", u.ID, err)
 	}
 	res.Targets = append(res.Targets, UpdatePath(u.ID))
 	sort.Strings(res.Targets)
-	if err := r.commit(st); err != nil {
-		return nil, fmt.Errorf("publish %s: %w", u.ID, err)
-	}
-	r.log.Info("published update", "update", u.ID, "revision", u.Revision)
 	return res, nil
 }
 
@@ -186,7 +230,11 @@ func (r *Repository) storeBytes(st *state, p string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	if err := atomicfile.WriteFile(dst, data, 0o644); err != nil {
+	write := atomicfile.WriteFile
+	if st.bulk {
+		write = atomicfile.WriteFileUnsynced
+	}
+	if err := write(dst, data, 0o644); err != nil {
 		return err
 	}
 	return r.setTarget(st, p, &metadata.TargetFiles{Length: int64(len(data)), Hashes: metadata.Hashes{"sha256": sum[:]}})
@@ -196,7 +244,7 @@ func (r *Repository) storeBytes(st *state, p string, data []byte) error {
 // intact copy is there already, checking that the bytes copied are the bytes
 // that were hashed (the file could have changed between the two reads). It
 // reports whether it wrote the file.
-func (r *Repository) storeTarget(tp, src string, length int64, sha string) (bool, error) {
+func (r *Repository) storeTarget(tp, src string, length int64, sha string, bulk bool) (bool, error) {
 	dst := r.targetFilePath(tp, sha)
 	if fi, err := os.Stat(dst); err == nil && fi.Size() == length {
 		if n, sum, err := hashFile(dst); err == nil && n == length && sum == sha {
@@ -211,7 +259,11 @@ func (r *Repository) storeTarget(tp, src string, length int64, sha string) (bool
 		return false, err
 	}
 	defer in.Close()
-	return true, atomicfile.Write(dst, 0o644, func(w io.Writer) error {
+	write := atomicfile.Write
+	if bulk {
+		write = atomicfile.WriteUnsynced
+	}
+	return true, write(dst, 0o644, func(w io.Writer) error {
 		h := sha256.New()
 		n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(in, length+1))
 		if err != nil {

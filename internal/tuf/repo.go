@@ -374,6 +374,7 @@ type state struct {
 
 	targetsChanged  bool
 	snapshotChanged bool
+	bulk            bool // many target files: written unsynced, flushed once before commit
 	changedBins     map[string]bool
 }
 

@@ -126,3 +126,28 @@ func TestExpireWithdrawsPayloads(t *testing.T) {
 		t.Fatalf("expire unknown: %v", err)
 	}
 }
+
+func TestPublishManyIsAllOrNothing(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	ctx := context.Background()
+	base := writeUpdate(t, "BW-10", map[string]string{"a.deb": "a"}, "")
+	rollup := writeUpdate(t, "BW-11", map[string]string{"b.deb": "b"}, "supersedes: [BW-10]\n")
+	bad := writeUpdate(t, "BW-12", map[string]string{"c.deb": "c"}, "requires: [BW-404]\n")
+	ts := tr.read("metadata/timestamp.json")
+	if _, err := tr.repo.PublishMany(ctx, []string{base, rollup, bad}, PublishOptions{}); err == nil || !strings.Contains(err.Error(), "BW-404") {
+		t.Fatalf("batch with a bad update: err = %v", err)
+	}
+	if string(tr.read("metadata/timestamp.json")) != string(ts) {
+		t.Fatal("a failed batch changed the signed state")
+	}
+	res, err := tr.repo.PublishMany(ctx, []string{base, rollup}, PublishOptions{})
+	if err != nil || len(res) != 2 || !res[1].Changed {
+		t.Fatalf("batch: %+v, %v", res, err)
+	}
+	if v := tr.timestamp().Signed.Version; v != 2 {
+		t.Fatalf("timestamp version %d after one batch, want 2 (one commit)", v)
+	}
+	if rep, err := Verify(ctx, tr.dir, nil, tr.clock.Now()); err != nil || !rep.OK() || rep.Updates != 2 {
+		t.Fatalf("verify: %v %+v", err, rep)
+	}
+}
