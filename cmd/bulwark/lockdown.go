@@ -1,10 +1,363 @@
 package main
 
-import "github.com/spf13/cobra"
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulwarkhq/bulwark/internal/lockdown"
+)
+
+// lockdownFlags are the flags every lockdown subcommand shares.
+type lockdownFlags struct {
+	root   string
+	rules  []string
+	state  string
+	output string
+}
+
+func (f *lockdownFlags) addRoot(c *cobra.Command) {
+	c.Flags().StringVar(&f.root, "root", "/", "root directory of the system to work on (a mounted image or test tree); / is the running system")
+	c.Flags().StringArrayVar(&f.rules, "rules", nil, "directory of extra *.yaml rule and profile files (adds to or overrides the built-in ones; repeatable)")
+}
+
+func (f *lockdownFlags) addOutput(c *cobra.Command) {
+	c.Flags().StringVarP(&f.output, "output", "o", "text", "report format: "+strings.Join(lockdown.Formats, ", "))
+}
+
+func (f *lockdownFlags) addState(c *cobra.Command) {
+	c.Flags().StringVar(&f.state, "state", "/var/lib/bulwark/lockdown", "directory of the journal that undo reads")
+}
+
+func (f *lockdownFlags) checkOutput() error {
+	for _, v := range lockdown.Formats {
+		if f.output == v {
+			return nil
+		}
+	}
+	return fmt.Errorf("--output %q is not one of %s", f.output, strings.Join(lockdown.Formats, ", "))
+}
+
+// catalog loads the rules, and a profile given as a file path.
+func (f *lockdownFlags) catalog(profile string) (*lockdown.Catalog, string, error) {
+	cat, err := lockdown.LoadCatalog(f.rules...)
+	if err != nil {
+		return nil, "", err
+	}
+	if strings.HasSuffix(profile, ".yaml") || strings.HasSuffix(profile, ".yml") || strings.Contains(profile, "/") {
+		names, err := cat.LoadProfileFile(profile)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(names) != 1 {
+			return nil, "", fmt.Errorf("--profile %s: the file must define exactly one profile, it defines %d", profile, len(names))
+		}
+		profile = names[0]
+	}
+	return cat, profile, nil
+}
 
 func newLockdownCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "lockdown",
-		Short: "Audit, apply and undo hardening profiles (being built: see issue 5)",
+		Short: "Audit, apply and undo hardening profiles",
+		Long: `Lockdown closes the doors that should never have been open.
+
+Profiles: end-user (a workstation: keeps printing and discovery), small-business
+(a server a non-specialist runs), sysadmin (strict), web-server (small-business
+plus nginx rules). Rules are YAML built into the binary; --rules DIR adds more,
+and --profile FILE.yaml uses a custom profile (extends, exclude, vars, waivers).
+
+  bulwark lockdown audit --profile small-business --root /mnt/image
+  bulwark lockdown apply --profile small-business --root /mnt/image
+  bulwark lockdown undo --root /mnt/image`,
 	}
+	cmd.AddCommand(newLockdownListCmd(), newLockdownShowCmd(), newLockdownAuditCmd(), newLockdownApplyCmd(), newLockdownUndoCmd())
+	return cmd
+}
+
+func newLockdownListCmd() *cobra.Command {
+	var f lockdownFlags
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List the profiles and rules",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cat, _, err := f.catalog("")
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintln(w, "Profiles:")
+			for _, p := range cat.Profiles() {
+				fmt.Fprintf(w, "  %-16s %s\n", p.Name, p.Title)
+			}
+			fmt.Fprintf(w, "\nRules (%d):\n", len(cat.Rules()))
+			for _, r := range cat.Rules() {
+				fmt.Fprintf(w, "  %-36s %-6s %-15s %s\n", r.ID, r.Severity, r.Type, r.Title)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringArrayVar(&f.rules, "rules", nil, "directory of extra *.yaml rule and profile files")
+	return c
+}
+
+func newLockdownShowCmd() *cobra.Command {
+	var f lockdownFlags
+	c := &cobra.Command{
+		Use:   "show RULE|PROFILE",
+		Short: "Show one rule or profile in full",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cat, _, err := f.catalog("")
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if r, ok := cat.Rule(args[0]); ok {
+				sel := lockdown.Selected{Rule: r}
+				desc := ""
+				if res, err := cat.Instantiate(r, nil); err == nil {
+					sel.Resource = res
+					desc = res.Describe()
+				}
+				fmt.Fprintf(w, "%s: %s\n\n%s\n\n", r.ID, r.Title, strings.TrimSpace(r.Rationale))
+				fmt.Fprintf(w, "severity:   %s\ndisruption: %s\nprofiles:   %s\ntype:       %s\nwants:      %s\n", r.Severity, r.Disruption, strings.Join(r.Profiles, ", "), r.Type, desc)
+				if r.Reload != "" {
+					fmt.Fprintf(w, "reload:     %s\n", r.Reload)
+				}
+				if r.Reboot {
+					fmt.Fprintln(w, "reboot:     needed")
+				}
+				if len(r.Vars) > 0 {
+					fmt.Fprintf(w, "variables:  %v\n", r.Vars)
+				}
+				if len(r.References.CIS) > 0 {
+					fmt.Fprintf(w, "CIS:        %s\n", strings.Join(r.References.CIS, ", "))
+				}
+				if len(r.References.SSG) > 0 {
+					fmt.Fprintf(w, "SSG:        %s\n", strings.Join(r.References.SSG, ", "))
+				}
+				fmt.Fprintf(w, "defined in: %s\n", r.Source)
+				return nil
+			}
+			if _, ok := cat.Profile(args[0]); ok {
+				sel, err := cat.Select(args[0], time.Now())
+				if err != nil {
+					return err
+				}
+				p := sel.Profile
+				fmt.Fprintf(w, "%s: %s\n\n%s\n\n", p.Name, p.Title, strings.TrimSpace(p.Description))
+				if p.Extends != "" {
+					fmt.Fprintf(w, "extends: %s\n", p.Extends)
+				}
+				fmt.Fprintf(w, "rules (%d):\n", len(sel.Rules))
+				for _, s := range sel.Rules {
+					fmt.Fprintf(w, "  %-36s %-6s %s\n", s.Rule.ID, s.Rule.Severity, s.Resource.Describe())
+				}
+				for _, wv := range p.Waivers {
+					fmt.Fprintf(w, "waiver: %s until %s: %s\n", wv.Rule, wv.Expires, wv.Reason)
+				}
+				return nil
+			}
+			return fmt.Errorf("%q is neither a rule nor a profile; `bulwark lockdown list` shows them", args[0])
+		},
+	}
+	c.Flags().StringArrayVar(&f.rules, "rules", nil, "directory of extra *.yaml rule and profile files")
+	return c
+}
+
+func newLockdownAuditCmd() *cobra.Command {
+	var f lockdownFlags
+	var profile string
+	c := &cobra.Command{
+		Use:   "audit --profile P",
+		Short: "Check a profile's rules; exit status 2 when any fails",
+		Long: `Check every rule of a profile and report pass, fail, error, notapplicable or
+notchecked (XCCDF's vocabulary) with a severity-weighted score. On the running
+system (--root /) the values in force are read (sshd -T, /proc/sys, systemctl);
+with another root, the files under it. Exit status 2 when a rule fails
+(waived rules do not count).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.checkOutput(); err != nil {
+				return err
+			}
+			if profile == "" {
+				return errors.New("--profile is required: one of end-user, small-business, sysadmin, web-server, or a profile file")
+			}
+			cat, name, err := f.catalog(profile)
+			if err != nil {
+				return err
+			}
+			sel, err := cat.Select(name, time.Now())
+			if err != nil {
+				return err
+			}
+			eng := newLockdownEngine(cmd)
+			rep, err := eng.Audit(cmd.Context(), sel, f.root)
+			if err != nil {
+				return err
+			}
+			if err := lockdown.WriteReport(cmd.OutOrStdout(), rep, f.output); err != nil {
+				return err
+			}
+			if rep.Failed() > 0 {
+				return exitCode(2)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&profile, "profile", "", "profile name or YAML file")
+	f.addRoot(c)
+	f.addOutput(c)
+	return c
+}
+
+func newLockdownEngine(cmd *cobra.Command) *lockdown.Engine {
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return lockdown.NewEngine(log, time.Now, lockdown.ExecCommander{})
+}
+
+func newLockdownApplyCmd() *cobra.Command {
+	var f lockdownFlags
+	var profile string
+	var dryRun, yes, force bool
+	c := &cobra.Command{
+		Use:   "apply --profile P",
+		Short: "Make a profile's failing rules pass, journaled for undo",
+		Long: `Plan the changes that make the profile's failing rules pass, show the exact
+diff, and (on the running system, unless --yes) ask before writing. Drop-in
+files are preferred (sshd_config.d, sysctl.d, modprobe.d, nginx conf.d);
+conflicting lines are commented out, never deleted. Every path's prior bytes,
+mode, owner and link target are journaled under --state before it changes.
+sshd -t and nginx -t validate the result; if they fail, everything is rolled
+back. Rules that would lock out the SSH session apply runs in are refused
+unless --force. A second apply changes nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := f.checkOutput(); err != nil {
+				return err
+			}
+			if profile == "" {
+				return errors.New("--profile is required: one of end-user, small-business, sysadmin, web-server, or a profile file")
+			}
+			cat, name, err := f.catalog(profile)
+			if err != nil {
+				return err
+			}
+			sel, err := cat.Select(name, time.Now())
+			if err != nil {
+				return err
+			}
+			tree, err := lockdown.NewTree(f.root)
+			if err != nil {
+				return err
+			}
+			opts := lockdown.ApplyOptions{StateDir: f.state, DryRun: dryRun, Force: force}
+			if tree.Live() {
+				opts.Session = lockdown.DetectSession(os.Getenv, tree)
+				if !yes {
+					opts.Confirm = confirmChanges(cmd.InOrStdin(), cmd.ErrOrStderr())
+				}
+			}
+			rep, err := newLockdownEngine(cmd).Apply(cmd.Context(), sel, f.root, opts)
+			if err != nil {
+				return err
+			}
+			if f.output == "text" {
+				lockdown.WriteChanges(cmd.OutOrStdout(), rep.Changes)
+				if len(rep.Changes) > 0 {
+					fmt.Fprintln(cmd.OutOrStdout())
+				}
+			}
+			if err := lockdown.WriteReport(cmd.OutOrStdout(), rep, f.output); err != nil {
+				return err
+			}
+			if rep.Failed() > 0 && !dryRun {
+				return exitCode(2)
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&profile, "profile", "", "profile name or YAML file")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "only show the exact changes")
+	c.Flags().BoolVar(&yes, "yes", false, "do not ask before changing the running system")
+	c.Flags().BoolVar(&force, "force", false, "apply rules that would lock out the SSH session this runs in")
+	f.addRoot(c)
+	f.addOutput(c)
+	f.addState(c)
+	return c
+}
+
+// confirmChanges shows the diff and asks on stderr, reading the answer from
+// stdin.
+func confirmChanges(in io.Reader, out io.Writer) func([]lockdown.Change) (bool, error) {
+	return func(changes []lockdown.Change) (bool, error) {
+		lockdown.WriteChanges(out, changes)
+		fmt.Fprintf(out, "\nApply these %d changes to the running system? [y/N] ", len(changes))
+		line, err := bufio.NewReader(io.LimitReader(in, 1024)).ReadString('\n')
+		if err != nil && line == "" {
+			return false, nil
+		}
+		answer := strings.ToLower(strings.TrimSpace(line))
+		return answer == "y" || answer == "yes", nil
+	}
+}
+
+func newLockdownUndoCmd() *cobra.Command {
+	var f lockdownFlags
+	var force, list bool
+	c := &cobra.Command{
+		Use:   "undo [RUN]",
+		Short: "Restore what an apply run changed, byte for byte",
+		Long: `Restore every path an apply run changed to its journaled prior bytes, mode,
+owner and link target (the newest run not yet undone when RUN is omitted).
+Refuses, naming the files, when one was changed since the run (--force restores
+anyway). --list shows the runs.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			eng := newLockdownEngine(cmd)
+			w := cmd.OutOrStdout()
+			if list {
+				runs, err := eng.Runs(f.state)
+				if err != nil {
+					return err
+				}
+				for _, r := range runs {
+					fmt.Fprintf(w, "%s  %-11s %-16s %d rules  %s\n", r.ID, r.Status, r.Profile, len(r.Rules), r.Root)
+				}
+				return nil
+			}
+			id := ""
+			if len(args) == 1 {
+				id = args[0]
+			}
+			res, err := eng.Undo(cmd.Context(), f.state, id, force)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "Undid run %s: restored %d paths", res.Run, len(res.Restored))
+			if len(res.Unchanged) > 0 {
+				fmt.Fprintf(w, ", %d were already as before", len(res.Unchanged))
+			}
+			fmt.Fprintln(w)
+			for _, p := range res.Restored {
+				fmt.Fprintf(w, "  %s\n", p)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&force, "force", false, "restore files even if they changed since the run")
+	c.Flags().BoolVar(&list, "list", false, "list the runs in the journal")
+	f.addState(c)
+	return c
 }

@@ -1,0 +1,508 @@
+package lockdown
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Engine audits, applies and undoes profiles.
+type Engine struct {
+	log *slog.Logger
+	now func() time.Time
+	cmd Commander
+}
+
+// NewEngine returns an Engine. now is the clock (waivers expire against it)
+// and cmd runs validators and reloads.
+func NewEngine(log *slog.Logger, now func() time.Time, cmd Commander) *Engine {
+	return &Engine{log: log, now: now, cmd: cmd}
+}
+
+// RuleResult is one rule's line in a report.
+type RuleResult struct {
+	ID          string     `json:"id"`
+	Title       string     `json:"title"`
+	Severity    Severity   `json:"severity"`
+	Disruption  Disruption `json:"disruption"`
+	Rationale   string     `json:"rationale"`
+	References  References `json:"references"`
+	Type        string     `json:"type"`
+	Description string     `json:"description"`
+	Verdict
+	// Before is the verdict before an apply.
+	Before        Result  `json:"before,omitempty"`
+	Waiver        *Waiver `json:"waiver,omitempty"`
+	ExpiredWaiver *Waiver `json:"expired_waiver,omitempty"`
+	Reboot        bool    `json:"reboot,omitempty"`
+	// Note says why a failing rule was not applied, or what it needs.
+	Note string `json:"note,omitempty"`
+}
+
+// Report is the outcome of an audit or apply.
+type Report struct {
+	Kind    string         `json:"kind"` // audit, apply, dry-run
+	Profile string         `json:"profile"`
+	Root    string         `json:"root"`
+	Time    time.Time      `json:"time"`
+	Run     string         `json:"run,omitempty"`
+	Results []RuleResult   `json:"results"`
+	Counts  map[Result]int `json:"counts"`
+	// Score is the severity-weighted share of checked rules that pass (or
+	// were fixed, or are waived), 0-100.
+	Score   float64  `json:"score"`
+	Changes []Change `json:"changes,omitempty"`
+	Notes   []string `json:"notes,omitempty"`
+	Reboot  bool     `json:"reboot_needed,omitempty"`
+}
+
+// Failed counts the failures that are not waived, and errors.
+func (r *Report) Failed() int {
+	n := 0
+	for _, res := range r.Results {
+		if (res.Result == ResultFail && res.Waiver == nil) || res.Result == ResultError {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *Engine) env(t *Tree) *Env {
+	env := &Env{Tree: t}
+	if t.Live() {
+		env.Live = SystemProber{Cmd: e.cmd}
+	}
+	return env
+}
+
+// Audit checks every rule of the selection against root.
+func (e *Engine) Audit(ctx context.Context, sel *Selection, root string) (*Report, error) {
+	t, err := NewTree(root)
+	if err != nil {
+		return nil, err
+	}
+	rep := e.newReport("audit", sel, t)
+	env := e.env(t)
+	for _, s := range sel.Rules {
+		rep.Results = append(rep.Results, result(s, s.Resource.Check(ctx, env)))
+	}
+	rep.finish()
+	return rep, nil
+}
+
+func (e *Engine) newReport(kind string, sel *Selection, t *Tree) *Report {
+	return &Report{Kind: kind, Profile: sel.Profile.Name, Root: t.Root(), Time: e.now().UTC()}
+}
+
+func result(s Selected, v Verdict) RuleResult {
+	return RuleResult{
+		ID: s.Rule.ID, Title: s.Rule.Title, Severity: s.Rule.Severity, Disruption: s.Rule.Disruption,
+		Rationale: strings.TrimSpace(s.Rule.Rationale), References: s.Rule.References, Type: s.Rule.Type,
+		Description: s.Resource.Describe(), Verdict: v, Waiver: s.Waiver, ExpiredWaiver: s.ExpiredWaiver,
+		Reboot: s.Rule.Reboot,
+	}
+}
+
+func (r *Report) finish() {
+	r.Counts = map[Result]int{}
+	good, total := 0, 0
+	for _, res := range r.Results {
+		r.Counts[res.Result]++
+		w := res.Severity.Weight()
+		switch res.Result {
+		case ResultPass, ResultFixed:
+			good += w
+			total += w
+		case ResultFail, ResultError:
+			total += w
+			if res.Waiver != nil && res.Result == ResultFail {
+				good += w
+			}
+		}
+	}
+	if total > 0 {
+		r.Score = float64(int(1000*float64(good)/float64(total)+0.5)) / 10
+	} else {
+		r.Score = 100
+	}
+}
+
+// ApplyOptions controls an apply.
+type ApplyOptions struct {
+	// StateDir is the journal directory.
+	StateDir string
+	// DryRun only plans and reports the exact changes.
+	DryRun bool
+	// Force applies rules that would lock out the current session.
+	Force bool
+	// Session is the login apply runs in (see DetectSession).
+	Session Session
+	// Confirm is asked with the planned changes before anything is written;
+	// nil means yes.
+	Confirm func(changes []Change) (bool, error)
+	// AfterChange is called after each journaled change is made (for
+	// progress, and for crash tests).
+	AfterChange func(n int, c Change)
+}
+
+// ErrDeclined is returned when Confirm said no.
+var ErrDeclined = errors.New("apply declined: nothing was changed")
+
+// ValidationError is a configuration that failed its validator after the
+// changes were written; they have been rolled back.
+type ValidationError struct {
+	Run       string
+	Validator string
+	Output    string
+}
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("%s rejected the new configuration, so run %s was rolled back and nothing is changed: %s", e.Validator, e.Run, e.Output)
+}
+
+// Apply makes the failing rules of the selection pass. It plans every change
+// in memory, asks, journals each path's prior state before changing it,
+// validates the result (sshd -t, nginx -t) and rolls everything back if
+// that fails, then reloads what the rules name when root is "/".
+func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts ApplyOptions) (*Report, error) {
+	t, err := NewTree(root)
+	if err != nil {
+		return nil, err
+	}
+	kind := "apply"
+	if opts.DryRun {
+		kind = "dry-run"
+	}
+	rep := e.newReport(kind, sel, t)
+	env := e.env(t)
+	refused := map[string]string{}
+	var applied []Selected
+	for _, s := range sel.Rules {
+		v := s.Resource.Check(ctx, env)
+		res := result(s, v)
+		res.Before = v.Result
+		if v.Result == ResultFail {
+			switch {
+			case s.Waiver != nil:
+				res.Note = "waived: " + s.Waiver.Reason
+			default:
+				if r, ok := s.Resource.(SessionRisker); ok && !opts.Force {
+					if why := r.SessionRisk(opts.Session); why != "" {
+						refused[s.Rule.ID] = why
+					}
+				}
+				if err := s.Resource.Apply(ctx, env); errors.Is(err, ErrManual) {
+					res.Note = err.Error()
+				} else if err != nil {
+					return nil, fmt.Errorf("plan rule %s: %w", s.Rule.ID, err)
+				} else {
+					applied = append(applied, s)
+				}
+			}
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	if len(refused) > 0 {
+		return nil, &RefusedError{Reasons: refused}
+	}
+	changes, err := t.Changes()
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
+	rep.Changes = changes
+	// What the rules would say once the files are written.
+	planned := &Env{Tree: t}
+	for i := range rep.Results {
+		s := sel.Rules[i]
+		if rep.Results[i].Before != ResultFail || s.Waiver != nil || rep.Results[i].Note != "" {
+			continue
+		}
+		v := s.Resource.Check(ctx, planned)
+		if v.Result != ResultPass {
+			return nil, fmt.Errorf("rule %s: its change would not make it pass (%s, actual %q at %s); nothing was changed", s.Rule.ID, v.Result, v.Actual, v.Where)
+		}
+		if opts.DryRun {
+			rep.Results[i].Note = "would be fixed"
+		}
+	}
+	if opts.DryRun || len(changes) == 0 {
+		if len(changes) == 0 && !opts.DryRun {
+			rep.Notes = append(rep.Notes, "nothing to change")
+		}
+		rep.finish()
+		return rep, nil
+	}
+	if opts.Confirm != nil {
+		ok, err := opts.Confirm(changes)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrDeclined
+		}
+	}
+	j, err := OpenJournal(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(applied))
+	for _, s := range applied {
+		ids = append(ids, s.Rule.ID)
+	}
+	w, err := j.Begin(t.Root(), sel.Profile.Name, ids, e.now())
+	if err != nil {
+		return nil, err
+	}
+	rep.Run = w.ID()
+	log := e.log.With("run", w.ID(), "root", t.Root())
+	if err := e.commit(t, w, changes, opts.AfterChange); err != nil {
+		log.Error("apply failed; rolling back", "err", err)
+		if _, uerr := j.undo(w.ID(), true, e.now()); uerr != nil {
+			return nil, fmt.Errorf("apply: %w; rolling back also failed: %v (run `bulwark lockdown undo %s`)", err, uerr, w.ID())
+		}
+		_ = j.setStatus(w.ID(), StatusRolledBack, e.now())
+		return nil, fmt.Errorf("apply: %w; the changes made were rolled back", err)
+	}
+	if verr := e.validate(ctx, t, changes, &rep.Notes); verr != nil {
+		verr.Run = w.ID()
+		if _, uerr := j.undo(w.ID(), true, e.now()); uerr != nil {
+			return nil, fmt.Errorf("%w; rolling back also failed: %v (run `bulwark lockdown undo %s`)", verr, uerr, w.ID())
+		}
+		_ = j.setStatus(w.ID(), StatusRolledBack, e.now())
+		return nil, verr
+	}
+	if t.Live() {
+		if err := e.reload(ctx, applied, w, &rep.Notes); err != nil {
+			log.Warn("reload", "err", err)
+			rep.Notes = append(rep.Notes, "reload: "+err.Error())
+		}
+	}
+	if err := w.Finish(StatusApplied, e.now()); err != nil {
+		return nil, err
+	}
+	// Check again, from the disk (and the running system).
+	t2, err := NewTree(root)
+	if err != nil {
+		return nil, err
+	}
+	env2 := e.env(t2)
+	for i, s := range sel.Rules {
+		if rep.Results[i].Before != ResultFail || s.Waiver != nil || rep.Results[i].Note != "" {
+			continue
+		}
+		v := s.Resource.Check(ctx, env2)
+		if v.Result == ResultPass {
+			v.Result = ResultFixed
+		}
+		before := rep.Results[i].Before
+		rep.Results[i].Verdict = v
+		rep.Results[i].Before = before
+		if s.Rule.Reboot {
+			rep.Reboot = true
+		}
+	}
+	log.Info("applied", "profile", sel.Profile.Name, "rules", len(applied), "changes", len(changes))
+	rep.finish()
+	return rep, nil
+}
+
+// commit journals and makes each change, creating missing parent
+// directories (also journaled).
+func (e *Engine) commit(t *Tree, w *RunWriter, changes []Change, after func(int, Change)) error {
+	n := 0
+	for _, c := range changes {
+		if c.After.Exists() {
+			var missing []string
+			for d := path.Dir(c.Path); d != "/"; d = path.Dir(d) {
+				st, err := diskState(t.host(d), false)
+				if err != nil {
+					return err
+				}
+				if st.Exists() {
+					break
+				}
+				missing = append(missing, d)
+			}
+			for i := len(missing) - 1; i >= 0; i-- {
+				d := missing[i]
+				st := State{Kind: KindDir, Mode: 0o755}
+				if err := w.Record(d, State{Kind: KindNone}, st, t.host(d)); err != nil {
+					return err
+				}
+				if err := setState(t.host(d), st, nil); err != nil {
+					return fmt.Errorf("create %s: %w", d, err)
+				}
+			}
+		}
+		if err := w.Record(c.Path, c.Before, c.After, t.host(c.Path)); err != nil {
+			return err
+		}
+		data := c.data
+		if c.After.Kind == KindFile && c.Before.Kind == KindFile && c.Before.SHA256 == c.After.SHA256 {
+			data = nil // metadata only
+		}
+		if err := setState(t.host(c.Path), c.After, data); err != nil {
+			return fmt.Errorf("change %s: %w", c.Path, err)
+		}
+		n++
+		if after != nil {
+			after(n, c)
+		}
+	}
+	return nil
+}
+
+// validate runs sshd -t and nginx -t when their configuration changed. On a
+// root other than "/" they run chrooted into it, in a private mount
+// namespace with a fresh /run, when this process may do that.
+func (e *Engine) validate(ctx context.Context, t *Tree, changes []Change, notes *[]string) *ValidationError {
+	touched := func(prefix string) bool {
+		for _, c := range changes {
+			if strings.HasPrefix(c.Path, prefix) {
+				return true
+			}
+		}
+		return false
+	}
+	type validator struct {
+		prefix, bin string
+		args        []string
+	}
+	for _, v := range []validator{
+		{"/etc/ssh/", "/usr/sbin/sshd", []string{"-t"}},
+		{"/etc/nginx/", "/usr/sbin/nginx", []string{"-t", "-q"}},
+	} {
+		if !touched(v.prefix) {
+			continue
+		}
+		name := path.Base(v.bin) + " " + strings.Join(v.args, " ")
+		var err error
+		switch {
+		case t.Live():
+			_, err = e.cmd.Run(ctx, v.bin, v.args...)
+		case os.Geteuid() == 0 && fileExists(filepath.Join(t.Root(), v.bin)):
+			script := `mount -t tmpfs bulwark-run "$1/run" && mkdir -p "$1/run/sshd" && root="$1" && shift && exec chroot "$root" "$@"`
+			args := append([]string{"--mount", "--propagation", "private", "sh", "-c", script, "sh", t.Root(), v.bin}, v.args...)
+			_, err = e.cmd.Run(ctx, "unshare", args...)
+		default:
+			*notes = append(*notes, fmt.Sprintf("%s not run: it needs root and %s inside the root", name, v.bin))
+			continue
+		}
+		if err != nil {
+			return &ValidationError{Validator: name, Output: err.Error()}
+		}
+		*notes = append(*notes, name+": ok")
+	}
+	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// reload makes the running system use the new configuration.
+func (e *Engine) reload(ctx context.Context, applied []Selected, w *RunWriter, notes *[]string) error {
+	reloads := map[string]bool{}
+	var units []string
+	for _, s := range applied {
+		reloads[s.Rule.Reload] = true
+		if u, ok := s.Resource.(interface{ UnitName() string }); ok {
+			units = append(units, u.UnitName())
+		}
+	}
+	var errs []error
+	run := func(name string, args ...string) {
+		if _, err := e.cmd.Run(ctx, name, args...); err != nil {
+			errs = append(errs, err)
+		} else {
+			*notes = append(*notes, name+" "+strings.Join(args, " "))
+		}
+	}
+	if reloads["sysctl"] {
+		run("sysctl", "-q", "-p", sysctlDropIn)
+	}
+	if reloads["systemd"] || len(units) > 0 {
+		run("systemctl", "daemon-reload")
+		sort.Strings(units)
+		for _, u := range units {
+			if _, err := e.cmd.Run(ctx, "systemctl", "is-active", "--quiet", u); err == nil {
+				if err := w.AddUnit(u); err != nil {
+					return err
+				}
+				run("systemctl", "stop", u)
+			}
+		}
+	}
+	if reloads["ssh"] {
+		run("systemctl", "reload", "ssh")
+	}
+	if reloads["nginx"] {
+		run("systemctl", "reload", "nginx")
+	}
+	return errors.Join(errs...)
+}
+
+// Undo restores the state a run found. id "" means the newest run not yet
+// undone. When the run's root is "/", units it stopped are started again and
+// systemd, sysctl, sshd and nginx reload.
+func (e *Engine) Undo(ctx context.Context, stateDir, id string, force bool) (*UndoResult, error) {
+	j, err := OpenJournal(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		runs, err := j.Runs()
+		if err != nil {
+			return nil, err
+		}
+		for i := len(runs) - 1; i >= 0; i-- {
+			if runs[i].Status != StatusUndone && runs[i].Status != StatusRolledBack {
+				id = runs[i].ID
+				break
+			}
+		}
+		if id == "" {
+			return nil, fmt.Errorf("nothing to undo: no applied run in %s", stateDir)
+		}
+	}
+	res, err := j.undo(id, force, e.now())
+	if err != nil {
+		return nil, err
+	}
+	rec, _ := j.Run(id)
+	if rec.Root == "/" {
+		var errs []error
+		for _, cmd := range [][]string{{"systemctl", "daemon-reload"}, {"sysctl", "-q", "--system"}, {"systemctl", "reload-or-restart", "ssh"}, {"systemctl", "reload", "nginx"}} {
+			if _, err := e.cmd.Run(ctx, cmd[0], cmd[1:]...); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		for _, u := range res.Units {
+			if _, err := e.cmd.Run(ctx, "systemctl", "start", u); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			e.log.Warn("undo: reloading the running system", "err", errors.Join(errs...))
+		}
+	}
+	e.log.Info("undone", "run", id, "restored", len(res.Restored))
+	return res, nil
+}
+
+// Runs lists the runs in a state directory.
+func (e *Engine) Runs(stateDir string) ([]RunRecord, error) {
+	j, err := OpenJournal(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	return j.Runs()
+}

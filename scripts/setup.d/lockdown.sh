@@ -1,0 +1,35 @@
+# shellcheck shell=bash
+# Lockdown's test setup, sourced by scripts/test: builds a real Debian 12 root
+# with debootstrap once and caches it outside the repository, then exports
+# BULWARK_TEST_DEBIAN_ROOT for internal/lockdown and the lockdown CLI scripts.
+# Tests copy the root before changing anything; the cache is never modified.
+#
+# The root is rebuilt when its marker file is missing, so a build interrupted
+# half-way is not mistaken for a finished one.
+
+lockdown_root="${BULWARK_DEBIAN_ROOT:-/var/cache/bulwark-test/debian12-root}"
+lockdown_marker="$lockdown_root/.bulwark-debootstrap-complete"
+lockdown_mirror="${BULWARK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+
+if [ ! -e "$lockdown_marker" ]; then
+	apt_need debootstrap
+	sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	echo "scripts/test: building Debian 12 root for lockdown tests in $lockdown_root (debootstrap)"
+	$sudo rm -rf "$lockdown_root"
+	$sudo mkdir -p "$(dirname "$lockdown_root")"
+	start=$(date +%s)
+	$sudo debootstrap --variant=minbase --include=openssh-server,nginx,procps \
+		bookworm "$lockdown_root" "$lockdown_mirror" >"$(dirname "$lockdown_root")/debootstrap.log" 2>&1 || {
+		echo "scripts/test: debootstrap failed; see $(dirname "$lockdown_root")/debootstrap.log" >&2
+		return 1
+	}
+	# Host keys and machine-specific state do not matter to the tests; the
+	# apt caches only take space.
+	$sudo rm -rf "$lockdown_root"/var/cache/apt/archives/*.deb "$lockdown_root"/var/lib/apt/lists/*_Packages
+	echo "scripts/test: debootstrap took $(( $(date +%s) - start ))s"
+	date -u +%Y-%m-%dT%H:%M:%SZ | $sudo tee "$lockdown_marker" >/dev/null
+	unset sudo start
+fi
+export BULWARK_TEST_DEBIAN_ROOT="$lockdown_root"
+unset lockdown_root lockdown_marker lockdown_mirror
