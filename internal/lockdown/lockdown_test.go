@@ -1,0 +1,447 @@
+package lockdown
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// debianRoot returns a private copy of the real Debian 12 root that
+// scripts/setup.d/lockdown.sh builds with debootstrap. Without it the test
+// fails (it must not pass by skipping); -short skips.
+func debianRoot(t testing.TB) string {
+	t.Helper()
+	src := os.Getenv("BULWARK_TEST_DEBIAN_ROOT")
+	if src == "" {
+		if testing.Short() {
+			t.Skip("-short: no Debian root")
+		}
+		t.Fatal("BULWARK_TEST_DEBIAN_ROOT is not set: run scripts/test, which builds a Debian 12 root with debootstrap, or set it to such a root (or use go test -short to skip the root-based tests)")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the Debian root tests need root: file owners and chroot validation are part of what they check")
+	}
+	dst := filepath.Join(t.TempDir(), "root")
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copy Debian root: %v: %s", err, out)
+	}
+	return dst
+}
+
+// snapshot records kind, mode, owner, link and content hash of every path
+// under the root's /etc and /boot.
+func snapshot(t testing.TB, root string) map[string]State {
+	t.Helper()
+	out := map[string]State{}
+	for _, top := range []string{"etc", "boot"} {
+		base := filepath.Join(root, top)
+		if _, err := os.Lstat(base); errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		err := filepath.WalkDir(base, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			st, err := diskState(p, true)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, p)
+			out["/"+rel] = st
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func diffSnapshots(t testing.TB, want, got map[string]State) {
+	t.Helper()
+	var bad []string
+	for p, w := range want {
+		g, ok := got[p]
+		if !ok {
+			bad = append(bad, p+": missing, was "+w.String())
+		} else if !g.same(w) {
+			bad = append(bad, p+": "+g.String()+" sha "+g.SHA256[:min(8, len(g.SHA256))]+", was "+w.String()+" sha "+w.SHA256[:min(8, len(w.SHA256))])
+		}
+	}
+	for p, g := range got {
+		if _, ok := want[p]; !ok {
+			bad = append(bad, p+": new "+g.String())
+		}
+	}
+	sort.Strings(bad)
+	if len(bad) > 0 {
+		t.Errorf("%d paths differ from the original:\n  %s", len(bad), strings.Join(bad, "\n  "))
+	}
+}
+
+func testCatalog(t testing.TB) *Catalog {
+	t.Helper()
+	c, err := LoadCatalog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// everyProfile adds a profile holding every rule in the catalog.
+func everyProfile(t testing.TB, c *Catalog) *Selection {
+	t.Helper()
+	var ids []string
+	for _, r := range c.Rules() {
+		ids = append(ids, r.ID)
+	}
+	y := "profiles:\n  - name: every\n    title: every rule\n    include: [" + strings.Join(ids, ", ") + "]\n"
+	if err := c.Parse("every.yaml", []byte(y)); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := c.Select("every", fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel
+}
+
+var fixedNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+func testEngine(t testing.TB) *Engine {
+	t.Helper()
+	return NewEngine(slog.New(slog.NewTextHandler(testWriter{t}, nil)), func() time.Time { return fixedNow }, ExecCommander{})
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func TestBuiltinCatalog(t *testing.T) {
+	c := testCatalog(t)
+	rules := c.Rules()
+	if len(rules) < 50 {
+		t.Errorf("%d built-in rules, want at least 50", len(rules))
+	}
+	types := map[string]int{}
+	for _, r := range rules {
+		types[r.Type]++
+		if _, ok := stockVerdicts[r.ID]; !ok {
+			t.Errorf("rule %s has no line in stockVerdicts", r.ID)
+		}
+	}
+	for name := range ResourceTypes() {
+		if types[name] == 0 {
+			t.Errorf("no built-in rule uses resource type %s", name)
+		}
+	}
+	for id := range stockVerdicts {
+		if _, ok := c.Rule(id); !ok {
+			t.Errorf("stockVerdicts names %s, which is not a rule", id)
+		}
+	}
+	counts := map[string]int{}
+	for _, p := range []string{"end-user", "small-business", "sysadmin", "web-server"} {
+		sel, err := c.Select(p, fixedNow)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[p] = len(sel.Rules)
+		has := map[string]bool{}
+		for _, s := range sel.Rules {
+			has[s.Rule.ID] = true
+		}
+		switch p {
+		case "end-user":
+			for _, keep := range []string{"service-cups", "service-avahi-daemon", "module-usb-storage"} {
+				if has[keep] {
+					t.Errorf("end-user has %s: a workstation keeps printing, discovery and USB storage", keep)
+				}
+			}
+		case "web-server":
+			if !has["nginx-server-tokens"] || !has["ssh-permit-root-login"] {
+				t.Errorf("web-server lacks nginx or small-business rules")
+			}
+		case "small-business":
+			if has["nginx-server-tokens"] {
+				t.Errorf("small-business has nginx rules")
+			}
+		}
+	}
+	if !(counts["end-user"] < counts["small-business"] && counts["small-business"] < counts["sysadmin"] && counts["small-business"] < counts["web-server"]) {
+		t.Errorf("profile sizes %v: want end-user < small-business < sysadmin, web-server", counts)
+	}
+}
+
+// TestDebianRootEveryRule is the whole life of every rule on a real Debian
+// 12 root: its stock verdict, apply, pass, a second apply that changes
+// nothing, and undo restoring every byte, mode and owner.
+func TestDebianRootEveryRule(t *testing.T) {
+	root := debianRoot(t)
+	ctx := context.Background()
+	c := testCatalog(t)
+	sel := everyProfile(t, c)
+	e := testEngine(t)
+	orig := snapshot(t, root)
+
+	rep, err := e.Audit(ctx, sel, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if want := stockVerdicts[r.ID]; r.Result != want {
+			t.Errorf("stock %s: %s (found %q at %s, %s), want %s", r.ID, r.Result, r.Actual, r.Where, r.Detail, want)
+		}
+	}
+
+	state := t.TempDir()
+	applied, err := e.Apply(ctx, sel, root, ApplyOptions{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if applied.Run == "" || len(applied.Changes) == 0 {
+		t.Fatalf("apply made no run or no changes: %+v", applied.Notes)
+	}
+	if !contains(applied.Notes, "sshd -t: ok") || !contains(applied.Notes, "nginx -t -q: ok") {
+		t.Errorf("validators did not run: notes %q", applied.Notes)
+	}
+
+	after, err := e.Audit(ctx, sel, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range after.Results {
+		want := stockVerdicts[r.ID]
+		if want == ResultFail {
+			want = ResultPass
+		}
+		if r.Type == "package_absent" && stockVerdicts[r.ID] == ResultFail {
+			want = ResultFail // never removed automatically
+		}
+		if r.Result != want {
+			t.Errorf("after apply %s: %s (found %q at %s, %s), want %s", r.ID, r.Result, r.Actual, r.Where, r.Detail, want)
+		}
+	}
+
+	again, err := e.Apply(ctx, sel, root, ApplyOptions{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Changes) != 0 || again.Run != "" {
+		t.Errorf("second apply changed %d paths (run %q), want nothing", len(again.Changes), again.Run)
+	}
+
+	res, err := e.Undo(ctx, state, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Run != applied.Run {
+		t.Errorf("undo took run %s, want %s", res.Run, applied.Run)
+	}
+	diffSnapshots(t, orig, snapshot(t, root))
+}
+
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
+	}
+	return false
+}
+
+func selectProfile(t testing.TB, c *Catalog, name string) *Selection {
+	t.Helper()
+	sel, err := c.Select(name, fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel
+}
+
+func TestDebianRootUndoRefusesChangedFile(t *testing.T) {
+	root := debianRoot(t)
+	ctx := context.Background()
+	c := testCatalog(t)
+	e := testEngine(t)
+	orig := snapshot(t, root)
+	state := t.TempDir()
+	rep, err := e.Apply(ctx, selectProfile(t, c, "small-business"), root, ApplyOptions{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs := filepath.Join(root, "etc/login.defs")
+	b, err := os.ReadFile(defs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(defs, append(b, "# an admin's edit\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Undo(ctx, state, rep.Run, false)
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("undo after someone edited login.defs: %v, want a ConflictError", err)
+	}
+	if _, ok := ce.Paths["/etc/login.defs"]; !ok || !strings.Contains(err.Error(), "changed outside bulwark") || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("conflict error does not name the file, its cause and --force: %v", err)
+	}
+	if got := snapshot(t, root)["/etc/sysctl.d/99-bulwark-lockdown.conf"]; !got.Exists() {
+		t.Errorf("a refused undo restored files anyway")
+	}
+	if _, err := e.Undo(ctx, state, rep.Run, true); err != nil {
+		t.Fatal(err)
+	}
+	diffSnapshots(t, orig, snapshot(t, root))
+}
+
+// TestDebianRootUndoAfterLaterRun undoes the first of two runs while the
+// second is still in place, then the second.
+func TestDebianRootUndoAfterLaterRun(t *testing.T) {
+	root := debianRoot(t)
+	ctx := context.Background()
+	c := testCatalog(t)
+	e := testEngine(t)
+	orig := snapshot(t, root)
+	state := t.TempDir()
+	first, err := e.Apply(ctx, selectProfile(t, c, "small-business"), root, ApplyOptions{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := snapshot(t, root)
+	e2 := NewEngine(slog.New(slog.NewTextHandler(testWriter{t}, nil)), func() time.Time { return fixedNow.Add(time.Minute) }, ExecCommander{})
+	second, err := e2.Apply(ctx, selectProfile(t, c, "web-server"), root, ApplyOptions{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Run == "" {
+		t.Fatal("web-server after small-business changed nothing; the nginx rules should have")
+	}
+	for _, ch := range second.Changes {
+		if !strings.HasPrefix(ch.Path, "/etc/nginx/") {
+			t.Errorf("second run changed %s, want only nginx files", ch.Path)
+		}
+	}
+	if _, err := e.Undo(ctx, state, first.Run, false); err != nil {
+		t.Fatalf("undo first run with a later run in place: %v", err)
+	}
+	got := snapshot(t, root)
+	for p, st := range orig {
+		if strings.HasPrefix(p, "/etc/nginx/") {
+			continue
+		}
+		if !got[p].same(st) {
+			t.Errorf("%s not restored by undoing the first run", p)
+		}
+	}
+	_ = mid
+	if _, err := e.Undo(ctx, state, "", false); err != nil {
+		t.Fatal(err)
+	}
+	diffSnapshots(t, orig, snapshot(t, root))
+	if _, err := e.Undo(ctx, state, "", false); err == nil || !strings.Contains(err.Error(), "nothing to undo") {
+		t.Errorf("undo with every run undone: %v, want nothing to undo", err)
+	}
+}
+
+// TestDebianRootValidationFailureRollsBack adds a rule whose change sshd
+// rejects: sshd -t fails after the files are written and everything is
+// rolled back.
+func TestDebianRootValidationFailureRollsBack(t *testing.T) {
+	root := debianRoot(t)
+	ctx := context.Background()
+	c := testCatalog(t)
+	err := c.Parse("bad.yaml", []byte(`rules:
+  - id: bad-sshd-option
+    title: an option sshd does not know
+    rationale: to make sshd -t fail
+    severity: low
+    profiles: [small-business]
+    disruption: low
+    resource: {type: sshd_option, option: NoSuchOption, value: "yes", default: "no"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := testEngine(t)
+	orig := snapshot(t, root)
+	state := t.TempDir()
+	_, err = e.Apply(ctx, selectProfile(t, c, "small-business"), root, ApplyOptions{StateDir: state})
+	var ve *ValidationError
+	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "NoSuchOption") {
+		t.Fatalf("apply with an option sshd rejects: %v, want a ValidationError quoting sshd", err)
+	}
+	diffSnapshots(t, orig, snapshot(t, root))
+	runs, err := e.Runs(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].Status != StatusRolledBack {
+		t.Errorf("runs %+v, want one rolled-back run", runs)
+	}
+}
+
+func TestDebianRootSessionGuard(t *testing.T) {
+	root := debianRoot(t)
+	ctx := context.Background()
+	c := testCatalog(t)
+	e := testEngine(t)
+	orig := snapshot(t, root)
+	sess := Session{SSH: true, User: "root", Client: "192.0.2.7"}
+	_, err := e.Apply(ctx, selectProfile(t, c, "small-business"), root, ApplyOptions{StateDir: t.TempDir(), Session: sess})
+	var re *RefusedError
+	if !errors.As(err, &re) || re.Reasons["ssh-permit-root-login"] == "" {
+		t.Fatalf("apply as root over SSH: %v, want ssh-permit-root-login refused", err)
+	}
+	if !strings.Contains(err.Error(), "ssh-permit-root-login") || !strings.Contains(err.Error(), "192.0.2.7") {
+		t.Errorf("refusal does not name the rule and the session: %v", err)
+	}
+	diffSnapshots(t, orig, snapshot(t, root))
+	if _, err := e.Apply(ctx, selectProfile(t, c, "small-business"), root, ApplyOptions{StateDir: t.TempDir(), Session: sess, Force: true}); err != nil {
+		t.Errorf("--force: %v", err)
+	}
+	// A key-authenticated non-root user is not locked out by the same profile.
+	root2 := debianRoot(t)
+	user := Session{SSH: true, User: "admin", Client: "192.0.2.7", KeyAuth: true}
+	if _, err := e.Apply(ctx, selectProfile(t, c, "small-business"), root2, ApplyOptions{StateDir: t.TempDir(), Session: user}); err != nil {
+		t.Errorf("apply as a key-authenticated user: %v", err)
+	}
+}
+
+func TestDebianRootDryRunChangesNothing(t *testing.T) {
+	root := debianRoot(t)
+	c := testCatalog(t)
+	e := testEngine(t)
+	orig := snapshot(t, root)
+	state := filepath.Join(t.TempDir(), "state")
+	rep, err := e.Apply(context.Background(), selectProfile(t, c, "web-server"), root, ApplyOptions{StateDir: state, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Changes) == 0 {
+		t.Fatal("dry run planned no changes on a stock root")
+	}
+	var diff strings.Builder
+	WriteChanges(&diff, rep.Changes)
+	for _, want := range []string{"--- /dev/null\n+++ b/etc/ssh/sshd_config.d/00-bulwark-lockdown.conf", "+PermitRootLogin no", "-\tssl_protocols TLSv1 TLSv1.1", "+#bulwark-lockdown# \tssl_protocols", "/etc/cron.d: dir 0755 0:0 -> dir 0700 0:0"} {
+		if !strings.Contains(diff.String(), want) {
+			t.Errorf("dry-run diff lacks %q:\n%s", want, diff.String())
+		}
+	}
+	diffSnapshots(t, orig, snapshot(t, root))
+	if _, err := os.Stat(state); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("dry run created the state directory")
+	}
+}
