@@ -1,0 +1,146 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	"github.com/bulwarkhq/bulwark/internal/catalog"
+	"github.com/bulwarkhq/bulwark/internal/fetch"
+)
+
+// CycleOptions are the inputs of one check-in cycle besides the sources.
+type CycleOptions struct {
+	AgentID string
+	Facts   catalog.Facts
+	// Asked lists the keys (vendor/id) a person asked to install now; "*"
+	// means every approved update. Downloads then run in the foreground.
+	Asked map[string]bool
+	// Download options for payloads (background or foreground, progress).
+	Download fetch.FileOptions
+	// Notify is told about updates that wait for a person (notify and
+	// download modes); nil logs them.
+	Notify func(waiting []UpdateRecord)
+}
+
+// CycleResult says what one cycle did.
+type CycleResult struct {
+	Approved   int         `json:"approved"`
+	Downloaded []string    `json:"downloaded"`
+	Pass       *PassResult `json:"pass"`
+	Waiting    []string    `json:"waiting"` // for a person: notify and download modes
+}
+
+// Cycle is one full round: refresh and verify the site's approvals and the
+// vendors' metadata, decide with the policy, download what the policy
+// allows, install in one pass, and record every state for the next report.
+func (a *Agent) Cycle(ctx context.Context, src Sources, o CycleOptions) (*CycleResult, error) {
+	vs, err := a.gather(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	res := &CycleResult{Approved: len(vs), Pass: &PassResult{}}
+	byKey := map[string]verified{}
+	cands := make([]Candidate, 0, len(vs))
+	for _, v := range vs {
+		byKey[v.Key()] = v
+		cands = append(cands, v.Candidate)
+	}
+	installed := a.store.installed()
+	facts := withInstalled{Facts: o.Facts, installed: installed}
+	plan, err := BuildPlan(cands, PlanInput{AgentID: o.AgentID, Facts: facts, Installed: installed, Policy: a.cfg.Policy, Now: a.now(), Asked: o.Asked})
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range cands {
+		d := plan.Decisions[c.Key()]
+		if d.State == StateNeeded && a.store.st.Updates[c.Key()] != nil && a.store.st.Updates[c.Key()].State == StateDownloaded {
+			continue // still downloaded, not needed again
+		}
+		if err := a.store.set(c.Key(), d.State, d.Reason, recordOf(c)); err != nil {
+			return nil, err
+		}
+	}
+
+	payloads := map[string]map[string]string{}
+	var pass []Step
+	var waiting []UpdateRecord
+	for _, s := range plan.Steps {
+		key := s.Key()
+		if s.Uninstall {
+			files, err := a.download(ctx, byKey[key], o.Download)
+			if err != nil {
+				if err := a.store.set(key, StateFailed, err.Error(), recordOf(s.Candidate)); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			payloads[key] = files
+			pass = append(pass, s)
+			continue
+		}
+		if s.Action == ActionNotify {
+			waiting = append(waiting, *a.store.st.Updates[key])
+			continue
+		}
+		files, err := a.download(ctx, byKey[key], o.Download)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if err := a.store.set(key, StateFailed, err.Error(), recordOf(s.Candidate)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		payloads[key] = files
+		res.Downloaded = append(res.Downloaded, key)
+		if err := a.store.set(key, StateDownloaded, "", recordOf(s.Candidate)); err != nil {
+			return nil, err
+		}
+		if s.Action == ActionDownload {
+			waiting = append(waiting, *a.store.st.Updates[key])
+			continue
+		}
+		pass = append(pass, s)
+	}
+	for _, w := range waiting {
+		res.Waiting = append(res.Waiting, w.Key)
+	}
+	if len(waiting) > 0 {
+		if o.Notify != nil {
+			o.Notify(waiting)
+		} else {
+			a.log.Info("updates wait for a person: run `bulwark agent install`", "count", len(waiting))
+		}
+	}
+	if res.Pass, err = a.runPass(ctx, pass, payloads); err != nil {
+		return nil, err
+	}
+	// Payloads of updates now installed are no longer needed.
+	for _, k := range append(res.Pass.Installed, res.Pass.Uninstalled...) {
+		v := byKey[k]
+		os.RemoveAll(filepath.Join(a.cfg.StateDir, "downloads", v.Vendor, v.Update.ID))
+	}
+	return res, nil
+}
+
+func recordOf(c Candidate) *UpdateRecord {
+	return &UpdateRecord{Title: c.Update.Title, Severity: string(c.Update.Severity), Revision: c.Update.Revision}
+}
+
+// withInstalled answers the update_installed applicability rule from the
+// agent's own record.
+type withInstalled struct {
+	catalog.Facts
+	installed map[string]bool
+}
+
+func (w withInstalled) UpdateInstalled(id string) bool {
+	for k := range w.installed {
+		if k == id || filepath.Base(k) == id {
+			return true
+		}
+	}
+	return false
+}
