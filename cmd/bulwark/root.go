@@ -29,6 +29,7 @@ a lockdown tool for hardening profiles, and offline media.`,
 	root.AddCommand(
 		newRepoCmd(),
 		newLockdownCmd(),
+		newAgentCmd(),
 	)
 	return root
 }

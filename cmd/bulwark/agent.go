@@ -1,0 +1,174 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/bulwarkhq/bulwark/internal/agent"
+)
+
+func newAgentCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "The update agent on a managed machine",
+		Long: `The agent checks in with its update server, learns what its computer group may
+install, downloads approved updates in the background, installs them in one
+pass with at most one reboot by the machine's policy, and reports every state.
+
+It installs a payload only when the site's approvals (verified from the site
+root pinned at enrollment) and the vendor's metadata (verified from the
+vendor's root) name the same file with the same length and hash, and the
+downloaded bytes match.
+
+status, updates and install talk to the running agent over its control socket
+(` + agent.DefaultSocket + `), which root and members of group ` + agent.ControlGroup + ` may use.`,
+	}
+	cmd.PersistentFlags().String("socket", agent.DefaultSocket, "the running agent's control socket")
+	cmd.AddCommand(newAgentStatusCmd(), newAgentUpdatesCmd(), newAgentInstallCmd())
+	return cmd
+}
+
+func controlClient(cmd *cobra.Command) *agent.ControlClient {
+	s, _ := cmd.Flags().GetString("socket")
+	return agent.NewControlClient(s)
+}
+
+func newAgentStatusCmd() *cobra.Command {
+	var out *outputFormat
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the agent's enrollment, last check-in and update counts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := controlClient(cmd).Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if out.JSON() {
+				return printJSON(cmd.OutOrStdout(), st)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "Agent:\t%s\n", st.AgentID)
+			fmt.Fprintf(w, "Server:\t%s\n", st.Server)
+			fmt.Fprintf(w, "Group:\t%s\n", st.Group)
+			fmt.Fprintf(w, "Policy:\t%s\n", st.Mode)
+			fmt.Fprintf(w, "Last check-in:\t%s\n", when(st.LastCheckIn))
+			if st.LastError != "" {
+				fmt.Fprintf(w, "Last error:\t%s\n", st.LastError)
+			}
+			fmt.Fprintf(w, "Next check-in:\t%s\n", when(st.NextCheckIn))
+			if st.Busy != "" {
+				fmt.Fprintf(w, "Now:\t%s\n", st.Busy)
+			}
+			if st.PendingReboot {
+				fmt.Fprintf(w, "Reboot:\tpending: installed updates finish at the next boot\n")
+			}
+			var states []string
+			for s, n := range st.States {
+				states = append(states, fmt.Sprintf("%d %s", n, s))
+			}
+			sort.Strings(states)
+			fmt.Fprintf(w, "Updates:\t%s\n", strings.Join(states, ", "))
+			return w.Flush()
+		},
+	}
+	out = addOutputFlag(cmd)
+	return cmd
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.Local().Format("2006-01-02 15:04:05 MST")
+}
+
+func newAgentUpdatesCmd() *cobra.Command {
+	var out *outputFormat
+	cmd := &cobra.Command{
+		Use:   "updates",
+		Short: "List the updates the agent knows: needed, downloaded, installed, failed…",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ups, err := controlClient(cmd).Updates(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if out.JSON() {
+				return printJSON(cmd.OutOrStdout(), ups)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "UPDATE\tSTATE\tSEVERITY\tTITLE\tREASON")
+			for _, u := range ups {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Key, u.State, u.Severity, u.Title, u.Reason)
+			}
+			return w.Flush()
+		},
+	}
+	out = addOutputFlag(cmd)
+	return cmd
+}
+
+func newAgentInstallCmd() *cobra.Command {
+	var all bool
+	var out *outputFormat
+	cmd := &cobra.Command{
+		Use:   "install [ID...] [--all]",
+		Short: "Install approved updates now, in the foreground, with progress",
+		Long: `Ask the running agent to download (in the foreground, at full allowed speed)
+and install the named approved updates, or all approved updates with --all, in
+one pass with at most one reboot. Updates are named by id or vendor/id.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 && !all {
+				return fmt.Errorf("name the updates to install (see `bulwark agent updates`), or use --all")
+			}
+			isTTY := false
+			if f, ok := cmd.ErrOrStderr().(*os.File); ok {
+				isTTY = term.IsTerminal(int(f.Fd()))
+			}
+			bar := newProgressBar(cmd.ErrOrStderr(), isTTY && !out.JSON())
+			res, err := controlClient(cmd).Install(cmd.Context(), args, all, func(p agent.Progress) {
+				switch p.Phase {
+				case "download":
+					bar.Update(p.Update, p.Done, p.Total)
+				case "install":
+					bar.Done()
+					if !out.JSON() {
+						fmt.Fprintf(cmd.OutOrStdout(), "installing %s\n", p.Update)
+					}
+				}
+			})
+			bar.Done()
+			if err != nil {
+				return err
+			}
+			if out.JSON() {
+				return printJSON(cmd.OutOrStdout(), res)
+			}
+			w := cmd.OutOrStdout()
+			for _, k := range res.Pass.Installed {
+				fmt.Fprintf(w, "installed %s\n", k)
+			}
+			for _, k := range res.Pass.Failed {
+				fmt.Fprintf(w, "FAILED    %s (see `bulwark agent updates` for the reason)\n", k)
+			}
+			if res.Pass.Rebooted {
+				fmt.Fprintln(w, "rebooting to finish")
+			}
+			if len(res.Pass.Failed) > 0 {
+				return exitCode(1)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&all, "all", false, "install every approved update")
+	out = addOutputFlag(cmd)
+	return cmd
+}
