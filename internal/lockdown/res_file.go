@@ -60,6 +60,9 @@ func lookupID(t *Tree, file, name string) (int, error) {
 		return n, nil
 	}
 	data, err := t.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) && name == "root" {
+		return 0, nil // root is 0 even in a tree without account files
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -352,7 +352,11 @@ func cloneNode(n *yaml.Node) *yaml.Node {
 
 func substitute(n *yaml.Node, f func(string) string) {
 	if n.Kind == yaml.ScalarNode {
-		n.Value = f(n.Value)
+		if v := f(n.Value); v != n.Value {
+			// Let the substituted text resolve as YAML would (a number for
+			// max: "{{var}}").
+			n.Value, n.Tag, n.Style = v, "", 0
+		}
 	}
 	for _, k := range n.Content {
 		substitute(k, f)
