@@ -23,6 +23,15 @@ type Agent struct {
 	log    *slog.Logger
 	store  *store
 	passID string
+	// onStep, when set, is told when an update's download or install
+	// starts (the control socket streams it as progress).
+	onStep func(key, phase string)
+}
+
+func (a *Agent) step(key, phase string) {
+	if a.onStep != nil {
+		a.onStep(key, phase)
+	}
 }
 
 // Open loads the agent's state, finishing the bookkeeping of a pass that a

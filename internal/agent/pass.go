@@ -104,6 +104,7 @@ func (a *Agent) runPass(ctx context.Context, steps []Step, payloads map[string]m
 			return nil, err
 		}
 		a.log.Info("installing", "update", key, "op", op)
+		a.step(key, op)
 		var reboot bool
 		if s.Uninstall {
 			reboot, err = h.Uninstall(ctx, s.Update, payloads[key])

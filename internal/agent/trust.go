@@ -140,6 +140,7 @@ func (a *Agent) download(ctx context.Context, v verified, opts fetch.FileOptions
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	a.step(v.Key(), "download")
 	for _, p := range v.Update.Payloads {
 		tf, err := v.vendor.Payload(ctx, v.info, p.File)
 		if err != nil {

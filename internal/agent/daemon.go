@@ -1,0 +1,176 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Report is one batch the agent sends its server: the state changes not yet
+// acknowledged (oldest first) and, when it changed, the machine's inventory.
+// The server deduplicates by (agent, sequence), so a batch sent twice counts
+// once; an empty batch is a heartbeat.
+type Report struct {
+	AgentID   string  `json:"agent_id"`
+	Events    []Event `json:"events"`
+	Inventory any     `json:"inventory,omitempty"`
+}
+
+// Reporter delivers reports; it returns the highest sequence the server has
+// stored.
+type Reporter interface {
+	Report(ctx context.Context, r Report) (acked int64, err error)
+}
+
+// maxReportEvents caps one batch; a week offline sends several.
+const maxReportEvents = 500
+
+// Daemon runs an Agent for `bulwark agent run`: check-ins on a schedule,
+// reports, and the control socket's requests, one cycle at a time.
+type Daemon struct {
+	Agent    *Agent
+	Sources  Sources
+	Reporter Reporter
+	Options  CycleOptions
+	// Inventory returns the machine's inventory for reports; nil sends none.
+	Inventory func() (any, error)
+	Server    string
+
+	mu       sync.Mutex // one cycle at a time
+	statusMu sync.Mutex
+	status   Status
+	lastInv  string
+}
+
+// CheckIn is one scheduled round: a background cycle, then the report.
+func (d *Daemon) CheckIn(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.setBusy("checking in")
+	defer d.setBusy("")
+	_, err := d.Agent.Cycle(ctx, d.Sources, d.Options)
+	rerr := d.report(ctx)
+	d.statusMu.Lock()
+	d.status.LastCheckIn = d.Agent.now()
+	d.status.LastError = ""
+	if e := errors.Join(err, rerr); e != nil {
+		d.status.LastError = e.Error()
+	}
+	d.statusMu.Unlock()
+	return errors.Join(err, rerr)
+}
+
+// report sends every undelivered event, in batches, and the inventory when
+// it changed since the last report.
+func (d *Daemon) report(ctx context.Context) error {
+	if d.Reporter == nil {
+		return nil
+	}
+	var inv any
+	if d.Inventory != nil {
+		if v, err := d.Inventory(); err == nil {
+			if s := fmt.Sprint(v); s != d.lastInv {
+				inv, d.lastInv = v, s
+			}
+		}
+	}
+	for first := true; ; first = false {
+		evs := d.Agent.store.pending(maxReportEvents)
+		if len(evs) == 0 && !first {
+			return nil
+		}
+		acked, err := d.Reporter.Report(ctx, Report{AgentID: d.Options.AgentID, Events: evs, Inventory: inv})
+		if err != nil {
+			d.lastInv = "" // send it again next time
+			return fmt.Errorf("report: %w", err)
+		}
+		inv = nil
+		if err := d.Agent.store.delivered(acked); err != nil {
+			return err
+		}
+		if len(evs) < maxReportEvents {
+			return nil
+		}
+	}
+}
+
+// Status implements Controller.
+func (d *Daemon) Status() Status {
+	d.statusMu.Lock()
+	st := d.status
+	d.statusMu.Unlock()
+	st.AgentID, st.Group, st.Mode, st.Server = d.Options.AgentID, d.Sources.Group, d.Agent.cfg.Policy.Mode, d.Server
+	st.States = map[State]int{}
+	for _, r := range d.Agent.Updates() {
+		st.States[r.State]++
+		if r.State == StatePendingReboot {
+			st.PendingReboot = true
+		}
+	}
+	return st
+}
+
+// Updates implements Controller.
+func (d *Daemon) Updates() []UpdateRecord { return d.Agent.Updates() }
+
+// InstallNow implements Controller: a foreground cycle for what a person
+// asked for, then a report.
+func (d *Daemon) InstallNow(ctx context.Context, keys []string, all bool, progress func(Progress)) (*CycleResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.setBusy("installing at a person's request")
+	defer d.setBusy("")
+	o := d.Options
+	o.Asked = map[string]bool{}
+	if all {
+		o.Asked["*"] = true
+	}
+	known := map[string]bool{}
+	for _, r := range d.Agent.Updates() {
+		known[r.Key] = true
+	}
+	for _, k := range keys {
+		if !strings.Contains(k, "/") {
+			// An id alone: every vendor's update of that id.
+			for key := range known {
+				if strings.HasSuffix(key, "/"+k) {
+					o.Asked[key] = true
+				}
+			}
+		}
+		o.Asked[k] = true
+	}
+	o.Download.Progress = nil
+	if progress != nil {
+		cur := ""
+		o.Download.Progress = func(done, total int64) { progress(Progress{Update: cur, Phase: "download", Done: done, Total: total}) }
+		d.Agent.onStep = func(key, phase string) {
+			cur = key
+			progress(Progress{Update: key, Phase: phase})
+		}
+		defer func() { d.Agent.onStep = nil }()
+	}
+	res, err := d.Agent.Cycle(ctx, d.Sources, o)
+	if rerr := d.report(ctx); rerr != nil && err == nil {
+		d.Agent.log.Warn("report after install failed; it will be sent at the next check-in", "err", rerr)
+	}
+	return res, err
+}
+
+func (d *Daemon) setBusy(s string) {
+	d.statusMu.Lock()
+	d.status.Busy = s
+	d.statusMu.Unlock()
+}
+
+// SetNextCheckIn records when the schedule will check in next.
+func (d *Daemon) SetNextCheckIn(t time.Time) {
+	d.statusMu.Lock()
+	d.status.NextCheckIn = t
+	d.statusMu.Unlock()
+}
+
+var _ Controller = (*Daemon)(nil)

@@ -1,0 +1,84 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+)
+
+// memReporter is a hand-written Reporter standing in for the update server
+// (whose real endpoint has its own tests): it stores events by sequence, as
+// the server deduplicates, and can be made to fail.
+type memReporter struct {
+	fail   bool
+	got    map[int64]Event
+	calls  int
+	maxSeq int64
+}
+
+func (m *memReporter) Report(_ context.Context, r Report) (int64, error) {
+	m.calls++
+	if m.fail {
+		return 0, errors.New("server unreachable")
+	}
+	for _, e := range r.Events {
+		m.got[e.Seq] = e
+		if e.Seq > m.maxSeq {
+			m.maxSeq = e.Seq
+		}
+	}
+	return m.maxSeq, nil
+}
+
+func TestDaemonDownloadModeWaitsThenInstallsOnRequest(t *testing.T) {
+	w := newWorld(t)
+	w.publish("BW-1", "", map[string]string{"a.deb": "a"})
+	w.publish("BW-2", "", map[string]string{"b.deb": "b"})
+	w.approve("web", "BW-1", "BW-2")
+	h := &reader{got: map[string]string{}}
+	a, err := Open(Config{StateDir: filepath.Join(t.TempDir(), "state"), Now: w.clock, Policy: Policy{Mode: ModeDownload},
+		Handlers: func(string) (Handler, error) { return h, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rep := &memReporter{got: map[int64]Event{}, fail: true}
+	d := &Daemon{Agent: a, Sources: w.sources(t.TempDir()), Reporter: rep, Options: CycleOptions{AgentID: "agent-1", Facts: debian12}}
+
+	// The server is down: the cycle still downloads; the report waits.
+	if err := d.CheckIn(context.Background()); err == nil {
+		t.Fatal("check-in with the server down reported no error")
+	}
+	if len(h.got) != 0 {
+		t.Fatal("download mode installed without a person asking")
+	}
+	if st := d.Status(); st.States[StateDownloaded] != 2 || st.LastError == "" {
+		t.Fatalf("status %+v", st)
+	}
+	// The server is back: every state change so far arrives.
+	rep.fail = false
+	if err := d.CheckIn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.got) < 2 || len(a.store.pending(100)) != 0 {
+		t.Fatalf("server got %d events, %d still queued", len(rep.got), len(a.store.pending(100)))
+	}
+
+	var phases []string
+	res, err := d.InstallNow(context.Background(), []string{"BW-2"}, false, func(p Progress) { phases = append(phases, p.Update+":"+p.Phase) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pass.Installed) != 1 || res.Pass.Installed[0] != "debian/BW-2" || h.got["BW-2/b.deb"] != "b" || len(h.got) != 1 {
+		t.Fatalf("install now: %+v, handler %v", res.Pass, h.got)
+	}
+	if len(phases) == 0 || phases[len(phases)-1] != "debian/BW-2:install" {
+		t.Fatalf("progress %v", phases)
+	}
+	last := rep.got[rep.maxSeq]
+	if last.Key != "debian/BW-2" || last.State != StateInstalled {
+		t.Fatalf("the install was not reported: last event %+v", last)
+	}
+}
