@@ -5,7 +5,6 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
-
 )
 
 // memReporter is a hand-written Reporter standing in for the update server
