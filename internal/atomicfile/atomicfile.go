@@ -19,64 +19,24 @@ import (
 // crash left behind.
 const tempPrefix = ".tmp-"
 
+// durability is how much of a write is flushed before it returns.
+type durability int
+
+const (
+	syncAll  durability = iota // fsync the file and its directory
+	syncFile                   // fsync the file; the caller fsyncs the directory
+	syncNone                   // fsync nothing; the caller flushes the filesystem
+)
+
 // WriteFile atomically replaces path with data, created with perm.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
-	return Write(path, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
+	return write(path, perm, bytesOf(data), syncAll)
 }
 
-// WriteFileUnsynced writes through a temporary file and a rename, like
-// WriteFile, but fsyncs nothing: for writing many files at once, followed by
-// one SyncFS before anything that refers to them is written.
-func WriteFileUnsynced(path string, data []byte, perm os.FileMode) error {
-	return WriteUnsynced(path, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// WriteUnsynced is Write without any fsync; see WriteFileUnsynced.
-func WriteUnsynced(path string, perm os.FileMode, fill func(w io.Writer) error) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, tempPrefix+base+"-*")
-	if err != nil {
-		return fmt.Errorf("atomic write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	if err = f.Chmod(perm); err == nil {
-		if err = fill(f); err == nil {
-			err = f.Close()
-		}
-	}
-	if err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return fmt.Errorf("atomic write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("atomic write %s: %w", path, err)
-	}
-	return nil
-}
-
-// SyncFS flushes every file and directory of the filesystem that holds dir:
-// one call after many WriteFileUnsynced instead of an fsync each.
-func SyncFS(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync filesystem: %w", err)
-	}
-	defer d.Close()
-	if err := unix.Syncfs(int(d.Fd())); err != nil {
-		return fmt.Errorf("sync filesystem of %s: %w", dir, err)
-	}
-	return nil
+// Write atomically replaces path with what fill writes, created with perm.
+// If fill fails, path is left untouched and the temporary file is removed.
+func Write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
+	return write(path, perm, fill, syncAll)
 }
 
 // WriteFileNoDirSync is WriteFile without the final fsync of the directory,
@@ -84,19 +44,29 @@ func SyncFS(dir string) error {
 // once after the last of them, before anything that refers to them is
 // written.
 func WriteFileNoDirSync(path string, data []byte, perm os.FileMode) error {
-	return write(path, perm, func(w io.Writer) error {
+	return write(path, perm, bytesOf(data), syncFile)
+}
+
+// WriteFileUnsynced writes through a temporary file and a rename, like
+// WriteFile, but fsyncs nothing: for writing many files at once, followed by
+// one SyncFS before anything that refers to them is written.
+func WriteFileUnsynced(path string, data []byte, perm os.FileMode) error {
+	return write(path, perm, bytesOf(data), syncNone)
+}
+
+// WriteUnsynced is Write without any fsync; see WriteFileUnsynced.
+func WriteUnsynced(path string, perm os.FileMode, fill func(w io.Writer) error) error {
+	return write(path, perm, fill, syncNone)
+}
+
+func bytesOf(data []byte) func(io.Writer) error {
+	return func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
-	}, false)
+	}
 }
 
-// Write atomically replaces path with what fill writes, created with perm.
-// If fill fails, path is left untouched and the temporary file is removed.
-func Write(path string, perm os.FileMode, fill func(w io.Writer) error) error {
-	return write(path, perm, fill, true)
-}
-
-func write(path string, perm os.FileMode, fill func(w io.Writer) error, syncDir bool) (err error) {
+func write(path string, perm os.FileMode, fill func(w io.Writer) error, d durability) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -118,8 +88,10 @@ func write(path string, perm os.FileMode, fill func(w io.Writer) error, syncDir 
 	if err := fill(f); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("atomic write %s: sync: %w", path, err)
+	if d != syncNone {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("atomic write %s: sync: %w", path, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("atomic write %s: close: %w", path, err)
@@ -127,7 +99,7 @@ func write(path string, perm os.FileMode, fill func(w io.Writer) error, syncDir 
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("atomic write %s: %w", path, err)
 	}
-	if !syncDir {
+	if d != syncAll {
 		return nil
 	}
 	return SyncDir(dir)
@@ -143,6 +115,20 @@ func SyncDir(dir string) error {
 	defer d.Close()
 	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
 		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// SyncFS flushes every file and directory of the filesystem that holds dir:
+// one call after many WriteFileUnsynced instead of an fsync each.
+func SyncFS(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync filesystem: %w", err)
+	}
+	defer d.Close()
+	if err := unix.Syncfs(int(d.Fd())); err != nil {
+		return fmt.Errorf("sync filesystem of %s: %w", dir, err)
 	}
 	return nil
 }
