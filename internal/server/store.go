@@ -1,0 +1,79 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// Store is everything the server keeps besides files. Backends return the
+// store package's sentinel errors (store.ErrNotFound, ErrExists,
+// ErrExhausted) so the server can answer 404, 409 and 403.
+type Store interface {
+	TokenStore
+	GroupStore
+	AgentStore
+	UpdateStore
+	SyncStore
+	Close() error
+}
+
+// TokenStore keeps API and enrollment tokens, by hash only.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *store.Token) error
+	TokenByHash(ctx context.Context, hash string) (*store.Token, error)
+	ListTokens(ctx context.Context, kind string) ([]store.Token, error)
+	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// UseToken counts one use of a usable token at now, atomically; a token
+	// that is revoked, expired or used up is store.ErrExhausted.
+	UseToken(ctx context.Context, id string, now time.Time) error
+}
+
+// GroupStore keeps computer groups and their approvals.
+type GroupStore interface {
+	CreateGroup(ctx context.Context, name string, at time.Time) error
+	ListGroups(ctx context.Context) ([]store.Group, error)
+	// DeleteGroup removes a group with its approvals; its computers move to
+	// moveTo.
+	DeleteGroup(ctx context.Context, name, moveTo string) error
+	SetApproval(ctx context.Context, a *store.Approval) error
+	DeleteApproval(ctx context.Context, group, vendor, id string) error
+	Approvals(ctx context.Context, group string) ([]store.Approval, error)
+}
+
+// AgentStore keeps enrolled machines and what they report.
+type AgentStore interface {
+	CreateAgent(ctx context.Context, a *store.Agent) error
+	Agent(ctx context.Context, id string) (*store.Agent, error)
+	ListAgents(ctx context.Context, group string) ([]store.Agent, error)
+	DeleteAgent(ctx context.Context, id string) error
+	MoveAgents(ctx context.Context, ids []string, group string) error
+	SetAgentStatus(ctx context.Context, id, status, flag string) error
+	TouchAgent(ctx context.Context, id string, at time.Time) error
+	// ApplyReport stores a batch once: a batch id seen before for this agent
+	// changes nothing and returns applied=false.
+	ApplyReport(ctx context.Context, r *store.Report) (applied bool, err error)
+	AgentStates(ctx context.Context, id string) ([]store.UpdateState, error)
+	// StateCounts counts agents per state for each update ("vendor/id").
+	StateCounts(ctx context.Context) (map[string]map[string]int, error)
+	// AgentCounts counts agents per status.
+	AgentCounts(ctx context.Context) (map[string]int, error)
+}
+
+// UpdateStore is the index of updates the server's repositories hold.
+type UpdateStore interface {
+	UpsertUpdates(ctx context.Context, us []store.Update) error
+	// UpdateHashes maps update id to the SHA-256 of the indexed update.json
+	// for one vendor, so a sync reads only new or changed files.
+	UpdateHashes(ctx context.Context, vendor string) (map[string]string, error)
+	ListUpdates(ctx context.Context, f store.UpdateFilter) ([]store.Update, error)
+	GetUpdate(ctx context.Context, vendor, id string) (*store.Update, error)
+}
+
+// SyncStore keeps sync history.
+type SyncStore interface {
+	StartSync(ctx context.Context, r *store.SyncRun) (int64, error)
+	FinishSync(ctx context.Context, r *store.SyncRun) error
+	ListSyncs(ctx context.Context, limit int) ([]store.SyncRun, error)
+}

@@ -1,0 +1,372 @@
+// Package storetest is the conformance suite every server.Store backend
+// runs (SQLite now, PostgreSQL next), so backends agree on behaviour and not
+// only on method signatures.
+//
+// It must not depend on any one backend: it sees a store only through
+// server.Store and the store package's records and errors.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// Run runs every conformance test against fresh stores from open.
+func Run(t *testing.T, open func(t testing.TB) server.Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s server.Store)
+	}{
+		{"Tokens", testTokens},
+		{"TokenUses", testTokenUses},
+		{"Groups", testGroups},
+		{"Approvals", testApprovals},
+		{"Agents", testAgents},
+		{"ReportsIdempotent", testReports},
+		{"ReportsOutOfOrder", testReportsOrder},
+		{"ReportsConcurrent", testReportsConcurrent},
+		{"Updates", testUpdates},
+		{"Syncs", testSyncs},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			t.Cleanup(func() { s.Close() })
+			tc.fn(t, s)
+		})
+	}
+}
+
+var t0 = time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t testing.TB, err, want error) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("error = %v, want %v", err, want)
+	}
+}
+
+func testTokens(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	exp := t0.Add(time.Hour)
+	a := &store.Token{ID: "t1", Kind: store.KindAPI, Name: "ops", Hash: "h1", Role: store.RoleAdmin, CreatedAt: t0}
+	e := &store.Token{ID: "t2", Kind: store.KindEnroll, Hash: "h2", Group: "web", ClientGroup: true, MaxUses: 3, ExpiresAt: &exp, CreatedAt: t0.Add(time.Second)}
+	must(t, s.CreateToken(ctx, a))
+	must(t, s.CreateToken(ctx, e))
+	wantErr(t, s.CreateToken(ctx, &store.Token{ID: "t3", Kind: store.KindAPI, Hash: "h1", CreatedAt: t0}), store.ErrExists)
+	got, err := s.TokenByHash(ctx, "h2")
+	must(t, err)
+	if got.ID != "t2" || !got.ClientGroup || got.MaxUses != 3 || got.Group != "web" || got.ExpiresAt == nil || !got.ExpiresAt.Equal(exp) {
+		t.Fatalf("TokenByHash = %+v", got)
+	}
+	_, err = s.TokenByHash(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+	all, err := s.ListTokens(ctx, "")
+	must(t, err)
+	enr, err := s.ListTokens(ctx, store.KindEnroll)
+	must(t, err)
+	if len(all) != 2 || len(enr) != 1 || enr[0].ID != "t2" {
+		t.Fatalf("ListTokens: all %d, enroll %v", len(all), enr)
+	}
+	must(t, s.RevokeToken(ctx, "t1", t0.Add(time.Minute)))
+	must(t, s.RevokeToken(ctx, "t1", t0.Add(time.Hour)))
+	got, err = s.TokenByHash(ctx, "h1")
+	must(t, err)
+	if got.RevokedAt == nil || !got.RevokedAt.Equal(t0.Add(time.Minute)) || got.Usable(t0.Add(2*time.Minute)) {
+		t.Fatalf("revoked token = %+v", got)
+	}
+	wantErr(t, s.RevokeToken(ctx, "nope", t0), store.ErrNotFound)
+}
+
+func testTokenUses(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	exp := t0.Add(time.Hour)
+	must(t, s.CreateToken(ctx, &store.Token{ID: "e", Kind: store.KindEnroll, Hash: "h", MaxUses: 2, ExpiresAt: &exp, CreatedAt: t0}))
+	must(t, s.UseToken(ctx, "e", t0))
+	wantErr(t, s.UseToken(ctx, "e", exp), store.ErrExhausted) // expired
+	must(t, s.UseToken(ctx, "e", t0))
+	wantErr(t, s.UseToken(ctx, "e", t0), store.ErrExhausted) // used up
+	must(t, s.CreateToken(ctx, &store.Token{ID: "r", Kind: store.KindEnroll, Hash: "h2", CreatedAt: t0}))
+	must(t, s.RevokeToken(ctx, "r", t0))
+	wantErr(t, s.UseToken(ctx, "r", t0), store.ErrExhausted) // revoked
+	// Concurrent uses never exceed the cap.
+	must(t, s.CreateToken(ctx, &store.Token{ID: "c", Kind: store.KindEnroll, Hash: "h3", MaxUses: 5, CreatedAt: t0}))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for range 20 {
+		wg.Go(func() {
+			if s.UseToken(ctx, "c", t0) == nil {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if ok != 5 {
+		t.Fatalf("%d concurrent uses succeeded, want 5", ok)
+	}
+}
+
+func testGroups(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	must(t, s.CreateGroup(ctx, "web", t0))
+	must(t, s.CreateGroup(ctx, "db", t0))
+	wantErr(t, s.CreateGroup(ctx, "web", t0), store.ErrExists)
+	must(t, s.CreateAgent(ctx, agent("a1", "m1", "web")))
+	gs, err := s.ListGroups(ctx)
+	must(t, err)
+	if len(gs) != 2 || gs[0].Name != "db" || gs[1].Name != "web" || gs[1].Computers != 1 {
+		t.Fatalf("ListGroups = %+v", gs)
+	}
+	must(t, s.SetApproval(ctx, &store.Approval{Group: "web", Vendor: "v", UpdateID: "u", Action: "install", Rollout: 100, UpdatedAt: t0}))
+	must(t, s.DeleteGroup(ctx, "web", "db"))
+	wantErr(t, s.DeleteGroup(ctx, "web", "db"), store.ErrNotFound)
+	a, err := s.Agent(ctx, "a1")
+	must(t, err)
+	if a.Group != "db" {
+		t.Fatalf("agent of deleted group is in %q, want db", a.Group)
+	}
+	must(t, s.CreateGroup(ctx, "web", t0))
+	aps, err := s.Approvals(ctx, "web")
+	must(t, err)
+	if len(aps) != 0 {
+		t.Fatalf("re-created group inherited approvals %+v", aps)
+	}
+}
+
+func testApprovals(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	must(t, s.CreateGroup(ctx, "web", t0))
+	dl := t0.Add(48 * time.Hour)
+	must(t, s.SetApproval(ctx, &store.Approval{Group: "web", Vendor: "v", UpdateID: "b", Action: "install", Rollout: 50, By: "t1", UpdatedAt: t0}))
+	must(t, s.SetApproval(ctx, &store.Approval{Group: "web", Vendor: "v", UpdateID: "a", Action: "decline", Rollout: 100, UpdatedAt: t0}))
+	must(t, s.SetApproval(ctx, &store.Approval{Group: "web", Vendor: "v", UpdateID: "b", Action: "uninstall", Deadline: &dl, Rollout: 10, UpdatedAt: t0.Add(time.Second)}))
+	wantErr(t, s.SetApproval(ctx, &store.Approval{Group: "nope", Vendor: "v", UpdateID: "a", Action: "install", Rollout: 1, UpdatedAt: t0}), store.ErrNotFound)
+	aps, err := s.Approvals(ctx, "web")
+	must(t, err)
+	if len(aps) != 2 || aps[0].UpdateID != "a" || aps[1].Action != "uninstall" || aps[1].Rollout != 10 || aps[1].Deadline == nil || !aps[1].Deadline.Equal(dl) {
+		t.Fatalf("Approvals = %+v", aps)
+	}
+	must(t, s.DeleteApproval(ctx, "web", "v", "a"))
+	wantErr(t, s.DeleteApproval(ctx, "web", "v", "a"), store.ErrNotFound)
+	_, err = s.Approvals(ctx, "nope")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func agent(id, machine, group string) *store.Agent {
+	return &store.Agent{ID: id, MachineID: machine, Hostname: "host-" + id, OS: "debian 12", Arch: "amd64", Group: group,
+		CertSerial: "s-" + id, Status: store.AgentActive, EnrolledAt: t0, LastSeen: t0}
+}
+
+func testAgents(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	must(t, s.CreateAgent(ctx, agent("a1", "m1", "web")))
+	must(t, s.CreateAgent(ctx, agent("a2", "m2", "db")))
+	wantErr(t, s.CreateAgent(ctx, agent("a1", "m3", "db")), store.ErrExists)
+	web, err := s.ListAgents(ctx, "web")
+	must(t, err)
+	all, err := s.ListAgents(ctx, "")
+	must(t, err)
+	if len(web) != 1 || len(all) != 2 {
+		t.Fatalf("ListAgents: web %d, all %d", len(web), len(all))
+	}
+	must(t, s.MoveAgents(ctx, []string{"a1", "a2"}, "ops"))
+	wantErr(t, s.MoveAgents(ctx, []string{"a1", "zz"}, "web"), store.ErrNotFound)
+	a, err := s.Agent(ctx, "a1")
+	must(t, err)
+	if a.Group != "ops" {
+		t.Fatalf("a failed MoveAgents moved a1 to %q", a.Group)
+	}
+	must(t, s.SetAgentStatus(ctx, "a1", store.AgentReenroll, "cloned"))
+	must(t, s.TouchAgent(ctx, "a1", t0.Add(time.Hour)))
+	a, err = s.Agent(ctx, "a1")
+	must(t, err)
+	if a.Status != store.AgentReenroll || a.Flag != "cloned" || !a.LastSeen.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("agent = %+v", a)
+	}
+	counts, err := s.AgentCounts(ctx)
+	must(t, err)
+	if counts[store.AgentActive] != 1 || counts[store.AgentReenroll] != 1 {
+		t.Fatalf("AgentCounts = %v", counts)
+	}
+	must(t, s.DeleteAgent(ctx, "a1"))
+	wantErr(t, s.DeleteAgent(ctx, "a1"), store.ErrNotFound)
+	_, err = s.Agent(ctx, "a1")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testReports(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	must(t, s.CreateAgent(ctx, agent("a1", "m1", "web")))
+	must(t, s.CreateAgent(ctx, agent("a2", "m2", "web")))
+	r := &store.Report{AgentID: "a1", BatchID: "b1", ReceivedAt: t0.Add(time.Minute), Inventory: []byte(`{"os":"debian"}`),
+		Changes: []store.UpdateState{{Vendor: "v", UpdateID: "u1", State: "needed", UpdatedAt: t0}, {Vendor: "v", UpdateID: "u2", State: "installed", UpdatedAt: t0}}}
+	applied, err := s.ApplyReport(ctx, r)
+	must(t, err)
+	if !applied {
+		t.Fatal("first delivery not applied")
+	}
+	// The same batch again (an agent retrying after a lost answer) counts once,
+	// even if its content differs.
+	r2 := *r
+	r2.Changes = []store.UpdateState{{Vendor: "v", UpdateID: "u1", State: "failed", UpdatedAt: t0.Add(time.Hour)}}
+	applied, err = s.ApplyReport(ctx, &r2)
+	must(t, err)
+	if applied {
+		t.Fatal("second delivery of batch b1 applied")
+	}
+	// Batch ids are per agent.
+	applied, err = s.ApplyReport(ctx, &store.Report{AgentID: "a2", BatchID: "b1", ReceivedAt: t0,
+		Changes: []store.UpdateState{{Vendor: "v", UpdateID: "u1", State: "needed", UpdatedAt: t0}}})
+	must(t, err)
+	if !applied {
+		t.Fatal("a2's batch b1 treated as a1's")
+	}
+	_, err = s.ApplyReport(ctx, &store.Report{AgentID: "nobody", BatchID: "x", ReceivedAt: t0})
+	wantErr(t, err, store.ErrNotFound)
+	st, err := s.AgentStates(ctx, "a1")
+	must(t, err)
+	if len(st) != 2 || st[0].State != "needed" || st[1].State != "installed" {
+		t.Fatalf("AgentStates = %+v", st)
+	}
+	counts, err := s.StateCounts(ctx)
+	must(t, err)
+	if counts["v/u1"]["needed"] != 2 || counts["v/u2"]["installed"] != 1 {
+		t.Fatalf("StateCounts = %v", counts)
+	}
+	a, err := s.Agent(ctx, "a1")
+	must(t, err)
+	if string(a.Inventory) != `{"os":"debian"}` || !a.LastSeen.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("agent after report = %+v", a)
+	}
+}
+
+func testReportsOrder(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	must(t, s.CreateAgent(ctx, agent("a1", "m1", "web")))
+	newer := &store.Report{AgentID: "a1", BatchID: "b2", ReceivedAt: t0,
+		Changes: []store.UpdateState{{Vendor: "v", UpdateID: "u", State: "installed", UpdatedAt: t0.Add(time.Hour)}}}
+	older := &store.Report{AgentID: "a1", BatchID: "b1", ReceivedAt: t0,
+		Changes: []store.UpdateState{{Vendor: "v", UpdateID: "u", State: "downloaded", UpdatedAt: t0}}}
+	_, err := s.ApplyReport(ctx, newer)
+	must(t, err)
+	_, err = s.ApplyReport(ctx, older)
+	must(t, err)
+	st, err := s.AgentStates(ctx, "a1")
+	must(t, err)
+	if len(st) != 1 || st[0].State != "installed" {
+		t.Fatalf("a late older batch overwrote a newer state: %+v", st)
+	}
+}
+
+func testReportsConcurrent(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	must(t, s.CreateAgent(ctx, agent("a1", "m1", "web")))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	applied := 0
+	for i := range 40 {
+		wg.Go(func() {
+			ok, err := s.ApplyReport(ctx, &store.Report{AgentID: "a1", BatchID: fmt.Sprintf("b%d", i%10), ReceivedAt: t0,
+				Changes: []store.UpdateState{{Vendor: "v", UpdateID: fmt.Sprintf("u%d", i%10), State: "needed", UpdatedAt: t0}}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				mu.Lock()
+				applied++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if applied != 10 {
+		t.Fatalf("%d batches applied, want 10 distinct", applied)
+	}
+}
+
+func testUpdates(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	us := []store.Update{
+		{Vendor: "v", ID: "a", Title: "A", Product: "debian-12", Classification: "security", Severity: "critical", Released: "2026-11-01", SHA256: "1", IndexedAt: t0},
+		{Vendor: "v", ID: "b", Title: "B", Product: "debian-12", Classification: "rollup", Severity: "low", Released: "2026-11-02", SHA256: "2", IndexedAt: t0},
+		{Vendor: "w", ID: "a", Title: "WA", Product: "ubuntu", Classification: "security", Severity: "low", Released: "2026-10-01", SHA256: "3", IndexedAt: t0},
+	}
+	must(t, s.UpsertUpdates(ctx, us))
+	us[0].Title, us[0].SHA256 = "A2", "9"
+	must(t, s.UpsertUpdates(ctx, us[:1]))
+	tests := []struct {
+		f    store.UpdateFilter
+		want []string
+	}{
+		{store.UpdateFilter{}, []string{"v/b", "v/a", "w/a"}},
+		{store.UpdateFilter{Vendor: "v"}, []string{"v/b", "v/a"}},
+		{store.UpdateFilter{Severity: "low"}, []string{"v/b", "w/a"}},
+		{store.UpdateFilter{Classification: "security", Product: "debian-12"}, []string{"v/a"}},
+		{store.UpdateFilter{Product: "none"}, nil},
+	}
+	for _, tc := range tests {
+		got, err := s.ListUpdates(ctx, tc.f)
+		must(t, err)
+		var ids []string
+		for _, u := range got {
+			ids = append(ids, u.Vendor+"/"+u.ID)
+		}
+		if fmt.Sprint(ids) != fmt.Sprint(tc.want) {
+			t.Errorf("ListUpdates(%+v) = %v, want %v", tc.f, ids, tc.want)
+		}
+	}
+	h, err := s.UpdateHashes(ctx, "v")
+	must(t, err)
+	if len(h) != 2 || h["a"] != "9" {
+		t.Fatalf("UpdateHashes = %v", h)
+	}
+	u, err := s.GetUpdate(ctx, "v", "a")
+	must(t, err)
+	if u.Title != "A2" {
+		t.Fatalf("GetUpdate = %+v", u)
+	}
+	_, err = s.GetUpdate(ctx, "v", "zz")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testSyncs(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	var ids []int64
+	for i := range 3 {
+		id, err := s.StartSync(ctx, &store.SyncRun{Vendor: "v", Trigger: "manual", StartedAt: t0.Add(time.Duration(i) * time.Minute)})
+		must(t, err)
+		ids = append(ids, id)
+	}
+	fin := t0.Add(10 * time.Minute)
+	must(t, s.FinishSync(ctx, &store.SyncRun{ID: ids[1], Status: store.SyncOK, Changed: true, UpdatesFetched: 4, PayloadsFetched: 2, BytesFetched: 1 << 40, FinishedAt: &fin}))
+	must(t, s.FinishSync(ctx, &store.SyncRun{ID: ids[2], Status: store.SyncFailed, Error: "boom", FinishedAt: &fin}))
+	wantErr(t, s.FinishSync(ctx, &store.SyncRun{ID: 9999, Status: store.SyncOK}), store.ErrNotFound)
+	runs, err := s.ListSyncs(ctx, 2)
+	must(t, err)
+	if len(runs) != 2 || runs[0].ID != ids[2] || runs[0].Error != "boom" || runs[1].BytesFetched != 1<<40 || !runs[1].Changed || runs[1].FinishedAt == nil {
+		t.Fatalf("ListSyncs = %+v", runs)
+	}
+	all, err := s.ListSyncs(ctx, 0)
+	must(t, err)
+	if len(all) != 3 || all[2].Status != store.SyncRunning {
+		t.Fatalf("ListSyncs(0) = %+v", all)
+	}
+}
