@@ -47,7 +47,7 @@ func (c *Client) bytesOnce(ctx context.Context, src *source, lim Limits) ([]byte
 	stop := c.watch(ctx, cancel, m, lim)
 	defer stop()
 
-	r, err := c.open(ctx, src, 0, "", false)
+	r, err := c.open(ctx, c.hc, src, 0, "", false)
 	if err != nil {
 		return nil, attemptFailure(ctx, err)
 	}

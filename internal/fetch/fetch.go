@@ -2,7 +2,8 @@
 // file:// URLs to memory (Bytes, for metadata) or to disk (File, for
 // payloads), enforcing limits against the endless-data and slow-retrieval
 // attacks, resuming interrupted downloads with HTTP Range, throttling with a
-// shared token bucket, and verifying length and SHA-256 while writing.
+// shared token bucket, yielding to other traffic in Background mode, and
+// verifying length and SHA-256 while writing.
 //
 // It must not know about catalogs, approvals or TUF roles: callers tell it
 // how many bytes to accept and which hash to expect. It must never hold a
@@ -137,6 +138,7 @@ type Options struct {
 // Client downloads. It is safe for concurrent use.
 type Client struct {
 	hc      *http.Client
+	bghc    *http.Client // hc with small receive buffers, for Background mode
 	limiter *rate.Limiter
 	ua      string
 	log     *slog.Logger
@@ -155,6 +157,7 @@ func New(opts Options) *Client {
 	if c.hc == nil {
 		c.hc = defaultHTTPClient()
 	}
+	c.bghc = backgroundHTTPClient(c.hc)
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}

@@ -314,6 +314,18 @@ func TestInputErrors(t *testing.T) {
 			return c.File(t.Context(), "http://127.0.0.1/x", dir+"/f", Want{Length: -1, SHA256: good.SHA256}, FileOptions{})
 		}, "Want.Length"},
 		{"empty dst", func() error { return c.File(t.Context(), "http://127.0.0.1/x", "", good, FileOptions{}) }, "dst"},
+		{"unknown mode", func() error { return c.File(t.Context(), "http://127.0.0.1/x", dir+"/f", good, FileOptions{Mode: 7}) }, "FileOptions.Mode"},
+		{"background target above 100ms", func() error {
+			return c.File(t.Context(), "http://127.0.0.1/x", dir+"/f", good, FileOptions{Mode: Background, Background: BackgroundOptions{Target: time.Second}})
+		}, "Background.Target"},
+		{"background probes too often", func() error {
+			return c.File(t.Context(), "http://127.0.0.1/x", dir+"/f", good, FileOptions{Mode: Background, Background: BackgroundOptions{ProbeEvery: time.Millisecond}})
+		}, "Background.ProbeEvery"},
+		{"background floor below the minimum speed", func() error {
+			return c.File(t.Context(), "http://127.0.0.1/x", dir+"/f", good, FileOptions{
+				Mode: Background, Background: BackgroundOptions{MinRate: 4 << 10}, Limits: Limits{MinSpeed: 8 << 10},
+			})
+		}, "Background.MinRate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -46,6 +47,11 @@ type FileOptions struct {
 	// progressEvery, plus once at the end) with the bytes on disk so far and
 	// Want.Length.
 	Progress func(done, total int64)
+	// Mode is Foreground (the default: only Options.Limiter slows the
+	// download) or Background (also yield to other traffic on the link).
+	Mode Mode
+	// Background tunes Background mode; ignored in Foreground mode.
+	Background BackgroundOptions
 }
 
 const progressEvery = 100 * time.Millisecond
@@ -99,6 +105,16 @@ func (c *Client) File(ctx context.Context, url, dst string, want Want, opts File
 	if dst == "" {
 		return &InputError{"dst", `""`, "a file path"}
 	}
+	var bo BackgroundOptions
+	switch opts.Mode {
+	case Foreground:
+	case Background:
+		if bo, err = opts.Background.withDefaults(lim); err != nil {
+			return err
+		}
+	default:
+		return &InputError{"FileOptions.Mode", opts.Mode.String(), "Foreground (0) or Background (1)"}
+	}
 	d := &download{
 		c:        c,
 		src:      src,
@@ -119,12 +135,20 @@ func (c *Client) File(ctx context.Context, url, dst string, want Want, opts File
 	}
 	ctx, cancel := opContext(ctx, lim)
 	defer cancel()
+	d.hc = c.hc
+	if opts.Mode == Background && src.path == "" {
+		p, stop := c.startPacer(ctx, src, bo)
+		defer stop()
+		d.hc, d.pace = c.bghc, p
+	}
 	return d.run(ctx)
 }
 
 // download is the state of one File call.
 type download struct {
 	c                      *Client
+	hc                     *http.Client
+	pace                   *pacer // nil in Foreground mode
 	src                    *source
 	dst, partial, metaPath string
 	want                   Want
@@ -282,7 +306,7 @@ func (d *download) attempt(ctx context.Context) error {
 	defer stop()
 
 	ifRange := d.validator
-	r, err := d.c.open(ctx, d.src, d.n, ifRange, true)
+	r, err := d.c.open(ctx, d.hc, d.src, d.n, ifRange, true)
 	if err != nil {
 		return attemptFailure(ctx, err)
 	}
@@ -304,7 +328,7 @@ func (d *download) attempt(ctx context.Context) error {
 			return err
 		}
 	}
-	body := &meteredReader{ctx: ctx, r: r.body, lim: d.c.limiter, m: m, now: d.c.now}
+	body := &meteredReader{ctx: ctx, r: r.body, lim: d.c.limiter, pace: d.pace, m: m, now: d.c.now}
 	for {
 		k, rerr := body.Read(d.buf)
 		if k > 0 {

@@ -40,13 +40,18 @@ func (m *meter) waitedAt(now time.Time) int64 {
 	return w
 }
 
-// meteredReader counts bytes and takes limiter tokens for each chunk.
+// meteredReader counts bytes and takes limiter tokens for each chunk, and in
+// Background mode pacing tokens too. Time waiting for the limiter does not
+// count against the speed watchdog (the caller chose that limit); time
+// waiting for pacing does (a source must not be able to slow a download
+// below Limits.MinSpeed by answering probes slowly).
 type meteredReader struct {
-	ctx context.Context
-	r   io.Reader
-	lim *rate.Limiter
-	m   *meter
-	now func() time.Time
+	ctx  context.Context
+	r    io.Reader
+	lim  *rate.Limiter
+	pace *pacer // nil in Foreground mode
+	m    *meter
+	now  func() time.Time
 }
 
 func (mr *meteredReader) Read(p []byte) (int, error) {
@@ -64,9 +69,18 @@ func (mr *meteredReader) Read(p []byte) (int, error) {
 			p = p[:b]
 		}
 	}
+	if mr.pace != nil {
+		p = p[:min(len(p), mr.pace.chunk(), mr.pace.lim.Burst())]
+	}
 	n, err := mr.r.Read(p)
 	if n > 0 {
 		mr.m.bytes.Add(int64(n))
+		if mr.pace != nil {
+			mr.pace.read.Add(int64(n))
+			if werr := mr.pace.lim.WaitN(mr.ctx, n); werr != nil && err == nil {
+				err = waitFailure(mr.ctx)
+			}
+		}
 		if limited {
 			start := mr.now()
 			mr.m.waitStart.Store(start.UnixNano())
@@ -74,16 +88,20 @@ func (mr *meteredReader) Read(p []byte) (int, error) {
 			mr.m.waited.Add(int64(mr.now().Sub(start)))
 			mr.m.waitStart.Store(0)
 			if werr != nil && err == nil {
-				if cause := context.Cause(mr.ctx); cause != nil {
-					err = cause
-				} else {
-					// WaitN refuses at once a wait that would pass the deadline.
-					err = fmt.Errorf("%w: bandwidth limit cannot deliver before the deadline", ErrTimeout)
-				}
+				err = waitFailure(mr.ctx)
 			}
 		}
 	}
 	return n, err
+}
+
+// waitFailure is the error of a limiter wait that failed.
+func waitFailure(ctx context.Context) error {
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	// WaitN refuses at once a wait that would pass the deadline.
+	return fmt.Errorf("%w: bandwidth limit cannot deliver before the deadline", ErrTimeout)
 }
 
 // watch cancels an attempt with ErrTooSlow once the speed averaged over

@@ -94,7 +94,7 @@ type response struct {
 // source answers from offset only if its validator still equals ifRange,
 // else from 0 (check resp.offset). identity asks for the raw bytes (no
 // transparent gzip decoding), which Range and hashing need.
-func (c *Client) open(ctx context.Context, src *source, offset int64, ifRange string, identity bool) (*response, error) {
+func (c *Client) open(ctx context.Context, hc *http.Client, src *source, offset int64, ifRange string, identity bool) (*response, error) {
 	if src.path != "" {
 		return openFile(src, offset, ifRange)
 	}
@@ -114,7 +114,7 @@ func (c *Client) open(ctx context.Context, src *source, offset int64, ifRange st
 			req.Header.Set("If-Range", ifRange)
 		}
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, transient(fmt.Errorf("fetch %s: %w", src.name, err))
 	}

@@ -1,0 +1,300 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Mode says how a File download shares the network with other traffic.
+type Mode int
+
+const (
+	// Foreground downloads as fast as the source and Options.Limiter allow:
+	// a person asked to install now.
+	Foreground Mode = iota
+	// Background also yields to other traffic on the link: it paces its
+	// reads with a delay-based controller (see BackgroundOptions) so that it
+	// uses only bandwidth nobody else wants, the way BITS does.
+	Background
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Foreground:
+		return "foreground"
+	case Background:
+		return "background"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// BackgroundOptions tune Background mode; zero values mean the defaults.
+//
+// How it works, after LEDBAT (RFC 6817) but on the receiving side and
+// without server cooperation: every ProbeEvery the client sends a HEAD
+// request for the URL on a second connection and takes the time to the
+// answer's headers as a delay sample (any status counts: only the round trip
+// matters). The answer waits in the same queues as the download's data, so
+// its delay grows when anyone fills the link. The base delay is the minimum
+// sample of the last ten minutes (kept in one-minute buckets, so a route
+// change is forgotten); the current delay is the minimum of the last two
+// samples (one late answer is noise). Queuing delay = current - base.
+//
+// Above Target the pacing rate halves (never below MinRate); at or below it
+// the rate grows by max(MinRate, rate/8) per sample, scaled by how far below
+// Target the queue is, and never past twice what was actually delivered in
+// the last interval (so an idle period cannot build up a rate that takes many
+// halvings to matter). The download reads from its socket no faster than
+// this rate, so TCP's receive window closes and the sender slows down; the
+// connection's receive buffer is fixed at a small size (when the Client's
+// transport is an *http.Transport) so that the sender feels it quickly. The
+// pacing composes with Options.Limiter: a byte needs a token from both.
+//
+// Background mode has no effect on file:// URLs.
+type BackgroundOptions struct {
+	// Target is the queuing delay the download tries to stay under.
+	// 0 means 50ms; at most 100ms (RFC 6817's ceiling).
+	Target time.Duration
+	// ProbeEvery is the interval between delay probes. 0 means 200ms;
+	// at least 10ms.
+	ProbeEvery time.Duration
+	// MinRate is the pacing floor in bytes per second: a download never
+	// stops entirely, and a source that answers probes slowly can hold it
+	// down to MinRate but no lower. 0 means the larger of 16 KiB/s and twice
+	// Limits.MinSpeed; it must not be below Limits.MinSpeed, because the
+	// pacing waits count against the speed watchdog (so that probes cannot
+	// be used to slow a download below it).
+	MinRate int64
+}
+
+const (
+	defaultTarget     = 50 * time.Millisecond
+	maxTarget         = 100 * time.Millisecond
+	defaultProbeEvery = 200 * time.Millisecond
+	minProbeEvery     = 10 * time.Millisecond
+	defaultMinRate    = 16 << 10
+	// startRate is the pacing rate before the first delay sample.
+	startRate = 256 << 10
+	// probeTimeout bounds one probe; a probe that fails or times out counts
+	// as a sample of this delay (the link is too busy to answer).
+	probeTimeout = 2 * time.Second
+	// bgReadBuffer is the socket receive buffer of background connections.
+	bgReadBuffer = 256 << 10
+	// paceChunk is the largest read in background mode as a fraction of a
+	// second at the current rate, so that a rate change takes effect soon.
+	paceChunk = 20 // 1/20 s
+	minChunk  = 4 << 10
+)
+
+func (bo BackgroundOptions) withDefaults(lim Limits) (BackgroundOptions, error) {
+	switch {
+	case bo.Target < 0 || bo.Target > maxTarget:
+		return bo, &InputError{"Background.Target", bo.Target.String(), "0 (default 50ms) or a duration up to 100ms"}
+	case bo.ProbeEvery != 0 && bo.ProbeEvery < minProbeEvery:
+		return bo, &InputError{"Background.ProbeEvery", bo.ProbeEvery.String(), "0 (default 200ms) or at least 10ms"}
+	case bo.MinRate < 0 || (bo.MinRate != 0 && bo.MinRate < lim.MinSpeed):
+		return bo, &InputError{"Background.MinRate", fmt.Sprint(bo.MinRate),
+			fmt.Sprintf("0 (default) or at least Limits.MinSpeed (%d bytes per second)", lim.MinSpeed)}
+	}
+	if bo.Target == 0 {
+		bo.Target = defaultTarget
+	}
+	if bo.ProbeEvery == 0 {
+		bo.ProbeEvery = defaultProbeEvery
+	}
+	if bo.MinRate == 0 {
+		bo.MinRate = max(defaultMinRate, 2*lim.MinSpeed)
+	}
+	return bo, nil
+}
+
+// controller is the delay-based rate controller of Background mode: it
+// turns delay samples into a pacing rate in bytes per second. It is pure
+// arithmetic over its inputs (no clock, no I/O) so that tests can drive it.
+type controller struct {
+	target  time.Duration
+	minRate float64
+	rate    float64
+	base    []baseBucket // oldest first, at most baseBuckets
+	recent  [currentFilter]time.Duration
+	nrecent int
+}
+
+type baseBucket struct {
+	start time.Time
+	min   time.Duration
+}
+
+const (
+	baseBuckets   = 10
+	baseBucketFor = time.Minute
+	currentFilter = 2
+)
+
+func newController(target time.Duration, minRate float64) *controller {
+	return &controller{target: target, minRate: minRate, rate: max(startRate, minRate)}
+}
+
+// sample takes one delay measurement made at now, and the bytes per second
+// the download delivered since the previous sample; it returns the new rate.
+func (c *controller) sample(now time.Time, delay time.Duration, delivered float64) float64 {
+	if n := len(c.base); n == 0 || now.Sub(c.base[n-1].start) >= baseBucketFor {
+		if n == baseBuckets {
+			c.base = append(c.base[:0], c.base[1:]...)
+		}
+		c.base = append(c.base, baseBucket{start: now, min: delay})
+	} else if delay < c.base[n-1].min {
+		c.base[n-1].min = delay
+	}
+	copy(c.recent[1:], c.recent[:currentFilter-1])
+	c.recent[0] = delay
+	c.nrecent = min(c.nrecent+1, currentFilter)
+
+	q := c.current() - c.baseDelay()
+	if q > c.target {
+		c.rate = max(c.minRate, c.rate/2)
+		return c.rate
+	}
+	off := float64(c.target-q) / float64(c.target)
+	c.rate += max(c.minRate, c.rate/8) * off
+	c.rate = max(c.minRate, min(c.rate, max(startRate, 2*delivered)))
+	return c.rate
+}
+
+// queuing is the queuing delay the controller last saw.
+func (c *controller) queuing() time.Duration { return c.current() - c.baseDelay() }
+
+func (c *controller) current() time.Duration {
+	cur := c.recent[0]
+	for _, d := range c.recent[1:c.nrecent] {
+		cur = min(cur, d)
+	}
+	return cur
+}
+
+func (c *controller) baseDelay() time.Duration {
+	if len(c.base) == 0 {
+		return 0
+	}
+	b := c.base[0].min
+	for _, bk := range c.base[1:] {
+		b = min(b, bk.min)
+	}
+	return b
+}
+
+// pacer limits the reads of one Background download; its rate follows the
+// controller, fed by probes from a goroutine.
+type pacer struct {
+	lim  *rate.Limiter
+	read atomic.Int64 // bytes delivered, for the controller's ceiling
+}
+
+// chunk is the largest read to take at the current rate.
+func (p *pacer) chunk() int {
+	return max(minChunk, int(float64(p.lim.Limit())/paceChunk))
+}
+
+// startPacer starts probing src for delay and returns the pacer and a stop
+// function that ends the probes and waits for them.
+func (c *Client) startPacer(ctx context.Context, src *source, bo BackgroundOptions) (*pacer, func()) {
+	ctl := newController(bo.Target, float64(bo.MinRate))
+	p := &pacer{lim: rate.NewLimiter(rate.Limit(ctl.rate), copyBuf)}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// The first probe pays for a new connection (and TLS handshake):
+		// it warms the connection and is not a sample.
+		c.probe(ctx, src)
+		t := time.NewTicker(bo.ProbeEvery)
+		defer t.Stop()
+		last, lastRead := c.now(), int64(0)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			delay := c.probe(ctx, src)
+			if ctx.Err() != nil {
+				return
+			}
+			now, n := c.now(), p.read.Load()
+			delivered := 0.0
+			if el := now.Sub(last).Seconds(); el > 0 {
+				delivered = float64(n-lastRead) / el
+			}
+			last, lastRead = now, n
+			r := ctl.sample(now, delay, delivered)
+			p.lim.SetLimit(rate.Limit(r))
+			c.log.Debug("background pacing", "url", src.name, "delay", delay, "queuing", ctl.queuing(), "delivered", int64(delivered), "rate", int64(r))
+		}
+	}()
+	return p, func() {
+		cancel()
+		<-done
+	}
+}
+
+// probe measures the time to the headers of a HEAD request for src; a
+// failure counts as probeTimeout.
+func (c *Client) probe(ctx context.Context, src *source) time.Duration {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, src.u.String(), nil)
+	if err != nil {
+		return probeTimeout
+	}
+	if c.ua != "" {
+		req.Header.Set("User-Agent", c.ua)
+	}
+	start := c.now()
+	resp, err := c.bghc.Do(req)
+	if err != nil {
+		return probeTimeout
+	}
+	d := c.now().Sub(start)
+	resp.Body.Close()
+	return d
+}
+
+// backgroundHTTPClient returns a copy of hc whose connections have a small
+// fixed receive buffer, so that a paced reader slows the sender within a
+// fraction of a second instead of after megabytes of autotuned buffer. A
+// client whose transport is not an *http.Transport, or dials by itself, is
+// returned as it is.
+func backgroundHTTPClient(hc *http.Client) *http.Client {
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	t, ok := rt.(*http.Transport)
+	//lint:ignore SA1019 a transport set up with the deprecated dial hooks is left as it is, not rewired
+	if !ok || t.DialTLSContext != nil || t.DialTLS != nil || (t.DialContext == nil && t.Dial != nil) {
+		return hc
+	}
+	t = t.Clone()
+	dial := t.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	t.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if tc, ok := conn.(*net.TCPConn); ok && err == nil {
+			// Best effort: a kernel that refuses still downloads, only with
+			// a slower reaction to other traffic.
+			_ = tc.SetReadBuffer(bgReadBuffer)
+		}
+		return conn, err
+	}
+	bg := *hc
+	bg.Transport = t
+	return &bg
+}

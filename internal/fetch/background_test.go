@@ -1,0 +1,272 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// The controller is driven here by a scripted sequence of delay samples (a
+// fake delay source: real queuing cannot be produced on demand on loopback).
+// The real probes are exercised by the File tests below and by
+// bench/fetch on a shaped link.
+func TestController(t *testing.T) {
+	const (
+		target  = 50 * time.Millisecond
+		minRate = 16 << 10
+		ms      = time.Millisecond
+	)
+	type step struct {
+		delay     time.Duration
+		delivered float64 // bytes per second since the previous sample
+		every     time.Duration
+		n         int // repeat count
+	}
+	// delivered = -1 means "as fast as the rate allowed" (the link is idle).
+	tests := []struct {
+		name  string
+		steps []step
+		check func(t *testing.T, rates []float64)
+	}{
+		{
+			name:  "idle link: the rate grows",
+			steps: []step{{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 50}},
+			check: func(t *testing.T, rates []float64) {
+				for i := 1; i < len(rates); i++ {
+					if rates[i] <= rates[i-1] {
+						t.Fatalf("rate fell from %.0f to %.0f at sample %d on an idle link", rates[i-1], rates[i], i)
+					}
+				}
+				if last := rates[len(rates)-1]; last < 10*startRate {
+					t.Fatalf("rate %.0f after 10s idle, want it well above the start rate %d", last, startRate)
+				}
+			},
+		},
+		{
+			name: "queue above target: the rate halves down to the floor, never below",
+			steps: []step{
+				{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 20},
+				{delay: 300 * ms, delivered: -1, every: 200 * ms, n: 40},
+			},
+			check: func(t *testing.T, rates []float64) {
+				if rates[20] < rates[19] {
+					t.Errorf("rate fell to %.0f on the first late sample; one late sample is noise", rates[20])
+				}
+				if rates[21] != rates[20]/2 {
+					t.Errorf("rate %.0f after two late samples, want half of %.0f", rates[21], rates[20])
+				}
+				for i, r := range rates[21:] {
+					if r < minRate {
+						t.Fatalf("rate %.0f below the floor %d at sample %d", r, minRate, 21+i)
+					}
+				}
+				if last := rates[len(rates)-1]; last != minRate {
+					t.Errorf("rate %.0f after 8s of queuing, want the floor %d", last, minRate)
+				}
+			},
+		},
+		{
+			name: "one late answer among prompt ones is noise",
+			steps: []step{
+				{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 5},
+				{delay: 500 * ms, delivered: -1, every: 200 * ms, n: 1},
+				{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 1},
+				{delay: 500 * ms, delivered: -1, every: 200 * ms, n: 1},
+				{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 1},
+			},
+			check: func(t *testing.T, rates []float64) {
+				for i := 1; i < len(rates); i++ {
+					if rates[i] < rates[i-1] {
+						t.Fatalf("rate fell from %.0f to %.0f at sample %d", rates[i-1], rates[i], i)
+					}
+				}
+			},
+		},
+		{
+			name:  "queue exactly at target: the rate holds",
+			steps: []step{{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 3}, {delay: 1*ms + target, delivered: -1, every: 200 * ms, n: 5}},
+			check: func(t *testing.T, rates []float64) {
+				if rates[7] != rates[4] {
+					t.Fatalf("rate moved from %.0f to %.0f with the queue at target", rates[4], rates[7])
+				}
+			},
+		},
+		{
+			name:  "the rate never passes twice what was delivered",
+			steps: []step{{delay: 1 * ms, delivered: 1 << 20, every: 200 * ms, n: 100}},
+			check: func(t *testing.T, rates []float64) {
+				if last := rates[len(rates)-1]; last != 2<<20 {
+					t.Fatalf("rate %.0f with 1 MiB/s delivered, want the ceiling %d", last, 2<<20)
+				}
+			},
+		},
+		{
+			name: "a new route with a longer base delay is learnt within ten minutes",
+			steps: []step{
+				{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 5},
+				{delay: 200 * ms, delivered: -1, every: 30 * time.Second, n: 25},
+			},
+			check: func(t *testing.T, rates []float64) {
+				if last, prev := rates[len(rates)-1], rates[len(rates)-2]; last <= prev {
+					t.Fatalf("rate %.0f then %.0f after 12 minutes on the new route, want it growing again", prev, last)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newController(target, minRate)
+			now := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+			var rates []float64
+			for _, s := range tt.steps {
+				for range s.n {
+					now = now.Add(s.every)
+					delivered := s.delivered
+					if delivered < 0 {
+						delivered = c.rate
+					}
+					rates = append(rates, c.sample(now, s.delay, delivered))
+				}
+			}
+			tt.check(t, rates)
+		})
+	}
+}
+
+// pacingLog passes the rate of each "background pacing" log record to rates.
+type pacingLog struct{ rates chan<- int64 }
+
+func (h pacingLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h pacingLog) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h pacingLog) WithGroup(string) slog.Handler            { return h }
+func (h pacingLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "background pacing" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "rate" {
+			select {
+			case h.rates <- a.Value.Int64():
+			default:
+			}
+		}
+		return true
+	})
+	return nil
+}
+
+// A background download over real HTTP on loopback completes and verifies,
+// probing the source with HEAD requests on the side.
+func TestFileBackground(t *testing.T) {
+	good := payload(t, 1<<20, 20)
+	var heads, gets atomic.Int32
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			heads.Add(1)
+		} else {
+			gets.Add(1)
+		}
+		http.ServeContent(w, r, "p", time.Time{}, bytes.NewReader(good))
+	})
+	// The limiter makes the download last about a second, long enough for
+	// probes every 10ms.
+	c := newTestClient(t, Options{Limiter: rate.NewLimiter(1<<20, 32<<10)})
+	dst := filepath.Join(t.TempDir(), "p")
+	err := c.File(t.Context(), srv.URL+"/p", dst, wantOf(good), FileOptions{
+		Mode:       Background,
+		Background: BackgroundOptions{ProbeEvery: 10 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertFile(t, dst, good)
+	if heads.Load() == 0 {
+		t.Errorf("no HEAD probes during a background download of about a second")
+	}
+	if n := gets.Load(); n != 1 {
+		t.Errorf("%d GET requests, want 1", n)
+	}
+
+	// A wrong payload is still refused in background mode.
+	dst2 := filepath.Join(t.TempDir(), "p")
+	err = c.File(t.Context(), srv.URL+"/p", dst2, wantOf(payload(t, 1<<20, 21)), FileOptions{Mode: Background})
+	if !errors.Is(err, ErrHashMismatch) {
+		t.Fatalf("err = %v, want ErrHashMismatch", err)
+	}
+	assertNoFile(t, dst2)
+}
+
+// When the probes' answers slow down (a queue builds up on the link; here
+// the server delays its HEAD answers, a stand-in for a queue we cannot build
+// on loopback), the pacing rate falls to the floor and stays there: it
+// yields, and does not stop.
+func TestFileBackgroundYields(t *testing.T) {
+	good := payload(t, 8<<20, 22)
+	var heads atomic.Int32
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead && heads.Add(1) > 3 {
+			time.Sleep(200 * time.Millisecond)
+		}
+		http.ServeContent(w, r, "p", time.Time{}, bytes.NewReader(good))
+	})
+	rates := make(chan int64, 1000)
+	c := newTestClient(t, Options{Logger: slog.New(pacingLog{rates})})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	const floor = 32 << 10
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.File(ctx, srv.URL+"/p", filepath.Join(t.TempDir(), "p"), wantOf(good), FileOptions{
+			Mode:       Background,
+			Background: BackgroundOptions{ProbeEvery: 10 * time.Millisecond, MinRate: floor},
+		})
+	}()
+	atFloor := 0
+	for atFloor < 3 {
+		select {
+		case r := <-rates:
+			if r < floor {
+				t.Fatalf("pacing rate %d below the floor %d", r, floor)
+			}
+			if r == floor {
+				atFloor++
+			}
+		case err := <-errc:
+			t.Fatalf("download ended (%v) before its rate fell to the floor", err)
+		case <-ctx.Done():
+			t.Fatal("rate never fell to the floor while probes were slow")
+		}
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestBackgroundHTTPClient(t *testing.T) {
+	hc := defaultHTTPClient()
+	bg := backgroundHTTPClient(hc)
+	if bg == hc || bg.Transport == hc.Transport {
+		t.Fatal("background client shares the foreground transport")
+	}
+	if hc.Transport.(*http.Transport).DialContext == nil {
+		t.Fatal("foreground transport lost its dialer")
+	}
+	// A transport that is not an *http.Transport is used as it is.
+	other := &http.Client{Transport: roundTripperFunc(func(*http.Request) (*http.Response, error) { return nil, errors.New("x") })}
+	if backgroundHTTPClient(other) != other {
+		t.Fatal("custom RoundTripper replaced")
+	}
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
