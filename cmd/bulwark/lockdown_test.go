@@ -129,3 +129,19 @@ func etcSnapshot(t testing.TB, root string) map[string]string {
 	}
 	return m
 }
+
+func TestConfirmChanges(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want bool
+	}{{"y\n", true}, {"yes\n", true}, {"n\n", false}, {"\n", false}, {"", false}, {"maybe\n", false}} {
+		var out bytes.Buffer
+		got, err := confirmChanges(strings.NewReader(tt.in), &out)(nil)
+		if err != nil || got != tt.want {
+			t.Errorf("answer %q: %v %v, want %v", tt.in, got, err, tt.want)
+		}
+		if !strings.Contains(out.String(), "[y/N]") {
+			t.Errorf("no question asked: %q", out.String())
+		}
+	}
+}

@@ -252,6 +252,11 @@ func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts Ap
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := j.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	ids := make([]string, 0, len(applied))
 	for _, s := range applied {
 		ids = append(ids, s.Rule.ID)
@@ -458,6 +463,11 @@ func (e *Engine) Undo(ctx context.Context, stateDir, id string, force bool) (*Un
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := j.Lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if id == "" {
 		runs, err := j.Runs()
 		if err != nil {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
@@ -81,6 +82,26 @@ func OpenJournal(dir string) (*Journal, error) {
 }
 
 func (j *Journal) runDir(id string) string { return filepath.Join(j.dir, "runs", id) }
+
+// ErrBusy is returned when another apply or undo holds the journal.
+var ErrBusy = errors.New("another lockdown apply or undo is running")
+
+// Lock takes the journal's exclusive lock, so that two applies or undos
+// never interleave. The lock goes with the process, also on SIGKILL.
+func (j *Journal) Lock() (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(j.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock journal: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w (state directory %s)", ErrBusy, j.dir)
+		}
+		return nil, fmt.Errorf("lock journal: %w", err)
+	}
+	return func() { f.Close() }, nil
+}
 
 // validRunID accepts the ids this package makes.
 func validRunID(id string) bool {
@@ -458,6 +479,17 @@ func (j *Journal) undo(id string, force bool, now time.Time) (*UndoResult, error
 			return nil, fmt.Errorf("undo %s: %w", e.Path, err)
 		}
 		res.Restored = append(res.Restored, e.Path)
+	}
+	// A crash in the middle of an atomic write leaves its temporary file
+	// next to the path; remove those of this run's paths.
+	for _, e := range entries {
+		dir := filepath.Join(root, filepath.Dir(e.Path))
+		stale, _ := filepath.Glob(filepath.Join(dir, ".tmp-"+filepath.Base(e.Path)+"-*"))
+		for _, f := range stale {
+			if err := os.Remove(f); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("undo: remove stale temporary file: %w", err)
+			}
+		}
 	}
 	res.Units = rec.Units
 	if err := j.setStatus(id, StatusUndone, now); err != nil {
