@@ -1,0 +1,418 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/catalog"
+	"github.com/bulwarkhq/bulwark/internal/debtest"
+	"github.com/bulwarkhq/bulwark/internal/facts"
+)
+
+// newRoot returns an empty directory root prepared for dpkg.
+func newRoot(t testing.TB) string {
+	t.Helper()
+	root := t.TempDir()
+	if err := InitRoot(root); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func handler(t testing.TB, typ string, opts Options) Handler {
+	t.Helper()
+	h, err := ForType(typ, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// debUpdate is an update of type deb whose payloads are the given .deb files.
+func debUpdate(id string, reboot catalog.Reboot, debs ...string) (*catalog.Update, map[string]string) {
+	u := &catalog.Update{ID: id, Reboot: reboot, Installer: catalog.Installer{Type: catalog.InstallerDeb}, Uninstallable: true}
+	paths := map[string]string{}
+	for _, d := range debs {
+		u.Payloads = append(u.Payloads, catalog.Payload{File: filepath.Base(d)})
+		paths[filepath.Base(d)] = d
+	}
+	return u, paths
+}
+
+// pkgState returns dpkg's status line for name in root, or "" when absent.
+func pkgState(t testing.TB, root, name string) (status, version string) {
+	t.Helper()
+	st, err := statusOf(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range st {
+		if p.Name == name {
+			return p.Status, p.Version
+		}
+	}
+	return "", ""
+}
+
+func readFile(t testing.TB, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+const helloPostinst = `set -e
+mkdir -p "$DPKG_ROOT/var/lib/hello"
+echo "postinst $1 ${2:-none}" >> "$DPKG_ROOT/var/lib/hello/marker"
+`
+const helloPrerm = `set -e
+echo "prerm $1" >> "$DPKG_ROOT/var/lib/hello/marker"
+`
+
+func helloDeb(t testing.TB, dir, version, depends string) string {
+	t.Helper()
+	return debtest.Build(t, dir, debtest.Package{
+		Name: "bw-hello", Version: version, Depends: depends,
+		Files:    map[string]string{"/usr/bin/bw-hello": "#!/bin/sh\necho " + version + "\n", "/usr/share/doc/bw-hello/VERSION": version + "\n"},
+		Modes:    map[string]os.FileMode{"/usr/bin/bw-hello": 0o755},
+		Postinst: helloPostinst, Prerm: helloPrerm,
+	})
+}
+
+// TestDebInstallUpgradeUninstall installs a package whose postinst writes a
+// marker under $DPKG_ROOT, upgrades it through a second update, and removes
+// it, all with the real dpkg into a directory root.
+func TestDebInstallUpgradeUninstall(t *testing.T) {
+	ctx := context.Background()
+	root, state, debs := newRoot(t), t.TempDir(), t.TempDir()
+	h := handler(t, "deb", Options{})
+	marker := filepath.Join(root, "var/lib/hello/marker")
+
+	u1, p1 := debUpdate("BW-1", catalog.RebootNever, helloDeb(t, debs, "1.0-1", ""))
+	res, err := h.Install(ctx, Request{Update: u1, Payloads: p1, Root: root, StateDir: state})
+	if err != nil {
+		t.Fatalf("install 1.0: %v", err)
+	}
+	if !strings.Contains(res.Output, "Setting up bw-hello (1.0-1)") || res.RebootRequired {
+		t.Errorf("install 1.0: result %+v", res)
+	}
+	if got := readFile(t, marker); got != "postinst configure none\n" {
+		t.Errorf("marker after install = %q; the postinst did not run under DPKG_ROOT", got)
+	}
+	if got := readFile(t, filepath.Join(root, "usr/share/doc/bw-hello/VERSION")); got != "1.0-1\n" {
+		t.Errorf("installed file = %q", got)
+	}
+	if st, err := os.Stat(filepath.Join(root, "usr/bin/bw-hello")); err != nil || st.Mode().Perm() != 0o755 {
+		t.Errorf("usr/bin/bw-hello: %v, %v", st, err)
+	}
+	m, err := facts.New(facts.Config{Root: root, Arch: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, v, err := m.DebPackage("bw-hello"); !ok || v != "1.0-1" || err != nil {
+		t.Errorf("facts after install: %v %q %v", ok, v, err)
+	}
+	if _, err := os.Stat("/var/lib/hello"); err == nil {
+		t.Error("the postinst wrote to the host's /var/lib/hello instead of the directory root")
+	}
+	if st, err := os.Stat(filepath.Join(state, "deb", "BW-1.json")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("install record: %v, %v; want a 0600 file", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/log/dpkg.log")); err != nil {
+		t.Errorf("dpkg did not log into the root: %v", err)
+	}
+
+	u2, p2 := debUpdate("BW-2", catalog.RebootNever, helloDeb(t, debs, "2.0-1", ""))
+	if _, err := h.Install(ctx, Request{Update: u2, Payloads: p2, Root: root, StateDir: state}); err != nil {
+		t.Fatalf("upgrade to 2.0: %v", err)
+	}
+	if got := readFile(t, marker); got != "postinst configure none\nprerm upgrade\npostinst configure 1.0-1\n" {
+		t.Errorf("marker after upgrade = %q", got)
+	}
+	if ok, v, _ := m.DebPackage("bw-hello"); !ok || v != "2.0-1" {
+		t.Errorf("facts after upgrade: %v %q", ok, v)
+	}
+
+	// Removing BW-1 would remove 2.0, which BW-2 installed.
+	_, err = h.Uninstall(ctx, Request{Update: u1, Payloads: p1, Root: root, StateDir: state})
+	var f *Failure
+	if !errors.As(err, &f) || !errors.Is(err, ErrChanged) || !strings.Contains(f.Reason, "now at version 2.0-1") {
+		t.Fatalf("uninstall of the superseded update: err = %v; want a Failure saying the package is now 2.0-1", err)
+	}
+
+	notUninstallable := *u2
+	notUninstallable.Uninstallable = false
+	if _, err := h.Uninstall(ctx, Request{Update: &notUninstallable, Root: root, StateDir: state}); !errors.Is(err, ErrNotUninstallable) {
+		t.Fatalf("uninstall of an update without uninstallable: err = %v; want ErrNotUninstallable", err)
+	}
+
+	// The payloads are gone by now (the agent deletes them); the record
+	// says what to remove.
+	res, err = h.Uninstall(ctx, Request{Update: u2, Root: root, StateDir: state})
+	if err != nil {
+		t.Fatalf("uninstall: %v", err)
+	}
+	if !strings.Contains(res.Output, "Removing bw-hello (2.0-1)") {
+		t.Errorf("uninstall output = %q", res.Output)
+	}
+	if ok, _, _ := m.DebPackage("bw-hello"); ok {
+		t.Error("bw-hello still installed after uninstall")
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/bw-hello")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("usr/bin/bw-hello after uninstall: %v", err)
+	}
+	if got := readFile(t, marker); !strings.HasSuffix(got, "prerm remove\n") {
+		t.Errorf("marker after uninstall = %q; the prerm did not run", got)
+	}
+	if _, err := os.Stat(filepath.Join(state, "deb", "BW-2.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("install record left after uninstall: %v", err)
+	}
+	// Again: nothing to do.
+	if res, err := h.Uninstall(ctx, Request{Update: u2, Payloads: p2, Root: root, StateDir: state}); err != nil || !strings.Contains(res.Output, "nothing to remove") {
+		t.Errorf("second uninstall = %+v, %v", res, err)
+	}
+}
+
+// TestDebMissingDependency shows a package whose dependency is missing
+// failing with dpkg's reason, and the root left as it was before.
+func TestDebMissingDependency(t *testing.T) {
+	ctx := context.Background()
+	root, state, debs := newRoot(t), t.TempDir(), t.TempDir()
+	h := handler(t, "deb", Options{})
+
+	u, p := debUpdate("BW-NEEDY", catalog.RebootRequired, helloDeb(t, debs, "1.0-1", "bw-libfoo (>= 2)"))
+	res, err := h.Install(ctx, Request{Update: u, Payloads: p, Root: root, StateDir: state})
+	var f *Failure
+	if !errors.As(err, &f) {
+		t.Fatalf("install with a missing dependency: err = %v; want a *Failure", err)
+	}
+	for _, want := range []string{
+		"dependency problems - leaving unconfigured",
+		"bw-hello depends on bw-libfoo (>= 2); however: Package bw-libfoo is not installed.",
+	} {
+		if !strings.Contains(f.Reason, want) {
+			t.Errorf("Failure.Reason = %q; want it to contain %q", f.Reason, want)
+		}
+	}
+	if f.Update != "BW-NEEDY" || f.Step != "dpkg --install" || res.RebootRequired {
+		t.Errorf("Failure = %+v, result %+v", f, res)
+	}
+	t.Logf("reason: %s", f.Reason)
+	// The package this call introduced was purged again.
+	if st, _ := pkgState(t, root, "bw-hello"); st != "" && !strings.HasSuffix(st, "not-installed") {
+		t.Errorf("bw-hello status after the failed install = %q; want it gone", st)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/bin/bw-hello")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("usr/bin/bw-hello after the failed install: %v; want it removed", err)
+	}
+
+	// An upgrade that fails cannot be undone: the old .deb is not at hand.
+	// The Failure says what dpkg left, and installing the dependency and
+	// the update again finishes it.
+	u1, p1 := debUpdate("BW-OLD", catalog.RebootNever, helloDeb(t, t.TempDir(), "0.9-1", ""))
+	if _, err := h.Install(ctx, Request{Update: u1, Payloads: p1, Root: root, StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Install(ctx, Request{Update: u, Payloads: p, Root: root, StateDir: state})
+	if !errors.As(err, &f) || !strings.Contains(f.Reason, "bw-hello left unpacked at 1.0-1 (0.9-1 was installed before") {
+		t.Fatalf("failed upgrade: err = %v; want a Failure saying bw-hello was left unpacked", err)
+	}
+	if st, v := pkgState(t, root, "bw-hello"); st != "install ok unpacked" || v != "1.0-1" {
+		t.Errorf("after the failed upgrade: %q %q", st, v)
+	}
+	lib, libp := debUpdate("BW-LIBFOO", catalog.RebootNever, debtest.Build(t, debs, debtest.Package{Name: "bw-libfoo", Version: "2.1-1"}))
+	if _, err := h.Install(ctx, Request{Update: lib, Payloads: libp, Root: root, StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	res, err = h.Install(ctx, Request{Update: u, Payloads: p, Root: root, StateDir: state})
+	if err != nil || !res.RebootRequired {
+		t.Fatalf("install again after the dependency arrived: %+v, %v", res, err)
+	}
+	if st, v := pkgState(t, root, "bw-hello"); st != "install ok installed" || v != "1.0-1" {
+		t.Errorf("after the dependency arrived: %q %q", st, v)
+	}
+}
+
+// TestDebSeveralPayloadsOneCall installs two packages that depend on each
+// other in one dpkg call, which only works because they go in together.
+func TestDebSeveralPayloadsOneCall(t *testing.T) {
+	ctx := context.Background()
+	root, state, debs := newRoot(t), t.TempDir(), t.TempDir()
+	a := debtest.Build(t, debs, debtest.Package{Name: "bw-app", Version: "1.0", Depends: "bw-lib (= 1.0)"})
+	b := debtest.Build(t, debs, debtest.Package{Name: "bw-lib", Version: "1.0", Depends: "bw-app"})
+	u, p := debUpdate("BW-PAIR", catalog.RebootNever, a, b)
+	if _, err := handler(t, "deb", Options{}).Install(ctx, Request{Update: u, Payloads: p, Root: root, StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"bw-app", "bw-lib"} {
+		if st, _ := pkgState(t, root, n); st != "install ok installed" {
+			t.Errorf("%s: %q", n, st)
+		}
+	}
+	if _, err := handler(t, "deb", Options{}).Uninstall(ctx, Request{Update: u, Root: root, StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"bw-app", "bw-lib"} {
+		if st, _ := pkgState(t, root, n); strings.HasSuffix(st, " installed") {
+			t.Errorf("%s after uninstall: %q", n, st)
+		}
+	}
+}
+
+func TestDebReboot(t *testing.T) {
+	touch := `mkdir -p "$DPKG_ROOT/run"; touch "$DPKG_ROOT/run/reboot-required"`
+	tests := []struct {
+		name     string
+		reboot   catalog.Reboot
+		postinst string
+		want     bool
+	}{
+		{"never", catalog.RebootNever, touch, false},
+		{"required", catalog.RebootRequired, "", true},
+		{"maybe_and_script_asks", catalog.RebootMaybe, touch, true},
+		{"maybe_and_script_does_not_ask", catalog.RebootMaybe, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := newRoot(t)
+			deb := debtest.Build(t, t.TempDir(), debtest.Package{Name: "bw-kernel", Version: "1", Postinst: tt.postinst})
+			u, p := debUpdate("BW-R", tt.reboot, deb)
+			res, err := handler(t, "deb", Options{}).Install(context.Background(), Request{Update: u, Payloads: p, Root: root, StateDir: t.TempDir()})
+			if err != nil || res.RebootRequired != tt.want {
+				t.Errorf("RebootRequired = %v, %v; want %v", res.RebootRequired, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestDebBadRequests(t *testing.T) {
+	ctx := context.Background()
+	deb := debtest.Build(t, t.TempDir(), debtest.Package{Name: "bw-x", Version: "1"})
+	good, p := debUpdate("BW-X", catalog.RebootNever, deb)
+	notDeb := &catalog.Update{ID: "BW-X", Installer: catalog.Installer{Type: "deb"}, Payloads: []catalog.Payload{{File: "x.tar.zst"}}}
+	garbage := filepath.Join(t.TempDir(), "garbage.deb")
+	os.WriteFile(garbage, []byte("!<arch>\nnot really"), 0o644)
+	bad, bp := debUpdate("BW-G", catalog.RebootNever, garbage)
+	tests := []struct {
+		name string
+		req  Request
+		want string
+	}{
+		{"relative_root", Request{Update: good, Payloads: p, Root: "img", StateDir: t.TempDir()}, `root "img"`},
+		{"missing_payload", Request{Update: good, Payloads: map[string]string{}, Root: newRoot(t), StateDir: t.TempDir()}, `payload "bw-x_1_all.deb" has no local file`},
+		{"not_a_deb_name", Request{Update: notDeb, Payloads: map[string]string{"x.tar.zst": deb}, Root: newRoot(t), StateDir: t.TempDir()}, "takes only .deb files"},
+		{"garbage_deb", Request{Update: bad, Payloads: bp, Root: newRoot(t), StateDir: t.TempDir()}, "payload garbage.deb: dpkg-deb --show"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := handler(t, "deb", Options{}).Install(ctx, tt.req)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v; want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestForType(t *testing.T) {
+	for _, typ := range []string{"deb", "archive"} {
+		if _, err := ForType(typ, Options{}); err != nil {
+			t.Errorf("ForType(%s): %v", typ, err)
+		}
+	}
+	_, err := ForType("msi", Options{})
+	if err == nil || !strings.Contains(err.Error(), `"msi"`) || !strings.Contains(err.Error(), "deb, archive") {
+		t.Errorf("ForType(msi) err = %v; want one naming msi and the valid types", err)
+	}
+}
+
+func TestInitRoot(t *testing.T) {
+	root := t.TempDir()
+	if err := InitRoot(root); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "var/lib/dpkg/status"), []byte("Package: kept\nStatus: install ok installed\nVersion: 1\n"), 0o644)
+	if err := InitRoot(root); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := pkgState(t, root, "kept"); st == "" {
+		t.Error("InitRoot replaced an existing status database")
+	}
+	for _, bad := range []string{"/", "relative"} {
+		if err := InitRoot(bad); err == nil || !strings.Contains(err.Error(), bad) {
+			t.Errorf("InitRoot(%q) err = %v", bad, err)
+		}
+	}
+}
+
+func TestParseShow(t *testing.T) {
+	tests := []struct{ in, err string }{
+		{"libssl3\t3.0.15-1~deb12u1\tamd64\n", ""},
+		{"bw-x\t1:2.0+b1\tall", ""},
+		{"bw-x\t1.0", "want one Package"},
+		{"--force-all\t1.0\tall", "package name"},
+		{"bw-x\t1.0 --purge\tall", "version"},
+		{"bw-x\t1.0\tall\nother\t1\tall", "want one Package"},
+		{"bw-x\t1.0\tAMD64", "architecture"},
+	}
+	for _, tt := range tests {
+		_, err := parseShow(tt.in)
+		if (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("parseShow(%q) err = %v; want %q", tt.in, err, tt.err)
+		}
+	}
+}
+
+func TestDpkgReason(t *testing.T) {
+	out := `(Reading database ... 5 files and directories currently installed.)
+Preparing to unpack foo2.deb ...
+Unpacking foo (2.0) over (1.0) ...
+dpkg: warning: something minor
+dpkg: dependency problems prevent configuration of foo:
+ foo depends on libfoo (>= 2); however:
+  Package libfoo is not installed.
+
+dpkg: error processing package foo (--install):
+ dependency problems - leaving unconfigured
+Errors were encountered while processing:
+ foo`
+	want := "error processing package foo (--install): dependency problems - leaving unconfigured; dependency problems prevent configuration of foo: foo depends on libfoo (>= 2); however: Package libfoo is not installed."
+	if got := dpkgReason(out); got != want {
+		t.Errorf("dpkgReason =\n%s\nwant\n%s", got, want)
+	}
+	if got := dpkgReason("a\nb\nc\nd\n"); got != "b c d" {
+		t.Errorf("dpkgReason without dpkg messages = %q", got)
+	}
+}
+
+func FuzzParseShow(f *testing.F) {
+	for _, s := range []string{"libssl3\t3.0.15-1~deb12u1\tamd64\n", "a\tb\tc", "\t\t", "x\t1\tall\n\n"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		info, err := parseShow(s)
+		if err != nil {
+			return
+		}
+		for _, v := range []string{info.Name, info.Version, info.Arch} {
+			if v == "" || strings.HasPrefix(v, "-") || strings.ContainsAny(v, " \t\n/") {
+				t.Fatalf("unsafe field %q accepted from %q", v, s)
+			}
+		}
+	})
+}
+
+func FuzzDpkgReason(f *testing.F) {
+	f.Add("dpkg: error processing package foo (--install):\n dependency problems\n")
+	f.Add("dpkg: warning: x\n\t\ny")
+	f.Fuzz(func(t *testing.T, s string) {
+		if r := dpkgReason(s); len(r) > len(s)+8*strings.Count(s, "\n")+8 {
+			t.Fatalf("reason longer than its input: %q", r)
+		}
+	})
+}
