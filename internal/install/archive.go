@@ -270,7 +270,34 @@ func (x *extractor) extractZstd(r io.Reader, payload, staging string) error {
 		return fmt.Errorf("zstd: %w", err)
 	}
 	defer zr.Close()
-	return x.extract(zr, payload, staging)
+	return x.extract(zstdErrors{zr}, payload, staging)
+}
+
+// zstdErrors marks decoding errors as zstd's.
+type zstdErrors struct{ r io.Reader }
+
+func (z zstdErrors) Read(p []byte) (int, error) {
+	n, err := z.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("zstd: %w", err)
+	}
+	return n, err
+}
+
+// fileMode converts Unix permission bits (0o4755) to an fs.FileMode, which
+// keeps setuid, setgid and sticky in bits of its own.
+func fileMode(m uint32) fs.FileMode {
+	out := fs.FileMode(m & 0o777)
+	if m&0o4000 != 0 {
+		out |= fs.ModeSetuid
+	}
+	if m&0o2000 != 0 {
+		out |= fs.ModeSetgid
+	}
+	if m&0o1000 != 0 {
+		out |= fs.ModeSticky
+	}
+	return out
 }
 
 // errDecodedCap is returned by cappedReader past its limit.
@@ -326,7 +353,7 @@ func (x *extractor) extract(r io.Reader, payload, staging string) error {
 	for _, name := range x.order {
 		e := x.seen[name]
 		if e.Type == "dir" {
-			if err := root.Chmod(name, fs.FileMode(e.Mode)); err != nil {
+			if err := root.Chmod(name, fileMode(e.Mode)); err != nil {
 				return fmt.Errorf("archive %s: chmod %s: %w", payload, name, err)
 			}
 		}
@@ -400,7 +427,7 @@ func (x *extractor) entry(root *os.Root, tr *tar.Reader, hdr *tar.Header, payloa
 			err = io.ErrUnexpectedEOF
 		}
 		if err == nil {
-			err = f.Chmod(fs.FileMode(mode &^ 0o1000))
+			err = f.Chmod(fileMode(uint32(mode &^ 0o1000)))
 		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
@@ -538,33 +565,67 @@ func checkSymlink(name, target string) error {
 
 // moveIntoPlace moves the staged entries (in staging, a sibling of base in
 // parent) into parent/base, refusing to pass through a symlink or replace a
-// directory with a file. It returns the directories it created, relative to
-// base.
+// directory with a file. It checks every entry before it moves any, so a
+// refusal leaves the prefix as it was. It returns the directories it
+// created, relative to base.
 func moveIntoPlace(parent, staging, base string, files []fileRecord) ([]string, error) {
 	root, err := os.OpenRoot(parent)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
+	sorted := slices.Clone(files)
+	slices.SortFunc(sorted, func(a, b fileRecord) int { return strings.Compare(a.Path, b.Path) })
+	full := func(rel string) string {
+		if rel == "." {
+			return base
+		}
+		return base + "/" + rel
+	}
+	// check reports what is in the way of placing f (nil: nothing).
+	check := func(f fileRecord) error {
+		for d := path.Dir(f.Path); ; d = path.Dir(d) {
+			st, err := root.Lstat(full(d))
+			if err == nil && !st.IsDir() {
+				return fmt.Errorf("%s is a %s, not a directory; refusing to write %s through it", filepath.Join(parent, full(d)), typeName(st.Mode()), f.Path)
+			}
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			if d == "." {
+				break
+			}
+		}
+		st, err := root.Lstat(full(f.Path))
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return nil
+		case err != nil:
+			return err
+		case f.Type == "dir" && !st.IsDir():
+			return fmt.Errorf("%s is a %s; refusing to replace it with a directory", filepath.Join(parent, full(f.Path)), typeName(st.Mode()))
+		case f.Type != "dir" && st.IsDir():
+			return fmt.Errorf("%s is a directory; refusing to replace it with a %s", filepath.Join(parent, full(f.Path)), f.Type)
+		}
+		return nil
+	}
+	if err := check(fileRecord{Path: ".", Type: "dir"}); err != nil {
+		return nil, err
+	}
+	for _, f := range sorted {
+		if err := check(f); err != nil {
+			return nil, err
+		}
+	}
 	var created []string
 	ensureDir := func(rel string, mode fs.FileMode) error {
-		p := base
-		if rel != "." {
-			p = base + "/" + rel
-		}
-		st, err := root.Lstat(p)
-		switch {
-		case err == nil && st.IsDir():
+		if _, err := root.Lstat(full(rel)); err == nil {
 			return nil
-		case err == nil:
-			return fmt.Errorf("%s: a %s is in the way of a directory", filepath.Join(parent, p), st.Mode().Type())
-		case !errors.Is(err, fs.ErrNotExist):
+		}
+		if err := root.Mkdir(full(rel), mode); err != nil {
 			return err
 		}
-		if err := root.Mkdir(p, mode); err != nil {
-			return err
-		}
-		if err := root.Chmod(p, mode); err != nil { // whatever the umask
+		if err := root.Chmod(full(rel), mode); err != nil { // whatever the umask
 			return err
 		}
 		created = append(created, rel)
@@ -573,32 +634,35 @@ func moveIntoPlace(parent, staging, base string, files []fileRecord) ([]string, 
 	if err := ensureDir(".", 0o755); err != nil {
 		return created, err
 	}
-	sorted := slices.Clone(files)
-	slices.SortFunc(sorted, func(a, b fileRecord) int { return strings.Compare(a.Path, b.Path) })
 	for _, f := range sorted {
-		// Parents were handled before (they sort first); check them
-		// again so a symlink placed meanwhile is not followed.
-		for d := path.Dir(f.Path); d != "."; d = path.Dir(d) {
-			st, err := root.Lstat(base + "/" + d)
-			if err != nil || !st.IsDir() {
-				return created, fmt.Errorf("%s is not a directory; refusing to write %s through it", filepath.Join(parent, base, d), f.Path)
-			}
+		// Checked above; checked again so that a symlink placed since is
+		// not followed.
+		if err := check(f); err != nil {
+			return created, err
 		}
 		if f.Type == "dir" {
-			if err := ensureDir(f.Path, fs.FileMode(f.Mode)); err != nil {
+			if err := ensureDir(f.Path, fileMode(f.Mode)); err != nil {
 				return created, err
 			}
 			continue
 		}
-		dst := base + "/" + f.Path
-		if st, err := root.Lstat(dst); err == nil && st.IsDir() {
-			return created, fmt.Errorf("%s is a directory; refusing to replace it with a %s", filepath.Join(parent, dst), f.Type)
-		}
-		if err := root.Rename(staging+"/"+f.Path, dst); err != nil {
+		if err := root.Rename(staging+"/"+f.Path, full(f.Path)); err != nil {
 			return created, err
 		}
 	}
 	return created, nil
+}
+
+func typeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m.IsRegular():
+		return "file"
+	case m.IsDir():
+		return "directory"
+	}
+	return "special file"
 }
 
 // verifyFiles returns the recorded entries under dest that are missing or
