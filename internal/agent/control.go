@@ -70,19 +70,30 @@ func ServeControl(ctx context.Context, path string, c Controller) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("control socket: %w", err)
 	}
-	l, err := net.Listen("unix", path)
+	// The socket is made under a temporary name, given its mode and group,
+	// and only then renamed into place, so it never exists with looser
+	// permissions.
+	tmp := path + ".new"
+	os.Remove(tmp)
+	l, err := net.Listen("unix", tmp)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	gid := -1
 	if g, err := user.LookupGroup(ControlGroup); err == nil {
 		gid, _ = strconv.Atoi(g.Gid)
-		os.Chown(path, -1, gid)
+		os.Chown(tmp, -1, gid)
 	}
-	if err := os.Chmod(path, 0o660); err != nil {
+	if err := os.Chmod(tmp, 0o660); err != nil {
 		l.Close()
 		return err
 	}
+	if err := os.Rename(tmp, path); err != nil {
+		l.Close()
+		return fmt.Errorf("control socket: %w", err)
+	}
+	defer os.Remove(path)
 	srv := &http.Server{
 		Handler:           controlHandler(c),
 		ReadHeaderTimeout: 10 * time.Second,

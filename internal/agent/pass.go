@@ -133,7 +133,7 @@ func (a *Agent) runPass(ctx context.Context, steps []Step, payloads map[string]m
 		st := StateInstalled
 		switch {
 		case s.Uninstall:
-			st = StateUninstalled
+			st = StateNotApplicable
 			res.Uninstalled = append(res.Uninstalled, key)
 		default:
 			res.Installed = append(res.Installed, key)
@@ -144,7 +144,11 @@ func (a *Agent) runPass(ctx context.Context, steps []Step, payloads map[string]m
 				st = StatePendingReboot
 			}
 		}
-		if err := a.store.set(key, st, "", info); err != nil {
+		reason := ""
+		if s.Uninstall {
+			reason = "uninstalled as the site approved"
+		}
+		if err := a.store.set(key, st, reason, info); err != nil {
 			return nil, err
 		}
 	}
@@ -222,15 +226,19 @@ func (a *Agent) recover() error {
 			}
 			st := StateInstalled
 			if e.Op == "uninstall" {
-				st = StateUninstalled
+				st = StateNotApplicable
 			} else if e.Reboot {
 				st = StatePendingReboot
 				if a.store.st.PendingBootID == "" {
 					a.store.st.PendingBootID = a.cfg.Reboot.bootID()
 				}
 			}
+			reason := ""
+			if e.Op == "uninstall" {
+				reason = "uninstalled as the site approved"
+			}
 			if r := a.store.st.Updates[e.Key]; r == nil || r.State != st {
-				if err := a.store.set(e.Key, st, "", nil); err != nil {
+				if err := a.store.set(e.Key, st, reason, nil); err != nil {
 					return err
 				}
 			}

@@ -11,7 +11,9 @@ import (
 )
 
 // State is an update's state on this machine, in the vocabulary WSUS admins
-// know.
+// know. These are the only states the agent reports; the reason says more
+// (a removed update is not-applicable "uninstalled as the site approved", one
+// outside its rollout is needed "waiting for its staged rollout").
 type State string
 
 // The states.
@@ -25,8 +27,6 @@ const (
 	StateSuperseded     State = "superseded"
 	StateDeclined       State = "declined"
 	StateUnknown        State = "unknown"
-	StateUninstalled    State = "uninstalled"
-	StateWaitingRollout State = "needed-waiting-rollout"
 )
 
 // Candidate is one approved update with its verified vendor metadata.
@@ -119,7 +119,7 @@ func BuildPlan(cands []Candidate, in PlanInput) (*Plan, error) {
 			continue
 		}
 		if !InRollout(in.AgentID, c.Vendor, c.Update.ID, c.Approval.Rollout) && !(c.Approval.Deadline != nil && !in.Now.Before(*c.Approval.Deadline)) {
-			decide(c, StateWaitingRollout, fmt.Sprintf("outside the first %d%% of the group", c.Approval.Rollout))
+			decide(c, StateNeeded, fmt.Sprintf("waiting for its staged rollout: outside the first %d%% of the group", c.Approval.Rollout))
 			continue
 		}
 		decide(c, StateNeeded, "")
