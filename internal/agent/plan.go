@@ -18,15 +18,15 @@ type State string
 
 // The states.
 const (
-	StateNotApplicable  State = "not-applicable"
-	StateNeeded         State = "needed"
-	StateDownloaded     State = "downloaded"
-	StateInstalled      State = "installed"
-	StatePendingReboot  State = "installed-pending-reboot"
-	StateFailed         State = "failed"
-	StateSuperseded     State = "superseded"
-	StateDeclined       State = "declined"
-	StateUnknown        State = "unknown"
+	StateNotApplicable State = "not-applicable"
+	StateNeeded        State = "needed"
+	StateDownloaded    State = "downloaded"
+	StateInstalled     State = "installed"
+	StatePendingReboot State = "installed-pending-reboot"
+	StateFailed        State = "failed"
+	StateSuperseded    State = "superseded"
+	StateDeclined      State = "declined"
+	StateUnknown       State = "unknown"
 )
 
 // Candidate is one approved update with its verified vendor metadata.
