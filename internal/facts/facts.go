@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -181,34 +182,35 @@ func validArch(a string) bool {
 	return true
 }
 
-// packages returns the parsed status database, reparsing it when its size,
-// mtime or inode changed. A missing database means no packages.
+// packages returns the parsed dpkg database, parsing it again when the
+// status file or the journal directory changed. A missing database means no
+// packages.
 func (m *Machine) packages() (map[string][]Package, []Package, error) {
-	p := m.path("var/lib/dpkg/status")
-	f, err := os.Open(p)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("open dpkg status: %w", err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("stat dpkg status: %w", err)
-	}
-	key := fmt.Sprintf("%d/%d", st.Size(), st.ModTime().UnixNano())
-	if s, ok := st.Sys().(*syscall.Stat_t); ok {
-		key += fmt.Sprintf("/%d/%d", s.Dev, s.Ino)
+	admin := m.path("var/lib/dpkg")
+	key := ""
+	for _, p := range []string{filepath.Join(admin, "status"), filepath.Join(admin, "updates")} {
+		st, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			key += "-|"
+			continue
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("dpkg database: %w", err)
+		}
+		key += fmt.Sprintf("%d/%d", st.Size(), st.ModTime().UnixNano())
+		if s, ok := st.Sys().(*syscall.Stat_t); ok {
+			key += fmt.Sprintf("/%d/%d", s.Dev, s.Ino)
+		}
+		key += "|"
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.status.key == key {
+	if m.status.key == key && m.status.list != nil {
 		return m.status.pkgs, m.status.list, nil
 	}
-	list, err := ParseStatus(f)
+	list, err := ReadDatabase(m.root)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", p, err)
+		return nil, nil, err
 	}
 	byName := make(map[string][]Package, len(list))
 	for _, pkg := range list {
@@ -216,6 +218,89 @@ func (m *Machine) packages() (map[string][]Package, []Package, error) {
 	}
 	m.status = statusCache{key: key, pkgs: byName, list: list}
 	return byName, list, nil
+}
+
+// ReadDatabase reads the dpkg database of root: var/lib/dpkg/status, then
+// the journal entries dpkg has not yet merged into it
+// (var/lib/dpkg/updates/NNNN, in order, each replacing the records of the
+// packages it names), as dpkg itself does when it starts. An interrupted
+// dpkg leaves its latest changes only in the journal. A root without a
+// database has no packages.
+func ReadDatabase(root string) ([]Package, error) {
+	admin := filepath.Join(root, "var", "lib", "dpkg")
+	list, err := parseFile(filepath.Join(admin, "status"))
+	if errors.Is(err, fs.ErrNotExist) {
+		list, err = []Package{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	ents, err := os.ReadDir(filepath.Join(admin, "updates"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("dpkg journal: %w", err)
+	}
+	var journal []string
+	for _, e := range ents {
+		if isJournalName(e.Name()) && e.Type().IsRegular() {
+			journal = append(journal, e.Name())
+		}
+	}
+	if len(journal) == 0 {
+		return list, nil
+	}
+	if len(journal) > maxJournalEntries {
+		return nil, fmt.Errorf("dpkg journal %s: %d entries, more than %d: %w", filepath.Join(admin, "updates"), len(journal), maxJournalEntries, ErrStatus)
+	}
+	slices.Sort(journal) // fixed-width decimal names sort in order
+	index := make(map[string]int, len(list))
+	for i, p := range list {
+		index[p.Name+":"+p.Arch] = i
+	}
+	for _, name := range journal {
+		recs, err := parseFile(filepath.Join(admin, "updates", name))
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			k := r.Name + ":" + r.Arch
+			if i, ok := index[k]; ok {
+				list[i] = r
+			} else {
+				index[k] = len(list)
+				list = append(list, r)
+			}
+		}
+	}
+	return list, nil
+}
+
+// maxJournalEntries caps the journal files read; dpkg merges them into the
+// status file every few hundred.
+const maxJournalEntries = 10_000
+
+func isJournalName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func parseFile(p string) ([]Package, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	list, err := ParseStatus(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	return list, nil
 }
 
 // DebPackage reports whether package name ("libssl3", or "libssl3:amd64"

@@ -137,6 +137,37 @@ func TestMachineDirectoryRoot(t *testing.T) {
 	}
 }
 
+// TestMachineReadsDpkgJournal: after an interrupted dpkg the latest
+// package states are only in var/lib/dpkg/updates/; they win over status.
+func TestMachineReadsDpkgJournal(t *testing.T) {
+	root := writeTree(t, map[string]string{
+		"var/lib/dpkg/status":        "Package: foo\nStatus: install ok installed\nArchitecture: all\nVersion: 1.0\n\nPackage: bar\nStatus: install ok installed\nArchitecture: all\nVersion: 3\n",
+		"var/lib/dpkg/updates/0000":  "Package: foo\nStatus: install ok half-installed\nArchitecture: all\nVersion: 2.0\n",
+		"var/lib/dpkg/updates/tmp.i": "garbage that dpkg is still writing",
+	})
+	m := newMachine(t, root)
+	if ok, v, err := m.DebPackage("foo"); ok || err != nil {
+		t.Errorf("DebPackage(foo) = %v, %q, %v; want not installed (the journal says half-installed)", ok, v, err)
+	}
+	if ok, v, _ := m.DebPackage("bar"); !ok || v != "3" {
+		t.Errorf("DebPackage(bar) = %v, %q", ok, v)
+	}
+	// A later journal entry is seen without the status file changing.
+	if err := os.WriteFile(filepath.Join(root, "var/lib/dpkg/updates/0001"), []byte("Package: foo\nStatus: install ok installed\nArchitecture: all\nVersion: 2.0\n\nPackage: new\nStatus: install ok installed\nArchitecture: all\nVersion: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ok, v, _ := m.DebPackage("foo"); !ok || v != "2.0" {
+		t.Errorf("after journal entry 0001: DebPackage(foo) = %v, %q; want 2.0 installed", ok, v)
+	}
+	if ok, _, _ := m.DebPackage("new"); !ok {
+		t.Error("a package only in the journal is not seen")
+	}
+	os.WriteFile(filepath.Join(root, "var/lib/dpkg/updates/0002"), []byte("broken\n"), 0o644)
+	if _, _, err := m.DebPackage("foo"); !errors.Is(err, ErrStatus) || !strings.Contains(err.Error(), "updates/0002") {
+		t.Errorf("malformed journal entry: err = %v; want ErrStatus naming updates/0002", err)
+	}
+}
+
 func TestMachineFallbacks(t *testing.T) {
 	t.Run("usr_lib_os_release", func(t *testing.T) {
 		m := newMachine(t, writeTree(t, map[string]string{"usr/lib/os-release": "ID=ubuntu\nVERSION_ID='24.04'\n"}))

@@ -269,14 +269,27 @@ func (d *Deb) dpkg(ctx context.Context, root string, args ...string) (string, er
 	cmd.Stdin = nil // /dev/null: a prompt reads EOF rather than waiting
 	buf := &cappedBuffer{max: MaxOutput}
 	cmd.Stdout, cmd.Stderr = buf, buf
-	// On cancellation ask dpkg to stop cleanly first; it finishes the
-	// package it is on and leaves its database consistent.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 30 * time.Second
+	// dpkg and the maintainer scripts it runs get a process group of their
+	// own: dpkg does not pass SIGTERM on to a running script, so on
+	// cancellation the whole group gets SIGTERM, then SIGKILL after a
+	// grace period. dpkg records each step in its database as it goes; a
+	// package interrupted mid-way is left half-installed or
+	// half-configured, and the next dpkg --install of it finishes it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		pgid := cmd.Process.Pid
+		time.AfterFunc(killGrace, func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+		return syscall.Kill(-pgid, syscall.SIGTERM)
+	}
+	cmd.WaitDelay = killGrace + 5*time.Second
 	d.log.Debug("run", "cmd", cmd.Args)
 	err := cmd.Run()
 	return buf.String(), err
 }
+
+// killGrace is how long dpkg and its scripts get between SIGTERM and
+// SIGKILL once the caller's context is done.
+const killGrace = 10 * time.Second
 
 // toolEnv is the whole environment of dpkg and the maintainer scripts it
 // runs: nothing inherited from the agent.
@@ -393,19 +406,12 @@ func dpkgReason(out string) string {
 	return strings.Join(msgs, "; ")
 }
 
-// statusOf reads root's dpkg database, keyed by "name:arch".
+// statusOf reads root's dpkg database (status and journal), keyed by
+// "name:arch".
 func statusOf(root string) (map[string]facts.Package, error) {
-	f, err := os.Open(filepath.Join(root, "var", "lib", "dpkg", "status"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]facts.Package{}, nil
-	}
+	list, err := facts.ReadDatabase(root)
 	if err != nil {
-		return nil, fmt.Errorf("read dpkg status: %w", err)
-	}
-	defer f.Close()
-	list, err := facts.ParseStatus(f)
-	if err != nil {
-		return nil, fmt.Errorf("read dpkg status of %s: %w", root, err)
+		return nil, fmt.Errorf("read dpkg database of %s: %w", root, err)
 	}
 	m := make(map[string]facts.Package, len(list))
 	for _, p := range list {

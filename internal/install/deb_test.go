@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/debtest"
@@ -415,4 +417,92 @@ func FuzzDpkgReason(f *testing.F) {
 			t.Fatalf("reason longer than its input: %q", r)
 		}
 	})
+}
+
+// TestDebScriptFailure: a postinst that fails is dpkg's reason, and the
+// package it left half-configured is purged again.
+func TestDebScriptFailure(t *testing.T) {
+	root := newRoot(t)
+	deb := debtest.Build(t, t.TempDir(), debtest.Package{Name: "bw-broken", Version: "1", Files: map[string]string{"/usr/share/bw-broken/x": "x"},
+		Postinst: "echo 'cannot start service' >&2; exit 3"})
+	u, p := debUpdate("BW-BROKEN", catalog.RebootNever, deb)
+	_, err := handler(t, "deb", Options{}).Install(context.Background(), Request{Update: u, Payloads: p, Root: root, StateDir: t.TempDir()})
+	var f *Failure
+	if !errors.As(err, &f) || !strings.Contains(f.Reason, "post-installation script subprocess returned error exit status 3") {
+		t.Fatalf("err = %v; want a Failure with dpkg's reason", err)
+	}
+	if st, _ := pkgState(t, root, "bw-broken"); st != "" && !strings.HasSuffix(st, "not-installed") {
+		t.Errorf("bw-broken after the failure: %q; want it purged", st)
+	}
+	if _, err := os.Stat(filepath.Join(root, "usr/share/bw-broken/x")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("file left: %v", err)
+	}
+}
+
+// TestDebCancel: the caller's context stops dpkg (here stuck in a
+// maintainer script); the error is the context's, not a Failure, so the
+// agent retries in its next pass rather than marking the update failed.
+func TestDebCancel(t *testing.T) {
+	root := newRoot(t)
+	deb := debtest.Build(t, t.TempDir(), debtest.Package{Name: "bw-slow", Version: "1", Postinst: `touch "$DPKG_ROOT/started"; exec sleep 600`})
+	u, p := debUpdate("BW-SLOW", catalog.RebootNever, deb)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		// Cancel once the postinst runs.
+		for {
+			if _, err := os.Stat(filepath.Join(root, "started")); err == nil {
+				cancel()
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	_, err := handler(t, "deb", Options{}).Install(ctx, Request{Update: u, Payloads: p, Root: root, StateDir: t.TempDir()})
+	var f *Failure
+	if !errors.Is(err, context.Canceled) || errors.As(err, &f) {
+		t.Fatalf("err = %v; want context.Canceled and no Failure", err)
+	}
+	// dpkg-query, since dpkg's journal (updates/) may hold the last state.
+	if out, err := exec.Command("dpkg-query", "--root="+root, "-W", "-f", "${db:Status-Status}", "bw-slow").Output(); err != nil || string(out) != "half-configured" {
+		t.Errorf("bw-slow after the interruption: %q, %v; want half-configured", out, err)
+	}
+	// The script was stopped with dpkg, not left running.
+	out, _ := exec.Command("pgrep", "-f", "^sleep 600$").Output()
+	for _, pid := range strings.Fields(string(out)) {
+		if environ, err := os.ReadFile("/proc/" + pid + "/environ"); err == nil && strings.Contains(string(environ), "DPKG_ROOT="+root) {
+			t.Errorf("maintainer script still running after cancel: pid %s", pid)
+			exec.Command("kill", pid).Run()
+		}
+	}
+	// The next install finishes the package.
+	deb2 := debtest.Build(t, t.TempDir(), debtest.Package{Name: "bw-slow", Version: "1"})
+	u2, p2 := debUpdate("BW-SLOW", catalog.RebootNever, deb2)
+	if _, err := handler(t, "deb", Options{}).Install(context.Background(), Request{Update: u2, Payloads: p2, Root: root, StateDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := pkgState(t, root, "bw-slow"); st != "install ok installed" {
+		t.Errorf("bw-slow after installing again: %q", st)
+	}
+}
+
+func TestBind(t *testing.T) {
+	root, state := newRoot(t), t.TempDir()
+	deb := debtest.Build(t, t.TempDir(), debtest.Package{Name: "bw-bound", Version: "1"})
+	u, p := debUpdate("BW-BOUND", catalog.RebootRequired, deb)
+	b := Bind(handler(t, "deb", Options{}), root, state)
+	if reboot, err := b.Install(context.Background(), u, p); err != nil || !reboot {
+		t.Fatalf("Install = %v, %v", reboot, err)
+	}
+	if st, _ := pkgState(t, root, "bw-bound"); st != "install ok installed" {
+		t.Errorf("status %q", st)
+	}
+	if _, err := b.Uninstall(context.Background(), u, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := pkgState(t, root, "bw-bound"); strings.HasSuffix(st, " installed") {
+		t.Errorf("status after uninstall %q", st)
+	}
 }
