@@ -1,0 +1,224 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/pki"
+)
+
+// The agent's side of the update server's agent API (internal/server,
+// agentapi.go). These types are the wire format; the server's are the same
+// JSON.
+
+// MachineIDHeader carries /etc/machine-id on every request, so that one
+// identity seen from two machines (a cloned disk image) is caught.
+const MachineIDHeader = "Bulwark-Machine-Id"
+
+// MachineFacts describe the machine at enrollment.
+type MachineFacts struct {
+	MachineID string `json:"machine_id"`
+	Hostname  string `json:"hostname"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+}
+
+// RepoRef is where a repository is and the root to trust for it.
+type RepoRef struct {
+	Name        string `json:"name"`
+	MetadataURL string `json:"metadata_url"`
+	TargetsURL  string `json:"targets_url"`
+	Root        []byte `json:"root"`
+}
+
+type enrollRequest struct {
+	Token string       `json:"token"`
+	CSR   string       `json:"csr"`
+	Facts MachineFacts `json:"facts"`
+	Group string       `json:"group,omitempty"`
+}
+
+// Enrollment is what the agent keeps from enrolling (enrollment.json in the
+// state directory, with client.key, client.crt and ca.crt beside it).
+type Enrollment struct {
+	AgentID     string    `json:"agent_id"`
+	Certificate string    `json:"certificate"`
+	CA          string    `json:"ca"`
+	Group       string    `json:"group"`
+	Site        RepoRef   `json:"site"`
+	Vendors     []RepoRef `json:"vendors"`
+	CheckinURL  string    `json:"checkin_url"`
+	ReportURL   string    `json:"report_url"`
+	Server      string    `json:"server,omitempty"`
+	MachineID   string    `json:"machine_id,omitempty"`
+	EnrolledAt  time.Time `json:"enrolled_at,omitzero"`
+}
+
+// EnrollOptions are the inputs of `bulwark agent enroll`.
+type EnrollOptions struct {
+	Server        string // https://host:8443
+	Token         string
+	CAFingerprint string // sha256:… printed by `bulwark server`
+	Group         string // client-side targeting request
+	StateDir      string
+	Facts         MachineFacts
+	Now           func() time.Time
+}
+
+// Enroll pins the site CA by its fingerprint, sends a CSR and the machine's
+// facts with the token, and stores the client certificate, the site and
+// vendor roots and the agent's identity in the state directory. The private
+// key never leaves the machine.
+func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
+	if !strings.HasPrefix(o.Server, "https://") {
+		return nil, fmt.Errorf("--server %q: use the https:// URL that `bulwark server` printed", o.Server)
+	}
+	if o.Token == "" {
+		return nil, errors.New("--token: the enrollment token is required (create one with `bulwark admin tokens create --enroll`)")
+	}
+	tlsConf, err := pki.PinnedClientConfig(o.CAFingerprint)
+	if err != nil {
+		return nil, fmt.Errorf("--ca-fingerprint: %w", err)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return nil, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: o.Facts.Hostname}}, key)
+	if err != nil {
+		return nil, err
+	}
+	body, _ := json.Marshal(enrollRequest{Token: o.Token, CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Facts: o.Facts, Group: o.Group})
+	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(o.Server, "/")+"/agent/v1/enroll", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("enroll with %s: %w", o.Server, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("enroll with %s: %s", o.Server, serverMessage(resp.StatusCode, b))
+	}
+	var e Enrollment
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("enroll: the server's answer does not parse: %w", err)
+	}
+	cert, err := parseCert(e.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: the server's certificate: %w", err)
+	}
+	if pub, ok := cert.PublicKey.(*ecdsa.PublicKey); !ok || !pub.Equal(&key.PublicKey) {
+		return nil, errors.New("enroll: the server signed a certificate for another key; refusing it")
+	}
+	if e.AgentID == "" || e.Site.MetadataURL == "" || len(e.Site.Root) == 0 {
+		return nil, errors.New("enroll: the server's answer lacks the agent id or the site repository")
+	}
+	e.Server, e.MachineID, e.EnrolledAt = o.Server, o.Facts.MachineID, o.Now().UTC()
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(o.StateDir, "client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return nil, err
+	}
+	if err := saveEnrollment(o.StateDir, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func saveEnrollment(dir string, e *Enrollment) error {
+	b, err := json.MarshalIndent(e, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, "enrollment.json"), append(b, '\n'), 0o600)
+}
+
+// LoadEnrollment reads what Enroll stored.
+func LoadEnrollment(dir string) (*Enrollment, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "enrollment.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("this machine is not enrolled (no %s): run `bulwark agent enroll` with the command `bulwark server` printed", filepath.Join(dir, "enrollment.json"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var e Enrollment
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "enrollment.json"), err)
+	}
+	return &e, nil
+}
+
+// TLSConfig is the agent's mutual-TLS configuration: the site CA from
+// enrollment as the only root, and the client certificate.
+func (e *Enrollment) TLSConfig(dir string) (*tls.Config, error) {
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "client.key"))
+	if err != nil {
+		return nil, err
+	}
+	pair, err := tls.X509KeyPair([]byte(e.Certificate), keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("client certificate: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(e.CA)) {
+		return nil, errors.New("enrollment: no site CA certificate")
+	}
+	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
+}
+
+func parseCert(p string) (*x509.Certificate, error) {
+	block, _ := pem.Decode([]byte(p))
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, errors.New("not a PEM certificate")
+	}
+	return x509.ParseCertificate(block.Bytes)
+}
+
+// serverMessage turns an error answer into a line for a person.
+func serverMessage(code int, body []byte) string {
+	var e struct {
+		Error string `json:"error"`
+	}
+	if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		return fmt.Sprintf("%s (HTTP %d)", e.Error, code)
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return fmt.Sprintf("HTTP %d: %s", code, s)
+}

@@ -1,0 +1,156 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/facts"
+)
+
+// ServerClient is the agent's connection to its update server: check-ins and
+// reports over mutual TLS, every request carrying the machine id.
+type ServerClient struct {
+	hc        *http.Client
+	e         *Enrollment
+	machineID string
+
+	mu   sync.Mutex
+	etag string
+	last CheckinInfo
+}
+
+// NewServerClient uses hc, which must present the agent's client
+// certificate and trust only the site CA (Enrollment.TLSConfig).
+func NewServerClient(hc *http.Client, e *Enrollment, machineID string) *ServerClient {
+	return &ServerClient{hc: hc, e: e, machineID: machineID}
+}
+
+// CheckinInfo is what a check-in tells the agent.
+type CheckinInfo struct {
+	AgentID       string   `json:"agent_id"`
+	Group         string   `json:"group"`
+	Approvals     string   `json:"approvals"`
+	ApprovalsHash string   `json:"approvals_hash"`
+	Vendors       []string `json:"vendors"`
+}
+
+// CheckIn asks the server whether anything changed for this agent. An
+// unchanged answer is a 304 to a conditional request: one small round trip.
+func (c *ServerClient) CheckIn(ctx context.Context) (info CheckinInfo, changed bool, err error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.e.CheckinURL, nil)
+	if err != nil {
+		return info, false, err
+	}
+	req.Header.Set(MachineIDHeader, c.machineID)
+	c.mu.Lock()
+	if c.etag != "" {
+		req.Header.Set("If-None-Match", c.etag)
+	}
+	c.mu.Unlock()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return info, false, fmt.Errorf("check in: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch resp.StatusCode {
+	case http.StatusNotModified:
+		return c.last, false, nil
+	case http.StatusOK:
+		if err := json.Unmarshal(b, &info); err != nil {
+			return info, false, fmt.Errorf("check in: the server's answer does not parse: %w", err)
+		}
+		c.etag, c.last = resp.Header.Get("ETag"), info
+		return info, true, nil
+	}
+	return info, false, fmt.Errorf("check in: %s", serverMessage(resp.StatusCode, b))
+}
+
+// WireInventory is the inventory as the server's report endpoint takes it.
+type WireInventory struct {
+	OS           string         `json:"os,omitempty"`
+	Kernel       string         `json:"kernel,omitempty"`
+	AgentVersion string         `json:"agent_version,omitempty"`
+	Packages     []WirePackage  `json:"packages,omitempty"`
+	Lockdown     []WireLockdown `json:"lockdown,omitempty"`
+}
+
+// WirePackage is one installed package.
+type WirePackage struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Arch    string `json:"arch,omitempty"`
+}
+
+// WireLockdown is one hardening rule's last result.
+type WireLockdown struct {
+	Rule   string `json:"rule"`
+	Result string `json:"result"`
+}
+
+// InventoryOf turns the machine's facts into a report inventory.
+func InventoryOf(inv facts.Inventory, agentVersion string) WireInventory {
+	w := WireInventory{OS: strings.TrimSpace(inv.OSID + " " + inv.OSVersionID), Kernel: inv.Kernel, AgentVersion: agentVersion}
+	for _, p := range inv.Packages {
+		w.Packages = append(w.Packages, WirePackage{Name: p.Name, Version: p.Version, Arch: p.Arch})
+	}
+	return w
+}
+
+type reportRequest struct {
+	AgentID   string         `json:"agent_id"`
+	BatchID   string         `json:"batch_id"`
+	Changes   []Event        `json:"changes"`
+	Inventory *WireInventory `json:"inventory,omitempty"`
+}
+
+// Report implements Reporter. The batch id names the agent and the range of
+// sequence numbers, so a batch sent again after a lost answer is stored
+// once.
+func (c *ServerClient) Report(ctx context.Context, r Report) (int64, error) {
+	rq := reportRequest{AgentID: r.AgentID, Changes: r.Events}
+	if rq.Changes == nil {
+		rq.Changes = []Event{}
+	}
+	if inv, ok := r.Inventory.(WireInventory); ok {
+		rq.Inventory = &inv
+	}
+	var acked int64
+	if n := len(r.Events); n > 0 {
+		acked = r.Events[n-1].Seq
+		rq.BatchID = fmt.Sprintf("%s:%d-%d", r.AgentID, r.Events[0].Seq, acked)
+	} else {
+		rq.BatchID = fmt.Sprintf("%s:hb:%d", r.AgentID, time.Now().UnixNano())
+	}
+	body, err := json.Marshal(rq)
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.e.ReportURL, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(MachineIDHeader, c.machineID)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("%s", serverMessage(resp.StatusCode, b))
+	}
+	return acked, nil
+}
+
+var _ Reporter = (*ServerClient)(nil)
