@@ -111,7 +111,11 @@ func (d *Deb) Install(ctx context.Context, req Request) (Result, error) {
 		if !strings.HasSuffix(p.File, ".deb") {
 			return Result{}, fmt.Errorf("update %s: payload %q: installer type deb takes only .deb files: %w", id, p.File, ErrBadRequest)
 		}
-		path := req.Payloads[p.File]
+		// Absolute, so that no path can read as a dpkg option.
+		path, err := filepath.Abs(req.Payloads[p.File])
+		if err != nil {
+			return Result{}, fmt.Errorf("update %s: payload %s: %w", id, p.File, err)
+		}
 		info, err := d.debInfo(ctx, path)
 		if err != nil {
 			return Result{}, &Failure{Update: id, Step: "read package", Reason: fmt.Sprintf("payload %s: %v", p.File, err), Err: err}
