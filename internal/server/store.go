@@ -47,6 +47,7 @@ type AgentStore interface {
 	CreateAgent(ctx context.Context, a *store.Agent) error
 	Agent(ctx context.Context, id string) (*store.Agent, error)
 	ListAgents(ctx context.Context, group string) ([]store.Agent, error)
+	AgentsByMachine(ctx context.Context, machineID string) ([]store.Agent, error)
 	DeleteAgent(ctx context.Context, id string) error
 	MoveAgents(ctx context.Context, ids []string, group string) error
 	SetAgentStatus(ctx context.Context, id, status, flag string) error

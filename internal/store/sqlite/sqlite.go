@@ -353,6 +353,24 @@ func (d *DB) ListAgents(ctx context.Context, group string) ([]store.Agent, error
 	return out, rows.Err()
 }
 
+// AgentsByMachine lists the agents enrolled from one machine id.
+func (d *DB) AgentsByMachine(ctx context.Context, machineID string) ([]store.Agent, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT `+agentCols+` FROM agents WHERE machine_id = $1 ORDER BY enrolled_at, id`, machineID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.Agent{}
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *a)
+	}
+	return out, rows.Err()
+}
+
 // DeleteAgent removes an agent with its states and reports.
 func (d *DB) DeleteAgent(ctx context.Context, id string) error {
 	if err := one(d.db.ExecContext(ctx, `DELETE FROM agents WHERE id = $1`, id)); err != nil {

@@ -186,6 +186,13 @@ func testAgents(t *testing.T, s server.Store) {
 	if len(web) != 1 || len(all) != 2 {
 		t.Fatalf("ListAgents: web %d, all %d", len(web), len(all))
 	}
+	must(t, s.CreateAgent(ctx, agent("a3", "m1", "db")))
+	same, err := s.AgentsByMachine(ctx, "m1")
+	must(t, err)
+	if len(same) != 2 || same[0].ID != "a1" || same[1].ID != "a3" {
+		t.Fatalf("AgentsByMachine(m1) = %+v", same)
+	}
+	must(t, s.DeleteAgent(ctx, "a3"))
 	must(t, s.MoveAgents(ctx, []string{"a1", "a2"}, "ops"))
 	wantErr(t, s.MoveAgents(ctx, []string{"a1", "zz"}, "web"), store.ErrNotFound)
 	a, err := s.Agent(ctx, "a1")

@@ -1,0 +1,501 @@
+package server
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/approval"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+func (s *Server) adminRoutes(mux *http.ServeMux) {
+	v, ap, ad := store.RoleViewer, store.RoleApprover, store.RoleAdmin
+	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(openAPI)
+	})
+	mux.HandleFunc("GET /api/v1/status", s.withRole(v, s.apiStatus))
+	mux.HandleFunc("GET /api/v1/repositories", s.withRole(v, s.apiRepositories))
+	mux.HandleFunc("GET /api/v1/groups", s.withRole(v, s.apiListGroups))
+	mux.HandleFunc("POST /api/v1/groups", s.withRole(ad, s.apiCreateGroup))
+	mux.HandleFunc("DELETE /api/v1/groups/{group}", s.withRole(ad, s.apiDeleteGroup))
+	mux.HandleFunc("POST /api/v1/groups/{group}/computers", s.withRole(ad, s.apiMoveComputers))
+	mux.HandleFunc("GET /api/v1/groups/{group}/approvals", s.withRole(v, s.apiListApprovals))
+	mux.HandleFunc("PUT /api/v1/groups/{group}/approvals/{vendor}/{id}", s.withRole(ap, s.apiSetApproval))
+	mux.HandleFunc("DELETE /api/v1/groups/{group}/approvals/{vendor}/{id}", s.withRole(ap, s.apiDeleteApproval))
+	mux.HandleFunc("GET /api/v1/updates", s.withRole(v, s.apiListUpdates))
+	mux.HandleFunc("GET /api/v1/computers", s.withRole(v, s.apiListComputers))
+	mux.HandleFunc("GET /api/v1/computers/{id}", s.withRole(v, s.apiShowComputer))
+	mux.HandleFunc("DELETE /api/v1/computers/{id}", s.withRole(ad, s.apiDeleteComputer))
+	mux.HandleFunc("POST /api/v1/computers/{id}/revoke", s.withRole(ad, s.apiRevokeComputer))
+	mux.HandleFunc("GET /api/v1/tokens", s.withRole(ad, s.apiListTokens))
+	mux.HandleFunc("POST /api/v1/tokens", s.withRole(ad, s.apiCreateToken))
+	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.withRole(ad, s.apiRevokeToken))
+	mux.HandleFunc("POST /api/v1/sync", s.withRole(ad, s.apiTriggerSync))
+	mux.HandleFunc("GET /api/v1/sync", s.withRole(v, s.apiSyncHistory))
+}
+
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.status(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}
+
+func (s *Server) apiRepositories(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]any{"repositories": s.Repositories()})
+	return nil
+}
+
+func checkName(what, name string) error {
+	if !approval.ValidName(name) {
+		return errorf(http.StatusBadRequest, "%s %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", what, name)
+	}
+	return nil
+}
+
+func (s *Server) apiListGroups(w http.ResponseWriter, r *http.Request) error {
+	gs, err := s.st.ListGroups(r.Context())
+	if err != nil {
+		return err
+	}
+	if gs == nil {
+		gs = []store.Group{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"groups": gs})
+	return nil
+}
+
+// GroupRequest creates a group.
+type GroupRequest struct {
+	Name string `json:"name"`
+}
+
+func (s *Server) apiCreateGroup(w http.ResponseWriter, r *http.Request) error {
+	var req GroupRequest
+	if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
+		return err
+	}
+	if err := checkName("group", req.Name); err != nil {
+		return err
+	}
+	s.approvalsMu.Lock()
+	defer s.approvalsMu.Unlock()
+	if err := s.st.CreateGroup(r.Context(), req.Name, s.now()); err != nil {
+		return storeErr(err, "group "+req.Name)
+	}
+	if err := s.site.SetApprovals(r.Context(), &approval.Document{Group: req.Name}); err != nil {
+		return err
+	}
+	s.log.Info("group created", "group", req.Name, "by", tokenFrom(r.Context()).ID)
+	writeJSON(w, http.StatusCreated, store.Group{Name: req.Name, CreatedAt: s.now().UTC()})
+	return nil
+}
+
+func (s *Server) apiDeleteGroup(w http.ResponseWriter, r *http.Request) error {
+	g := r.PathValue("group")
+	moveTo := r.URL.Query().Get("move_to")
+	if moveTo == "" {
+		moveTo = DefaultGroup
+	}
+	if g == DefaultGroup {
+		return errorf(http.StatusBadRequest, "the %s group cannot be deleted: new computers join it", DefaultGroup)
+	}
+	if err := checkName("move_to group", moveTo); err != nil {
+		return err
+	}
+	if moveTo == g {
+		return errorf(http.StatusBadRequest, "move_to names the group being deleted")
+	}
+	s.approvalsMu.Lock()
+	defer s.approvalsMu.Unlock()
+	if _, err := s.st.Approvals(r.Context(), moveTo); err != nil {
+		return storeErr(err, "group "+moveTo)
+	}
+	if err := s.st.DeleteGroup(r.Context(), g, moveTo); err != nil {
+		return storeErr(err, "group "+g)
+	}
+	if err := s.site.RemoveGroup(r.Context(), g); err != nil {
+		return err
+	}
+	s.log.Info("group deleted", "group", g, "computers_to", moveTo, "by", tokenFrom(r.Context()).ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// MoveRequest moves computers into a group.
+type MoveRequest struct {
+	Computers []string `json:"computers"`
+}
+
+func (s *Server) apiMoveComputers(w http.ResponseWriter, r *http.Request) error {
+	g := r.PathValue("group")
+	var req MoveRequest
+	if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
+		return err
+	}
+	if len(req.Computers) == 0 || len(req.Computers) > 1000 {
+		return errorf(http.StatusBadRequest, "computers: list 1 to 1000 computer ids")
+	}
+	if _, err := s.st.Approvals(r.Context(), g); err != nil {
+		return storeErr(err, "group "+g)
+	}
+	if err := s.st.MoveAgents(r.Context(), req.Computers, g); err != nil {
+		return storeErr(err, "computer")
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"group": g, "moved": len(req.Computers)})
+	return nil
+}
+
+func (s *Server) apiListApprovals(w http.ResponseWriter, r *http.Request) error {
+	aps, err := s.st.Approvals(r.Context(), r.PathValue("group"))
+	if err != nil {
+		return storeErr(err, "group "+r.PathValue("group"))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"group": r.PathValue("group"), "approvals": aps})
+	return nil
+}
+
+// ApprovalRequest sets what a group does with one update.
+type ApprovalRequest struct {
+	Action   string     `json:"action"`             // install | uninstall | decline
+	Deadline *time.Time `json:"deadline,omitempty"` // RFC 3339
+	Rollout  int        `json:"rollout,omitempty"`  // percent, 1..100; default 100
+}
+
+func (req *ApprovalRequest) validate(now time.Time) error {
+	switch req.Action {
+	case approval.ActionInstall, approval.ActionUninstall, approval.ActionDecline:
+	default:
+		return errorf(http.StatusBadRequest, "action %q: use install, uninstall or decline", req.Action)
+	}
+	if req.Rollout == 0 {
+		req.Rollout = 100
+	}
+	if req.Rollout < 1 || req.Rollout > 100 {
+		return errorf(http.StatusBadRequest, "rollout %d: use a percentage from 1 to 100", req.Rollout)
+	}
+	if req.Deadline != nil {
+		if req.Action == approval.ActionDecline {
+			return errorf(http.StatusBadRequest, "deadline: a declined update has no deadline")
+		}
+		if req.Deadline.Before(now.Add(-24*time.Hour)) || req.Deadline.After(now.Add(10*365*24*time.Hour)) {
+			return errorf(http.StatusBadRequest, "deadline %s: use a time from now to ten years ahead", req.Deadline.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
+func (s *Server) apiSetApproval(w http.ResponseWriter, r *http.Request) error {
+	g, vendor, id := r.PathValue("group"), r.PathValue("vendor"), r.PathValue("id")
+	var req ApprovalRequest
+	if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
+		return err
+	}
+	if err := req.validate(s.now()); err != nil {
+		return err
+	}
+	rp, ok := s.repos[vendor]
+	if !ok {
+		return errorf(http.StatusNotFound, "no vendor repository %q", vendor)
+	}
+	// The update must exist in the vendor's verified metadata, whatever the
+	// action: nothing is approved, or declined, by name alone.
+	if _, _, err := s.updateTargets(r.Context(), rp, id); err != nil {
+		return err
+	}
+	s.approvalsMu.Lock()
+	defer s.approvalsMu.Unlock()
+	a := &store.Approval{Group: g, Vendor: vendor, UpdateID: id, Action: req.Action, Deadline: req.Deadline, Rollout: req.Rollout,
+		By: tokenFrom(r.Context()).ID, UpdatedAt: s.now()}
+	if err := s.st.SetApproval(r.Context(), a); err != nil {
+		return storeErr(err, "group "+g)
+	}
+	if err := s.publishApprovals(r.Context(), g); err != nil {
+		return err
+	}
+	s.log.Info("approval set", "group", g, "vendor", vendor, "update", id, "action", req.Action, "rollout", req.Rollout, "by", a.By)
+	writeJSON(w, http.StatusOK, a)
+	return nil
+}
+
+func (s *Server) apiDeleteApproval(w http.ResponseWriter, r *http.Request) error {
+	g, vendor, id := r.PathValue("group"), r.PathValue("vendor"), r.PathValue("id")
+	s.approvalsMu.Lock()
+	defer s.approvalsMu.Unlock()
+	if err := s.st.DeleteApproval(r.Context(), g, vendor, id); err != nil {
+		return storeErr(err, "approval")
+	}
+	if err := s.publishApprovals(r.Context(), g); err != nil {
+		return err
+	}
+	s.log.Info("approval removed", "group", g, "vendor", vendor, "update", id, "by", tokenFrom(r.Context()).ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// publishApprovals signs a group's approvals from the store into the site
+// repository, every target read again from the vendor's verified metadata.
+// Callers hold approvalsMu.
+func (s *Server) publishApprovals(ctx context.Context, group string) error {
+	aps, err := s.st.Approvals(ctx, group)
+	if err != nil {
+		return storeErr(err, "group "+group)
+	}
+	doc := &approval.Document{Group: group, Updates: []approval.Approval{}}
+	for _, a := range aps {
+		rp, ok := s.repos[a.Vendor]
+		if !ok {
+			return errorf(http.StatusConflict, "approval of %s/%s names a vendor repository this server no longer serves", a.Vendor, a.UpdateID)
+		}
+		ap := approval.Approval{Vendor: a.Vendor, ID: a.UpdateID, Action: a.Action, Deadline: a.Deadline, Rollout: a.Rollout, Targets: []approval.Target{}}
+		if a.Action != approval.ActionDecline {
+			if ap.Targets, _, err = s.updateTargets(ctx, rp, a.UpdateID); err != nil {
+				return err
+			}
+		}
+		doc.Updates = append(doc.Updates, ap)
+	}
+	if err := s.site.SetApprovals(ctx, doc); err != nil {
+		return err
+	}
+	return nil
+}
+
+// UpdateView is an update with how many computers are in each state.
+type UpdateView struct {
+	store.Update
+	States map[string]int `json:"states"`
+}
+
+func (s *Server) apiListUpdates(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	f := store.UpdateFilter{Vendor: q.Get("vendor"), Product: q.Get("product"), Classification: q.Get("classification"), Severity: q.Get("severity")}
+	us, err := s.st.ListUpdates(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	counts, err := s.st.StateCounts(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]UpdateView, 0, len(us))
+	for _, u := range us {
+		st := counts[u.Vendor+"/"+u.ID]
+		if st == nil {
+			st = map[string]int{}
+		}
+		out = append(out, UpdateView{Update: u, States: st})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"updates": out})
+	return nil
+}
+
+func (s *Server) apiListComputers(w http.ResponseWriter, r *http.Request) error {
+	as, err := s.st.ListAgents(r.Context(), r.URL.Query().Get("group"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"computers": as})
+	return nil
+}
+
+// ComputerView is one computer with its per-update states.
+type ComputerView struct {
+	store.Agent
+	Updates []store.UpdateState `json:"updates"`
+}
+
+func (s *Server) apiShowComputer(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.st.Agent(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return storeErr(err, "computer "+r.PathValue("id"))
+	}
+	st, err := s.st.AgentStates(r.Context(), a.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ComputerView{Agent: *a, Updates: st})
+	return nil
+}
+
+func (s *Server) apiDeleteComputer(w http.ResponseWriter, r *http.Request) error {
+	if err := s.st.DeleteAgent(r.Context(), r.PathValue("id")); err != nil {
+		return storeErr(err, "computer "+r.PathValue("id"))
+	}
+	s.log.Info("computer removed", "agent", r.PathValue("id"), "by", tokenFrom(r.Context()).ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) apiRevokeComputer(w http.ResponseWriter, r *http.Request) error {
+	if err := s.st.SetAgentStatus(r.Context(), r.PathValue("id"), store.AgentRevoked, "revoked by "+tokenFrom(r.Context()).ID); err != nil {
+		return storeErr(err, "computer "+r.PathValue("id"))
+	}
+	s.log.Info("computer revoked", "agent", r.PathValue("id"), "by", tokenFrom(r.Context()).ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) apiListTokens(w http.ResponseWriter, r *http.Request) error {
+	kind := r.URL.Query().Get("kind")
+	if kind != "" && kind != store.KindAPI && kind != store.KindEnroll {
+		return errorf(http.StatusBadRequest, "kind %q: use api or enroll", kind)
+	}
+	ts, err := s.st.ListTokens(r.Context(), kind)
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []store.Token{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	return nil
+}
+
+// TokenRequest creates a token.
+type TokenRequest struct {
+	Kind        string `json:"kind"` // api | enroll
+	Name        string `json:"name,omitempty"`
+	Role        string `json:"role,omitempty"`         // api: admin | approver | viewer
+	Group       string `json:"group,omitempty"`        // enroll: group agents join (default "default")
+	ClientGroup bool   `json:"client_group,omitempty"` // enroll: agents may ask for their group
+	MaxUses     int    `json:"max_uses,omitempty"`     // enroll: 0 = unlimited
+	ExpiresIn   string `json:"expires_in,omitempty"`   // Go duration, e.g. "24h"; default never for api, 24h for enroll
+}
+
+// TokenResponse carries a new token's secret, shown this once.
+type TokenResponse struct {
+	Token string      `json:"token"`
+	Info  store.Token `json:"info"`
+}
+
+func (s *Server) apiCreateToken(w http.ResponseWriter, r *http.Request) error {
+	var req TokenRequest
+	if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
+		return err
+	}
+	if len(req.Name) > 200 {
+		return errorf(http.StatusBadRequest, "name: at most 200 characters")
+	}
+	t := &store.Token{Kind: req.Kind, Name: req.Name}
+	var exp time.Duration
+	if req.ExpiresIn != "" {
+		d, err := time.ParseDuration(req.ExpiresIn)
+		if err != nil || d <= 0 || d > 10*365*24*time.Hour {
+			return errorf(http.StatusBadRequest, "expires_in %q: use a positive duration such as 24h or 720h", req.ExpiresIn)
+		}
+		exp = d
+	}
+	switch req.Kind {
+	case store.KindAPI:
+		if _, ok := roleRank[req.Role]; !ok {
+			return errorf(http.StatusBadRequest, "role %q: use admin, approver or viewer", req.Role)
+		}
+		if req.Group != "" || req.ClientGroup || req.MaxUses != 0 {
+			return errorf(http.StatusBadRequest, "group, client_group and max_uses are for enroll tokens")
+		}
+		t.Role = req.Role
+	case store.KindEnroll:
+		if req.Role != "" {
+			return errorf(http.StatusBadRequest, "role is for api tokens")
+		}
+		if req.Group == "" {
+			req.Group = DefaultGroup
+		}
+		if _, err := s.st.Approvals(r.Context(), req.Group); err != nil {
+			return storeErr(err, "group "+req.Group)
+		}
+		if req.MaxUses < 0 || req.MaxUses > 1_000_000 {
+			return errorf(http.StatusBadRequest, "max_uses %d: use 0 (unlimited) to 1000000", req.MaxUses)
+		}
+		if exp == 0 {
+			exp = 24 * time.Hour
+		}
+		t.Group, t.ClientGroup, t.MaxUses = req.Group, req.ClientGroup, req.MaxUses
+	default:
+		return errorf(http.StatusBadRequest, "kind %q: use api or enroll", req.Kind)
+	}
+	if exp > 0 {
+		e := s.now().Add(exp).UTC()
+		t.ExpiresAt = &e
+	}
+	secret, t, err := s.newToken(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	s.log.Info("token created", "token", t.ID, "kind", t.Kind, "role", t.Role, "group", t.Group, "by", tokenFrom(r.Context()).ID)
+	writeJSON(w, http.StatusCreated, TokenResponse{Token: secret, Info: *t})
+	return nil
+}
+
+func (s *Server) apiRevokeToken(w http.ResponseWriter, r *http.Request) error {
+	if err := s.st.RevokeToken(r.Context(), r.PathValue("id"), s.now()); err != nil {
+		return storeErr(err, "token "+r.PathValue("id"))
+	}
+	s.log.Info("token revoked", "token", r.PathValue("id"), "by", tokenFrom(r.Context()).ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// SyncRequest asks for a sync now.
+type SyncRequest struct {
+	Vendor string `json:"vendor,omitempty"` // "" = every vendor repository
+}
+
+func (s *Server) apiTriggerSync(w http.ResponseWriter, r *http.Request) error {
+	var req SyncRequest
+	if r.ContentLength != 0 {
+		if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
+			return err
+		}
+	}
+	if req.Vendor != "" {
+		if _, ok := s.repos[req.Vendor]; !ok {
+			return errorf(http.StatusNotFound, "no vendor repository %q", req.Vendor)
+		}
+	}
+	if r.URL.Query().Get("wait") == "true" {
+		runs, err := s.SyncAll(r.Context(), req.Vendor, "manual")
+		if err != nil && len(runs) == 0 {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
+		return nil
+	}
+	select {
+	case s.syncNow <- req.Vendor:
+	default:
+		return errorf(http.StatusTooManyRequests, "syncs are already queued")
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"queued": true, "vendor": req.Vendor})
+	return nil
+}
+
+func (s *Server) apiSyncHistory(w http.ResponseWriter, r *http.Request) error {
+	limit := 50
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			return errorf(http.StatusBadRequest, "limit %q: use 1 to 1000", l)
+		}
+		limit = n
+	}
+	runs, err := s.st.ListSyncs(r.Context(), limit)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
+	return nil
+}
+
+var errNotSynced = errors.New("vendor repository not synced yet")

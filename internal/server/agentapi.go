@@ -1,0 +1,418 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/bulwarkhq/bulwark/internal/approval"
+	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// MachineIDHeader carries the agent's machine id on check-ins, so that one
+// identity used from two machines (a cloned disk image) is noticed.
+const MachineIDHeader = "Bulwark-Machine-Id"
+
+func (s *Server) agentRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /agent/v1/enroll", s.api(s.handleEnroll))
+	mux.HandleFunc("GET /agent/v1/checkin", s.api(s.handleCheckin))
+	mux.HandleFunc("POST /agent/v1/report", s.api(s.handleReport))
+}
+
+var (
+	machineIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
+	archPattern      = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
+	batchPattern     = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+	updateIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	hostnamePattern  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
+)
+
+// Facts describe the machine an agent runs on.
+type Facts struct {
+	MachineID string `json:"machine_id"` // /etc/machine-id
+	Hostname  string `json:"hostname"`
+	OS        string `json:"os"` // e.g. "debian 12"
+	Arch      string `json:"arch"`
+}
+
+func (f *Facts) validate() error {
+	switch {
+	case !machineIDPattern.MatchString(f.MachineID):
+		return errorf(http.StatusBadRequest, "facts.machine_id %q: use the 8 to 64 letters, digits or '-' of /etc/machine-id", f.MachineID)
+	case !hostnamePattern.MatchString(f.Hostname):
+		return errorf(http.StatusBadRequest, "facts.hostname %q: use a host name of letters, digits, '.' and '-'", f.Hostname)
+	case f.OS == "" || len(f.OS) > 100 || !utf8.ValidString(f.OS) || strings.ContainsAny(f.OS, "\x00\n\r"):
+		return errorf(http.StatusBadRequest, "facts.os: use 1 to 100 characters on one line, such as \"debian 12\"")
+	case !archPattern.MatchString(f.Arch):
+		return errorf(http.StatusBadRequest, "facts.arch %q: use an architecture name such as amd64 or arm64", f.Arch)
+	}
+	return nil
+}
+
+// EnrollRequest is what an agent sends once, with an enrollment token.
+type EnrollRequest struct {
+	Token string `json:"token"`
+	CSR   string `json:"csr"` // PEM certificate signing request (ECDSA P-256/P-384 or Ed25519)
+	Facts Facts  `json:"facts"`
+	Group string `json:"group,omitempty"` // client-side targeting, when the token allows it
+}
+
+// RepoRef tells an agent where a repository is and the root to trust.
+type RepoRef struct {
+	Name        string `json:"name"`
+	MetadataURL string `json:"metadata_url"`
+	TargetsURL  string `json:"targets_url"`
+	Root        []byte `json:"root"` // root metadata bytes (base64 in JSON)
+}
+
+// EnrollResponse is everything an enrolled agent needs.
+type EnrollResponse struct {
+	AgentID     string    `json:"agent_id"`
+	Certificate string    `json:"certificate"` // PEM client certificate
+	CA          string    `json:"ca"`          // PEM site CA
+	Group       string    `json:"group"`
+	Site        RepoRef   `json:"site"`
+	Vendors     []RepoRef `json:"vendors"`
+	CheckinURL  string    `json:"checkin_url"`
+	ReportURL   string    `json:"report_url"`
+}
+
+func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
+	var req EnrollRequest
+	if err := decodeBody(w, r, maxEnrollBody, &req); err != nil {
+		return err
+	}
+	if err := req.Facts.validate(); err != nil {
+		return err
+	}
+	if len(req.Token) > maxTokenLen || !strings.HasPrefix(req.Token, enrollTokenPrefix) {
+		return errorf(http.StatusUnauthorized, "token: not an enrollment token")
+	}
+	ctx := r.Context()
+	tok, err := s.st.TokenByHash(ctx, HashToken(req.Token))
+	if errors.Is(err, store.ErrNotFound) {
+		return errorf(http.StatusUnauthorized, "token: unknown enrollment token")
+	} else if err != nil {
+		return err
+	}
+	if tok.Kind != store.KindEnroll || !tok.Usable(s.now()) {
+		return errorf(http.StatusForbidden, "token: expired, revoked or used up; ask for a new one")
+	}
+	group := tok.Group
+	if req.Group != "" && req.Group != tok.Group {
+		if !tok.ClientGroup {
+			return errorf(http.StatusForbidden, "group: this token assigns group %q and does not let the agent choose", tok.Group)
+		}
+		if err := checkName("group", req.Group); err != nil {
+			return err
+		}
+		group = req.Group
+	}
+	if _, err := s.st.Approvals(ctx, group); err != nil {
+		return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf("group %q does not exist", group), err: err}
+	}
+	csr, err := pki.ParseCSR([]byte(req.CSR))
+	if err != nil {
+		return &httpError{code: http.StatusBadRequest, msg: "csr: " + err.Error(), err: err}
+	}
+	if err := s.st.UseToken(ctx, tok.ID, s.now()); err != nil {
+		return storeErr(err, "token")
+	}
+	id := "agt-" + randomString(10)
+	certPEM, serial, err := s.tls.CA.SignAgent(csr, id, s.now())
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	a := &store.Agent{ID: id, MachineID: req.Facts.MachineID, Hostname: req.Facts.Hostname, OS: req.Facts.OS, Arch: req.Facts.Arch,
+		Group: group, CertSerial: serial, Status: store.AgentActive, TokenID: tok.ID, EnrolledAt: now, LastSeen: now}
+	if err := s.st.CreateAgent(ctx, a); err != nil {
+		return err
+	}
+	// The same machine enrolling again (reinstalled, or told to re-enroll)
+	// retires its earlier identities: one machine, one active agent.
+	if olds, err := s.st.AgentsByMachine(ctx, req.Facts.MachineID); err == nil {
+		for _, o := range olds {
+			if o.ID != id && o.Status != store.AgentRevoked {
+				if err := s.st.SetAgentStatus(ctx, o.ID, store.AgentRevoked, "re-enrolled as "+id); err != nil {
+					return err
+				}
+			}
+		}
+	} else {
+		return err
+	}
+	resp, err := s.enrollResponse(a, certPEM)
+	if err != nil {
+		return err
+	}
+	s.metrics.enrollments.Inc()
+	s.log.Info("agent enrolled", "agent", id, "hostname", a.Hostname, "machine_id", a.MachineID, "group", group, "token", tok.ID)
+	writeJSON(w, http.StatusCreated, resp)
+	return nil
+}
+
+func (s *Server) enrollResponse(a *store.Agent, certPEM []byte) (*EnrollResponse, error) {
+	root, err := s.site.Root()
+	if err != nil {
+		return nil, err
+	}
+	u := s.URL()
+	resp := &EnrollResponse{
+		AgentID: a.ID, Certificate: string(certPEM), CA: string(s.tls.CA.CertPEM), Group: a.Group,
+		Site:       RepoRef{Name: "site", MetadataURL: u + "/site/metadata", TargetsURL: u + "/site/targets", Root: root},
+		Vendors:    []RepoRef{},
+		CheckinURL: u + "/agent/v1/checkin", ReportURL: u + "/agent/v1/report",
+	}
+	for _, rp := range s.sortedRepos() {
+		rp.mu.Lock()
+		vroot := rp.root
+		rp.mu.Unlock()
+		if vroot == nil {
+			continue // not synced yet; the agent learns it at a later check-in
+		}
+		ri := s.repoInfo(rp)
+		resp.Vendors = append(resp.Vendors, RepoRef{Name: rp.name, MetadataURL: ri.MetadataURL, TargetsURL: ri.TargetsURL, Root: vroot})
+	}
+	return resp, nil
+}
+
+// CheckinResponse is what an agent learns at each check-in. It changes only
+// when the agent's group, status or its group's signed approvals change, so
+// an unchanged check-in is answered 304 Not Modified.
+type CheckinResponse struct {
+	AgentID       string   `json:"agent_id"`
+	Group         string   `json:"group"`
+	Approvals     string   `json:"approvals"`      // site repository target path
+	ApprovalsHash string   `json:"approvals_hash"` // sha256 of the signed document
+	Vendors       []string `json:"vendors"`
+}
+
+func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.agentFromTLS(r)
+	if err != nil {
+		return err
+	}
+	if err := s.checkClone(r, a); err != nil {
+		return err
+	}
+	if err := s.st.TouchAgent(r.Context(), a.ID, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	doc, err := s.site.Approvals(r.Context(), a.Group)
+	if err != nil {
+		return err
+	}
+	js, err := doc.JSON()
+	if err != nil {
+		return err
+	}
+	h := sha256.Sum256(js)
+	resp := CheckinResponse{AgentID: a.ID, Group: a.Group, Approvals: approval.Path(a.Group), ApprovalsHash: hex.EncodeToString(h[:]), Vendors: []string{}}
+	for _, rp := range s.sortedRepos() {
+		resp.Vendors = append(resp.Vendors, rp.name)
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return err
+	}
+	bh := sha256.Sum256(b)
+	etag := `"` + hex.EncodeToString(bh[:16]) + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "private, no-cache")
+	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
+	return nil
+}
+
+// checkClone refuses an identity presented from a machine other than the
+// one that enrolled it, and flags the agent so both machines must enroll
+// again: a cloned disk image is never merged into one computer.
+func (s *Server) checkClone(r *http.Request, a *store.Agent) error {
+	mid := r.Header.Get(MachineIDHeader)
+	if !machineIDPattern.MatchString(mid) {
+		return errorf(http.StatusBadRequest, "%s header: send the machine id from /etc/machine-id", MachineIDHeader)
+	}
+	if mid == a.MachineID {
+		return nil
+	}
+	flag := fmt.Sprintf("identity used from machine %s and %s (cloned disk image?)", a.MachineID, mid)
+	if err := s.st.SetAgentStatus(r.Context(), a.ID, store.AgentReenroll, flag); err != nil {
+		return err
+	}
+	s.log.Warn("agent identity seen from a second machine; both must enroll again", "agent", a.ID, "enrolled_machine", a.MachineID, "other_machine", mid)
+	return &httpError{code: http.StatusConflict, msg: "re-enroll: " + flag}
+}
+
+// Agent states (WSUS vocabulary).
+var agentStates = map[string]bool{
+	"not-applicable": true, "needed": true, "downloaded": true, "installed": true, "installed-pending-reboot": true,
+	"failed": true, "superseded": true, "declined": true, "unknown": true,
+}
+
+// Report caps.
+const (
+	maxReportChanges  = 10000
+	maxReportPackages = 50000
+	maxReportRules    = 5000
+)
+
+// ReportRequest is one batch of an agent's events, delivered at least once.
+type ReportRequest struct {
+	AgentID   string        `json:"agent_id,omitempty"` // when present, must be the certificate's agent
+	BatchID   string        `json:"batch_id"`
+	Changes   []StateChange `json:"changes"`
+	Inventory *Inventory    `json:"inventory,omitempty"`
+}
+
+// StateChange is one update's new state on the agent (the agent's queued
+// event).
+type StateChange struct {
+	Seq      int64     `json:"seq,omitempty"`
+	Key      string    `json:"key"` // vendor/id
+	State    string    `json:"state"`
+	Reason   string    `json:"reason,omitempty"`
+	Revision int       `json:"revision,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// Inventory is what is installed on the machine.
+type Inventory struct {
+	OS           string           `json:"os,omitempty"`
+	Kernel       string           `json:"kernel,omitempty"`
+	AgentVersion string           `json:"agent_version,omitempty"`
+	Packages     []Package        `json:"packages,omitempty"`
+	Lockdown     []LockdownResult `json:"lockdown,omitempty"`
+}
+
+// Package is one installed package.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Arch    string `json:"arch,omitempty"`
+}
+
+// LockdownResult is one hardening rule's result (XCCDF vocabulary).
+type LockdownResult struct {
+	Rule   string `json:"rule"`
+	Result string `json:"result"`
+}
+
+var xccdfResults = map[string]bool{"pass": true, "fail": true, "fixed": true, "error": true, "notapplicable": true, "notchecked": true}
+
+func shortLine(s string, max int) bool {
+	return len(s) <= max && utf8.ValidString(s) && !strings.ContainsAny(s, "\x00\n\r")
+}
+
+// validate checks a report completely before anything is stored.
+func (rq *ReportRequest) validate(now time.Time) error {
+	if !batchPattern.MatchString(rq.BatchID) {
+		return errorf(http.StatusBadRequest, "batch_id %q: use 1 to 128 letters, digits, '.', '_', ':' or '-'", rq.BatchID)
+	}
+	if len(rq.Changes) > maxReportChanges {
+		return errorf(http.StatusRequestEntityTooLarge, "changes: %d in one batch, over the %d limit; send several batches", len(rq.Changes), maxReportChanges)
+	}
+	for i, c := range rq.Changes {
+		vendor, id, ok := strings.Cut(c.Key, "/")
+		if !ok || !approval.ValidName(vendor) || !updateIDPattern.MatchString(id) {
+			return errorf(http.StatusBadRequest, "changes[%d].key %q: use vendor/update-id", i, c.Key)
+		}
+		if !agentStates[c.State] {
+			return errorf(http.StatusBadRequest, "changes[%d].state %q: use one of not-applicable, needed, downloaded, installed, installed-pending-reboot, failed, superseded, declined, unknown", i, c.State)
+		}
+		if !shortLine(c.Reason, 1000) {
+			return errorf(http.StatusBadRequest, "changes[%d].reason: at most 1000 bytes of UTF-8 on one line", i)
+		}
+		if c.Time.IsZero() || c.Time.After(now.Add(24*time.Hour)) || c.Time.Before(now.Add(-10*365*24*time.Hour)) {
+			return errorf(http.StatusBadRequest, "changes[%d].time %s: use the RFC 3339 time of the change, not in the future", i, c.Time.Format(time.RFC3339))
+		}
+	}
+	if inv := rq.Inventory; inv != nil {
+		if !shortLine(inv.OS, 200) || !shortLine(inv.Kernel, 200) || !shortLine(inv.AgentVersion, 100) {
+			return errorf(http.StatusBadRequest, "inventory: os, kernel and agent_version are short single lines")
+		}
+		if len(inv.Packages) > maxReportPackages {
+			return errorf(http.StatusRequestEntityTooLarge, "inventory.packages: %d, over the %d limit", len(inv.Packages), maxReportPackages)
+		}
+		for i, p := range inv.Packages {
+			if p.Name == "" || !shortLine(p.Name, 200) || !shortLine(p.Version, 200) || !shortLine(p.Arch, 32) {
+				return errorf(http.StatusBadRequest, "inventory.packages[%d]: name (required), version and arch are short single lines", i)
+			}
+		}
+		if len(inv.Lockdown) > maxReportRules {
+			return errorf(http.StatusRequestEntityTooLarge, "inventory.lockdown: %d results, over the %d limit", len(inv.Lockdown), maxReportRules)
+		}
+		for i, l := range inv.Lockdown {
+			if l.Rule == "" || !shortLine(l.Rule, 200) || !xccdfResults[l.Result] {
+				return errorf(http.StatusBadRequest, "inventory.lockdown[%d]: rule is required and result is one of pass, fail, fixed, error, notapplicable, notchecked", i)
+			}
+		}
+	}
+	return nil
+}
+
+// toStore turns a validated request into a store batch.
+func (rq *ReportRequest) toStore(agentID string, now time.Time) (*store.Report, error) {
+	rep := &store.Report{AgentID: agentID, BatchID: rq.BatchID, ReceivedAt: now, Changes: make([]store.UpdateState, 0, len(rq.Changes))}
+	for _, c := range rq.Changes {
+		vendor, id, _ := strings.Cut(c.Key, "/")
+		rep.Changes = append(rep.Changes, store.UpdateState{Vendor: vendor, UpdateID: id, State: c.State, Detail: c.Reason, UpdatedAt: c.Time})
+	}
+	if rq.Inventory != nil {
+		b, err := json.Marshal(rq.Inventory)
+		if err != nil {
+			return nil, err
+		}
+		rep.Inventory = b
+	}
+	return rep, nil
+}
+
+func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.agentFromTLS(r)
+	if err != nil {
+		return err
+	}
+	if err := s.checkClone(r, a); err != nil {
+		return err
+	}
+	var req ReportRequest
+	if err := decodeBody(w, r, maxReportBody, &req); err != nil {
+		return err
+	}
+	if req.AgentID != "" && req.AgentID != a.ID {
+		s.log.Warn("agent posted a report for another agent", "agent", a.ID, "claimed", req.AgentID)
+		return errorf(http.StatusForbidden, "agent_id %q is not the agent of this client certificate", req.AgentID)
+	}
+	now := s.now()
+	if err := req.validate(now); err != nil {
+		return err
+	}
+	rep, err := req.toStore(a.ID, now)
+	if err != nil {
+		return err
+	}
+	applied, err := s.st.ApplyReport(r.Context(), rep)
+	if err != nil {
+		return err
+	}
+	outcome := "applied"
+	if !applied {
+		outcome = "duplicate"
+	}
+	s.metrics.reports.WithLabelValues(outcome).Inc()
+	writeJSON(w, http.StatusOK, map[string]any{"batch_id": req.BatchID, "applied": applied})
+	return nil
+}

@@ -1,0 +1,553 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/approval"
+	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
+)
+
+// DefaultGroup is the group agents join when their token names none.
+const DefaultGroup = "default"
+
+// Data directory layout.
+const (
+	dbFile     = "bulwark.db"
+	tlsDir     = "tls"
+	siteDir    = "site"
+	mirrorsDir = "mirrors"
+	rootsDir   = "roots"
+	cacheDir   = "cache"
+	formatFile = "FORMAT"
+	format     = "bulwark-data 1\n"
+)
+
+// Config is everything a server is told. Zero values are the defaults of
+// `bulwark server` with no flags.
+type Config struct {
+	DataDir   string   // default ./bulwark-data
+	Listen    string   // HTTPS address; default ":8443"
+	HTTP      string   // plain HTTP address for repositories only; "" = none
+	Hosts     []string // extra certificate names; hostname, localhost and addresses are always added
+	PublicURL string   // base URL agents and admins use; default https://<hostname>:<port>
+	SiteName  string   // site repository name; default "site"
+
+	// Vendors are vendor repositories this server publishes: directories
+	// made with `bulwark repo init`, served read-only.
+	Vendors []HostedVendor
+	// Upstream, when set, is the server this one syncs vendor repositories
+	// from.
+	Upstream *Upstream
+
+	Logger *slog.Logger
+	Now    func() time.Time
+	Store  Store // nil: SQLite in DataDir
+}
+
+// HostedVendor is a vendor repository directory this server serves.
+type HostedVendor struct {
+	Name string `yaml:"name" json:"name"`
+	Dir  string `yaml:"dir" json:"dir"`
+}
+
+// Upstream is where vendor repositories are synced from.
+type Upstream struct {
+	URL             string           `yaml:"url" json:"url"`                       // https://upstream:8443
+	CAFingerprint   string           `yaml:"ca_fingerprint" json:"ca_fingerprint"` // sha256:… of the upstream's CA
+	Vendors         []UpstreamVendor `yaml:"vendors" json:"vendors"`
+	Interval        time.Duration    `yaml:"interval" json:"interval"` // default 1h
+	Jitter          time.Duration    `yaml:"jitter" json:"jitter"`     // default Interval/10
+	MetadataOnly    bool             `yaml:"metadata_only" json:"metadata_only"`
+	Products        []string         `yaml:"products" json:"products,omitempty"`
+	Classifications []string         `yaml:"classifications" json:"classifications,omitempty"`
+	Severities      []string         `yaml:"severities" json:"severities,omitempty"`
+}
+
+// UpstreamVendor is one vendor repository to mirror, pinned by the SHA-256
+// of its first root (metadata/1.root.json).
+type UpstreamVendor struct {
+	Name            string `yaml:"name" json:"name"`
+	RootFingerprint string `yaml:"root_fingerprint" json:"root_fingerprint"`
+}
+
+// FirstStart is what a server made on its first start; the secrets in it
+// are shown once and stored only as hashes.
+type FirstStart struct {
+	AdminToken  string
+	EnrollToken string
+}
+
+// Server is a running update server's state.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	now     func() time.Time
+	st      Store
+	ownsSt  bool
+	tls     *pki.Material
+	site    *tuf.SiteRepository
+	repos   map[string]*repo // vendor repositories by name
+	metrics *metrics
+	handler http.Handler
+	gz      gzCache
+
+	approvalsMu sync.Mutex // serialises approval rewrites of the site repository
+
+	syncNow chan string
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// repo is one vendor repository the server serves.
+type repo struct {
+	name       string
+	kind       string // hosted | mirror
+	dir        string
+	root       []byte // trusted first root
+	rootSum    string // sha256:… of root
+	upstreamTU string // metadata-only mirrors: upstream targets URL agents fetch payloads from
+	mu         sync.Mutex
+}
+
+// Open prepares the data directory, store, TLS material and site repository
+// (creating them on first start) and returns a server ready to serve.
+func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "bulwark-data"
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = ":8443"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, nil, err
+	}
+	fresh, err := prepareDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Now, st: cfg.Store, repos: map[string]*repo{}, syncNow: make(chan string, 16)}
+	ok := false
+	defer func() {
+		if !ok {
+			s.closeResources()
+		}
+	}()
+	if s.st == nil {
+		db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
+		if err != nil {
+			return nil, nil, err
+		}
+		s.st, s.ownsSt = db, true
+	}
+	hosts, err := certHosts(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.tls, _, err = pki.LoadOrCreate(filepath.Join(cfg.DataDir, tlsDir), pki.Options{Hosts: hosts, Now: cfg.Now})
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.site, err = openSite(filepath.Join(cfg.DataDir, siteDir), cfg, fresh); err != nil {
+		return nil, nil, err
+	}
+	if err := s.loadRepos(); err != nil {
+		return nil, nil, err
+	}
+	var first *FirstStart
+	if fresh {
+		first, err = s.bootstrap(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	s.metrics = newMetrics()
+	s.handler = s.routes()
+	ok = true
+	return s, first, nil
+}
+
+func (c *Config) validate() error {
+	seen := map[string]bool{}
+	for _, v := range c.Vendors {
+		if !approval.ValidName(v.Name) {
+			return fmt.Errorf("vendor repository name %q: use 1 to 64 letters, digits, '.', '_' or '-'", v.Name)
+		}
+		if v.Dir == "" {
+			return fmt.Errorf("vendor repository %s: a directory made with `bulwark repo init` is required", v.Name)
+		}
+		seen[v.Name] = true
+	}
+	if u := c.Upstream; u != nil {
+		pu, err := url.Parse(u.URL)
+		if err != nil || pu.Scheme != "https" || pu.Host == "" {
+			return fmt.Errorf("upstream url %q: use https://host:port", u.URL)
+		}
+		if _, err := pki.ParseFingerprint(u.CAFingerprint); err != nil {
+			return fmt.Errorf("upstream ca_fingerprint: %w", err)
+		}
+		if len(u.Vendors) == 0 {
+			return errors.New("upstream: list at least one vendor repository to sync (name and root_fingerprint)")
+		}
+		for _, v := range u.Vendors {
+			if !approval.ValidName(v.Name) {
+				return fmt.Errorf("upstream vendor name %q: use 1 to 64 letters, digits, '.', '_' or '-'", v.Name)
+			}
+			if seen[v.Name] {
+				return fmt.Errorf("vendor repository %s is both hosted and synced", v.Name)
+			}
+			seen[v.Name] = true
+			if _, err := pki.ParseFingerprint(v.RootFingerprint); err != nil {
+				return fmt.Errorf("upstream vendor %s root_fingerprint: %w", v.Name, err)
+			}
+		}
+		if u.Interval < 0 || u.Jitter < 0 {
+			return errors.New("upstream interval and jitter must not be negative")
+		}
+	}
+	if c.PublicURL != "" {
+		pu, err := url.Parse(c.PublicURL)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			return fmt.Errorf("public url %q: use https://host:port", c.PublicURL)
+		}
+	}
+	return nil
+}
+
+// openSite opens the site repository, creating it on first start. A
+// directory left by a first start that crashed holds nothing yet and is
+// made again.
+func openSite(dir string, cfg Config, fresh bool) (*tuf.SiteRepository, error) {
+	_, err := os.Stat(filepath.Join(dir, tuf.MetadataDir, "root.json"))
+	if err == nil {
+		site, err := tuf.OpenSite(dir, tuf.Options{Now: cfg.Now})
+		if err != nil {
+			return nil, fmt.Errorf("site repository: %w", err)
+		}
+		return site, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) || !fresh {
+		return nil, fmt.Errorf("site repository %s is missing its root: restore it from a backup (agents trust its root)", dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return nil, fmt.Errorf("site repository: %w", err)
+	}
+	name := cfg.SiteName
+	if name == "" {
+		name = "site"
+	}
+	site, err := tuf.InitSite(dir, tuf.SiteInitOptions{Name: name, Expiry: tuf.DefaultExpiry}, tuf.Options{Now: cfg.Now})
+	if err != nil {
+		return nil, fmt.Errorf("site repository: %w", err)
+	}
+	return site, nil
+}
+
+// prepareDataDir makes the data directory 0700 and checks its format.
+func prepareDataDir(dir string) (fresh bool, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return false, fmt.Errorf("data dir: %w", err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, formatFile))
+	if errors.Is(err, os.ErrNotExist) {
+		// First start, or a first start that did not finish: every step of
+		// it can run again.
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("data dir: %w", err)
+	}
+	if string(b) != format {
+		return false, fmt.Errorf("data dir %s has format %q; this bulwark reads %q: run the matching release's upgrade step first", dir, string(b), format)
+	}
+	return false, nil
+}
+
+// bootstrap runs once, on first start: default group, an admin token and an
+// enrollment token, and the format marker written last so a crash before it
+// starts over.
+func (s *Server) bootstrap(ctx context.Context) (*FirstStart, error) {
+	now := s.now()
+	if err := s.st.CreateGroup(ctx, DefaultGroup, now); err != nil && !errors.Is(err, store.ErrExists) {
+		return nil, err
+	}
+	if err := s.site.SetApprovals(ctx, &approval.Document{Group: DefaultGroup}); err != nil {
+		return nil, fmt.Errorf("site repository: %w", err)
+	}
+	admin, _, err := s.newToken(ctx, &store.Token{Kind: store.KindAPI, Name: "first admin", Role: store.RoleAdmin})
+	if err != nil {
+		return nil, err
+	}
+	exp := now.Add(7 * 24 * time.Hour)
+	enroll, _, err := s.newToken(ctx, &store.Token{Kind: store.KindEnroll, Name: "first enrollment", Group: DefaultGroup, ExpiresAt: &exp})
+	if err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(s.cfg.DataDir, formatFile), []byte(format), 0o600); err != nil {
+		return nil, err
+	}
+	return &FirstStart{AdminToken: admin, EnrollToken: enroll}, nil
+}
+
+// loadRepos finds every vendor repository the server serves and its
+// trusted root.
+func (s *Server) loadRepos() error {
+	for _, v := range s.cfg.Vendors {
+		root, err := os.ReadFile(filepath.Join(v.Dir, tuf.MetadataDir, "1.root.json"))
+		if err != nil {
+			return fmt.Errorf("vendor repository %s: %w (make it with `bulwark repo init`)", v.Name, err)
+		}
+		s.repos[v.Name] = &repo{name: v.Name, kind: "hosted", dir: v.Dir, root: root, rootSum: sum(root)}
+	}
+	if u := s.cfg.Upstream; u != nil {
+		for _, v := range u.Vendors {
+			r := &repo{name: v.Name, kind: "mirror", dir: filepath.Join(s.cfg.DataDir, mirrorsDir, v.Name)}
+			if b, err := os.ReadFile(filepath.Join(s.cfg.DataDir, rootsDir, v.Name+".json")); err == nil {
+				if sum(b) != normFingerprint(v.RootFingerprint) {
+					return fmt.Errorf("vendor %s: the pinned root in %s does not match root_fingerprint %s; remove the file to pin again", v.Name, rootsDir, v.RootFingerprint)
+				}
+				r.root, r.rootSum = b, sum(b)
+			}
+			if u.MetadataOnly {
+				r.upstreamTU = u.URL + "/repos/" + v.Name + "/targets"
+			}
+			s.repos[v.Name] = r
+		}
+	}
+	return nil
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+func normFingerprint(s string) string {
+	b, err := pki.ParseFingerprint(s)
+	if err != nil {
+		return ""
+	}
+	return "sha256:" + hex.EncodeToString(b)
+}
+
+// certHosts are the names the server certificate carries.
+func certHosts(cfg Config) ([]string, error) {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		hosts = append(hosts, h)
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLinkLocalUnicast() {
+				hosts = append(hosts, ipn.IP.String())
+			}
+		}
+	}
+	hosts = append(hosts, cfg.Hosts...)
+	if cfg.PublicURL != "" {
+		if u, err := url.Parse(cfg.PublicURL); err == nil {
+			hosts = append(hosts, u.Hostname())
+		}
+	}
+	slices.Sort(hosts)
+	return slices.Compact(hosts), nil
+}
+
+// URL is the base URL the server is reached at.
+func (s *Server) URL() string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
+	_, port, err := net.SplitHostPort(s.cfg.Listen)
+	if err != nil {
+		port = "8443"
+	}
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		h = "localhost"
+	}
+	return "https://" + net.JoinHostPort(h, port)
+}
+
+// CAFingerprint is the pin agents and admins use.
+func (s *Server) CAFingerprint() string { return pki.Fingerprint(s.tls.CA.Cert) }
+
+// CACertPEM is the site CA certificate.
+func (s *Server) CACertPEM() []byte { return s.tls.CA.CertPEM }
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// TLSConfig is the HTTPS configuration: the server certificate, and client
+// certificates from the site CA verified when presented (agents).
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{s.tls.Server},
+		ClientAuth:   tls.VerifyClientCertIfGiven,
+		ClientCAs:    s.tls.CA.Pool(),
+	}
+}
+
+// Repositories describes the vendor repositories served, for printing.
+func (s *Server) Repositories() []RepoInfo {
+	var out []RepoInfo
+	for _, r := range s.sortedRepos() {
+		out = append(out, s.repoInfo(r))
+	}
+	return out
+}
+
+func (s *Server) sortedRepos() []*repo {
+	var rs []*repo
+	for _, r := range s.repos {
+		rs = append(rs, r)
+	}
+	slices.SortFunc(rs, func(a, b *repo) int {
+		if a.name < b.name {
+			return -1
+		}
+		return 1
+	})
+	return rs
+}
+
+// Run serves until ctx is done, then shuts down gracefully. ready is called
+// once the listeners are bound.
+func (s *Server) Run(ctx context.Context, ready func()) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+	}
+	var plain net.Listener
+	if s.cfg.HTTP != "" {
+		if plain, err = net.Listen("tcp", s.cfg.HTTP); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen %s: %w", s.cfg.HTTP, err)
+		}
+	}
+	return s.Serve(ctx, ln, plain, ready)
+}
+
+// Serve serves HTTPS on ln (and, when plain is not nil, repositories only
+// over plain HTTP on it) until ctx is done.
+func (s *Server) Serve(ctx context.Context, ln, plain net.Listener, ready func()) error {
+	s.Start()
+	hs := &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         s.TLSConfig(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	var ps *http.Server
+	if plain != nil {
+		ps = &http.Server{Handler: s.plainRoutes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		go func() { errc <- ps.Serve(plain) }()
+	}
+	s.log.Info("serving", "https", ln.Addr().String(), "url", s.URL())
+	if ready != nil {
+		ready()
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	s.log.Info("shutting down")
+	_ = hs.Shutdown(sctx)
+	if ps != nil {
+		_ = ps.Shutdown(sctx)
+	}
+	s.Stop()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+// Start starts the background workers (sync scheduler, timestamp refresh,
+// repository indexing). Stop ends them.
+func (s *Server) Start() {
+	if s.cancel != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.wg.Go(func() { s.syncLoop(ctx) })
+	s.wg.Go(func() { s.refreshLoop(ctx) })
+}
+
+// Stop ends the background workers and waits for them.
+func (s *Server) Stop() {
+	if s.cancel != nil {
+		s.cancel()
+		s.wg.Wait()
+		s.cancel = nil
+	}
+}
+
+// Close stops the workers and releases the store and site repository.
+func (s *Server) Close() error {
+	s.Stop()
+	return s.closeResources()
+}
+
+func (s *Server) closeResources() error {
+	var errs []error
+	if s.site != nil {
+		errs = append(errs, s.site.Close())
+		s.site = nil
+	}
+	if s.ownsSt && s.st != nil {
+		errs = append(errs, s.st.Close())
+		s.st = nil
+	}
+	return errors.Join(errs...)
+}
+
+// refreshLoop keeps the site repository's timestamp fresh.
+func (s *Server) refreshLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := s.site.Refresh(ctx); err != nil {
+			s.log.Error("refresh site repository", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

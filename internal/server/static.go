@@ -1,0 +1,240 @@
+package server
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/fetch"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
+)
+
+// Repository files are served from DIR/metadata and DIR/targets only, never
+// DIR/keys, through os.Root so that no name, encoded or not, and no
+// symbolic link can reach outside those directories. Names starting with a
+// dot (temporary files) and unfinished downloads are never served.
+
+var versionedMeta = regexp.MustCompile(`^[0-9]+\.[a-z0-9._-]+\.json$`)
+
+// maxGzipCache bounds the in-memory cache of compressed metadata.
+const (
+	maxGzipCacheEntries = 4096
+	maxGzipFile         = 1 << 20
+)
+
+type gzEntry struct {
+	etag string
+	data []byte
+}
+
+type gzCache struct {
+	mu sync.Mutex
+	m  map[string]gzEntry
+}
+
+func (c *gzCache) get(key, etag string, load func() ([]byte, error)) ([]byte, error) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && e.etag == etag {
+		return e.data, nil
+	}
+	raw, err := load()
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	zw.Write(raw)
+	zw.Close()
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxGzipCacheEntries {
+		c.m = map[string]gzEntry{}
+	}
+	c.m[key] = gzEntry{etag: etag, data: buf.Bytes()}
+	c.mu.Unlock()
+	return buf.Bytes(), nil
+}
+
+// cleanRepoPath checks a request path inside a repository directory: slash
+// separated components, none empty, "." or "..", none hidden, no
+// backslashes or NUL, no unfinished downloads.
+func cleanRepoPath(p string) (string, error) {
+	if p == "" || len(p) > 1024 {
+		return "", errorf(http.StatusNotFound, "not found")
+	}
+	for _, c := range strings.Split(p, "/") {
+		if c == "" || c == "." || c == ".." || strings.HasPrefix(c, ".") || strings.ContainsAny(c, "\\\x00") ||
+			strings.HasSuffix(c, fetch.PartialSuffix) || strings.HasSuffix(c, fetch.MetaSuffix) {
+			return "", errorf(http.StatusNotFound, "not found")
+		}
+	}
+	if path.Clean(p) != p {
+		return "", errorf(http.StatusNotFound, "not found")
+	}
+	return p, nil
+}
+
+// serveRepoFile serves one file of a repository's metadata or targets
+// directory.
+func (s *Server) serveRepoFile(w http.ResponseWriter, r *http.Request, repoDir, sub, name string) error {
+	p, err := cleanRepoPath(name)
+	if err != nil {
+		return err
+	}
+	if sub == tuf.MetadataDir && strings.Contains(p, "/") {
+		return errorf(http.StatusNotFound, "not found")
+	}
+	f, err := os.OpenInRoot(filepath.Join(repoDir, sub), p)
+	if err != nil {
+		return errorf(http.StatusNotFound, "not found")
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return errorf(http.StatusNotFound, "not found")
+	}
+	base := path.Base(p)
+	etag := fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
+	h := w.Header()
+	switch {
+	case sub == tuf.MetadataDir && versionedMeta.MatchString(base):
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	case sub == tuf.MetadataDir:
+		// timestamp.json and root.json change in place: always revalidate.
+		h.Set("Cache-Control", "no-cache")
+	default:
+		// Targets are stored under their hash: a name never changes content.
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	}
+	ctype := mime.TypeByExtension(path.Ext(base))
+	switch {
+	case strings.HasSuffix(base, ".json"):
+		ctype = "application/json"
+	case strings.HasSuffix(base, ".deb"):
+		ctype = "application/vnd.debian.binary-package"
+	case ctype == "":
+		ctype = "application/octet-stream"
+	}
+	h.Set("Content-Type", ctype)
+	h.Set("X-Content-Type-Options", "nosniff")
+	if strings.HasSuffix(base, ".json") && fi.Size() <= maxGzipFile {
+		h.Add("Vary", "Accept-Encoding")
+		if r.Header.Get("Range") == "" && acceptsGzip(r) {
+			gz, err := s.gz.get(repoDir+"\x00"+sub+"\x00"+p, etag, func() ([]byte, error) { return io.ReadAll(io.LimitReader(f, maxGzipFile)) })
+			if err != nil {
+				return err
+			}
+			h.Set("Content-Encoding", "gzip")
+			h.Set("ETag", strings.TrimSuffix(etag, `"`)+`-gz"`)
+			http.ServeContent(w, r, "", fi.ModTime(), bytes.NewReader(gz))
+			return nil
+		}
+	}
+	h.Set("ETag", etag)
+	// ServeContent handles If-None-Match, If-Modified-Since and Range; with
+	// an *os.File on a plain TCP connection the copy goes through sendfile.
+	http.ServeContent(w, r, "", fi.ModTime(), f)
+	return nil
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, q, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.TrimSpace(enc) == "gzip" && !strings.Contains(strings.ReplaceAll(q, " ", ""), "q=0") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) handleRepoMetadata(w http.ResponseWriter, r *http.Request) error {
+	rp, ok := s.repos[r.PathValue("repo")]
+	if !ok {
+		return errorf(http.StatusNotFound, "no repository %q", r.PathValue("repo"))
+	}
+	return s.serveRepoFile(w, r, rp.dir, tuf.MetadataDir, r.PathValue("file"))
+}
+
+func (s *Server) handleRepoTargets(w http.ResponseWriter, r *http.Request) error {
+	rp, ok := s.repos[r.PathValue("repo")]
+	if !ok {
+		return errorf(http.StatusNotFound, "no repository %q", r.PathValue("repo"))
+	}
+	return s.serveRepoFile(w, r, rp.dir, tuf.TargetsDir, r.PathValue("path"))
+}
+
+func (s *Server) handleSiteMetadata(w http.ResponseWriter, r *http.Request) error {
+	return s.serveRepoFile(w, r, s.site.Dir(), tuf.MetadataDir, r.PathValue("file"))
+}
+
+func (s *Server) handleSiteTargets(w http.ResponseWriter, r *http.Request) error {
+	return s.serveRepoFile(w, r, s.site.Dir(), tuf.TargetsDir, r.PathValue("path"))
+}
+
+// RepoInfo describes one vendor repository this server serves.
+type RepoInfo struct {
+	Name             string     `json:"name"`
+	Kind             string     `json:"kind"` // hosted | mirror
+	RootFingerprint  string     `json:"root_fingerprint,omitempty"`
+	MetadataURL      string     `json:"metadata_url"`
+	TargetsURL       string     `json:"targets_url"`
+	TimestampVersion int64      `json:"timestamp_version,omitempty"`
+	TimestampExpires *time.Time `json:"timestamp_expires,omitempty"`
+}
+
+func (s *Server) repoInfo(r *repo) RepoInfo {
+	ri := RepoInfo{Name: r.name, Kind: r.kind, RootFingerprint: r.rootSum,
+		MetadataURL: s.URL() + "/repos/" + r.name + "/metadata", TargetsURL: s.URL() + "/repos/" + r.name + "/targets"}
+	if r.upstreamTU != "" {
+		ri.TargetsURL = r.upstreamTU
+	}
+	ri.TimestampVersion, ri.TimestampExpires = timestampOf(filepath.Join(r.dir, tuf.MetadataDir, "timestamp.json"))
+	return ri
+}
+
+// timestampOf reads the version and expiry of a timestamp.json, for display
+// only: nothing is trusted from it.
+func timestampOf(p string) (int64, *time.Time) {
+	b, err := readCapped(p, 64<<10)
+	if err != nil {
+		return 0, nil
+	}
+	var ts struct {
+		Signed struct {
+			Version int64     `json:"version"`
+			Expires time.Time `json:"expires"`
+		} `json:"signed"`
+	}
+	if err := json.Unmarshal(b, &ts); err != nil {
+		return 0, nil
+	}
+	return ts.Signed.Version, &ts.Signed.Expires
+}
+
+func readCapped(p string, max int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: over %d bytes", p, max)
+	}
+	return b, nil
+}

@@ -1,0 +1,229 @@
+package server
+
+import (
+	"html/template"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/version"
+)
+
+type metrics struct {
+	reg          *prometheus.Registry
+	requests     *prometheus.CounterVec
+	authFailures prometheus.Counter
+	enrollments  prometheus.Counter
+	reports      *prometheus.CounterVec
+	syncs        *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bulwark_auth_failures_total", Help: "API requests refused for a missing, bad or under-privileged token."}),
+		enrollments: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bulwark_enrollments_total", Help: "Agents enrolled."}),
+		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_report_batches_total", Help: "Agent report batches by outcome (applied, duplicate)."}, []string{"outcome"}),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_sync_runs_total", Help: "Vendor repository syncs by status."}, []string{"status"}),
+	}
+	m.reg.MustRegister(m.requests, m.authFailures, m.enrollments, m.reports, m.syncs,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ReadFrom keeps the kernel's sendfile path for http.ServeContent.
+func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{w.ResponseWriter}, r)
+}
+
+// Unwrap lets http.ResponseController and ServeContent's sendfile path reach
+// the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// instrument counts requests by route pattern (never by raw path: bounded
+// label values) and status code.
+func (s *Server) instrument(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		}
+		code := sw.code
+		if code == 0 {
+			code = http.StatusOK
+		}
+		s.metrics.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	})
+}
+
+func (s *Server) handleMetrics() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.st.AgentCounts(r.Context()); err != nil {
+		s.log.Error("health check", "err", err)
+		http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte("ok\n"))
+}
+
+// Status is the server's summary, shown on / and at /api/v1/status.
+type Status struct {
+	Version      string          `json:"version"`
+	URL          string          `json:"url"`
+	CA           string          `json:"ca_fingerprint"`
+	Site         RepoInfo        `json:"site"`
+	Repositories []RepoInfo      `json:"repositories"`
+	LastSyncs    []store.SyncRun `json:"last_syncs"`
+	Computers    map[string]int  `json:"computers"`
+	States       map[string]int  `json:"update_states"`
+	Now          time.Time       `json:"now"`
+}
+
+func (s *Server) status(r *http.Request) (*Status, error) {
+	ctx := r.Context()
+	st := &Status{Version: version.String(), URL: s.URL(), CA: s.CAFingerprint(), Repositories: s.Repositories(), Now: s.now().UTC(),
+		Site: RepoInfo{Name: "site", Kind: "site", MetadataURL: s.URL() + "/site/metadata", TargetsURL: s.URL() + "/site/targets"}}
+	if st.Repositories == nil {
+		st.Repositories = []RepoInfo{}
+	}
+	root, err := s.site.Root()
+	if err == nil {
+		st.Site.RootFingerprint = sum(root)
+	}
+	st.Site.TimestampVersion, st.Site.TimestampExpires = timestampOf(s.site.Dir() + "/metadata/timestamp.json")
+	runs, err := s.st.ListSyncs(ctx, 200)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	st.LastSyncs = []store.SyncRun{}
+	for _, run := range runs {
+		if !seen[run.Vendor] {
+			seen[run.Vendor] = true
+			st.LastSyncs = append(st.LastSyncs, run)
+		}
+	}
+	if st.Computers, err = s.st.AgentCounts(ctx); err != nil {
+		return nil, err
+	}
+	counts, err := s.st.StateCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st.States = map[string]int{}
+	for _, byState := range counts {
+		for k, n := range byState {
+			st.States[k] += n
+		}
+	}
+	return st, nil
+}
+
+var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Bulwark update server</title>
+<style>body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style>
+</head><body>
+<h1>Bulwark update server</h1>
+<p>Version {{.Version}} · {{.URL}} · CA {{.CA}}</p>
+<h2>Repositories</h2>
+<table><tr><th>name</th><th>kind</th><th>root</th><th>timestamp version</th><th>expires</th></tr>
+<tr><td>{{.Site.Name}}</td><td>{{.Site.Kind}}</td><td><code>{{.Site.RootFingerprint}}</code></td><td>{{.Site.TimestampVersion}}</td><td>{{with .Site.TimestampExpires}}{{.Format "2006-01-02 15:04 UTC"}}{{end}}</td></tr>
+{{range .Repositories}}<tr><td>{{.Name}}</td><td>{{.Kind}}</td><td><code>{{.RootFingerprint}}</code></td><td>{{.TimestampVersion}}</td><td>{{with .TimestampExpires}}{{.Format "2006-01-02 15:04 UTC"}}{{end}}</td></tr>
+{{end}}</table>
+<h2>Sync</h2>
+{{if .LastSyncs}}<table><tr><th>vendor</th><th>status</th><th>started</th><th>updates</th><th>payloads</th><th>bytes</th><th>error</th></tr>
+{{range .LastSyncs}}<tr><td>{{.Vendor}}</td><td>{{.Status}}</td><td>{{.StartedAt.Format "2006-01-02 15:04:05 UTC"}}</td><td>{{.UpdatesFetched}}</td><td>{{.PayloadsFetched}}</td><td>{{.BytesFetched}}</td><td>{{.Error}}</td></tr>
+{{end}}</table>{{else}}<p>No syncs yet.</p>{{end}}
+<h2>Computers</h2>
+{{if .Computers}}<table><tr><th>status</th><th>computers</th></tr>{{range $k, $v := .Computers}}<tr><td>{{$k}}</td><td>{{$v}}</td></tr>{{end}}</table>{{else}}<p>No computers enrolled yet.</p>{{end}}
+{{if .States}}<h2>Update states</h2><table><tr><th>state</th><th>computer×update</th></tr>{{range $k, $v := .States}}<tr><td>{{$k}}</td><td>{{$v}}</td></tr>{{end}}</table>{{end}}
+</body></html>
+`))
+
+func (s *Server) handleStatusPage(w http.ResponseWriter, r *http.Request) error {
+	st, err := s.status(r)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	return statusPage.Execute(w, st)
+}
+
+// routes is the HTTPS handler.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	s.repoRoutes(mux)
+	mux.HandleFunc("GET /{$}", s.api(s.handleStatusPage))
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	mux.Handle("GET /metrics", s.handleMetrics())
+	s.adminRoutes(mux)
+	s.agentRoutes(mux)
+	return s.instrument(mux)
+}
+
+// plainRoutes is the plain-HTTP handler, when configured: repositories
+// only (every byte is verified by the client from signed metadata), never
+// the APIs.
+func (s *Server) plainRoutes() http.Handler {
+	mux := http.NewServeMux()
+	s.repoRoutes(mux)
+	mux.HandleFunc("GET /healthz", s.handleHealthz)
+	return s.instrument(mux)
+}
+
+func (s *Server) repoRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /repos/index.json", s.api(func(w http.ResponseWriter, r *http.Request) error {
+		writeJSON(w, http.StatusOK, map[string]any{"repositories": s.Repositories()})
+		return nil
+	}))
+	mux.HandleFunc("GET /repos/{repo}/metadata/{file}", s.api(s.handleRepoMetadata))
+	mux.HandleFunc("GET /repos/{repo}/targets/{path...}", s.api(s.handleRepoTargets))
+	mux.HandleFunc("GET /site/metadata/{file}", s.api(s.handleSiteMetadata))
+	mux.HandleFunc("GET /site/targets/{path...}", s.api(s.handleSiteTargets))
+}

@@ -1,0 +1,200 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/catalog"
+	"github.com/bulwarkhq/bulwark/internal/fetch"
+	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/version"
+)
+
+// syncLoop syncs every vendor repository at start, then every interval
+// with jitter, and whenever asked. Hosted repositories are only re-indexed.
+func (s *Server) syncLoop(ctx context.Context) {
+	interval, jitter := time.Hour, time.Duration(0)
+	if u := s.cfg.Upstream; u != nil {
+		if u.Interval > 0 {
+			interval = u.Interval
+		}
+		jitter = u.Jitter
+		if jitter == 0 {
+			jitter = interval / 10
+		}
+	}
+	trigger, vendor := "start", ""
+	for {
+		if _, err := s.SyncAll(ctx, vendor, trigger); err != nil && ctx.Err() == nil {
+			s.log.Error("sync", "err", err)
+		}
+		wait := interval
+		if jitter > 0 {
+			wait += time.Duration(rand.Int64N(int64(jitter)))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+			trigger, vendor = "schedule", ""
+		case vendor = <-s.syncNow:
+			t.Stop()
+			trigger = "manual"
+		}
+	}
+}
+
+// SyncAll syncs one vendor repository, or all of them when vendor is "",
+// and records each run.
+func (s *Server) SyncAll(ctx context.Context, vendor, trigger string) ([]store.SyncRun, error) {
+	var runs []store.SyncRun
+	var errs []error
+	for _, rp := range s.sortedRepos() {
+		if vendor != "" && rp.name != vendor {
+			continue
+		}
+		run, err := s.syncRepo(ctx, rp, trigger)
+		if run != nil {
+			runs = append(runs, *run)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", rp.name, err))
+		}
+	}
+	return runs, errors.Join(errs...)
+}
+
+func (s *Server) syncRepo(ctx context.Context, rp *repo, trigger string) (*store.SyncRun, error) {
+	run := &store.SyncRun{Vendor: rp.name, Trigger: trigger, StartedAt: s.now()}
+	id, err := s.st.StartSync(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	run.ID = id
+	log := s.log.With("vendor", rp.name, "sync", id)
+	serr := s.doSync(ctx, rp, run)
+	fin := s.now()
+	run.FinishedAt = &fin
+	run.Status = store.SyncOK
+	if serr != nil {
+		run.Status, run.Error = store.SyncFailed, serr.Error()
+		log.Error("sync failed", "err", serr)
+	} else {
+		log.Info("sync done", "changed", run.Changed, "updates_fetched", run.UpdatesFetched, "payloads_fetched", run.PayloadsFetched, "bytes", run.BytesFetched)
+	}
+	if s.metrics != nil {
+		s.metrics.syncs.WithLabelValues(run.Status).Inc()
+	}
+	if err := s.st.FinishSync(context.WithoutCancel(ctx), run); err != nil {
+		return run, err
+	}
+	return run, serr
+}
+
+func (s *Server) doSync(ctx context.Context, rp *repo, run *store.SyncRun) error {
+	if rp.kind == "mirror" {
+		up := s.cfg.Upstream
+		hc, err := s.upstreamClient()
+		if err != nil {
+			return err
+		}
+		fc := fetch.New(fetch.Options{HTTPClient: hc, UserAgent: "bulwark-server/" + version.String(), Logger: s.log})
+		if err := s.pinVendorRoot(ctx, rp, fc); err != nil {
+			return err
+		}
+		res, err := tuf.Mirror(ctx, tuf.MirrorConfig{
+			TrustedRoot:  rp.root,
+			MetadataURL:  up.URL + "/repos/" + rp.name + "/metadata",
+			TargetsURL:   up.URL + "/repos/" + rp.name + "/targets",
+			Dir:          rp.dir,
+			Fetcher:      fc,
+			Include:      s.includeFilter(),
+			MetadataOnly: up.MetadataOnly,
+			Now:          s.now,
+		})
+		if err != nil {
+			return err
+		}
+		run.Changed, run.UpdatesFetched, run.PayloadsFetched, run.BytesFetched = res.Changed, res.UpdatesFetched, res.PayloadsFetched, res.BytesFetched
+	}
+	n, err := s.indexRepo(ctx, rp)
+	if err != nil {
+		return fmt.Errorf("index: %w", err)
+	}
+	if rp.kind == "hosted" {
+		run.Changed, run.UpdatesFetched = n > 0, n
+	}
+	return nil
+}
+
+// upstreamClient is an HTTPS client that trusts only the upstream's pinned
+// CA.
+func (s *Server) upstreamClient() (*http.Client, error) {
+	tc, err := pki.PinnedClientConfig(s.cfg.Upstream.CAFingerprint)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tc, TLSHandshakeTimeout: 15 * time.Second,
+		ResponseHeaderTimeout: time.Minute, MaxIdleConnsPerHost: 8}}, nil
+}
+
+// pinVendorRoot fetches a vendor's first root from the upstream once and
+// keeps it only if it has the configured fingerprint.
+func (s *Server) pinVendorRoot(ctx context.Context, rp *repo, fc *fetch.Client) error {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.root != nil {
+		return nil
+	}
+	var want string
+	for _, v := range s.cfg.Upstream.Vendors {
+		if v.Name == rp.name {
+			want = normFingerprint(v.RootFingerprint)
+		}
+	}
+	b, err := fc.Bytes(ctx, s.cfg.Upstream.URL+"/repos/"+rp.name+"/metadata/1.root.json", fetch.Limits{MaxBytes: 512 << 10, Timeout: time.Minute})
+	if err != nil {
+		return fmt.Errorf("fetch vendor root: %w", err)
+	}
+	h := sha256.Sum256(b)
+	if got := "sha256:" + hex.EncodeToString(h[:]); got != want {
+		return fmt.Errorf("vendor root from the upstream has fingerprint %s, configured %s: refusing it", got, want)
+	}
+	dir := filepath.Join(s.cfg.DataDir, rootsDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, rp.name+".json"), b, 0o644); err != nil {
+		return err
+	}
+	rp.root, rp.rootSum = b, want
+	return nil
+}
+
+// includeFilter is the upstream's product, classification and severity
+// filter; nil includes everything.
+func (s *Server) includeFilter() func(*catalog.Update) bool {
+	up := s.cfg.Upstream
+	if len(up.Products) == 0 && len(up.Classifications) == 0 && len(up.Severities) == 0 {
+		return nil
+	}
+	return func(u *catalog.Update) bool {
+		return (len(up.Products) == 0 || slices.Contains(up.Products, u.Product)) &&
+			(len(up.Classifications) == 0 || slices.Contains(up.Classifications, string(u.Classification))) &&
+			(len(up.Severities) == 0 || slices.Contains(up.Severities, string(u.Severity)))
+	}
+}
