@@ -98,6 +98,32 @@ func splitLines(s string) []string {
 // lineOps is a longest-common-subsequence line diff; configuration files are
 // small enough for the quadratic table.
 func lineOps(a, b []string) []lineOp {
+	// Edits are local: diff only what lies between the common prefix and
+	// suffix.
+	pre := 0
+	for pre < len(a) && pre < len(b) && a[pre] == b[pre] {
+		pre++
+	}
+	suf := 0
+	for suf < len(a)-pre && suf < len(b)-pre && a[len(a)-1-suf] == b[len(b)-1-suf] {
+		suf++
+	}
+	var ops []lineOp
+	for i := 0; i < pre; i++ {
+		ops = append(ops, lineOp{' ', a[i], i, i})
+	}
+	for _, op := range lcsOps(a[pre:len(a)-suf], b[pre:len(b)-suf]) {
+		op.ai += pre
+		op.bi += pre
+		ops = append(ops, op)
+	}
+	for k := suf; k > 0; k-- {
+		ops = append(ops, lineOp{' ', a[len(a)-k], len(a) - k, len(b) - k})
+	}
+	return ops
+}
+
+func lcsOps(a, b []string) []lineOp {
 	n, m := len(a), len(b)
 	lcs := make([][]int32, n+1)
 	for i := range lcs {

@@ -86,12 +86,20 @@ type nginxNode struct {
 type nginxParser struct {
 	t     *Tree
 	count int
+	files int
 }
+
+// maxConfigFiles caps how many files one configuration's includes may read,
+// so that a hostile image cannot make a parse exponential.
+const maxConfigFiles = 256
 
 // parseFile tokenizes and parses one file, expanding include directives.
 func (p *nginxParser) parseFile(file string, depth int) ([]*nginxNode, error) {
 	if depth > 16 {
 		return nil, fmt.Errorf("%s: include nested too deeply", file)
+	}
+	if p.files++; p.files > maxConfigFiles {
+		return nil, fmt.Errorf("%s: the configuration includes more than %d files", file, maxConfigFiles)
 	}
 	data, err := p.t.ReadFile(file)
 	if err != nil {

@@ -53,10 +53,14 @@ type sshdSetting struct {
 func sshdSettings(t *Tree) (map[string][]sshdSetting, bool, error) {
 	out := map[string][]sshdSetting{}
 	includesDropIns := false
+	files := 0
 	var read func(file string, depth int) error
 	read = func(file string, depth int) error {
 		if depth > 16 {
 			return fmt.Errorf("%s: Include nested too deeply", file)
+		}
+		if files++; files > maxConfigFiles {
+			return fmt.Errorf("%s: the configuration includes more than %d files", file, maxConfigFiles)
 		}
 		data, err := t.ReadFile(file)
 		if err != nil {
