@@ -31,7 +31,7 @@ status, updates and install talk to the running agent over its control socket
 (` + agent.DefaultSocket + `), which root and members of group ` + agent.ControlGroup + ` may use.`,
 	}
 	cmd.PersistentFlags().String("socket", agent.DefaultSocket, "the running agent's control socket")
-	cmd.AddCommand(newAgentStatusCmd(), newAgentUpdatesCmd(), newAgentInstallCmd())
+	cmd.AddCommand(newAgentEnrollCmd(), newAgentRunCmd(), newAgentStatusCmd(), newAgentUpdatesCmd(), newAgentInstallCmd())
 	return cmd
 }
 

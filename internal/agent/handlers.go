@@ -1,10 +1,8 @@
 package agent
 
 import (
-	"context"
 	"path/filepath"
 
-	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/install"
 )
 
@@ -17,21 +15,6 @@ func InstallHandlers(root, stateDir string, opts install.Options) Handlers {
 		if err != nil {
 			return nil, err
 		}
-		return installAdapter{h: h, root: root, stateDir: filepath.Join(stateDir, "installed")}, nil
+		return install.Bind(h, root, filepath.Join(stateDir, "installed")), nil
 	}
-}
-
-type installAdapter struct {
-	h              install.Handler
-	root, stateDir string
-}
-
-func (a installAdapter) Install(ctx context.Context, u *catalog.Update, payloads map[string]string) (bool, error) {
-	res, err := a.h.Install(ctx, install.Request{Update: u, Payloads: payloads, Root: a.root, StateDir: a.stateDir})
-	return res.RebootRequired, err
-}
-
-func (a installAdapter) Uninstall(ctx context.Context, u *catalog.Update, payloads map[string]string) (bool, error) {
-	res, err := a.h.Uninstall(ctx, install.Request{Update: u, Payloads: payloads, Root: a.root, StateDir: a.stateDir})
-	return res.RebootRequired, err
 }

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/time/rate"
+
+	"github.com/bulwarkhq/bulwark/internal/agent"
+	"github.com/bulwarkhq/bulwark/internal/facts"
+	"github.com/bulwarkhq/bulwark/internal/fetch"
+	"github.com/bulwarkhq/bulwark/internal/install"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/version"
+)
+
+func newAgentEnrollCmd() *cobra.Command {
+	var o agent.EnrollOptions
+	var config, root, arch string
+	cmd := &cobra.Command{
+		Use:   "enroll --server URL --token T --ca-fingerprint sha256:…",
+		Short: "Join this machine to an update server",
+		Long: `Enroll this machine with an update server: pin the site CA by the fingerprint
+that ` + "`bulwark server`" + ` printed, send a certificate request and the machine's facts
+(machine id, hostname, OS, architecture) with an enrollment token, and keep the
+client certificate, the site and vendor roots and the agent id in the state
+directory (0700). The private key never leaves the machine. The server part of
+the configuration is written to --config.`,
+		Example: `  bulwark agent enroll --server https://updates.example:8443 --token bwe_… --ca-fingerprint sha256:…
+  bulwark agent enroll … --group web-servers      # ask for a group (client-side targeting)
+  bulwark agent enroll … --state ./state --root ./image --config ./agent.yaml   # a directory root, unprivileged`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := facts.New(facts.Config{Root: root, Arch: arch})
+			if err != nil {
+				return err
+			}
+			inv, err := m.Inventory()
+			if err != nil {
+				return err
+			}
+			if inv.MachineID == "" {
+				return fmt.Errorf("no machine id in %s: run systemd-machine-id-setup (or write one for a directory root)", filepath.Join(m.Root(), "etc/machine-id"))
+			}
+			host := inv.Hostname
+			if host == "" && m.Root() == "/" {
+				host, _ = os.Hostname()
+			}
+			o.Facts = agent.MachineFacts{MachineID: inv.MachineID, Hostname: host, OS: strings.TrimSpace(inv.OSID + " " + inv.OSVersionID), Arch: inv.Arch}
+			e, err := agent.Enroll(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			fc := agent.FileConfig{Server: o.Server, CAFingerprint: o.CAFingerprint, Group: o.Group, StateDir: o.StateDir}
+			if m.Root() != "/" {
+				fc.Root = m.Root()
+			}
+			if old, err := agent.LoadConfig(config); err == nil {
+				// Keep the administrator's policy; replace only the server part.
+				old.FileConfig.Server, old.FileConfig.CAFingerprint, old.FileConfig.Group, old.FileConfig.StateDir = fc.Server, fc.CAFingerprint, fc.Group, fc.StateDir
+				if fc.Root != "" {
+					old.FileConfig.Root = fc.Root
+				}
+				fc = old.FileConfig
+			}
+			if err := agent.SaveConfig(config, fc); err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "Enrolled as %s in group %s.\n", e.AgentID, e.Group)
+			fmt.Fprintf(w, "  site repository: %s\n", e.Site.MetadataURL)
+			for _, v := range e.Vendors {
+				fmt.Fprintf(w, "  vendor %s: %s\n", v.Name, v.MetadataURL)
+			}
+			fmt.Fprintf(w, "Configuration: %s. Start the agent: bulwark agent run --config %s\n", config, config)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Server, "server", "", "the update server's URL (https://host:8443)")
+	f.StringVar(&o.Token, "token", "", "an enrollment token")
+	f.StringVar(&o.CAFingerprint, "ca-fingerprint", "", "the site CA's fingerprint (sha256:…), as `bulwark server` printed it")
+	f.StringVar(&o.Group, "group", "", "ask for this computer group (when the token allows it)")
+	f.StringVar(&o.StateDir, "state", "/var/lib/bulwark", "state directory (0700)")
+	f.StringVar(&config, "config", agent.DefaultConfigPath, "configuration file to write")
+	f.StringVar(&root, "root", "/", "the root this agent manages (a directory for golden images and tests)")
+	f.StringVar(&arch, "arch", "", "dpkg architecture of a directory root (default: this machine's)")
+	for _, r := range []string{"server", "token", "ca-fingerprint"} {
+		cmd.MarkFlagRequired(r)
+	}
+	return cmd
+}
+
+func newAgentRunCmd() *cobra.Command {
+	var config, arch string
+	var once bool
+	var out *outputFormat
+	cmd := &cobra.Command{
+		Use:   "run [--once]",
+		Short: "Run the agent: check in, download, install by policy, report",
+		Long: `Run the agent as a daemon (the systemd unit in dist/systemd runs this): check in
+every detection_interval (default 22h) plus random jitter, sooner when the
+network changes, with backoff while the server is unreachable; download approved
+updates in the background; install them by the policy in one pass with at most
+one reboot; report every state change; and serve ` + "`bulwark agent status|updates|install`" + `
+on the control socket. --once runs one full cycle and exits (for cron and tests).
+
+Settings in the configuration file (YAML):
+  server, ca_fingerprint, group   written by ` + "`bulwark agent enroll`" + `
+  state_dir                       default /var/lib/bulwark
+  root                            default /; a directory root for golden images
+  mode                            notify | download (default) | auto | scheduled
+  auto_install_severity           auto and scheduled: install by itself at or above (default important)
+  maintenance_window              scheduled: e.g. "sat,sun 02:00-05:00"
+  detection_interval              default 22h
+  bandwidth_limit                 e.g. 2mbit (default: none)
+  reboot_command                  default [systemctl, reboot]; [] never reboots
+  socket                          default /run/bulwark/agent.sock`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			d, sc, closeAll, err := buildDaemon(config, arch, log)
+			if err != nil {
+				return err
+			}
+			defer closeAll()
+			ctx := cmd.Context()
+			checkIn := func(ctx context.Context) error {
+				if info, changed, err := sc.CheckIn(ctx); err != nil {
+					return err
+				} else if changed && info.Group != "" && info.Group != d.Sources.Group {
+					log.Info("the server moved this computer to another group", "from", d.Sources.Group, "to", info.Group)
+					d.Sources.Group = info.Group
+				}
+				return d.CheckIn(ctx)
+			}
+			if once {
+				err := checkIn(ctx)
+				if out.JSON() {
+					printJSON(cmd.OutOrStdout(), map[string]any{"status": d.Status(), "updates": d.Updates()})
+				} else {
+					printAgentSummary(cmd, d)
+				}
+				return err
+			}
+			settings, _ := agent.LoadConfig(config)
+			go func() {
+				if err := agent.ServeControl(ctx, settings.Socket, d); err != nil {
+					log.Error("control socket", "err", err)
+				}
+			}()
+			netChanged, err := agent.WatchNetwork(ctx)
+			if err != nil {
+				log.Warn("cannot watch the network; checking in on the schedule only", "err", err)
+			}
+			agent.Schedule{Interval: settings.Interval}.Loop(ctx, checkIn, netChanged, func(err error, wait time.Duration) {
+				log.Warn("check-in failed; retrying", "err", err, "retry_in", wait.Round(time.Second))
+				d.SetNextCheckIn(time.Now().Add(wait))
+			})
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", agent.DefaultConfigPath, "configuration file")
+	cmd.Flags().StringVar(&arch, "arch", "", "dpkg architecture of a directory root (default: this machine's)")
+	cmd.Flags().BoolVar(&once, "once", false, "run one full cycle and exit")
+	out = addOutputFlag(cmd)
+	return cmd
+}
+
+// buildDaemon wires an agent from its configuration and enrollment.
+func buildDaemon(config, arch string, log *slog.Logger) (*agent.Daemon, *agent.ServerClient, func(), error) {
+	s, err := agent.LoadConfig(config)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil, nil, fmt.Errorf("%w: enroll first with `bulwark agent enroll`, or name the file with --config", err)
+		}
+		return nil, nil, nil, err
+	}
+	e, err := agent.LoadEnrollment(s.StateDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tlsConf, err := e.TLSConfig(s.StateDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second}}
+	fo := fetch.Options{HTTPClient: hc, Logger: log, UserAgent: "bulwark-agent/" + version.String()}
+	if s.Rate > 0 {
+		fo.Limiter = rate.NewLimiter(rate.Limit(s.Rate), int(min(s.Rate, 256<<10)))
+	}
+	fetcher := fetch.New(fo)
+	newClient := func(r agent.RepoRef, cache string) (*tuf.Client, error) {
+		return tuf.NewClient(tuf.ClientConfig{TrustedRoot: r.Root, MetadataURL: r.MetadataURL, TargetsURL: r.TargetsURL,
+			CacheDir: filepath.Join(s.StateDir, "tuf", cache), Fetcher: fetcher})
+	}
+	site, err := newClient(e.Site, "site")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	vendors := map[string]*tuf.Client{}
+	for _, v := range e.Vendors {
+		if vendors[v.Name], err = newClient(v, "vendor-"+v.Name); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	m, err := facts.New(facts.Config{Root: s.Root, Arch: arch, Logger: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	a, err := agent.Open(agent.Config{StateDir: s.StateDir, Root: s.Root, Policy: s.Policy, Logger: log,
+		Handlers: agent.InstallHandlers(s.Root, s.StateDir, install.Options{Logger: log}),
+		Reboot:   agent.Reboot{Command: s.RebootCommand}})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sc := agent.NewServerClient(hc, e, e.MachineID)
+	notifier := agent.Notifier{Log: log}
+	d := &agent.Daemon{
+		Agent: a, Sources: agent.Sources{Site: site, Vendors: vendors, Group: e.Group}, Reporter: sc, Server: e.Server,
+		Options: agent.CycleOptions{AgentID: e.AgentID, Facts: m, Notify: notifier.Notify},
+		Inventory: func() (any, error) {
+			inv, err := m.Inventory()
+			if err != nil {
+				return nil, err
+			}
+			return agent.InventoryOf(inv, version.String()), nil
+		},
+	}
+	return d, sc, func() { a.Close() }, nil
+}
+
+func printAgentSummary(cmd *cobra.Command, d *agent.Daemon) {
+	w := cmd.OutOrStdout()
+	st := d.Status()
+	fmt.Fprintf(w, "Agent %s, group %s, policy %s.\n", st.AgentID, st.Group, st.Mode)
+	for _, u := range d.Updates() {
+		line := fmt.Sprintf("  %-28s %-26s %s", u.Key, u.State, u.Title)
+		if u.Reason != "" {
+			line += " — " + u.Reason
+		}
+		fmt.Fprintln(w, line)
+	}
+	if st.PendingReboot {
+		fmt.Fprintln(w, "A reboot is pending to finish installed updates.")
+	}
+}
