@@ -119,7 +119,7 @@ func (a *Archive) Install(ctx context.Context, req Request) (Result, error) {
 	}
 	reboot := req.Update.Reboot == catalog.RebootRequired
 	if old != nil && old.State == "installed" && old.Prefix == dest && maps2equal(old.Payloads, digests) {
-		if changed := verifyFiles(dest, old.Files); len(changed) == 0 {
+		if changed := verifyFiles(dest, old.Files, true); len(changed) == 0 {
 			return Result{RebootRequired: false, Output: "already installed; nothing changed"}, nil
 		}
 	}
@@ -145,18 +145,21 @@ func (a *Archive) Install(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	rec := archiveRecord{Format: archiveRecordFormat, Update: id, Prefix: dest, State: "installing", Payloads: digests, Files: x.records()}
-	// Dirs this install creates are known only while moving; record the
-	// files first, so a crash mid-move still lets Uninstall find them.
-	if err := writeArchiveRecord(req.StateDir, rec); err != nil {
-		return Result{}, err
+	// Record the files and the directories about to be created before
+	// moving anything, so a crash mid-move still lets Uninstall find
+	// them, and a reinstall finishes the job.
+	beforeMove := func(willCreate []string) error {
+		dirs := slices.Clone(willCreate)
+		if old != nil {
+			dirs = append(dirs, old.Dirs...) // still ours
+		}
+		rec.Dirs = uniqueSorted(dirs)
+		return writeArchiveRecord(req.StateDir, rec)
 	}
-	created, err := moveIntoPlace(parent, filepath.Base(staging), base, rec.Files)
-	if old != nil {
-		created = append(created, old.Dirs...) // still ours
-	}
-	rec.Dirs = uniqueSorted(created)
-	if err != nil {
-		writeArchiveRecord(req.StateDir, rec)
+	if err := moveIntoPlace(parent, filepath.Base(staging), base, rec.Files, beforeMove); err != nil {
+		if errors.Is(err, errRecord) {
+			return Result{}, err
+		}
 		return Result{}, &Failure{Update: id, Step: "move into place", Reason: err.Error(), Err: err}
 	}
 	if err := atomicfile.SyncFS(dest); err != nil {
@@ -207,7 +210,7 @@ func (a *Archive) Uninstall(ctx context.Context, req Request) (Result, error) {
 		return Result{Output: "nothing to remove: no install record"}, nil
 	}
 	dest := rec.Prefix
-	if changed := verifyFiles(dest, rec.Files); len(changed) > 0 && !req.Force {
+	if changed := verifyFiles(dest, rec.Files, false); len(changed) > 0 && !req.Force {
 		return Result{}, &Failure{Update: id, Step: "uninstall", Err: ErrChanged,
 			Reason: fmt.Sprintf("changed since install under %s: %s (force to remove anyway)", dest, strings.Join(changed, ", "))}
 	}
@@ -563,15 +566,18 @@ func checkSymlink(name, target string) error {
 	return nil
 }
 
+// errRecord marks a failure to write the install record.
+var errRecord = errors.New("write install record")
+
 // moveIntoPlace moves the staged entries (in staging, a sibling of base in
 // parent) into parent/base, refusing to pass through a symlink or replace a
 // directory with a file. It checks every entry before it moves any, so a
-// refusal leaves the prefix as it was. It returns the directories it
-// created, relative to base.
-func moveIntoPlace(parent, staging, base string, files []fileRecord) ([]string, error) {
+// refusal leaves the prefix as it was; then it calls beforeMove with the
+// directories it is about to create (relative to base), and moves.
+func moveIntoPlace(parent, staging, base string, files []fileRecord, beforeMove func(willCreate []string) error) error {
 	root, err := os.OpenRoot(parent)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer root.Close()
 	sorted := slices.Clone(files)
@@ -582,6 +588,7 @@ func moveIntoPlace(parent, staging, base string, files []fileRecord) ([]string, 
 		}
 		return base + "/" + rel
 	}
+	var willCreate []string
 	// check reports what is in the way of placing f (nil: nothing).
 	check := func(f fileRecord) error {
 		for d := path.Dir(f.Path); ; d = path.Dir(d) {
@@ -599,6 +606,9 @@ func moveIntoPlace(parent, staging, base string, files []fileRecord) ([]string, 
 		st, err := root.Lstat(full(f.Path))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
+			if f.Type == "dir" {
+				willCreate = append(willCreate, f.Path)
+			}
 			return nil
 		case err != nil:
 			return err
@@ -610,14 +620,16 @@ func moveIntoPlace(parent, staging, base string, files []fileRecord) ([]string, 
 		return nil
 	}
 	if err := check(fileRecord{Path: ".", Type: "dir"}); err != nil {
-		return nil, err
+		return err
 	}
 	for _, f := range sorted {
 		if err := check(f); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	var created []string
+	if err := beforeMove(willCreate); err != nil {
+		return fmt.Errorf("%w: %w", errRecord, err)
+	}
 	ensureDir := func(rel string, mode fs.FileMode) error {
 		if _, err := root.Lstat(full(rel)); err == nil {
 			return nil
@@ -625,32 +637,28 @@ func moveIntoPlace(parent, staging, base string, files []fileRecord) ([]string, 
 		if err := root.Mkdir(full(rel), mode); err != nil {
 			return err
 		}
-		if err := root.Chmod(full(rel), mode); err != nil { // whatever the umask
-			return err
-		}
-		created = append(created, rel)
-		return nil
+		return root.Chmod(full(rel), mode) // whatever the umask
 	}
 	if err := ensureDir(".", 0o755); err != nil {
-		return created, err
+		return err
 	}
 	for _, f := range sorted {
 		// Checked above; checked again so that a symlink placed since is
 		// not followed.
 		if err := check(f); err != nil {
-			return created, err
+			return err
 		}
 		if f.Type == "dir" {
 			if err := ensureDir(f.Path, fileMode(f.Mode)); err != nil {
-				return created, err
+				return err
 			}
 			continue
 		}
 		if err := root.Rename(staging+"/"+f.Path, full(f.Path)); err != nil {
-			return created, err
+			return err
 		}
 	}
-	return created, nil
+	return nil
 }
 
 func typeName(m fs.FileMode) string {
@@ -665,16 +673,23 @@ func typeName(m fs.FileMode) string {
 	return "special file"
 }
 
-// verifyFiles returns the recorded entries under dest that are missing or
-// differ from the record.
-func verifyFiles(dest string, files []fileRecord) []string {
+// verifyFiles returns the recorded entries under dest that differ from the
+// record, and the missing ones when missingIsChange (for uninstall a
+// missing file is one less to remove, not a change to protect).
+func verifyFiles(dest string, files []fileRecord, missingIsChange bool) []string {
 	root, err := os.OpenRoot(dest)
 	if err != nil {
+		if !missingIsChange && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
 		return []string{dest}
 	}
 	defer root.Close()
 	var changed []string
 	for _, f := range files {
+		if _, err := root.Lstat(f.Path); errors.Is(err, fs.ErrNotExist) && !missingIsChange {
+			continue
+		}
 		if !sameAsRecord(root, f) {
 			changed = append(changed, f.Path)
 		}

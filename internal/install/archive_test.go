@@ -549,3 +549,43 @@ func FuzzExtract(f *testing.F) {
 		})
 	})
 }
+
+// TestArchiveInterruptedInstall: a crash while files were being moved into
+// place leaves a record in state "installing" and some files missing; the
+// next install finishes the job, and uninstall removes what is there
+// without calling the missing files changes.
+func TestArchiveInterruptedInstall(t *testing.T) {
+	ctx := context.Background()
+	root, state := t.TempDir(), t.TempDir()
+	h := handler(t, "archive", Options{})
+	payload := writePayload(t, "app.tar.zst", tarBytes(t, []entry{{name: "a/one", body: "1"}, {name: "b/two", body: "2"}}))
+	u, p := archiveUpdate("BW-CRASH", "/opt/crash", payload)
+	recPath := filepath.Join(state, "archive", "BW-CRASH.json")
+	interrupt := func() {
+		t.Helper()
+		b := readFile(t, recPath)
+		if !strings.Contains(b, `"state": "installed"`) || !strings.Contains(b, `"a"`) {
+			t.Fatalf("record before the simulated crash: %s", b)
+		}
+		os.WriteFile(recPath, []byte(strings.Replace(b, `"state": "installed"`, `"state": "installing"`, 1)), 0o600)
+		os.RemoveAll(filepath.Join(root, "opt/crash/b"))
+	}
+	if _, err := h.Install(ctx, Request{Update: u, Payloads: p, Root: root, StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	interrupt()
+	res, err := h.Install(ctx, Request{Update: u, Payloads: p, Root: root, StateDir: state})
+	if err != nil || strings.Contains(res.Output, "already installed") {
+		t.Fatalf("install after the crash = %+v, %v; want it to extract again", res, err)
+	}
+	if got := readFile(t, filepath.Join(root, "opt/crash/b/two")); got != "2" {
+		t.Errorf("b/two = %q", got)
+	}
+	interrupt()
+	if _, err := h.Uninstall(ctx, Request{Update: u, Root: root, StateDir: state}); err != nil {
+		t.Fatalf("uninstall after the crash: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "opt/crash")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("prefix after uninstall: %v", err)
+	}
+}
