@@ -111,6 +111,7 @@ type Server struct {
 
 	approvalsMu sync.Mutex // serialises approval rewrites of the site repository
 
+	syncMu  sync.Mutex // one sync at a time
 	syncNow chan string
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup

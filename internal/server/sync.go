@@ -61,6 +61,8 @@ func (s *Server) syncLoop(ctx context.Context) {
 // SyncAll syncs one vendor repository, or all of them when vendor is "",
 // and records each run.
 func (s *Server) SyncAll(ctx context.Context, vendor, trigger string) ([]store.SyncRun, error) {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
 	var runs []store.SyncRun
 	var errs []error
 	for _, rp := range s.sortedRepos() {
