@@ -15,16 +15,37 @@ import (
 
 // Engine audits, applies and undoes profiles.
 type Engine struct {
-	log *slog.Logger
-	now func() time.Time
-	cmd Commander
+	log      *slog.Logger
+	now      func() time.Time
+	cmd      Commander
+	liveRoot string
+	prober   Prober
+}
+
+// EngineOption changes a default of NewEngine.
+type EngineOption func(*Engine)
+
+// WithLiveRoot makes root, instead of "/", the running system: values in
+// force are read through p, validators run without chroot, and apply and
+// undo reload services through the Commander. It exists so that tests can
+// exercise the running-system path on a scratch tree with a fake Prober,
+// since they must not change the machine they run on.
+func WithLiveRoot(root string, p Prober) EngineOption {
+	return func(e *Engine) { e.liveRoot, e.prober = filepath.Clean(root), p }
 }
 
 // NewEngine returns an Engine. now is the clock (waivers expire against it)
 // and cmd runs validators and reloads.
-func NewEngine(log *slog.Logger, now func() time.Time, cmd Commander) *Engine {
-	return &Engine{log: log, now: now, cmd: cmd}
+func NewEngine(log *slog.Logger, now func() time.Time, cmd Commander, opts ...EngineOption) *Engine {
+	e := &Engine{log: log, now: now, cmd: cmd, liveRoot: "/", prober: SystemProber{Cmd: cmd}}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
 }
+
+// live reports whether t is the running system.
+func (e *Engine) live(t *Tree) bool { return t.Root() == e.liveRoot }
 
 // RuleResult is one rule's line in a report.
 type RuleResult struct {
@@ -76,8 +97,8 @@ func (r *Report) Failed() int {
 
 func (e *Engine) env(t *Tree) *Env {
 	env := &Env{Tree: t}
-	if t.Live() {
-		env.Live = SystemProber{Cmd: e.cmd}
+	if e.live(t) {
+		env.Live = e.prober
 	}
 	return env
 }
@@ -283,7 +304,7 @@ func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts Ap
 		_ = j.setStatus(w.ID(), StatusRolledBack, e.now())
 		return nil, verr
 	}
-	if t.Live() {
+	if e.live(t) {
 		if err := e.reload(ctx, applied, w, &rep.Notes); err != nil {
 			log.Warn("reload", "err", err)
 			rep.Notes = append(rep.Notes, "reload: "+err.Error())
@@ -390,7 +411,7 @@ func (e *Engine) validate(ctx context.Context, t *Tree, changes []Change, notes 
 		name := path.Base(v.bin) + " " + strings.Join(v.args, " ")
 		var err error
 		switch {
-		case t.Live():
+		case e.live(t):
 			_, err = e.cmd.Run(ctx, v.bin, v.args...)
 		case os.Geteuid() == 0 && fileExists(filepath.Join(t.Root(), v.bin)):
 			script := `mount -t tmpfs bulwark-run "$1/run" && mkdir -p "$1/run/sshd" && root="$1" && shift && exec chroot "$root" "$@"`
@@ -432,7 +453,20 @@ func (e *Engine) reload(ctx context.Context, applied []Selected, w *RunWriter, n
 		}
 	}
 	if reloads["sysctl"] {
-		run("sysctl", "-q", "-p", sysctlDropIn)
+		// Keep the values in force now, so that undo can put them back
+		// even for keys no file set before.
+		prior := map[string]string{}
+		for _, s := range applied {
+			if sc, ok := s.Resource.(*Sysctl); ok {
+				if v, err := e.prober.Sysctl(ctx, sc.Key); err == nil {
+					prior[sc.Key] = v
+				}
+			}
+		}
+		if err := w.SetSysctls(prior); err != nil {
+			return err
+		}
+		run("sysctl", "-q", "-p", filepath.Join(e.liveRoot, sysctlDropIn))
 	}
 	if reloads["systemd"] || len(units) > 0 {
 		run("systemctl", "daemon-reload")
@@ -487,10 +521,18 @@ func (e *Engine) Undo(ctx context.Context, stateDir, id string, force bool) (*Un
 	if err != nil {
 		return nil, err
 	}
-	rec, _ := j.Run(id)
-	if rec.Root == "/" {
+	rec, err := j.Run(id)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Root == e.liveRoot {
 		var errs []error
-		for _, cmd := range [][]string{{"systemctl", "daemon-reload"}, {"sysctl", "-q", "--system"}, {"systemctl", "reload-or-restart", "ssh"}, {"systemctl", "reload", "nginx"}} {
+		cmds := [][]string{{"systemctl", "daemon-reload"}}
+		for _, k := range sortedKeys(rec.Sysctls) {
+			cmds = append(cmds, []string{"sysctl", "-q", "-w", k + "=" + rec.Sysctls[k]})
+		}
+		cmds = append(cmds, []string{"systemctl", "reload-or-restart", "ssh"}, []string{"systemctl", "reload", "nginx"})
+		for _, cmd := range cmds {
 			if _, err := e.cmd.Run(ctx, cmd[0], cmd[1:]...); err != nil {
 				errs = append(errs, err)
 			}

@@ -42,6 +42,9 @@ type RunRecord struct {
 	// Units are systemd units stopped by the run on the running system, to
 	// start again on undo.
 	Units []string `json:"units,omitempty"`
+	// Sysctls are the values in force before the run on the running
+	// system, written back by undo.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
 }
 
 // Entry is one path a run changed, written before the change is made.
@@ -190,6 +193,12 @@ func (w *RunWriter) Record(path string, before, after State, hostPath string) er
 // AddUnit records a unit stopped by the run.
 func (w *RunWriter) AddUnit(unit string) error {
 	w.rec.Units = append(w.rec.Units, unit)
+	return w.save()
+}
+
+// SetSysctls records the kernel values in force before the run.
+func (w *RunWriter) SetSysctls(m map[string]string) error {
+	w.rec.Sysctls = m
 	return w.save()
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 )
 
@@ -380,6 +381,7 @@ func (r *NginxDirective) Apply(_ context.Context, env *Env) error {
 				return err
 			}
 			ls := strings.SplitAfter(string(data), "\n")
+			sort.Ints(lines)
 			for i := len(lines) - 1; i >= 0; i-- {
 				l := lines[i]
 				if !strings.HasSuffix(strings.TrimSpace(strings.SplitN(ls[l-1], "#", 2)[0]), "{") {

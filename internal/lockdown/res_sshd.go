@@ -171,18 +171,6 @@ func (r *SSHDOption) Apply(_ context.Context, env *Env) error {
 		return err
 	}
 	key := strings.ToLower(r.Option)
-	if !included {
-		// Without the Include line the drop-in would be ignored: add it at the
-		// top, where Debian's own sshd_config has it.
-		data, err := t.ReadFile(sshdConfig)
-		if err != nil {
-			return err
-		}
-		data = append([]byte("Include "+path.Dir(sshdDropIn)+"/*.conf\n"), data...)
-		if err := t.EditFile(sshdConfig, data); err != nil {
-			return err
-		}
-	}
 	conflicts := map[string]map[int]bool{}
 	for _, s := range settings[key] {
 		if s.file == sshdDropIn || r.Expect.OK(s.value) {
@@ -199,6 +187,18 @@ func (r *SSHDOption) Apply(_ context.Context, env *Env) error {
 			return err
 		}
 		if err := t.EditFile(file, commentOut(data, lines)); err != nil {
+			return err
+		}
+	}
+	if !included {
+		// Without the Include line the drop-in would be ignored: add it at the
+		// top, where Debian's own sshd_config has it.
+		data, err := t.ReadFile(sshdConfig)
+		if err != nil {
+			return err
+		}
+		data = append([]byte("Include "+path.Dir(sshdDropIn)+"/*.conf\n"), data...)
+		if err := t.EditFile(sshdConfig, data); err != nil {
 			return err
 		}
 	}
