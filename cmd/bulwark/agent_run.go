@@ -226,7 +226,9 @@ func buildDaemon(config, arch string, log *slog.Logger) (*agent.Daemon, *agent.S
 	notifier := agent.Notifier{Log: log}
 	d := &agent.Daemon{
 		Agent: a, Sources: agent.Sources{Site: site, Vendors: vendors, Group: e.Group}, Reporter: sc, Server: e.Server,
-		Options: agent.CycleOptions{AgentID: e.AgentID, Facts: m, Notify: notifier.Notify},
+		// Scheduled cycles download in the background, yielding to other
+		// traffic; `bulwark agent install` switches to the foreground.
+		Options: agent.CycleOptions{AgentID: e.AgentID, Facts: m, Notify: notifier.Notify, Download: fetch.FileOptions{Mode: fetch.Background}},
 		Inventory: func() (any, error) {
 			inv, err := m.Inventory()
 			if err != nil {

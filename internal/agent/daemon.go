@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/fetch"
 )
 
 // Report is one batch the agent sends its server: the state changes not yet
@@ -143,6 +145,7 @@ func (d *Daemon) InstallNow(ctx context.Context, keys []string, all bool, progre
 		}
 		o.Asked[k] = true
 	}
+	o.Download.Mode = fetch.Foreground // a person is waiting
 	o.Download.Progress = nil
 	if progress != nil {
 		cur := ""
