@@ -156,6 +156,7 @@ func TestPassFailureStopsDependents(t *testing.T) {
 // TestMain doubles as a crashing agent for TestPassSurvivesKill.
 func TestMain(m *testing.M) {
 	controlChild()
+	downloadKillChild()
 	if dir := os.Getenv("BULWARK_AGENT_CRASH_DIR"); dir != "" {
 		f := passFixture{dir: filepath.Join(dir, "state"), log: filepath.Join(dir, "calls"), bootID: filepath.Join(dir, "boot_id"), rebootLog: filepath.Join(dir, "reboots")}
 		a := f.open(&testing.T{}, recorder{crashOn: os.Getenv("BULWARK_AGENT_CRASH_ON")})
