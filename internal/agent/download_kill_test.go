@@ -62,7 +62,7 @@ func TestDownloadResumesAfterAgentKilled(t *testing.T) {
 	w.approve("web", "BW-1")
 	u := targetURL(t, w.vendorDir, "updates/BW-1/big.deb")
 	var ranges atomic.Int32
-	w.vs.Config.Handler = slowOnce(w.vs.Config.Handler, u, []byte(big), &ranges)
+	w.vs.handle(u, slowThenRange([]byte(big), &ranges))
 
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -98,14 +98,10 @@ func TestDownloadResumesAfterAgentKilled(t *testing.T) {
 	}
 }
 
-// slowOnce serves path in two halves with a pause in between (so a
+// slowThenRange serves body in two halves with a pause in between (so a
 // progress callback sees a partial file), and counts Range requests.
-func slowOnce(next http.Handler, path string, body []byte, ranges *atomic.Int32) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != path {
-			next.ServeHTTP(w, r)
-			return
-		}
+func slowThenRange(body []byte, ranges *atomic.Int32) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Range") != "" {
 			ranges.Add(1)
 			http.ServeContent(w, r, "p", time.Time{}, bytes.NewReader(body))
@@ -116,5 +112,5 @@ func slowOnce(next http.Handler, path string, body []byte, ranges *atomic.Int32)
 		w.(http.Flusher).Flush()
 		time.Sleep(300 * time.Millisecond)
 		w.Write(body[len(body)/2:])
-	})
+	}
 }

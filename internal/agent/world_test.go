@@ -34,15 +34,21 @@ type evilServer struct {
 	*httptest.Server
 	mu       sync.Mutex
 	override map[string][]byte
+	handlers map[string]http.HandlerFunc
 }
 
 func newEvilServer(t testing.TB, dir string) *evilServer {
-	s := &evilServer{override: map[string][]byte{}}
+	s := &evilServer{override: map[string][]byte{}, handlers: map[string]http.HandlerFunc{}}
 	files := http.FileServer(http.Dir(dir))
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		b, ok := s.override[r.URL.Path]
+		h := s.handlers[r.URL.Path]
 		s.mu.Unlock()
+		if h != nil {
+			h(w, r)
+			return
+		}
 		if ok {
 			w.Write(b)
 			return
@@ -56,6 +62,12 @@ func newEvilServer(t testing.TB, dir string) *evilServer {
 func (s *evilServer) serve(path string, b []byte) {
 	s.mu.Lock()
 	s.override[path] = b
+	s.mu.Unlock()
+}
+
+func (s *evilServer) handle(path string, h http.HandlerFunc) {
+	s.mu.Lock()
+	s.handlers[path] = h
 	s.mu.Unlock()
 }
 
