@@ -16,8 +16,17 @@ if [ ! -e "$lockdown_marker" ]; then
 	sudo=""
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
 	echo "scripts/test: building Debian 12 root for lockdown tests in $lockdown_root (debootstrap)"
-	$sudo rm -rf "$lockdown_root"
-	$sudo mkdir -p "$(dirname "$lockdown_root")"
+	# Remove only a half-built root of ours, never a directory someone else
+	# pointed BULWARK_DEBIAN_ROOT at.
+	if [ -e "$lockdown_root" ] && [ -n "$(ls -A "$lockdown_root" 2>/dev/null)" ]; then
+		if [ ! -e "$lockdown_root/.bulwark-debootstrap-started" ]; then
+			echo "scripts/test: $lockdown_root exists and was not built by scripts/setup.d/lockdown.sh; remove it or set BULWARK_DEBIAN_ROOT elsewhere" >&2
+			return 1
+		fi
+		$sudo rm -rf "$lockdown_root"
+	fi
+	$sudo mkdir -p "$lockdown_root"
+	$sudo touch "$lockdown_root/.bulwark-debootstrap-started"
 	start=$(date +%s)
 	$sudo debootstrap --variant=minbase --include=openssh-server,nginx,procps \
 		bookworm "$lockdown_root" "$lockdown_mirror" >"$(dirname "$lockdown_root")/debootstrap.log" 2>&1 || {
