@@ -9,5 +9,6 @@
 //
 // It must not change anything outside the root it is given, follow a
 // symlink out of that root, delete file content (it comments lines out and
-// removes only symlinks), or probe the running system unless the root is "/".
+// removes only symlinks), or probe or reload the running system unless the
+// root is the running system ("/").
 package lockdown
