@@ -123,12 +123,11 @@ func newLockdownShowCmd() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			if r, ok := cat.Rule(args[0]); ok {
-				sel := lockdown.Selected{Rule: r}
-				desc := ""
-				if res, err := cat.Instantiate(r, nil); err == nil {
-					sel.Resource = res
-					desc = res.Describe()
+				res, err := cat.Instantiate(r, nil)
+				if err != nil {
+					return err
 				}
+				desc := res.Describe()
 				fmt.Fprintf(w, "%s: %s\n\n%s\n\n", r.ID, r.Title, strings.TrimSpace(r.Rationale))
 				fmt.Fprintf(w, "severity:   %s\ndisruption: %s\nprofiles:   %s\ntype:       %s\nwants:      %s\n", r.Severity, r.Disruption, strings.Join(r.Profiles, ", "), r.Type, desc)
 				if r.Reload != "" {
