@@ -5,20 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/time/rate"
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/facts"
-	"github.com/bulwarkhq/bulwark/internal/fetch"
-	"github.com/bulwarkhq/bulwark/internal/install"
-	"github.com/bulwarkhq/bulwark/internal/tuf"
 	"github.com/bulwarkhq/bulwark/internal/version"
 )
 
@@ -127,7 +122,13 @@ Settings in the configuration file (YAML):
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-			d, sc, closeAll, err := buildDaemon(config, arch, log)
+			settings, err := agent.LoadConfig(config)
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("%w: enroll first with `bulwark agent enroll`, or name the file with --config", err)
+			} else if err != nil {
+				return err
+			}
+			d, sc, closeAll, err := agent.Build(settings, arch, version.String(), log)
 			if err != nil {
 				return err
 			}
@@ -151,7 +152,6 @@ Settings in the configuration file (YAML):
 				}
 				return err
 			}
-			settings, _ := agent.LoadConfig(config)
 			go func() {
 				if err := agent.ServeControl(ctx, settings.Socket, d); err != nil {
 					log.Error("control socket", "err", err)
@@ -173,71 +173,6 @@ Settings in the configuration file (YAML):
 	cmd.Flags().BoolVar(&once, "once", false, "run one full cycle and exit")
 	out = addOutputFlag(cmd)
 	return cmd
-}
-
-// buildDaemon wires an agent from its configuration and enrollment.
-func buildDaemon(config, arch string, log *slog.Logger) (*agent.Daemon, *agent.ServerClient, func(), error) {
-	s, err := agent.LoadConfig(config)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil, nil, fmt.Errorf("%w: enroll first with `bulwark agent enroll`, or name the file with --config", err)
-		}
-		return nil, nil, nil, err
-	}
-	e, err := agent.LoadEnrollment(s.StateDir)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	tlsConf, err := e.TLSConfig(s.StateDir)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second}}
-	fo := fetch.Options{HTTPClient: hc, Logger: log, UserAgent: "bulwark-agent/" + version.String()}
-	if s.Rate > 0 {
-		fo.Limiter = rate.NewLimiter(rate.Limit(s.Rate), int(min(s.Rate, 256<<10)))
-	}
-	fetcher := fetch.New(fo)
-	newClient := func(r agent.RepoRef, cache string) (*tuf.Client, error) {
-		return tuf.NewClient(tuf.ClientConfig{TrustedRoot: r.Root, MetadataURL: r.MetadataURL, TargetsURL: r.TargetsURL,
-			CacheDir: filepath.Join(s.StateDir, "tuf", cache), Fetcher: fetcher})
-	}
-	site, err := newClient(e.Site, "site")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	vendors := map[string]*tuf.Client{}
-	for _, v := range e.Vendors {
-		if vendors[v.Name], err = newClient(v, "vendor-"+v.Name); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	m, err := facts.New(facts.Config{Root: s.Root, Arch: arch, Logger: log})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	a, err := agent.Open(agent.Config{StateDir: s.StateDir, Root: s.Root, Policy: s.Policy, Logger: log,
-		Handlers: agent.InstallHandlers(s.Root, s.StateDir, install.Options{Logger: log}),
-		Reboot:   agent.Reboot{Command: s.RebootCommand}})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	sc := agent.NewServerClient(hc, e, e.MachineID)
-	notifier := agent.Notifier{Log: log}
-	d := &agent.Daemon{
-		Agent: a, Sources: agent.Sources{Site: site, Vendors: vendors, Group: e.Group}, Reporter: sc, Server: e.Server,
-		// Scheduled cycles download in the background, yielding to other
-		// traffic; `bulwark agent install` switches to the foreground.
-		Options: agent.CycleOptions{AgentID: e.AgentID, Facts: m, Notify: notifier.Notify, Download: fetch.FileOptions{Mode: fetch.Background}},
-		Inventory: func() (any, error) {
-			inv, err := m.Inventory()
-			if err != nil {
-				return nil, err
-			}
-			return agent.InventoryOf(inv, version.String()), nil
-		},
-	}
-	return d, sc, func() { a.Close() }, nil
 }
 
 func printAgentSummary(cmd *cobra.Command, d *agent.Daemon) {

@@ -36,6 +36,7 @@ type FileConfig struct {
 	BandwidthLimit      string   `yaml:"bandwidth_limit,omitempty"`       // e.g. 2mbit, 500kbit, 1MB (per second); empty: none
 	RebootCommand       []string `yaml:"reboot_command,omitempty"`        // default [systemctl, reboot]; [] never reboots
 	Socket              string   `yaml:"socket,omitempty"`                // default /run/bulwark/agent.sock
+	BootIDPath          string   `yaml:"boot_id_path,omitempty"`          // default /proc/sys/kernel/random/boot_id
 }
 
 // Settings are a FileConfig checked and with defaults applied.

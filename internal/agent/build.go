@@ -1,0 +1,77 @@
+package agent
+
+import (
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/bulwarkhq/bulwark/internal/facts"
+	"github.com/bulwarkhq/bulwark/internal/fetch"
+	"github.com/bulwarkhq/bulwark/internal/install"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
+)
+
+// Build wires a Daemon from the agent's settings and its enrollment: the
+// mutual-TLS client, the verifying clients of the site and vendor
+// repositories (their caches under the state directory), the machine's
+// facts, the real install handlers and the server client. close releases
+// the agent's files.
+func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon, sc *ServerClient, close func(), err error) {
+	e, err := LoadEnrollment(s.StateDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tlsConf, err := e.TLSConfig(s.StateDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second}}
+	fo := fetch.Options{HTTPClient: hc, Logger: log, UserAgent: "bulwark-agent/" + agentVersion}
+	if s.Rate > 0 {
+		fo.Limiter = rate.NewLimiter(rate.Limit(s.Rate), int(min(s.Rate, 256<<10)))
+	}
+	fetcher := fetch.New(fo)
+	newClient := func(r RepoRef, cache string) (*tuf.Client, error) {
+		return tuf.NewClient(tuf.ClientConfig{TrustedRoot: r.Root, MetadataURL: r.MetadataURL, TargetsURL: r.TargetsURL,
+			CacheDir: filepath.Join(s.StateDir, "tuf", cache), Fetcher: fetcher})
+	}
+	site, err := newClient(e.Site, "site")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	vendors := map[string]*tuf.Client{}
+	for _, v := range e.Vendors {
+		if vendors[v.Name], err = newClient(v, "vendor-"+v.Name); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	m, err := facts.New(facts.Config{Root: s.Root, Arch: arch, Logger: log})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	a, err := Open(Config{StateDir: s.StateDir, Root: s.Root, Policy: s.Policy, Logger: log,
+		Handlers: InstallHandlers(s.Root, s.StateDir, install.Options{Logger: log}),
+		Reboot:   Reboot{Command: s.RebootCommand, BootIDPath: s.BootIDPath}})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sc = NewServerClient(hc, e, e.MachineID)
+	notifier := Notifier{Log: log}
+	d = &Daemon{
+		Agent: a, Sources: Sources{Site: site, Vendors: vendors, Group: e.Group}, Reporter: sc, Server: e.Server,
+		// Scheduled cycles download in the background, yielding to other
+		// traffic; `bulwark agent install` switches to the foreground.
+		Options: CycleOptions{AgentID: e.AgentID, Facts: m, Notify: notifier.Notify, Download: fetch.FileOptions{Mode: fetch.Background}},
+		Inventory: func() (any, error) {
+			inv, err := m.Inventory()
+			if err != nil {
+				return nil, err
+			}
+			return InventoryOf(inv, agentVersion), nil
+		},
+	}
+	return d, sc, func() { a.Close() }, nil
+}

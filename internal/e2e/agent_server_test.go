@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bulwarkhq/bulwark/internal/agent"
+	"github.com/bulwarkhq/bulwark/internal/debtest"
+	"github.com/bulwarkhq/bulwark/internal/install"
+	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
+)
+
+// publishDeb builds a real .deb and publishes it into the vendor repository.
+func publishDeb(t *testing.T, r *tuf.Repository, id string, p debtest.Package, extra string) {
+	t.Helper()
+	dir := t.TempDir()
+	deb := debtest.Build(t, dir, p)
+	y := filepath.Join(dir, id+".yaml")
+	os.WriteFile(y, []byte(fmt.Sprintf("id: %s\ntitle: %s %s\nproduct: debian-12\nclassification: security\nseverity: critical\nreleased: 2026-11-20\ninstaller: {type: deb}\npayloads: [{file: %s}]\n%s",
+		id, p.Name, p.Version, filepath.Base(deb), extra)), 0o644)
+	if _, err := r.Publish(context.Background(), y, tuf.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type admin struct {
+	t     *testing.T
+	url   string
+	token string
+	hc    *http.Client
+}
+
+func (a admin) do(method, path string, body any, want int) []byte {
+	a.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, a.url+path, rd)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		a.t.Fatalf("%s %s: %d %s, want %d", method, path, resp.StatusCode, b, want)
+	}
+	return b
+}
+
+// The agent issue's "done when", as a test: a server publishes three real
+// .deb updates (one a rollup superseding another, two needing a reboot), an
+// admin approves them for a group, an agent enrolls with a directory root,
+// and one cycle installs the right two packages with exactly one reboot
+// call; the server then shows every state.
+func TestServerAgentInstallsApprovedDebs(t *testing.T) {
+	ctx := context.Background()
+	vendorDir := filepath.Join(t.TempDir(), "vendor")
+	vr, err := tuf.Init(vendorDir, tuf.InitOptions{Name: "debian", BinBits: 4}, tuf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applies := "applies_to:\n  - not: {deb: {package: libfoo, version_ge: \"1.1\"}}\n"
+	publishDeb(t, vr, "BW-1", debtest.Package{Name: "libfoo", Version: "1.1", Files: map[string]string{"/usr/lib/libfoo.txt": "1.1\n"}}, "reboot: required\n"+applies)
+	publishDeb(t, vr, "BW-2", debtest.Package{Name: "libfoo", Version: "1.2", Files: map[string]string{"/usr/lib/libfoo.txt": "1.2\n"}}, "reboot: required\nsupersedes: [BW-1]\n"+applies)
+	publishDeb(t, vr, "BW-3", debtest.Package{Name: "bar", Version: "2.0", Files: map[string]string{"/usr/bin/bar-version": "2.0\n"}}, "reboot: never\n")
+	vr.Close()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, first, err := server.Open(ctx, server.Config{DataDir: filepath.Join(t.TempDir(), "data"), PublicURL: "https://" + ln.Addr().String(),
+		Vendors: []server.HostedVendor{{Name: "debian", Dir: vendorDir}}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	done, ready := make(chan error, 1), make(chan struct{})
+	go func() { done <- srv.Serve(sctx, ln, nil, func() { close(ready) }) }()
+	<-ready
+	t.Cleanup(func() { stop(); <-done; srv.Close() })
+
+	tc, err := pki.PinnedClientConfig(srv.CAFingerprint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := admin{t: t, url: srv.URL(), token: first.AdminToken, hc: &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}}
+	adm.do("POST", "/api/v1/groups", map[string]string{"name": "web"}, http.StatusCreated)
+	var tok struct{ Token string }
+	json.Unmarshal(adm.do("POST", "/api/v1/tokens", map[string]any{"kind": "enroll", "group": "web", "max_uses": 1}, http.StatusCreated), &tok)
+	for _, id := range []string{"BW-1", "BW-2", "BW-3"} {
+		adm.do("PUT", "/api/v1/groups/web/approvals/debian/"+id, map[string]any{"action": "install"}, http.StatusOK)
+	}
+
+	// The agent's machine: a directory root with its own dpkg database.
+	root := filepath.Join(t.TempDir(), "root")
+	if err := install.InitRoot(root); err != nil {
+		t.Fatal(err)
+	}
+	for f, c := range map[string]string{"etc/os-release": "ID=debian\nVERSION_ID=\"12\"\n", "etc/machine-id": "0123456789abcdef0123456789abcdef\n", "etc/hostname": "web-01\n"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(root, f), []byte(c), 0o644)
+	}
+	state := filepath.Join(t.TempDir(), "state")
+	reboots := filepath.Join(t.TempDir(), "reboots")
+	bootID := filepath.Join(state+"-boot", "boot_id")
+	os.MkdirAll(filepath.Dir(bootID), 0o755)
+	os.WriteFile(bootID, []byte("boot-1\n"), 0o644)
+	e, err := agent.Enroll(ctx, agent.EnrollOptions{Server: srv.URL(), Token: tok.Token, CAFingerprint: srv.CAFingerprint(), StateDir: state,
+		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "web-01", OS: "debian 12", Arch: "amd64"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err := agent.FileConfig{Server: srv.URL(), CAFingerprint: srv.CAFingerprint(), StateDir: state, Root: root, Mode: "auto",
+		AutoInstallSeverity: "important", RebootCommand: []string{"sh", "-c", "echo reboot >> " + reboots}, BootIDPath: bootID}.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, sc, closeAgent, err := agent.Build(settings, "amd64", "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { closeAgent() }()
+	if info, _, err := sc.CheckIn(ctx); err != nil || info.Group != "web" {
+		t.Fatalf("check-in: %+v %v", info, err)
+	}
+	if err := d.CheckIn(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	b, _ := os.ReadFile(reboots)
+	if n := strings.Count(string(b), "reboot"); n != 1 {
+		t.Fatalf("reboot command called %d times, want 1", n)
+	}
+	for f, want := range map[string]string{"usr/lib/libfoo.txt": "1.2\n", "usr/bin/bar-version": "2.0\n"} {
+		if got, err := os.ReadFile(filepath.Join(root, f)); err != nil || string(got) != want {
+			t.Fatalf("%s = %q, %v; want %q", f, got, err, want)
+		}
+	}
+	var comp struct {
+		Updates []struct{ Vendor, ID, State string } `json:"updates"`
+	}
+	json.Unmarshal(adm.do("GET", "/api/v1/computers/"+e.AgentID, nil, http.StatusOK), &comp)
+	got := map[string]string{}
+	for _, u := range comp.Updates {
+		got[u.Vendor+"/"+u.ID] = u.State
+	}
+	want := map[string]string{"debian/BW-1": "superseded", "debian/BW-2": "installed-pending-reboot", "debian/BW-3": "installed"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("server shows %s %q, want %q (all: %v)", k, got[k], v, got)
+		}
+	}
+
+	// The machine reboots; the next check-in reports the rollup installed.
+	os.WriteFile(bootID, []byte("boot-2\n"), 0o644)
+	closeAgent()
+	d, _, closeAgent, err = agent.Build(settings, "amd64", "test", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CheckIn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(adm.do("GET", "/api/v1/computers/"+e.AgentID, nil, http.StatusOK), &comp)
+	for _, u := range comp.Updates {
+		if u.ID == "BW-2" && u.State != "installed" {
+			t.Fatalf("after the reboot the server shows BW-2 %s, want installed", u.State)
+		}
+	}
+}
