@@ -30,6 +30,8 @@ a lockdown tool for hardening profiles, and offline media.`,
 		newRepoCmd(),
 		newLockdownCmd(),
 		newAgentCmd(),
+		newServerCmd(),
+		newAdminCmd(),
 	)
 	return root
 }

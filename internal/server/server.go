@@ -108,6 +108,7 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	gz      gzCache
+	bound   string // the HTTPS listener's address once serving
 
 	approvalsMu sync.Mutex // serialises approval rewrites of the site repository
 
@@ -385,7 +386,11 @@ func (s *Server) URL() string {
 	if s.cfg.PublicURL != "" {
 		return s.cfg.PublicURL
 	}
-	_, port, err := net.SplitHostPort(s.cfg.Listen)
+	listen := s.cfg.Listen
+	if s.bound != "" {
+		listen = s.bound
+	}
+	_, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		port = "8443"
 	}
@@ -459,6 +464,10 @@ func (s *Server) Run(ctx context.Context, ready func()) error {
 // Serve serves HTTPS on ln (and, when plain is not nil, repositories only
 // over plain HTTP on it) until ctx is done.
 func (s *Server) Serve(ctx context.Context, ln, plain net.Listener, ready func()) error {
+	s.bound = ln.Addr().String()
+	if err := s.writeLocalURL(); err != nil {
+		return err
+	}
 	s.Start()
 	hs := &http.Server{
 		Handler:           s.handler,
@@ -491,10 +500,27 @@ func (s *Server) Serve(ctx context.Context, ln, plain net.Listener, ready func()
 		_ = ps.Shutdown(sctx)
 	}
 	s.Stop()
+	_ = os.Remove(filepath.Join(s.cfg.DataDir, LocalURLFile))
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
 	return err
+}
+
+// LocalURLFile, in the data directory, holds a loopback URL of the running
+// server so that `bulwark admin --data-dir` on the same machine finds it.
+const LocalURLFile = "server.url"
+
+func (s *Server) writeLocalURL() error {
+	host, port, err := net.SplitHostPort(s.bound)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1" // a listener on [::] takes IPv4 too
+	}
+	u := "https://" + net.JoinHostPort(host, port) + "\n"
+	return atomicfile.WriteFile(filepath.Join(s.cfg.DataDir, LocalURLFile), []byte(u), 0o600)
 }
 
 // Start starts the background workers (sync scheduler, timestamp refresh,

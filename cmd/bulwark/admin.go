@@ -1,0 +1,722 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// adminOptions say how `bulwark admin` reaches the server.
+type adminOptions struct {
+	server, token, tokenFile, caFingerprint, dataDir, config string
+	wait                                                     time.Duration
+	out                                                      *outputFormat
+}
+
+// adminFileConfig is the optional YAML file with the connection settings
+// (default: $XDG_CONFIG_HOME/bulwark/admin.yaml when it exists).
+type adminFileConfig struct {
+	Server        string `yaml:"server"`
+	Token         string `yaml:"token"`
+	CAFingerprint string `yaml:"ca_fingerprint"`
+}
+
+func newAdminCmd() *cobra.Command {
+	o := &adminOptions{out: &outputFormat{value: "text", allowed: []string{"text", "json"}}}
+	cmd := &cobra.Command{
+		Use:   "admin",
+		Short: "Administer an update server: groups, approvals, computers, tokens, sync",
+		Long: `Administer an update server through its API (/api/v1) over HTTPS, trusting
+only the server's site CA, pinned by fingerprint.
+
+Connection settings, lowest first: the YAML file given with --config (or
+$XDG_CONFIG_HOME/bulwark/admin.yaml when present; keys server, token,
+ca_fingerprint), BULWARK_SERVER, BULWARK_TOKEN and BULWARK_CA_FINGERPRINT,
+then flags. On the server's own machine, --data-dir DIR finds the server's
+URL and CA in its data directory.`,
+		Example: `  bulwark admin --server https://hq:8443 --ca-fingerprint sha256:… --token bwa_… groups list
+  bulwark admin --data-dir ./bulwark-data --token-file admin.token groups create web
+  bulwark admin approve web example/BW-2026-0042 --deadline-in 72h --rollout 25
+  bulwark admin tokens create --kind enroll --group web --max-uses 50 --expires-in 168h`,
+	}
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&o.server, "server", "", "server URL, https://host:port")
+	pf.StringVar(&o.token, "token", "", "API token (bwa_…)")
+	pf.StringVar(&o.tokenFile, "token-file", "", "read the API token from this file")
+	pf.StringVar(&o.caFingerprint, "ca-fingerprint", "", "the server's site CA fingerprint, sha256:<64 hex>")
+	pf.StringVar(&o.dataDir, "data-dir", "", "a local server's data directory: its URL and CA are read from it")
+	pf.StringVar(&o.config, "config", "", "YAML file with server, token and ca_fingerprint")
+	pf.DurationVar(&o.wait, "wait", 0, "keep trying this long while the server is not up yet")
+	pf.VarP(o.out, "output", "o", "output format: [text json]")
+	cmd.AddCommand(
+		adminStatusCmd(o), adminGroupsCmd(o), adminApprovalsCmd(o), adminApproveCmd(o, "approve", "install"),
+		adminApproveCmd(o, "decline", "decline"), adminUpdatesCmd(o), adminComputersCmd(o), adminTokensCmd(o), adminSyncCmd(o),
+	)
+	return cmd
+}
+
+// apiClient calls the admin API.
+type apiClient struct {
+	base  string
+	token string
+	hc    *http.Client
+	wait  time.Duration
+}
+
+func (o *adminOptions) client() (*apiClient, error) {
+	var fc adminFileConfig
+	path := o.config
+	if path == "" {
+		if dir, err := os.UserConfigDir(); err == nil {
+			if p := filepath.Join(dir, "bulwark", "admin.yaml"); fileExists(p) {
+				path = p
+			}
+		}
+	}
+	if path != "" {
+		b, err := readCappedFile(path, 64<<10)
+		if err != nil {
+			return nil, fmt.Errorf("admin config: %w", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("admin config %s: %w", path, err)
+		}
+	}
+	pick := func(flag, env, file string) string {
+		if flag != "" {
+			return flag
+		}
+		if v := os.Getenv(env); v != "" {
+			return v
+		}
+		return file
+	}
+	srv := pick(o.server, "BULWARK_SERVER", fc.Server)
+	token := pick(o.token, "BULWARK_TOKEN", fc.Token)
+	pin := pick(o.caFingerprint, "BULWARK_CA_FINGERPRINT", fc.CAFingerprint)
+	deadline := time.Now().Add(o.wait)
+	if o.tokenFile != "" {
+		b, err := readWaiting(o.tokenFile, 4<<10, deadline)
+		if err != nil {
+			return nil, fmt.Errorf("token file: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	if o.dataDir != "" {
+		if pin == "" {
+			b, err := readWaiting(filepath.Join(o.dataDir, "tls", "ca.crt"), 64<<10, deadline)
+			if err != nil {
+				return nil, fmt.Errorf("data dir: %w", err)
+			}
+			blk, _ := pem.Decode(b)
+			if blk == nil {
+				return nil, fmt.Errorf("data dir: %s/tls/ca.crt is not a PEM certificate", o.dataDir)
+			}
+			cert, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("data dir: %w", err)
+			}
+			pin = pki.Fingerprint(cert)
+		}
+		if srv == "" {
+			b, err := readWaiting(filepath.Join(o.dataDir, server.LocalURLFile), 4<<10, deadline)
+			if err != nil {
+				return nil, fmt.Errorf("no running server found in %s: %w", o.dataDir, err)
+			}
+			srv = strings.TrimSpace(string(b))
+		}
+	}
+	if srv == "" {
+		return nil, errors.New("no server: give --server https://host:port (or --data-dir on the server's machine)")
+	}
+	u, err := url.Parse(srv)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("server %q: use https://host:port", srv)
+	}
+	if pin == "" {
+		return nil, errors.New("no CA fingerprint: give --ca-fingerprint sha256:… as the server printed it (or --data-dir)")
+	}
+	if token == "" {
+		return nil, errors.New("no API token: give --token, --token-file, BULWARK_TOKEN or a config file")
+	}
+	tc, err := pki.PinnedClientConfig(pin)
+	if err != nil {
+		return nil, err
+	}
+	return &apiClient{base: strings.TrimRight(srv, "/"), token: token, wait: o.wait,
+		hc: &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 5 * time.Minute}}, nil
+}
+
+// readWaiting reads a file that a starting server is about to write,
+// trying until deadline (--wait).
+func readWaiting(p string, max int64, deadline time.Time) ([]byte, error) {
+	for {
+		b, err := readCappedFile(p, max)
+		if err == nil || !errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
+			return b, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func readCappedFile(p string, max int64) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: over the %d byte limit", p, max)
+	}
+	return b, nil
+}
+
+// apiError is the server's refusal.
+type apiError struct {
+	Status int
+	Msg    string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("server: %s (HTTP %d)", e.Msg, e.Status) }
+
+// do calls the API; out, when not nil, receives the JSON answer.
+func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
+	var payload []byte
+	if body != nil {
+		var err error
+		if payload, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	deadline := time.Now().Add(c.wait)
+	for {
+		req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(payload))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := c.hc.Do(req)
+		if err != nil {
+			if time.Now().Before(deadline) && ctx.Err() == nil {
+				time.Sleep(200 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		if resp.StatusCode >= 300 {
+			var e struct{ Error string }
+			if json.Unmarshal(b, &e) != nil || e.Error == "" {
+				e.Error = strings.TrimSpace(string(b))
+			}
+			return &apiError{Status: resp.StatusCode, Msg: e.Error}
+		}
+		if out != nil && len(b) > 0 {
+			if raw, ok := out.(*json.RawMessage); ok {
+				*raw = b
+				return nil
+			}
+			return json.Unmarshal(b, out)
+		}
+		return nil
+	}
+}
+
+// call runs one API call and prints the answer: raw JSON with -o json, or
+// through text.
+func (o *adminOptions) call(cmd *cobra.Command, method, path string, body any, text func(w io.Writer, raw []byte) error) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	var raw json.RawMessage
+	if err := c.do(cmd.Context(), method, path, body, &raw); err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if o.out.JSON() {
+		if len(raw) == 0 {
+			raw = json.RawMessage(`{}`)
+		}
+		_, err := w.Write(raw)
+		return err
+	}
+	return text(w, raw)
+}
+
+func say(msg string) func(io.Writer, []byte) error {
+	return func(w io.Writer, _ []byte) error {
+		_, err := fmt.Fprintln(w, msg)
+		return err
+	}
+}
+
+func table(w io.Writer, header string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+func fmtTime(t *time.Time) string {
+	if t == nil {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04")
+}
+
+func adminStatusCmd(o *adminOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status",
+		Short: "Show the server's version, repositories, last syncs and computers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.call(cmd, "GET", "/api/v1/status", nil, func(w io.Writer, raw []byte) error {
+				var st server.Status
+				if err := json.Unmarshal(raw, &st); err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "server %s at %s\nsite CA %s\nsite root %s\n", st.Version, st.URL, st.CA, st.Site.RootFingerprint)
+				for _, r := range st.Repositories {
+					fmt.Fprintf(w, "vendor %s (%s): root %s, timestamp v%d\n", r.Name, r.Kind, orPending(r.RootFingerprint), r.TimestampVersion)
+				}
+				for _, s := range st.LastSyncs {
+					fmt.Fprintf(w, "last sync of %s: %s at %s %s\n", s.Vendor, s.Status, fmtTime(&s.StartedAt), s.Error)
+				}
+				for k, n := range st.Computers {
+					fmt.Fprintf(w, "computers %s: %d\n", k, n)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func adminGroupsCmd(o *adminOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "groups", Short: "Computer groups: list, create, delete, move computers"}
+	var moveTo string
+	del := &cobra.Command{
+		Use: "delete GROUP", Short: "Delete a group; its computers move to --move-to", Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := "/api/v1/groups/" + url.PathEscape(args[0])
+			if moveTo != "" {
+				p += "?move_to=" + url.QueryEscape(moveTo)
+			}
+			return o.call(cmd, "DELETE", p, nil, say("Deleted group "+args[0]+"."))
+		},
+	}
+	del.Flags().StringVar(&moveTo, "move-to", "", "group that receives the computers (default: default)")
+	cmd.AddCommand(
+		&cobra.Command{
+			Use: "list", Short: "List groups", Args: cobra.NoArgs,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "GET", "/api/v1/groups", nil, func(w io.Writer, raw []byte) error {
+					var r struct{ Groups []store.Group }
+					if err := json.Unmarshal(raw, &r); err != nil {
+						return err
+					}
+					var rows [][]string
+					for _, g := range r.Groups {
+						rows = append(rows, []string{g.Name, fmt.Sprint(g.Computers), fmtTime(&g.CreatedAt)})
+					}
+					return table(w, "GROUP\tCOMPUTERS\tCREATED", rows)
+				})
+			},
+		},
+		&cobra.Command{
+			Use: "create GROUP", Short: "Create a group", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "POST", "/api/v1/groups", server.GroupRequest{Name: args[0]}, say("Created group "+args[0]+"."))
+			},
+		},
+		del,
+		&cobra.Command{
+			Use: "move GROUP COMPUTER-ID...", Short: "Move computers into a group", Args: cobra.MinimumNArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "POST", "/api/v1/groups/"+url.PathEscape(args[0])+"/computers", server.MoveRequest{Computers: args[1:]},
+					say(fmt.Sprintf("Moved %d computer(s) to %s.", len(args)-1, args[0])))
+			},
+		},
+	)
+	return cmd
+}
+
+func splitUpdate(s string) (string, string, error) {
+	v, id, ok := strings.Cut(s, "/")
+	if !ok || v == "" || id == "" {
+		return "", "", fmt.Errorf("update %q: use VENDOR/ID, e.g. example/BW-2026-0042", s)
+	}
+	return v, id, nil
+}
+
+func approvalPath(group, upd string) (string, error) {
+	v, id, err := splitUpdate(upd)
+	if err != nil {
+		return "", err
+	}
+	return "/api/v1/groups/" + url.PathEscape(group) + "/approvals/" + url.PathEscape(v) + "/" + url.PathEscape(id), nil
+}
+
+type approvalFlags struct {
+	action     string
+	deadline   string
+	deadlineIn time.Duration
+	rollout    int
+}
+
+func (af *approvalFlags) request() (*server.ApprovalRequest, error) {
+	req := &server.ApprovalRequest{Action: af.action, Rollout: af.rollout}
+	if af.action != "decline" && (af.rollout < 1 || af.rollout > 100) {
+		return nil, fmt.Errorf("--rollout %d: use a percentage from 1 to 100", af.rollout)
+	}
+	if af.deadline != "" && af.deadlineIn != 0 {
+		return nil, errors.New("give --deadline or --deadline-in, not both")
+	}
+	if af.deadline != "" {
+		t, err := time.Parse(time.RFC3339, af.deadline)
+		if err != nil {
+			return nil, fmt.Errorf("--deadline %q: use RFC 3339, e.g. 2026-12-01T18:00:00Z", af.deadline)
+		}
+		req.Deadline = &t
+	}
+	if af.deadlineIn != 0 {
+		t := time.Now().Add(af.deadlineIn).UTC().Truncate(time.Second)
+		req.Deadline = &t
+	}
+	return req, nil
+}
+
+func (af *approvalFlags) register(cmd *cobra.Command, withAction bool) {
+	f := cmd.Flags()
+	if withAction {
+		f.StringVar(&af.action, "action", "install", "install, uninstall or decline")
+	}
+	f.StringVar(&af.deadline, "deadline", "", "install by this time (RFC 3339); overrides every agent policy")
+	f.DurationVar(&af.deadlineIn, "deadline-in", 0, "install within this long from now, e.g. 72h")
+	f.IntVar(&af.rollout, "rollout", 100, "percentage of the group's computers, 1 to 100")
+}
+
+func (o *adminOptions) setApproval(cmd *cobra.Command, group, upd string, af *approvalFlags) error {
+	p, err := approvalPath(group, upd)
+	if err != nil {
+		return err
+	}
+	req, err := af.request()
+	if err != nil {
+		return err
+	}
+	return o.call(cmd, "PUT", p, req, say(fmt.Sprintf("%s: %s %s (rollout %d%%); approvals/%s.json re-signed.", group, req.Action, upd, req.Rollout, group)))
+}
+
+func adminApprovalsCmd(o *adminOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "approvals", Short: "A group's approvals: list, set, remove"}
+	var af approvalFlags
+	set := &cobra.Command{
+		Use: "set GROUP VENDOR/ID", Short: "Approve (install or uninstall) or decline an update for a group", Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error { return o.setApproval(cmd, args[0], args[1], &af) },
+	}
+	af.register(set, true)
+	cmd.AddCommand(
+		&cobra.Command{
+			Use: "list GROUP", Short: "List a group's approvals", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "GET", "/api/v1/groups/"+url.PathEscape(args[0])+"/approvals", nil, func(w io.Writer, raw []byte) error {
+					var r struct{ Approvals []store.Approval }
+					if err := json.Unmarshal(raw, &r); err != nil {
+						return err
+					}
+					var rows [][]string
+					for _, a := range r.Approvals {
+						rows = append(rows, []string{a.Vendor + "/" + a.UpdateID, a.Action, fmt.Sprintf("%d%%", a.Rollout), fmtTime(a.Deadline)})
+					}
+					return table(w, "UPDATE\tACTION\tROLLOUT\tDEADLINE", rows)
+				})
+			},
+		},
+		set,
+		&cobra.Command{
+			Use: "remove GROUP VENDOR/ID", Short: "Remove an approval or decline", Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				p, err := approvalPath(args[0], args[1])
+				if err != nil {
+					return err
+				}
+				return o.call(cmd, "DELETE", p, nil, say(fmt.Sprintf("%s: removed %s; approvals/%s.json re-signed.", args[0], args[1], args[0])))
+			},
+		},
+	)
+	return cmd
+}
+
+// adminApproveCmd is the short form: `approve GROUP VENDOR/ID` and
+// `decline GROUP VENDOR/ID`.
+func adminApproveCmd(o *adminOptions, use, action string) *cobra.Command {
+	af := &approvalFlags{action: action}
+	cmd := &cobra.Command{
+		Use:   use + " GROUP VENDOR/ID",
+		Short: map[string]string{"install": "Approve an update for install in a group", "decline": "Decline an update for a group"}[action],
+		Args:  cobra.ExactArgs(2),
+		RunE:  func(cmd *cobra.Command, args []string) error { return o.setApproval(cmd, args[0], args[1], af) },
+	}
+	if action != "decline" {
+		af.register(cmd, false)
+	}
+	return cmd
+}
+
+func adminUpdatesCmd(o *adminOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "updates", Short: "Updates the server's repositories hold"}
+	var vendor, product, class, sev string
+	list := &cobra.Command{
+		Use: "list", Short: "List updates with how many computers are in each state", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{}
+			for k, v := range map[string]string{"vendor": vendor, "product": product, "classification": class, "severity": sev} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
+			return o.call(cmd, "GET", "/api/v1/updates?"+q.Encode(), nil, func(w io.Writer, raw []byte) error {
+				var r struct{ Updates []server.UpdateView }
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return err
+				}
+				var rows [][]string
+				for _, u := range r.Updates {
+					var st []string
+					for k, n := range u.States {
+						st = append(st, fmt.Sprintf("%s=%d", k, n))
+					}
+					rows = append(rows, []string{u.Vendor + "/" + u.ID, u.Severity, u.Classification, u.Product, u.Released, strings.Join(st, " "), u.Title})
+				}
+				return table(w, "UPDATE\tSEVERITY\tCLASSIFICATION\tPRODUCT\tRELEASED\tSTATES\tTITLE", rows)
+			})
+		},
+	}
+	f := list.Flags()
+	f.StringVar(&vendor, "vendor", "", "only this vendor repository")
+	f.StringVar(&product, "product", "", "only this product")
+	f.StringVar(&class, "classification", "", "only this classification")
+	f.StringVar(&sev, "severity", "", "only this severity")
+	cmd.AddCommand(list)
+	return cmd
+}
+
+func adminComputersCmd(o *adminOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "computers", Short: "Enrolled computers: list, show, remove, revoke"}
+	var group string
+	list := &cobra.Command{
+		Use: "list", Short: "List computers", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := "/api/v1/computers"
+			if group != "" {
+				p += "?group=" + url.QueryEscape(group)
+			}
+			return o.call(cmd, "GET", p, nil, func(w io.Writer, raw []byte) error {
+				var r struct{ Computers []store.Agent }
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return err
+				}
+				var rows [][]string
+				for _, a := range r.Computers {
+					rows = append(rows, []string{a.ID, a.Hostname, a.Group, a.Status, a.OS, fmtTime(&a.LastSeen), a.Flag})
+				}
+				return table(w, "ID\tHOSTNAME\tGROUP\tSTATUS\tOS\tLAST SEEN\tFLAG", rows)
+			})
+		},
+	}
+	list.Flags().StringVar(&group, "group", "", "only this group")
+	cmd.AddCommand(list,
+		&cobra.Command{
+			Use: "show ID", Short: "Show a computer and its per-update states", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "GET", "/api/v1/computers/"+url.PathEscape(args[0]), nil, func(w io.Writer, raw []byte) error {
+					var c server.ComputerView
+					if err := json.Unmarshal(raw, &c); err != nil {
+						return err
+					}
+					fmt.Fprintf(w, "%s %s group=%s status=%s os=%q arch=%s machine=%s last seen %s %s\n", c.ID, c.Hostname, c.Group, c.Status, c.OS, c.Arch, c.MachineID, fmtTime(&c.LastSeen), c.Flag)
+					var rows [][]string
+					for _, u := range c.Updates {
+						rows = append(rows, []string{u.Vendor + "/" + u.UpdateID, u.State, fmtTime(&u.UpdatedAt), u.Detail})
+					}
+					return table(w, "UPDATE\tSTATE\tSINCE\tDETAIL", rows)
+				})
+			},
+		},
+		&cobra.Command{
+			Use: "remove ID", Short: "Remove a computer; its certificate is refused from then on", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "DELETE", "/api/v1/computers/"+url.PathEscape(args[0]), nil, say("Removed "+args[0]+"."))
+			},
+		},
+		&cobra.Command{
+			Use: "revoke ID", Short: "Revoke a computer, keeping its history", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "POST", "/api/v1/computers/"+url.PathEscape(args[0])+"/revoke", nil, say("Revoked "+args[0]+"."))
+			},
+		},
+	)
+	return cmd
+}
+
+func adminTokensCmd(o *adminOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "tokens", Short: "API and enrollment tokens: list, create, revoke"}
+	var kind string
+	list := &cobra.Command{
+		Use: "list", Short: "List tokens (never their secrets)", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := "/api/v1/tokens"
+			if kind != "" {
+				p += "?kind=" + url.QueryEscape(kind)
+			}
+			return o.call(cmd, "GET", p, nil, func(w io.Writer, raw []byte) error {
+				var r struct{ Tokens []store.Token }
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return err
+				}
+				var rows [][]string
+				for _, t := range r.Tokens {
+					what := t.Role
+					if t.Kind == store.KindEnroll {
+						what = "group " + t.Group
+						if t.ClientGroup {
+							what += " (agent may choose)"
+						}
+					}
+					uses := fmt.Sprint(t.Uses)
+					if t.MaxUses > 0 {
+						uses += "/" + fmt.Sprint(t.MaxUses)
+					}
+					state := "active"
+					if t.RevokedAt != nil {
+						state = "revoked"
+					} else if t.ExpiresAt != nil && time.Now().After(*t.ExpiresAt) {
+						state = "expired"
+					}
+					rows = append(rows, []string{t.ID, t.Kind, what, uses, fmtTime(t.ExpiresAt), state, t.Name})
+				}
+				return table(w, "ID\tKIND\tROLE/GROUP\tUSES\tEXPIRES\tSTATE\tNAME", rows)
+			})
+		},
+	}
+	list.Flags().StringVar(&kind, "kind", "", "api or enroll")
+	var req server.TokenRequest
+	create := &cobra.Command{
+		Use: "create", Short: "Create a token; its secret is printed this once", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.call(cmd, "POST", "/api/v1/tokens", req, func(w io.Writer, raw []byte) error {
+				var r server.TokenResponse
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return err
+				}
+				fmt.Fprintf(w, "%s\n", r.Token)
+				fmt.Fprintf(cmd.ErrOrStderr(), "Token %s (%s), expires %s. The secret above is not stored and will not be shown again.\n", r.Info.ID, r.Info.Kind, fmtTime(r.Info.ExpiresAt))
+				return nil
+			})
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&req.Kind, "kind", "enroll", "api or enroll")
+	f.StringVar(&req.Name, "name", "", "a note saying what the token is for")
+	f.StringVar(&req.Role, "role", "", "api tokens: admin, approver or viewer")
+	f.StringVar(&req.Group, "group", "", "enroll tokens: the group agents join (default: default)")
+	f.BoolVar(&req.ClientGroup, "client-group", false, "enroll tokens: let agents ask for their group (client-side targeting)")
+	f.IntVar(&req.MaxUses, "max-uses", 0, "enroll tokens: how many enrollments (0 = unlimited)")
+	f.StringVar(&req.ExpiresIn, "expires-in", "", "lifetime, e.g. 24h (default: 24h for enroll tokens, none for api tokens)")
+	cmd.AddCommand(list, create,
+		&cobra.Command{
+			Use: "revoke ID", Short: "Revoke a token", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "DELETE", "/api/v1/tokens/"+url.PathEscape(args[0]), nil, say("Revoked "+args[0]+"."))
+			},
+		},
+	)
+	return cmd
+}
+
+func adminSyncCmd(o *adminOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "sync", Short: "Sync vendor repositories now, or show sync history"}
+	var vendor string
+	var wait bool
+	run := &cobra.Command{
+		Use: "run", Short: "Sync now", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p := "/api/v1/sync"
+			if wait {
+				p += "?wait=true"
+			}
+			return o.call(cmd, "POST", p, server.SyncRequest{Vendor: vendor}, func(w io.Writer, raw []byte) error {
+				if !wait {
+					_, err := fmt.Fprintln(w, "Sync queued.")
+					return err
+				}
+				return printRuns(w, raw)
+			})
+		},
+	}
+	run.Flags().StringVar(&vendor, "vendor", "", "only this vendor repository")
+	run.Flags().BoolVar(&wait, "follow", false, "wait for the sync to finish and print its result")
+	var limit int
+	history := &cobra.Command{
+		Use: "history", Short: "Show recent syncs, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.call(cmd, "GET", fmt.Sprintf("/api/v1/sync?limit=%d", limit), nil, printRuns)
+		},
+	}
+	history.Flags().IntVar(&limit, "limit", 20, "how many runs")
+	cmd.AddCommand(run, history)
+	return cmd
+}
+
+func printRuns(w io.Writer, raw []byte) error {
+	var r struct{ Runs []store.SyncRun }
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return err
+	}
+	var rows [][]string
+	for _, s := range r.Runs {
+		rows = append(rows, []string{fmt.Sprint(s.ID), s.Vendor, s.Trigger, s.Status, fmtTime(&s.StartedAt),
+			fmt.Sprint(s.UpdatesFetched), fmt.Sprint(s.PayloadsFetched), fmt.Sprint(s.BytesFetched), s.Error})
+	}
+	return table(w, "ID\tVENDOR\tTRIGGER\tSTATUS\tSTARTED\tUPDATES\tPAYLOADS\tBYTES\tERROR", rows)
+}

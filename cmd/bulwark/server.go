@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/version"
+)
+
+func newServerCmd() *cobra.Command {
+	var (
+		configPath     string
+		adminTokenFile string
+		flags          serverFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the update server: repositories, sync, approvals, agents",
+		Long: `Run the update server. With no flags it is a working server: data in
+./bulwark-data (SQLite, site repository, TLS material; created 0700), HTTPS on
+:8443 with a site CA and server certificate made on first start (for the host
+name, localhost and the machine's addresses). On first start it prints the
+console URL, an admin token (shown once, stored only as a hash) and the exact
+command that enrolls an agent.
+
+It serves, over HTTPS only unless --http is given:
+  /                          status page (version, repositories, sync, computers)
+  /repos/<vendor>/metadata/  vendor repositories it publishes or mirrors
+  /repos/<vendor>/targets/
+  /site/metadata/, /site/targets/   its own site repository (group approvals)
+  /api/v1/                   admin API (bearer tokens; /api/v1/openapi.json)
+  /agent/v1/                 agent API (enrollment, then mTLS)
+  /healthz, /metrics         health and Prometheus metrics
+
+Settings come from, lowest first: defaults, the YAML file given with --config,
+BULWARK_* environment variables (the flag name in upper case with '_' for '-',
+e.g. BULWARK_DATA_DIR, BULWARK_LISTEN, BULWARK_UPSTREAM), then flags.
+
+Config file (every key optional):
+  data_dir: ./bulwark-data
+  listen: ":8443"
+  http: ""                   # plain HTTP for repositories only; off unless set
+  hosts: [updates.example.com]
+  public_url: https://updates.example.com:8443
+  site_name: site
+  vendors:                   # vendor repositories made with 'bulwark repo init'
+    - {name: example, dir: /srv/bulwark/vendor}
+  upstream:                  # sync vendor repositories from another server
+    url: https://hq.example.com:8443
+    ca_fingerprint: sha256:<64 hex>
+    vendors:
+      - {name: example, root_fingerprint: sha256:<64 hex of metadata/1.root.json>}
+    interval: 1h
+    jitter: 6m
+    metadata_only: false     # agents then fetch payloads from the upstream
+    products: []             # filters; empty = everything
+    classifications: []
+    severities: []
+  log: {level: info, format: text}
+
+SIGTERM or SIGINT shuts down gracefully. With NOTIFY_SOCKET set (systemd
+Type=notify) it reports READY=1 once listening.`,
+		Example: `  bulwark server
+  bulwark server --data-dir /var/lib/bulwark --vendor example=/srv/vendor
+  bulwark server --upstream https://hq:8443 --upstream-ca sha256:… --upstream-vendor example=sha256:…`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			fc, err := loadServerConfig(configPath)
+			if err != nil {
+				return err
+			}
+			if err := fc.applyEnv(os.LookupEnv); err != nil {
+				return err
+			}
+			if err := fc.applyFlags(cmd.Flags(), &flags); err != nil {
+				return err
+			}
+			cfg, err := fc.serverConfig()
+			if err != nil {
+				return err
+			}
+			logger, err := newLogger(cmd.ErrOrStderr(), fc.Log.Level, fc.Log.Format)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			return runServer(ctx, cmd.OutOrStdout(), cfg, adminTokenFile)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "YAML config file")
+	f.StringVar(&adminTokenFile, "admin-token-file", "", "on first start, also write the admin token to this file (mode 0600), for automation")
+	flags.register(f)
+	return cmd
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format %q: use text or json", format)
+}
+
+func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminTokenFile string) error {
+	s, first, err := server.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ready := func() {
+		url, pin := s.URL(), s.CAFingerprint()
+		fmt.Fprintf(out, "Bulwark update server %s\n", version.String())
+		fmt.Fprintf(out, "  console:  %s/\n", url)
+		fmt.Fprintf(out, "  data:     %s\n", cfg.DataDir)
+		fmt.Fprintf(out, "  site CA:  %s\n", pin)
+		for _, r := range s.Repositories() {
+			fmt.Fprintf(out, "  vendor repository %s (%s): root %s\n", r.Name, r.Kind, orPending(r.RootFingerprint))
+		}
+		if first != nil {
+			fmt.Fprintf(out, "\nAdmin token (shown once, stored only as a hash; keep it safe):\n  %s\n", first.AdminToken)
+			if adminTokenFile != "" {
+				if err := atomicfile.WriteFile(adminTokenFile, []byte(first.AdminToken+"\n"), 0o600); err != nil {
+					fmt.Fprintf(out, "  (could not write %s: %v)\n", adminTokenFile, err)
+				}
+			}
+			fmt.Fprintf(out, "\nEnroll an agent (token valid 7 days; make more with 'bulwark admin tokens create --kind enroll'):\n")
+			fmt.Fprintf(out, "  bulwark agent enroll --server %s --token %s --ca-fingerprint %s\n", url, first.EnrollToken, pin)
+			fmt.Fprintf(out, "\nAdminister:\n  bulwark admin --server %s --ca-fingerprint %s --token <admin token> groups list\n", url, pin)
+			fmt.Fprintf(out, "\nSync another server from this one: on it, run\n  bulwark server --upstream %s --upstream-ca %s --upstream-vendor NAME=<root fingerprint above>\n", url, pin)
+		} else {
+			fmt.Fprintf(out, "\nThe admin token was shown at first start; make more with 'bulwark admin tokens create'.\n")
+		}
+		fmt.Fprintln(out, "Ready.")
+		if err := server.SdNotify(os.Getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
+			cfg.Logger.Warn("sd_notify", "err", err)
+		}
+	}
+	err = s.Run(ctx, ready)
+	_ = server.SdNotify(os.Getenv("NOTIFY_SOCKET"), "STOPPING=1")
+	return err
+}
+
+func orPending(s string) string {
+	if s == "" {
+		return "pinned at first sync"
+	}
+	return s
+}
+
+// splitPair splits NAME=VALUE.
+func splitPair(flag, v string) (string, string, error) {
+	name, val, ok := strings.Cut(v, "=")
+	if !ok || name == "" || val == "" {
+		return "", "", fmt.Errorf("--%s %q: use NAME=VALUE", flag, v)
+	}
+	return name, val, nil
+}

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/bulwarkhq/bulwark/internal/server"
+)
+
+// maxConfigSize caps the server's YAML config file.
+const maxConfigSize = 1 << 20
+
+// serverFileConfig is the YAML config file of `bulwark server`; the same
+// keys are set by BULWARK_* variables and flags.
+type serverFileConfig struct {
+	DataDir   string                `yaml:"data_dir"`
+	Listen    string                `yaml:"listen"`
+	HTTP      string                `yaml:"http"`
+	Hosts     []string              `yaml:"hosts"`
+	PublicURL string                `yaml:"public_url"`
+	SiteName  string                `yaml:"site_name"`
+	Vendors   []server.HostedVendor `yaml:"vendors"`
+	Upstream  *upstreamFileConfig   `yaml:"upstream"`
+	Log       struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+}
+
+type upstreamFileConfig struct {
+	URL             string                  `yaml:"url"`
+	CAFingerprint   string                  `yaml:"ca_fingerprint"`
+	Vendors         []server.UpstreamVendor `yaml:"vendors"`
+	Interval        time.Duration           `yaml:"interval"`
+	Jitter          time.Duration           `yaml:"jitter"`
+	MetadataOnly    bool                    `yaml:"metadata_only"`
+	Products        []string                `yaml:"products"`
+	Classifications []string                `yaml:"classifications"`
+	Severities      []string                `yaml:"severities"`
+}
+
+func loadServerConfig(path string) (*serverFileConfig, error) {
+	c := &serverFileConfig{DataDir: "bulwark-data", Listen: ":8443"}
+	c.Log.Level, c.Log.Format = "info", "text"
+	if path == "" {
+		return c, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if len(b) > maxConfigSize {
+		return nil, fmt.Errorf("config %s: over the %d byte limit", path, maxConfigSize)
+	}
+	return parseServerConfig(path, b, c)
+}
+
+func parseServerConfig(name string, b []byte, c *serverFileConfig) (*serverFileConfig, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", name, err)
+	}
+	return c, nil
+}
+
+// serverFlags are the command-line settings; only flags that were set
+// override the file and environment.
+type serverFlags struct {
+	dataDir, listen, http, publicURL, siteName string
+	hosts, vendors                             []string
+	upstream, upstreamCA                       string
+	upstreamVendors                            []string
+	interval, jitter                           time.Duration
+	metadataOnly                               bool
+	products, classifications, severities      []string
+	logLevel, logFormat                        string
+}
+
+func (sf *serverFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&sf.dataDir, "data-dir", "bulwark-data", "data directory (SQLite, site repository, TLS material), created 0700")
+	f.StringVar(&sf.listen, "listen", ":8443", "HTTPS listen address")
+	f.StringVar(&sf.http, "http", "", "also serve repositories (only) over plain HTTP on this address; off unless set")
+	f.StringSliceVar(&sf.hosts, "host", nil, "extra DNS name or IP address for the server certificate (repeatable)")
+	f.StringVar(&sf.publicURL, "public-url", "", "URL agents and admins reach this server at (default https://<hostname>:<port>)")
+	f.StringVar(&sf.siteName, "site-name", "site", "name of the site repository, made on first start")
+	f.StringArrayVar(&sf.vendors, "vendor", nil, "serve a vendor repository made with 'bulwark repo init': NAME=DIR (repeatable)")
+	f.StringVar(&sf.upstream, "upstream", "", "sync vendor repositories from this server: https://host:port")
+	f.StringVar(&sf.upstreamCA, "upstream-ca", "", "the upstream's site CA fingerprint, sha256:<64 hex>, as it printed")
+	f.StringArrayVar(&sf.upstreamVendors, "upstream-vendor", nil, "vendor repository to sync: NAME=sha256:<fingerprint of its metadata/1.root.json> (repeatable)")
+	f.DurationVar(&sf.interval, "sync-interval", time.Hour, "time between scheduled syncs")
+	f.DurationVar(&sf.jitter, "sync-jitter", 0, "random extra delay added to each interval (default interval/10)")
+	f.BoolVar(&sf.metadataOnly, "metadata-only", false, "sync metadata only; agents fetch payloads from the upstream")
+	f.StringSliceVar(&sf.products, "product", nil, "sync only these products (repeatable)")
+	f.StringSliceVar(&sf.classifications, "classification", nil, "sync only these classifications (repeatable)")
+	f.StringSliceVar(&sf.severities, "severity", nil, "sync only these severities (repeatable)")
+	f.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
+}
+
+func (c *serverFileConfig) up() *upstreamFileConfig {
+	if c.Upstream == nil {
+		c.Upstream = &upstreamFileConfig{}
+	}
+	return c.Upstream
+}
+
+// applyEnv applies BULWARK_* variables.
+func (c *serverFileConfig) applyEnv(lookup func(string) (string, bool)) error {
+	str := func(name string, dst *string) {
+		if v, ok := lookup(name); ok {
+			*dst = v
+		}
+	}
+	list := func(name string, dst *[]string) {
+		if v, ok := lookup(name); ok {
+			*dst = splitList(v)
+		}
+	}
+	str("BULWARK_DATA_DIR", &c.DataDir)
+	str("BULWARK_LISTEN", &c.Listen)
+	str("BULWARK_HTTP", &c.HTTP)
+	list("BULWARK_HOST", &c.Hosts)
+	str("BULWARK_PUBLIC_URL", &c.PublicURL)
+	str("BULWARK_SITE_NAME", &c.SiteName)
+	str("BULWARK_LOG_LEVEL", &c.Log.Level)
+	str("BULWARK_LOG_FORMAT", &c.Log.Format)
+	if v, ok := lookup("BULWARK_VENDOR"); ok {
+		vs, err := parseVendors(splitList(v))
+		if err != nil {
+			return fmt.Errorf("BULWARK_VENDOR: %w", err)
+		}
+		c.Vendors = vs
+	}
+	if v, ok := lookup("BULWARK_UPSTREAM"); ok {
+		c.up().URL = v
+	}
+	if v, ok := lookup("BULWARK_UPSTREAM_CA"); ok {
+		c.up().CAFingerprint = v
+	}
+	if v, ok := lookup("BULWARK_UPSTREAM_VENDOR"); ok {
+		uv, err := parseUpstreamVendors(splitList(v))
+		if err != nil {
+			return fmt.Errorf("BULWARK_UPSTREAM_VENDOR: %w", err)
+		}
+		c.up().Vendors = uv
+	}
+	for _, d := range []struct {
+		name string
+		dst  func() *time.Duration
+	}{
+		{"BULWARK_SYNC_INTERVAL", func() *time.Duration { return &c.up().Interval }},
+		{"BULWARK_SYNC_JITTER", func() *time.Duration { return &c.up().Jitter }},
+	} {
+		if v, ok := lookup(d.name); ok {
+			dur, err := time.ParseDuration(v)
+			if err != nil || dur < 0 {
+				return fmt.Errorf("%s %q: use a duration such as 1h", d.name, v)
+			}
+			*d.dst() = dur
+		}
+	}
+	if v, ok := lookup("BULWARK_METADATA_ONLY"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("BULWARK_METADATA_ONLY %q: use true or false", v)
+		}
+		c.up().MetadataOnly = b
+	}
+	if v, ok := lookup("BULWARK_PRODUCT"); ok {
+		c.up().Products = splitList(v)
+	}
+	if v, ok := lookup("BULWARK_CLASSIFICATION"); ok {
+		c.up().Classifications = splitList(v)
+	}
+	if v, ok := lookup("BULWARK_SEVERITY"); ok {
+		c.up().Severities = splitList(v)
+	}
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func parseVendors(vs []string) ([]server.HostedVendor, error) {
+	var out []server.HostedVendor
+	for _, v := range vs {
+		name, dir, err := splitPair("vendor", v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, server.HostedVendor{Name: name, Dir: dir})
+	}
+	return out, nil
+}
+
+func parseUpstreamVendors(vs []string) ([]server.UpstreamVendor, error) {
+	var out []server.UpstreamVendor
+	for _, v := range vs {
+		name, fp, err := splitPair("upstream-vendor", v)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, server.UpstreamVendor{Name: name, RootFingerprint: fp})
+	}
+	return out, nil
+}
+
+// applyFlags applies the flags that were given.
+func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error {
+	set := func(name string) bool { return fs.Changed(name) }
+	if set("data-dir") {
+		c.DataDir = sf.dataDir
+	}
+	if set("listen") {
+		c.Listen = sf.listen
+	}
+	if set("http") {
+		c.HTTP = sf.http
+	}
+	if set("host") {
+		c.Hosts = sf.hosts
+	}
+	if set("public-url") {
+		c.PublicURL = sf.publicURL
+	}
+	if set("site-name") {
+		c.SiteName = sf.siteName
+	}
+	if set("log-level") {
+		c.Log.Level = sf.logLevel
+	}
+	if set("log-format") {
+		c.Log.Format = sf.logFormat
+	}
+	if set("vendor") {
+		vs, err := parseVendors(sf.vendors)
+		if err != nil {
+			return err
+		}
+		c.Vendors = vs
+	}
+	if set("upstream") {
+		c.up().URL = sf.upstream
+	}
+	if set("upstream-ca") {
+		c.up().CAFingerprint = sf.upstreamCA
+	}
+	if set("upstream-vendor") {
+		uv, err := parseUpstreamVendors(sf.upstreamVendors)
+		if err != nil {
+			return err
+		}
+		c.up().Vendors = uv
+	}
+	if set("sync-interval") {
+		c.up().Interval = sf.interval
+	}
+	if set("sync-jitter") {
+		c.up().Jitter = sf.jitter
+	}
+	if set("metadata-only") {
+		c.up().MetadataOnly = sf.metadataOnly
+	}
+	if set("product") {
+		c.up().Products = sf.products
+	}
+	if set("classification") {
+		c.up().Classifications = sf.classifications
+	}
+	if set("severity") {
+		c.up().Severities = sf.severities
+	}
+	return nil
+}
+
+// serverConfig turns the merged settings into the server's Config.
+func (c *serverFileConfig) serverConfig() (server.Config, error) {
+	cfg := server.Config{DataDir: c.DataDir, Listen: c.Listen, HTTP: c.HTTP, Hosts: c.Hosts, PublicURL: c.PublicURL,
+		SiteName: c.SiteName, Vendors: c.Vendors}
+	if u := c.Upstream; u != nil && (u.URL != "" || u.CAFingerprint != "" || len(u.Vendors) > 0) {
+		if u.URL == "" {
+			return cfg, errors.New("upstream settings given without an upstream URL (--upstream)")
+		}
+		cfg.Upstream = &server.Upstream{URL: strings.TrimRight(u.URL, "/"), CAFingerprint: u.CAFingerprint, Vendors: u.Vendors,
+			Interval: u.Interval, Jitter: u.Jitter, MetadataOnly: u.MetadataOnly,
+			Products: u.Products, Classifications: u.Classifications, Severities: u.Severities}
+	}
+	return cfg, nil
+}
