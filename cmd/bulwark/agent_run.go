@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -135,6 +136,9 @@ Settings in the configuration file (YAML):
 			defer closeAll()
 			ctx := cmd.Context()
 			checkIn := func(ctx context.Context) error {
+				// Between check-ins the agent idles for hours: give the
+				// memory a cycle used back to the system.
+				defer debug.FreeOSMemory()
 				if info, changed, err := sc.CheckIn(ctx); err != nil {
 					return err
 				} else if changed && info.Group != "" && info.Group != d.Sources.Group {
