@@ -46,20 +46,37 @@ func (m Mode) String() string {
 // change is forgotten); the current delay is the minimum of the last two
 // samples (one late answer is noise). Queuing delay = current - base.
 //
-// Above Target the pacing rate halves (never below MinRate); at or below it
-// the rate grows by max(MinRate, rate/8) per sample, scaled by how far below
-// Target the queue is, and never past twice what was actually delivered in
+// Delay alone misses a competitor that keeps queues short (a BBR sender adds
+// only milliseconds), so a second signal counts as congestion too: for two
+// samples in a row the download got less than 80% of its pacing rate (the
+// network, not the pacing, held it back) and less than 80% of the most it
+// delivered in the last ten minutes (so it is not simply using the whole
+// link). Then the rate falls to half of what was delivered.
+//
+// Above Target the pacing rate halves (never below MinRate). At or below it
+// the rate grows, scaled by how far below Target the queue is: by rate/8 a
+// sample until the first decrease (a slow start that finds the link's
+// capacity in seconds), then additively by 1/32 of the peak delivery a
+// sample (at least MinRate), and never past twice what was actually delivered in
 // the last interval (so an idle period cannot build up a rate that takes many
 // halvings to matter). The download reads from its socket no faster than
-// this rate, so TCP's receive window closes and the sender slows down; the
-// connection's receive buffer is fixed at a small size (when the Client's
-// transport is an *http.Transport) so that the sender feels it quickly. The
+// this rate, so TCP's receive window closes and the sender slows down. The
+// connection's receive buffer is fixed at 64 KiB (when the Client's
+// transport is an *http.Transport), so that the sender feels the pacing
+// quickly and the download itself never queues more than about that much
+// at the bottleneck; it also caps a background download at about 64 KiB a
+// round trip (some 10 Mbit/s at 50 ms), which is the price of yielding. The
 // pacing composes with Options.Limiter: a byte needs a token from both.
+//
+// The default Target, 25 ms, is below RFC 6817's 100 ms because a receiver
+// cannot see its own sender's queue apart from anyone else's, and because
+// senders that keep queues short (BBR) lose throughput to any standing
+// queue; docs/BENCHMARKS.md has the measurements behind the choice.
 //
 // Background mode has no effect on file:// URLs.
 type BackgroundOptions struct {
 	// Target is the queuing delay the download tries to stay under.
-	// 0 means 50ms; at most 100ms (RFC 6817's ceiling).
+	// 0 means 25ms; at most 100ms (RFC 6817's ceiling).
 	Target time.Duration
 	// ProbeEvery is the interval between delay probes. 0 means 200ms;
 	// at least 10ms.
@@ -74,7 +91,7 @@ type BackgroundOptions struct {
 }
 
 const (
-	defaultTarget     = 50 * time.Millisecond
+	defaultTarget     = 25 * time.Millisecond
 	maxTarget         = 100 * time.Millisecond
 	defaultProbeEvery = 200 * time.Millisecond
 	minProbeEvery     = 10 * time.Millisecond
@@ -84,8 +101,9 @@ const (
 	// probeTimeout bounds one probe; a probe that fails or times out counts
 	// as a sample of this delay (the link is too busy to answer).
 	probeTimeout = 2 * time.Second
-	// bgReadBuffer is the socket receive buffer of background connections.
-	bgReadBuffer = 256 << 10
+	// bgReadBuffer is the socket receive buffer of background connections
+	// (the kernel doubles it for its bookkeeping).
+	bgReadBuffer = 64 << 10
 	// paceChunk is the largest read in background mode as a fraction of a
 	// second at the current rate, so that a rate change takes effect soon.
 	paceChunk = 20 // 1/20 s
@@ -95,7 +113,7 @@ const (
 func (bo BackgroundOptions) withDefaults(lim Limits) (BackgroundOptions, error) {
 	switch {
 	case bo.Target < 0 || bo.Target > maxTarget:
-		return bo, &InputError{"Background.Target", bo.Target.String(), "0 (default 50ms) or a duration up to 100ms"}
+		return bo, &InputError{"Background.Target", bo.Target.String(), "0 (default 25ms) or a duration up to 100ms"}
 	case bo.ProbeEvery != 0 && bo.ProbeEvery < minProbeEvery:
 		return bo, &InputError{"Background.ProbeEvery", bo.ProbeEvery.String(), "0 (default 200ms) or at least 10ms"}
 	case bo.MinRate < 0 || (bo.MinRate != 0 && bo.MinRate < lim.MinSpeed):
@@ -118,23 +136,36 @@ func (bo BackgroundOptions) withDefaults(lim Limits) (BackgroundOptions, error) 
 // turns delay samples into a pacing rate in bytes per second. It is pure
 // arithmetic over its inputs (no clock, no I/O) so that tests can drive it.
 type controller struct {
-	target  time.Duration
-	minRate float64
-	rate    float64
-	base    []baseBucket // oldest first, at most baseBuckets
-	recent  [currentFilter]time.Duration
-	nrecent int
+	target    time.Duration
+	minRate   float64
+	rate      float64
+	base      []baseBucket // oldest first, at most baseBuckets
+	recent    [currentFilter]time.Duration
+	nrecent   int
+	delivered float64 // the previous interval's delivery, for smoothing
+	shared    int     // consecutive samples that looked like a shared link
+	avoid     bool    // a decrease happened: grow additively from now on
 }
 
+// baseBucket holds one minute of history: the least delay and the most
+// delivery seen in it.
 type baseBucket struct {
 	start time.Time
 	min   time.Duration
+	peak  float64
 }
 
 const (
 	baseBuckets   = 10
 	baseBucketFor = time.Minute
 	currentFilter = 2
+	// netLimited: delivering less than this fraction of the pacing rate
+	// means the network, not the pacing, limits the download; delivering
+	// less than this fraction of the peak as well means the link is shared.
+	netLimited = 0.8
+	// avoidSteps: after the first decrease the rate grows additively, by
+	// the peak delivery over this many samples (6.4 s at the default 200ms).
+	avoidSteps = 32
 )
 
 func newController(target time.Duration, minRate float64) *controller {
@@ -144,25 +175,51 @@ func newController(target time.Duration, minRate float64) *controller {
 // sample takes one delay measurement made at now, and the bytes per second
 // the download delivered since the previous sample; it returns the new rate.
 func (c *controller) sample(now time.Time, delay time.Duration, delivered float64) float64 {
+	// Delivery is smoothed over two intervals: a read that catches up after
+	// a pause must not look like capacity.
+	smooth := delivered
+	if c.nrecent > 0 {
+		smooth = (delivered + c.delivered) / 2
+	}
+	c.delivered = delivered
 	if n := len(c.base); n == 0 || now.Sub(c.base[n-1].start) >= baseBucketFor {
 		if n == baseBuckets {
 			c.base = append(c.base[:0], c.base[1:]...)
 		}
-		c.base = append(c.base, baseBucket{start: now, min: delay})
-	} else if delay < c.base[n-1].min {
-		c.base[n-1].min = delay
+		c.base = append(c.base, baseBucket{start: now, min: delay, peak: smooth})
+	} else {
+		c.base[n-1].min = min(c.base[n-1].min, delay)
+		c.base[n-1].peak = max(c.base[n-1].peak, smooth)
 	}
 	copy(c.recent[1:], c.recent[:currentFilter-1])
 	c.recent[0] = delay
 	c.nrecent = min(c.nrecent+1, currentFilter)
 
+	// A link shared with a sender that keeps queues short (BBR) shows
+	// little delay; it shows as the network, not the pacing, holding the
+	// download well below what it got alone.
+	if delivered < netLimited*c.rate && smooth < netLimited*c.peak() {
+		c.shared++
+	} else {
+		c.shared = 0
+	}
+	if c.shared >= currentFilter {
+		c.shared, c.avoid = 0, true
+		c.rate = max(c.minRate, min(c.rate/2, smooth/2))
+		return c.rate
+	}
 	q := c.current() - c.baseDelay()
 	if q > c.target {
+		c.avoid = true
 		c.rate = max(c.minRate, c.rate/2)
 		return c.rate
 	}
 	off := float64(c.target-q) / float64(c.target)
-	c.rate += max(c.minRate, c.rate/8) * off
+	step := c.rate / 8 // slow start: find the link's capacity quickly
+	if c.avoid {
+		step = c.peak() / avoidSteps
+	}
+	c.rate += max(c.minRate, step) * off
 	c.rate = max(c.minRate, min(c.rate, max(startRate, 2*delivered)))
 	return c.rate
 }
@@ -176,6 +233,16 @@ func (c *controller) current() time.Duration {
 		cur = min(cur, d)
 	}
 	return cur
+}
+
+// peak is the most the download delivered in an interval of the last ten
+// minutes (smoothed over two intervals).
+func (c *controller) peak() float64 {
+	var p float64
+	for _, bk := range c.base {
+		p = max(p, bk.peak)
+	}
+	return p
 }
 
 func (c *controller) baseDelay() time.Duration {

@@ -25,12 +25,13 @@ func TestController(t *testing.T) {
 		ms      = time.Millisecond
 	)
 	type step struct {
-		delay     time.Duration
-		delivered float64 // bytes per second since the previous sample
-		every     time.Duration
-		n         int // repeat count
+		delay time.Duration
+		link  float64 // bytes per second the link leaves the download; 0: no limit
+		every time.Duration
+		n     int // repeat count
 	}
-	// delivered = -1 means "as fast as the rate allowed" (the link is idle).
+	// The download delivers its pacing rate, or what the link leaves it if
+	// that is less.
 	tests := []struct {
 		name  string
 		steps []step
@@ -38,7 +39,7 @@ func TestController(t *testing.T) {
 	}{
 		{
 			name:  "idle link: the rate grows",
-			steps: []step{{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 50}},
+			steps: []step{{delay: 1 * ms, every: 200 * ms, n: 50}},
 			check: func(t *testing.T, rates []float64) {
 				for i := 1; i < len(rates); i++ {
 					if rates[i] <= rates[i-1] {
@@ -53,8 +54,8 @@ func TestController(t *testing.T) {
 		{
 			name: "queue above target: the rate halves down to the floor, never below",
 			steps: []step{
-				{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 20},
-				{delay: 300 * ms, delivered: -1, every: 200 * ms, n: 40},
+				{delay: 1 * ms, every: 200 * ms, n: 20},
+				{delay: 300 * ms, every: 200 * ms, n: 40},
 			},
 			check: func(t *testing.T, rates []float64) {
 				if rates[20] < rates[19] {
@@ -76,11 +77,11 @@ func TestController(t *testing.T) {
 		{
 			name: "one late answer among prompt ones is noise",
 			steps: []step{
-				{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 5},
-				{delay: 500 * ms, delivered: -1, every: 200 * ms, n: 1},
-				{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 1},
-				{delay: 500 * ms, delivered: -1, every: 200 * ms, n: 1},
-				{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 1},
+				{delay: 1 * ms, every: 200 * ms, n: 5},
+				{delay: 500 * ms, every: 200 * ms, n: 1},
+				{delay: 1 * ms, every: 200 * ms, n: 1},
+				{delay: 500 * ms, every: 200 * ms, n: 1},
+				{delay: 1 * ms, every: 200 * ms, n: 1},
 			},
 			check: func(t *testing.T, rates []float64) {
 				for i := 1; i < len(rates); i++ {
@@ -92,7 +93,7 @@ func TestController(t *testing.T) {
 		},
 		{
 			name:  "queue exactly at target: the rate holds",
-			steps: []step{{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 3}, {delay: 1*ms + target, delivered: -1, every: 200 * ms, n: 5}},
+			steps: []step{{delay: 1 * ms, every: 200 * ms, n: 3}, {delay: 1*ms + target, every: 200 * ms, n: 5}},
 			check: func(t *testing.T, rates []float64) {
 				if rates[7] != rates[4] {
 					t.Fatalf("rate moved from %.0f to %.0f with the queue at target", rates[4], rates[7])
@@ -101,7 +102,7 @@ func TestController(t *testing.T) {
 		},
 		{
 			name:  "the rate never passes twice what was delivered",
-			steps: []step{{delay: 1 * ms, delivered: 1 << 20, every: 200 * ms, n: 100}},
+			steps: []step{{delay: 1 * ms, link: 1 << 20, every: 200 * ms, n: 100}},
 			check: func(t *testing.T, rates []float64) {
 				if last := rates[len(rates)-1]; last != 2<<20 {
 					t.Fatalf("rate %.0f with 1 MiB/s delivered, want the ceiling %d", last, 2<<20)
@@ -109,10 +110,62 @@ func TestController(t *testing.T) {
 			},
 		},
 		{
+			name:  "alone on the link: network-limited at its peak, the rate does not fall",
+			steps: []step{{delay: 1 * ms, link: 2 << 20, every: 200 * ms, n: 100}},
+			check: func(t *testing.T, rates []float64) {
+				for i := 1; i < len(rates); i++ {
+					if rates[i] < rates[i-1] {
+						t.Fatalf("rate fell from %.0f to %.0f at sample %d with the link to itself", rates[i-1], rates[i], i)
+					}
+				}
+			},
+		},
+		{
+			// A competitor that keeps queues short (BBR) shows no delay, only
+			// less delivery.
+			name: "a competitor takes most of the link without adding delay: the rate falls",
+			steps: []step{
+				{delay: 1 * ms, link: 2 << 20, every: 200 * ms, n: 40},
+				{delay: 3 * ms, link: 400 << 10, every: 200 * ms, n: 60},
+			},
+			check: func(t *testing.T, rates []float64) {
+				if rates[39] < 2<<20 {
+					t.Fatalf("rate %.0f before the competitor, want at least the link's %d", rates[39], 2<<20)
+				}
+				var low float64 = rates[40]
+				for _, r := range rates[40:] {
+					low = min(low, r)
+				}
+				if low > 400<<10 {
+					t.Fatalf("lowest rate %.0f while the competitor left 400 KiB/s, want below that", low)
+				}
+			},
+		},
+		{
+			name: "after a decrease the rate grows back additively",
+			steps: []step{
+				{delay: 1 * ms, link: 2 << 20, every: 200 * ms, n: 40},
+				{delay: 300 * ms, link: 2 << 20, every: 200 * ms, n: 20},
+				{delay: 1 * ms, link: 2 << 20, every: 200 * ms, n: 40},
+			},
+			check: func(t *testing.T, rates []float64) {
+				// With the queue drained (delay back at base), every sample
+				// adds the same step, 1/32 of the 2 MiB/s peak.
+				if rates[59] != minRate {
+					t.Fatalf("rate %.0f after 4s of queuing, want the floor %d", rates[59], minRate)
+				}
+				for i := 62; i < 75; i++ {
+					if d := rates[i] - rates[i-1]; d != (2<<20)/32 {
+						t.Fatalf("sample %d grew the rate by %.0f, want the additive step %d", i, d, (2<<20)/32)
+					}
+				}
+			},
+		},
+		{
 			name: "a new route with a longer base delay is learnt within ten minutes",
 			steps: []step{
-				{delay: 1 * ms, delivered: -1, every: 200 * ms, n: 5},
-				{delay: 200 * ms, delivered: -1, every: 30 * time.Second, n: 25},
+				{delay: 1 * ms, every: 200 * ms, n: 5},
+				{delay: 200 * ms, every: 30 * time.Second, n: 25},
 			},
 			check: func(t *testing.T, rates []float64) {
 				if last, prev := rates[len(rates)-1], rates[len(rates)-2]; last <= prev {
@@ -129,9 +182,9 @@ func TestController(t *testing.T) {
 			for _, s := range tt.steps {
 				for range s.n {
 					now = now.Add(s.every)
-					delivered := s.delivered
-					if delivered < 0 {
-						delivered = c.rate
+					delivered := c.rate
+					if s.link > 0 {
+						delivered = min(delivered, s.link)
 					}
 					rates = append(rates, c.sample(now, s.delay, delivered))
 				}

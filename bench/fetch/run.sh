@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Download benchmarks for internal/fetch, each against curl measured in the
+# same run, written into the "Downloads" section of docs/BENCHMARKS.md:
+#   1. throttle accuracy at 1, 8 and 64 Mbit/s on loopback vs curl --limit-rate;
+#   2. background mode on a 20 Mbit/s tbf-shaped veth link between two network
+#      namespaces this script creates (and deletes): a curl transfer alone and
+#      while a background download runs, and the same with a foreground one;
+#   3. peak RSS while downloading 1 GiB through fetch.File vs curl.
+# Needs root (namespaces, tc). Not part of the test run.
+#   bench/fetch/run.sh [reps]        (default 3 repetitions of each timing)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+reps=${1:-3}
+
+need=()
+command -v curl >/dev/null || need+=(curl)
+command -v ip >/dev/null || need+=(iproute2)
+command -v tc >/dev/null || need+=(iproute2)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+	apt-get update -qq && apt-get install -y -qq "${need[@]}"
+fi
+
+work=$(mktemp -d /tmp/bulwark-bench-fetch.XXXXXX)
+NS_S=bwfetch-srv
+NS_C=bwfetch-cli
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	ip netns del $NS_S 2>/dev/null || true
+	ip netns del $NS_C 2>/dev/null || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+bin=$work/bf
+go build -o "$bin" ./bench/fetch
+mkdir -p "$work/srv" "$work/out"
+res=$work/results.md
+: >"$res"
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
+mbit() { awk -v b="$1" 'BEGIN {printf "%.2f", b*8/1e6}'; }
+
+# ---------------------------------------------------------------- loopback
+port=18431
+"$bin" serve -addr 127.0.0.1:$port -dir "$work/srv" &
+pids+=($!)
+sleep 0.5
+
+{
+	echo "### Throttle accuracy (loopback)"
+	echo
+	echo "A file of 10 seconds' worth at each rate, served on 127.0.0.1 by \`bench/fetch serve\` (Go's"
+	echo "http.FileServer). Bulwark: \`fetch.File\` with \`Options.Limiter = rate.NewLimiter(R, 32 KiB)\`, timed"
+	echo "from the call to its return (so including the SHA-256 check, fsync and rename). Peer: \`curl -s"
+	echo "--limit-rate R -o FILE\`, its \`time_total\`. Achieved = bytes / time; error = achieved / R − 1."
+	echo "Median of $reps runs, and the worst run."
+	echo
+	echo "| limit | Bulwark achieved (median) | error median / worst | curl achieved (median) | error median / worst |"
+	echo "|---|---|---|---|---|"
+} >>"$res"
+for mb in 1 8 64; do
+	r=$((mb * 125000))
+	size=$((r * 10))
+	sum=$("$bin" gen -out "$work/srv/t$mb" -size $size)
+	ours=() theirs=()
+	for _ in $(seq "$reps"); do
+		rm -f "$work/out/t"
+		ours+=("$("$bin" get -url "http://127.0.0.1:$port/t$mb" -out "$work/out/t" -size $size -sha256 "$sum" -rate $r | field rate)")
+		rm -f "$work/out/t"
+		theirs+=("$(curl -s -o "$work/out/t" --limit-rate $r -w '%{size_download} %{time_total}' "http://127.0.0.1:$port/t$mb" | awk '{printf "%.0f", $1/$2}')")
+	done
+	rm -f "$work/out/t" "$work/srv/t$mb"
+	row() { # rates... -> "achieved | median err / worst err"
+		local med worst
+		med=$(printf '%s\n' "$@" | median)
+		worst=$(printf '%s\n' "$@" | awk -v r=$r '{e=($1/r-1)*100; if (e<0) a=-e; else a=e; if (a>=w) {w=a; s=e}} END {printf "%+.1f%%", s}')
+		printf '%s Mbit/s | %+.1f%% / %s' "$(mbit "$med")" "$(awk -v m="$med" -v r=$r 'BEGIN {print (m/r-1)*100}')" "$worst"
+	}
+	echo "| $mb Mbit/s | $(row "${ours[@]}") | $(row "${theirs[@]}") |" >>"$res"
+	echo "throttle $mb Mbit/s: bulwark ${ours[*]} curl ${theirs[*]} (B/s)" >&2
+done
+
+{
+	echo
+	echo "### Peak memory, 1 GiB (loopback, no limit)"
+	echo
+	echo "Maximum resident set size from \`/usr/bin/time -v\` of the whole process, downloading a 1 GiB file"
+	echo "to disk. Bulwark: \`bench/fetch get\` (fetch.File, hashing as it writes, fsync and rename)."
+	echo "Peer: \`curl -s -o FILE\`."
+	echo
+	echo "| downloader | max RSS | throughput |"
+	echo "|---|---|---|"
+} >>"$res"
+gsize=$((1 << 30))
+gsum=$("$bin" gen -out "$work/srv/g" -size $gsize)
+/usr/bin/time -v "$bin" get -url "http://127.0.0.1:$port/g" -out "$work/out/g" -size $gsize -sha256 "$gsum" >"$work/ours.txt" 2>"$work/ours.time"
+rm -f "$work/out/g"
+/usr/bin/time -v curl -s -o "$work/out/g" -w 'rate=%{speed_download}\n' "http://127.0.0.1:$port/g" >"$work/curl.txt" 2>"$work/curl.time"
+rm -f "$work/out/g" "$work/srv/g"
+rss() { awk -F: '/Maximum resident set size/ {printf "%.1f MiB", $2/1024}' "$1"; }
+echo "| Bulwark fetch.File | $(rss "$work/ours.time") | $(mbit "$(field rate <"$work/ours.txt")") Mbit/s |" >>"$res"
+echo "| curl | $(rss "$work/curl.time") | $(mbit "$(field rate <"$work/curl.txt")") Mbit/s |" >>"$res"
+echo "memory: bulwark $(rss "$work/ours.time") curl $(rss "$work/curl.time")" >&2
+
+# ---------------------------------------------------------------- shaped link
+# Two namespaces joined by a veth pair; the server side's egress is shaped to
+# 20 Mbit/s by tbf with up to 200 ms of queue (a typical bloated access link).
+{
+	echo
+	echo "### Background mode on a shaped link"
+	echo
+} >>"$res"
+shaped=1
+{
+	ip netns add $NS_S && ip netns add $NS_C &&
+		ip link add bwf-s type veth peer name bwf-c &&
+		ip link set bwf-s netns $NS_S && ip link set bwf-c netns $NS_C &&
+		ip -n $NS_S addr add 10.199.0.1/30 dev bwf-s && ip -n $NS_C addr add 10.199.0.2/30 dev bwf-c &&
+		ip -n $NS_S link set lo up && ip -n $NS_C link set lo up &&
+		ip -n $NS_S link set bwf-s up && ip -n $NS_C link set bwf-c up &&
+		ip netns exec $NS_S tc qdisc add dev bwf-s root tbf rate 20mbit burst 20kb latency 200ms
+} 2>"$work/ns.err" || shaped=0
+if [ $shaped = 0 ]; then
+	echo "Not measured: creating the namespaces or the tbf qdisc failed: \`$(tr '\n' ' ' <"$work/ns.err")\`" >>"$res"
+else
+	qdisc=$(ip netns exec $NS_S tc qdisc show dev bwf-s)
+	fgsize=25000000
+	bgsize=$((512 << 20))
+	"$bin" gen -out "$work/srv/fg" -size $fgsize >/dev/null
+	bgsum=$("$bin" gen -out "$work/srv/bg" -size $bgsize)
+	url=http://10.199.0.1:8080
+	curl_fg() { ip netns exec $NS_C curl -s -o /dev/null -w '%{speed_download}' "$url/fg"; }
+	get_in() { # mode duration trace -> "bytes=… rate=…"
+		ip netns exec $NS_C "$bin" get -url "$url/bg" -out "$work/out/bg-$1" -size $bgsize -sha256 "$bgsum" -mode "$1" -for "$2" -trace "$3"
+	}
+	# Each pair: the download runs alone for 8 s, then curl runs; the
+	# download's own rate during curl's transfer comes from its trace.
+	pair() { # mode -> "curl_rate dl_rate_during"
+		local tr=$work/trace-$1 p t0 t1 c
+		: >"$tr"
+		get_in "$1" 120s "$tr" >/dev/null &
+		p=$!
+		sleep 8
+		t0=$(date +%s%3N)
+		c=$(curl_fg)
+		t1=$(date +%s%3N)
+		kill -INT $p
+		wait $p || true
+		awk -v t0="$t0" -v t1="$t1" -v c="$c" '
+			$1 <= t0 {a=$1; ab=$2} $1 >= t1 && !b {b=$1; bb=$2}
+			END {if (!b) {b=$1; bb=$2}; printf "%s %.0f\n", c, (bb-ab)/((b-a)/1000)}' "$tr"
+	}
+	pct() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.0f%%", a/b*100}'; }
+	all() { for v in "$@"; do printf '%s ' "$(mbit "$v")"; done; }
+	{
+		echo "Namespaces \`$NS_S\` and \`$NS_C\` joined by a veth pair (10.199.0.1 ↔ 10.199.0.2), the server's egress"
+		echo "shaped by \`tc qdisc add dev bwf-s root tbf rate 20mbit burst 20kb latency 200ms\` (\`$qdisc\`)."
+		echo "The foreground transfer is \`curl -s -o /dev/null\` of a 25 MB file; the agent's download is"
+		echo "\`bench/fetch get -mode background\` (fetch.File, \`FileOptions.Mode = Background\`, default options:"
+		echo "25 ms target, a HEAD probe every 200 ms) of a 512 MiB file from the same server, started 8 s before"
+		echo "curl; its rate during curl's transfer is read from its progress trace. The control is the same"
+		echo "pair with the download in Foreground mode. The server (\`bench/fetch serve -cc\`) sets each"
+		echo "connection's TCP congestion control: cubic (Linux's default) and bbr (this kernel's default, and a"
+		echo "sender that keeps queues short, which delay-based yielding finds hardest to see). Medians of $reps"
+		echo "runs (all runs in brackets, Mbit/s)."
+		echo
+		echo "| sender | measurement | throughput | ratio |"
+		echo "|---|---|---|---|"
+	} >>"$res"
+	for cc in cubic bbr; do
+		ip netns exec $NS_S "$bin" serve -addr 10.199.0.1:8080 -dir "$work/srv" -cc $cc &
+		spid=$!
+		pids+=($spid)
+		sleep 0.5
+		solo=()
+		for _ in $(seq "$reps"); do solo+=("$(curl_fg)"); done
+		solo_med=$(printf '%s\n' "${solo[@]}" | median)
+		bg_alone=$(get_in background 20s /dev/null | field rate)
+		fg_alone=$(get_in foreground 15s /dev/null | field rate)
+		bgc=() bgd=() fgc=() fgd=()
+		for _ in $(seq "$reps"); do
+			read -r c d < <(pair background)
+			bgc+=("$c") bgd+=("$d")
+			read -r c d < <(pair foreground)
+			fgc+=("$c") fgd+=("$d")
+		done
+		bgc_med=$(printf '%s\n' "${bgc[@]}" | median)
+		bgd_med=$(printf '%s\n' "${bgd[@]}" | median)
+		fgc_med=$(printf '%s\n' "${fgc[@]}" | median)
+		fgd_med=$(printf '%s\n' "${fgd[@]}" | median)
+		echo "shaped $cc: curl solo ${solo[*]}; bg alone $bg_alone; fg alone $fg_alone; with bg: curl ${bgc[*]} dl ${bgd[*]}; with fg: curl ${fgc[*]} dl ${fgd[*]}" >&2
+		{
+			echo "| $cc | curl alone | $(mbit "$solo_med") Mbit/s [$(all "${solo[@]}")] | 100% |"
+			echo "| $cc | curl while a **background** download runs | $(mbit "$bgc_med") Mbit/s [$(all "${bgc[@]}")] | **$(pct "$bgc_med" "$solo_med")** of alone |"
+			echo "| $cc | the background download meanwhile | $(mbit "$bgd_med") Mbit/s [$(all "${bgd[@]}")] | $(pct "$bgd_med" "$solo_med") |"
+			echo "| $cc | the background download alone (20 s from its start) | $(mbit "$bg_alone") Mbit/s | $(pct "$bg_alone" "$solo_med") of curl alone |"
+			echo "| $cc | control: curl while a **foreground** download runs | $(mbit "$fgc_med") Mbit/s [$(all "${fgc[@]}")] | $(pct "$fgc_med" "$solo_med") of alone |"
+			echo "| $cc | control: the foreground download meanwhile | $(mbit "$fgd_med") Mbit/s [$(all "${fgd[@]}")] | $(pct "$fgd_med" "$solo_med") |"
+			echo "| $cc | the foreground download alone (15 s from its start) | $(mbit "$fg_alone") Mbit/s | $(pct "$fg_alone" "$solo_med") of curl alone |"
+		} >>"$res"
+		kill $spid
+		wait $spid 2>/dev/null || true
+	done
+fi
+
+# ---------------------------------------------------------------- write
+{
+	echo "<!-- downloads:start -->"
+	echo "## Downloads"
+	echo
+	echo "Command: \`bench/fetch/run.sh $reps\` ($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), as root)."
+	echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), shared with other builds."
+	echo "Peer: $(curl --version | head -1 | cut -d' ' -f1-2), run in the same script on the same files."
+	echo
+	cat "$res"
+	echo "<!-- downloads:end -->"
+} >"$work/section.md"
+cat "$work/section.md"
+python3 - "$work/section.md" <<'PY'
+import re, sys
+new = open(sys.argv[1]).read()
+p = "docs/BENCHMARKS.md"
+s = open(p).read()
+if "<!-- downloads:start -->" in s:
+    s = re.sub(r"<!-- downloads:start -->.*?<!-- downloads:end -->\n?", lambda m: new, s, flags=re.S)
+else:
+    s = s.rstrip("\n") + "\n\n" + new
+open(p, "w").write(s)
+PY
