@@ -404,7 +404,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	applied, err := s.st.ApplyReport(r.Context(), rep)
+	applied, err := s.ingest.Apply(r.Context(), rep)
 	if err != nil {
 		return err
 	}

@@ -112,6 +112,7 @@ type Server struct {
 
 	approvalsMu sync.Mutex // serialises approval rewrites of the site repository
 
+	ingest  *Ingester
 	syncMu  sync.Mutex // one sync at a time
 	syncNow chan string
 	cancel  context.CancelFunc
@@ -187,6 +188,7 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 		}
 	}
 	s.metrics = newMetrics()
+	s.ingest = NewIngester(s.st)
 	s.handler = s.routes()
 	ok = true
 	return s, first, nil
@@ -552,6 +554,10 @@ func (s *Server) Close() error {
 
 func (s *Server) closeResources() error {
 	var errs []error
+	if s.ingest != nil {
+		s.ingest.Close()
+		s.ingest = nil
+	}
 	if s.site != nil {
 		errs = append(errs, s.site.Close())
 		s.site = nil

@@ -407,42 +407,75 @@ func (d *DB) TouchAgent(ctx context.Context, id string, at time.Time) error {
 	return one(d.db.ExecContext(ctx, `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`, id, ms(at)))
 }
 
+const upsertState = `INSERT INTO agent_states (agent_id, vendor, update_id, state, detail, updated_at)
+	VALUES ($1,$2,$3,$4,$5,$6)
+	ON CONFLICT (agent_id, vendor, update_id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+		updated_at = excluded.updated_at WHERE excluded.updated_at >= agent_states.updated_at`
+
 // ApplyReport stores one batch once.
 func (d *DB) ApplyReport(ctx context.Context, r *store.Report) (bool, error) {
+	applied, err := d.ApplyReports(ctx, []*store.Report{r})
+	if err != nil {
+		return false, err
+	}
+	return applied[0], nil
+}
+
+// ApplyReports stores several batches in one transaction (group commit),
+// each once; applied[i] says whether rs[i] was new. A batch for an unknown
+// agent fails them all.
+func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO reports (agent_id, batch_id, received_at) VALUES ($1,$2,$3)
-		ON CONFLICT (agent_id, batch_id) DO NOTHING`, r.AgentID, r.BatchID, ms(r.ReceivedAt))
-	if isForeignKey(err) {
-		return false, fmt.Errorf("agent %s: %w", r.AgentID, store.ErrNotFound)
-	}
+	mark, err := tx.PrepareContext(ctx, `INSERT INTO reports (agent_id, batch_id, received_at) VALUES ($1,$2,$3)
+		ON CONFLICT (agent_id, batch_id) DO NOTHING`)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return false, err
+	defer mark.Close()
+	upsert, err := tx.PrepareContext(ctx, upsertState)
+	if err != nil {
+		return nil, err
 	}
-	for _, c := range r.Changes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO agent_states (agent_id, vendor, update_id, state, detail, updated_at)
-			VALUES ($1,$2,$3,$4,$5,$6)
-			ON CONFLICT (agent_id, vendor, update_id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
-				updated_at = excluded.updated_at WHERE excluded.updated_at >= agent_states.updated_at`,
-			r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
-			return false, err
+	defer upsert.Close()
+	seen, err := tx.PrepareContext(ctx, `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`)
+	if err != nil {
+		return nil, err
+	}
+	defer seen.Close()
+	applied := make([]bool, len(rs))
+	for i, r := range rs {
+		res, err := mark.ExecContext(ctx, r.AgentID, r.BatchID, ms(r.ReceivedAt))
+		if isForeignKey(err) {
+			return nil, fmt.Errorf("agent %s: %w", r.AgentID, store.ErrNotFound)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 0 {
+			continue
+		}
+		applied[i] = true
+		for _, c := range r.Changes {
+			if _, err := upsert.ExecContext(ctx, r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
+				return nil, err
+			}
+		}
+		if r.Inventory != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE agents SET inventory = $2 WHERE id = $1`, r.AgentID, string(r.Inventory)); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := seen.ExecContext(ctx, r.AgentID, ms(r.ReceivedAt)); err != nil {
+			return nil, err
 		}
 	}
-	if r.Inventory != nil {
-		if _, err := tx.ExecContext(ctx, `UPDATE agents SET inventory = $2 WHERE id = $1`, r.AgentID, string(r.Inventory)); err != nil {
-			return false, err
-		}
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`, r.AgentID, ms(r.ReceivedAt)); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+	return applied, tx.Commit()
 }
 
 // AgentStates lists an agent's per-update states.

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 		{"ReportsIdempotent", testReports},
 		{"ReportsOutOfOrder", testReportsOrder},
 		{"ReportsConcurrent", testReportsConcurrent},
+		{"ReportsGrouped", testReportsGrouped},
 		{"Updates", testUpdates},
 		{"Syncs", testSyncs},
 	}
@@ -375,5 +376,42 @@ func testSyncs(t *testing.T, s server.Store) {
 	must(t, err)
 	if len(all) != 3 || all[2].Status != store.SyncRunning {
 		t.Fatalf("ListSyncs(0) = %+v", all)
+	}
+}
+
+// testReportsGrouped checks the optional group-commit capability.
+func testReportsGrouped(t *testing.T, s server.Store) {
+	b, ok := s.(server.ReportBatcher)
+	if !ok {
+		t.Skip("this backend has no group commit (server.ReportBatcher); reports go one by one")
+	}
+	ctx := context.Background()
+	must(t, s.CreateAgent(ctx, agent("a1", "m1", "web")))
+	mk := func(batch, upd string) *store.Report {
+		return &store.Report{AgentID: "a1", BatchID: batch, ReceivedAt: t0,
+			Changes: []store.UpdateState{{Vendor: "v", UpdateID: upd, State: "needed", UpdatedAt: t0}}}
+	}
+	applied, err := b.ApplyReports(ctx, []*store.Report{mk("b1", "u1"), mk("b2", "u2"), mk("b1", "u3")})
+	must(t, err)
+	if fmt.Sprint(applied) != "[true true false]" {
+		t.Fatalf("applied = %v, want [true true false]", applied)
+	}
+	applied, err = b.ApplyReports(ctx, []*store.Report{mk("b2", "u4"), mk("b3", "u5")})
+	must(t, err)
+	if fmt.Sprint(applied) != "[false true]" {
+		t.Fatalf("applied = %v, want [false true]", applied)
+	}
+	st, err := s.AgentStates(ctx, "a1")
+	must(t, err)
+	if len(st) != 3 {
+		t.Fatalf("states = %+v, want u1, u2, u5", st)
+	}
+	// One unknown agent fails the whole group and stores nothing of it.
+	bad := mk("b9", "u9")
+	bad.AgentID = "nobody"
+	_, err = b.ApplyReports(ctx, []*store.Report{mk("b8", "u8"), bad})
+	wantErr(t, err, store.ErrNotFound)
+	if st, _ := s.AgentStates(ctx, "a1"); len(st) != 3 {
+		t.Fatalf("a failed group left states %+v", st)
 	}
 }

@@ -1,0 +1,94 @@
+#!/bin/sh
+# Benchmarks of the update server against nginx serving the same files, with
+# the same wrk settings, measured in the same run; and report ingestion into
+# SQLite. Not part of the test suite. Usage: bench/server/run.sh [seconds]
+# Prints a Markdown table for docs/BENCHMARKS.md.
+set -eu
+DUR=${1:-10}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+W=$(mktemp -d /tmp/bulwark-bench-server.XXXXXX)
+trap 'kill $BW_PID $NGINX_PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
+BW_PID= NGINX_PID=
+
+# Peers: installed here, never in the test run.
+if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
+	apt-get install -y nginx-light wrk >/dev/null
+fi
+
+cd "$ROOT"
+go build -o "$W/bulwark" ./cmd/bulwark
+go build -o "$W/ingest" ./bench/server/ingest
+
+# A vendor repository with one small update and one 256 MiB payload.
+cd "$W"
+./bulwark repo init vendor --name example >/dev/null
+mkdir upd
+head -c $((256 << 20)) /dev/urandom > upd/big.bin
+cat > upd/BW-1.yaml <<YAML
+id: BW-1
+title: benchmark payload
+product: debian-12
+classification: security
+severity: critical
+released: 2026-11-20
+reboot: never
+installer:
+  type: archive
+  prefix: /opt/bench
+payloads:
+  - file: big.bin
+YAML
+./bulwark repo publish vendor upd/BW-1.yaml >/dev/null
+BIG=$(cd vendor/targets && ls updates/BW-1/*.big.bin)
+
+# bulwark: HTTPS on 18443 and plain HTTP (repositories only) on 18080.
+./bulwark server --data-dir data --listen 127.0.0.1:18443 --http 127.0.0.1:18080 \
+	--vendor example=vendor --log-level warn >server.out 2>server.err &
+BW_PID=$!
+for i in $(seq 100); do [ -f data/server.url ] && break; sleep 0.1; done
+
+# nginx: the same files, same certificate, sendfile on, no access log.
+cat > nginx.conf <<NGX
+worker_processes auto;
+daemon off;
+pid $W/nginx.pid;
+error_log $W/nginx.err;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	sendfile on;
+	tcp_nopush on;
+	types { application/json json; }
+	default_type application/octet-stream;
+	server { listen 127.0.0.1:28080; root $W/vendor; }
+	server {
+		listen 127.0.0.1:28443 ssl;
+		ssl_certificate $W/data/tls/server.crt;
+		ssl_certificate_key $W/data/tls/server.key;
+		root $W/vendor;
+	}
+}
+NGX
+nginx -c "$W/nginx.conf" -p "$W" &
+NGINX_PID=$!
+sleep 1
+
+rps() { wrk -t2 -c"$2" -d"${DUR}s" "$1" | awk '/Requests\/sec/ {print $2}'; }
+tput() { wrk -t2 -c"$2" -d"${DUR}s" "$1" | awk '/Transfer\/sec/ {print $2}'; }
+
+echo "| measurement | bulwark | nginx | ratio |"
+echo "|---|---|---|---|"
+row() {
+	b=$1 n=$2
+	r=$(awk -v b="$b" -v n="$n" 'function v(x){u=substr(x,length(x)-1); m=1; if(u=="GB")m=1024; else if(u=="KB")m=1/1024; sub(/[A-Z]+$/,"",x); return x*m} BEGIN{printf "%.2f", v(b)/v(n)}')
+	echo "| $3 | $b | $n | ${r}× |"
+}
+row "$(rps http://127.0.0.1:18080/repos/example/metadata/timestamp.json 32)" "$(rps http://127.0.0.1:28080/metadata/timestamp.json 32)" "timestamp.json requests/s, HTTP, 32 connections"
+row "$(rps https://127.0.0.1:18443/repos/example/metadata/timestamp.json 32)" "$(rps https://127.0.0.1:28443/metadata/timestamp.json 32)" "timestamp.json requests/s, HTTPS, 32 connections"
+row "$(tput http://127.0.0.1:18080/repos/example/targets/$BIG 4)" "$(tput http://127.0.0.1:28080/targets/$BIG 4)" "256 MiB payload throughput, HTTP, 4 connections"
+row "$(tput https://127.0.0.1:18443/repos/example/targets/$BIG 4)" "$(tput https://127.0.0.1:28443/targets/$BIG 4)" "256 MiB payload throughput, HTTPS, 4 connections"
+
+# Report ingestion straight into the SQLite store (10 state changes a batch).
+for wr in 1 8 64; do
+	./ingest -dir "$W/ingest-db-$wr" -duration "${DUR}s" -writers "$wr"
+done
