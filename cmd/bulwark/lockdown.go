@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -340,6 +341,14 @@ anyway). --list shows the runs.`,
 			if len(args) == 1 {
 				id = args[0]
 			}
+			if cmd.Flags().Changed("root") {
+				// Undo the newest run on that root (or check that RUN was
+				// on it): one journal can hold runs on several images.
+				var err error
+				if id, err = runOnRoot(eng, f.state, f.root, id); err != nil {
+					return err
+				}
+			}
 			res, err := eng.Undo(cmd.Context(), f.state, id, force)
 			if err != nil {
 				return err
@@ -357,6 +366,37 @@ anyway). --list shows the runs.`,
 	}
 	c.Flags().BoolVar(&force, "force", false, "restore files even if they changed since the run")
 	c.Flags().BoolVar(&list, "list", false, "list the runs in the journal")
+	c.Flags().StringVar(&f.root, "root", "/", "undo the newest run on this root (with RUN: check that RUN was on it)")
 	f.addState(c)
 	return c
+}
+
+// runOnRoot picks the newest run on root that can still be undone, or
+// checks that run id was on root.
+func runOnRoot(eng *lockdown.Engine, state, root, id string) (string, error) {
+	want, err := filepath.Abs(root)
+	if err != nil {
+		return "", err
+	}
+	runs, err := eng.Runs(state)
+	if err != nil {
+		return "", err
+	}
+	for i := len(runs) - 1; i >= 0; i-- {
+		r := runs[i]
+		got, _ := filepath.Abs(r.Root)
+		switch {
+		case id != "" && r.ID == id:
+			if got != want {
+				return "", fmt.Errorf("run %s was on %s, not on --root %s", id, r.Root, root)
+			}
+			return id, nil
+		case id == "" && got == want && r.Status != lockdown.StatusUndone && r.Status != lockdown.StatusRolledBack:
+			return r.ID, nil
+		}
+	}
+	if id != "" {
+		return "", fmt.Errorf("%w: %s (see `bulwark lockdown undo --list`)", lockdown.ErrUnknownRun, id)
+	}
+	return "", fmt.Errorf("nothing to undo on %s: no applied run on that root in %s", root, state)
 }
