@@ -1,0 +1,91 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// TestServerConfigPrecedence: defaults < file < BULWARK_* < flags.
+func TestServerConfigPrecedence(t *testing.T) {
+	pin := "sha256:" + strings.Repeat("ab", 32)
+	file := []byte(`data_dir: /file/data
+listen: ":9000"
+vendors: [{name: example, dir: /srv/vendor}]
+upstream:
+  url: https://file:8443
+  ca_fingerprint: ` + pin + `
+  vendors: [{name: example, root_fingerprint: ` + pin + `}]
+  interval: 30m
+  severities: [critical]
+log: {level: debug}
+`)
+	c := &serverFileConfig{DataDir: "bulwark-data", Listen: ":8443"}
+	c.Log.Level, c.Log.Format = "info", "text"
+	c, err := parseServerConfig("test.yaml", file, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"BULWARK_LISTEN": ":9100", "BULWARK_SYNC_JITTER": "2m", "BULWARK_SEVERITY": "critical, important"}
+	if err := c.applyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	fs := pflag.NewFlagSet("server", pflag.ContinueOnError)
+	var sf serverFlags
+	sf.register(fs)
+	if err := fs.Parse([]string{"--listen", ":9200", "--upstream", "https://flag:8443/"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.applyFlags(fs, &sf); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := c.serverConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := cfg.Upstream
+	switch {
+	case cfg.DataDir != "/file/data":
+		t.Errorf("data dir %q: the file's value should stand", cfg.DataDir)
+	case cfg.Listen != ":9200":
+		t.Errorf("listen %q: the flag should win", cfg.Listen)
+	case u == nil || u.URL != "https://flag:8443":
+		t.Errorf("upstream %+v: the flag should win, without the trailing slash", u)
+	case u.Interval != 30*time.Minute || u.Jitter != 2*time.Minute:
+		t.Errorf("interval %v jitter %v: want 30m from the file and 2m from the environment", u.Interval, u.Jitter)
+	case strings.Join(u.Severities, ",") != "critical,important":
+		t.Errorf("severities %v: the environment should win", u.Severities)
+	case len(cfg.Vendors) != 1 || cfg.Vendors[0].Dir != "/srv/vendor":
+		t.Errorf("vendors %+v", cfg.Vendors)
+	case c.Log.Level != "debug":
+		t.Errorf("log level %q", c.Log.Level)
+	}
+}
+
+func TestServerConfigRefusals(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want string
+	}{
+		{"unknown key", "listn: x\n", nil, "field listn not found"},
+		{"wrong type", "hosts: 3\n", nil, "cannot unmarshal"},
+		{"bad duration in env", "", map[string]string{"BULWARK_SYNC_INTERVAL": "often"}, "BULWARK_SYNC_INTERVAL"},
+		{"bad bool in env", "", map[string]string{"BULWARK_METADATA_ONLY": "maybe"}, "BULWARK_METADATA_ONLY"},
+		{"vendor without dir in env", "", map[string]string{"BULWARK_VENDOR": "example"}, "NAME=VALUE"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := parseServerConfig("t.yaml", []byte(tc.yaml), &serverFileConfig{})
+			if err == nil {
+				err = c.applyEnv(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
