@@ -52,6 +52,12 @@ type FileOptions struct {
 	Mode Mode
 	// Background tunes Background mode; ignored in Foreground mode.
 	Background BackgroundOptions
+	// NoSync skips the fsyncs of the finished file and its directory, for a
+	// caller that downloads many files and flushes the filesystem once
+	// before anything refers to them (a sync of thousands of targets). After
+	// a power loss such a file can have the right size and wrong bytes, so
+	// the caller must verify files it finds rather than trust their size.
+	NoSync bool
 }
 
 const progressEvery = 100 * time.Millisecond
@@ -124,6 +130,7 @@ func (c *Client) File(ctx context.Context, url, dst string, want Want, opts File
 		want:     want,
 		lim:      lim,
 		progress: opts.Progress,
+		noSync:   opts.NoSync,
 		buf:      make([]byte, copyBuf),
 		h:        sha256.New(),
 	}
@@ -160,6 +167,7 @@ type download struct {
 	f                      *os.File
 	n                      int64 // bytes in f, all hashed into h
 	validator              string
+	noSync                 bool
 }
 
 // dstComplete reports whether dst already holds the wanted file.
@@ -291,7 +299,11 @@ func (d *download) writeMeta() error {
 	if err != nil {
 		return fmt.Errorf("encode partial download state: %w", err)
 	}
-	if err := atomicfile.WriteFile(d.metaPath, b, 0o600); err != nil {
+	write := atomicfile.WriteFile
+	if d.noSync {
+		write = atomicfile.WriteFileUnsynced
+	}
+	if err := write(d.metaPath, b, 0o600); err != nil {
 		return fmt.Errorf("save partial download state: %w", err)
 	}
 	return nil
@@ -368,8 +380,10 @@ func (d *download) finish() error {
 	if got := hex.EncodeToString(d.h.Sum(nil)); got != d.want.SHA256 {
 		return fmt.Errorf("fetch %s: sha256 %s, want %s: %w", d.src.name, got, d.want.SHA256, ErrHashMismatch)
 	}
-	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("sync download: %w", err)
+	if !d.noSync {
+		if err := d.f.Sync(); err != nil {
+			return fmt.Errorf("sync download: %w", err)
+		}
 	}
 	err := d.f.Close()
 	d.f = nil
@@ -382,8 +396,10 @@ func (d *download) finish() error {
 	if err := os.Remove(d.metaPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		d.c.log.Warn("remove partial download state", "path", d.metaPath, "err", err)
 	}
-	if err := atomicfile.SyncDir(filepath.Dir(d.dst)); err != nil {
-		return err
+	if !d.noSync {
+		if err := atomicfile.SyncDir(filepath.Dir(d.dst)); err != nil {
+			return err
+		}
 	}
 	d.report(d.n, true)
 	return nil

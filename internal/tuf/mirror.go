@@ -8,11 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
@@ -95,7 +97,12 @@ func Mirror(ctx context.Context, cfg MirrorConfig) (*MirrorResult, error) {
 	return m.res, nil
 }
 
+// mirrorParallel is how many targets a sync fetches at once.
+const mirrorParallel = 8
+
 type mirror struct {
+	mu      sync.Mutex // guards res and trusted once targets are fetched in parallel
+	oldSnap *metadata.Metadata[metadata.SnapshotType]
 	cfg     MirrorConfig
 	res     *MirrorResult
 	trusted *trustedmetadata.TrustedMetadata
@@ -187,6 +194,7 @@ func (m *mirror) run(ctx context.Context) error {
 			}
 		}
 	}
+	m.oldSnap = oldSnap
 	tsBytes, err := m.fetchMeta(ctx, "timestamp.json", maxTimestampSize)
 	if err != nil {
 		return err
@@ -275,13 +283,18 @@ func (m *mirror) run(ctx context.Context) error {
 
 	// Targets of the changed bins: every update.json, and the payloads of
 	// the updates the filter includes.
+	// Several targets at once: a sync is mostly waiting on round trips.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(mirrorParallel)
 	for _, v := range changed {
 		for p, tf := range v.meta.Signed.Targets {
 			tf.Path = p
-			if err := m.mirrorTarget(ctx, v.meta, p, tf); err != nil {
-				return err
-			}
+			bin := v.meta
+			g.Go(func() error { return m.mirrorTarget(gctx, bin, p, tf) })
 		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	m.point("after-targets")
 
@@ -319,7 +332,7 @@ func (m *mirror) mirrorTarget(ctx context.Context, bin *metadata.Metadata[metada
 	if !strings.HasPrefix(p, "updates/") || !strings.HasSuffix(p, "/update.json") {
 		return nil // payloads are handled with their update
 	}
-	m.res.Updates++
+	m.count(func(r *MirrorResult) { r.Updates++ })
 	id := strings.TrimSuffix(strings.TrimPrefix(p, "updates/"), "/update.json")
 	sum := hex.EncodeToString(tf.Hashes["sha256"])
 	dst := filepath.Join(m.cfg.Dir, TargetsDir, "updates", id, sum+".update.json")
@@ -340,11 +353,10 @@ func (m *mirror) mirrorTarget(ctx context.Context, bin *metadata.Metadata[metada
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		if err := atomicfile.WriteFileNoDirSync(dst, b, 0o644); err != nil {
+		if err := atomicfile.WriteFileUnsynced(dst, b, 0o644); err != nil {
 			return err
 		}
-		m.res.UpdatesFetched++
-		m.res.BytesFetched += int64(len(b))
+		m.count(func(r *MirrorResult) { r.UpdatesFetched++; r.BytesFetched += int64(len(b)) })
 	}
 	u, err := catalog.ParseJSON(b)
 	if err != nil {
@@ -364,19 +376,20 @@ func (m *mirror) mirrorTarget(ctx context.Context, bin *metadata.Metadata[metada
 			return fmt.Errorf("%s: %w: update.json and the signed target disagree", pp, ErrMismatch)
 		}
 		pdst := filepath.Join(m.cfg.Dir, TargetsDir, "updates", id, psum+"."+pl.File)
-		if fi, err := os.Stat(pdst); err == nil && fi.Size() == ptf.Length {
-			continue // fetch verified it when it was written
+		if fi, err := os.Stat(pdst); err == nil && fi.Size() == ptf.Length && m.verifiedBefore(pp) {
+			continue // in the state the mirror served before: flushed and verified
 		}
 		var progress func(done, total int64)
 		if m.cfg.Progress != nil {
 			progress = func(done, total int64) { m.cfg.Progress(pp, done, total) }
 		}
-		err = m.cfg.Fetcher.File(ctx, m.targetURL(pp, psum), pdst, fetch.Want{Length: ptf.Length, SHA256: psum}, fetch.FileOptions{Progress: progress})
+		// Unsynced: the whole sync is flushed once before the switch. A
+		// file found from an interrupted sync is hashed again by File.
+		err = m.cfg.Fetcher.File(ctx, m.targetURL(pp, psum), pdst, fetch.Want{Length: ptf.Length, SHA256: psum}, fetch.FileOptions{Progress: progress, NoSync: true})
 		if err != nil {
 			return fmt.Errorf("%s: %w", pp, err)
 		}
-		m.res.PayloadsFetched++
-		m.res.BytesFetched += ptf.Length
+		m.count(func(r *MirrorResult) { r.PayloadsFetched++; r.BytesFetched += ptf.Length })
 	}
 	return nil
 }
@@ -388,6 +401,8 @@ func (m *mirror) lookup(bin *metadata.Metadata[metadata.TargetsType], p string) 
 	if tf, ok := bin.Signed.Targets[p]; ok {
 		return tf, nil
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	d := m.trusted.Targets[metadata.TARGETS].Signed.Delegations
 	if d == nil || d.SuccinctRoles == nil {
 		return nil, fmt.Errorf("%s: not a signed target", p)
@@ -412,6 +427,28 @@ func (m *mirror) lookup(bin *metadata.Metadata[metadata.TargetsType], p string) 
 		return nil, fmt.Errorf("%s: not a signed target", p)
 	}
 	return tf, nil
+}
+
+// verifiedBefore reports whether target path p was already listed, with
+// the same version of its bin, in the snapshot this mirror served before:
+// then its file was written and flushed by a sync that completed.
+func (m *mirror) verifiedBefore(p string) bool {
+	if m.oldSnap == nil || m.trusted.Targets[metadata.TARGETS] == nil {
+		return false
+	}
+	d := m.trusted.Targets[metadata.TARGETS].Signed.Delegations
+	if d == nil || d.SuccinctRoles == nil {
+		return false
+	}
+	name := d.SuccinctRoles.GetRolesForTarget(p)[0].Name + ".json"
+	old, cur := m.oldSnap.Signed.Meta[name], m.trusted.Snapshot.Signed.Meta[name]
+	return old != nil && cur != nil && old.Version == cur.Version
+}
+
+func (m *mirror) count(f func(*MirrorResult)) {
+	m.mu.Lock()
+	f(m.res)
+	m.mu.Unlock()
 }
 
 func (m *mirror) targetURL(p, sum string) string {
