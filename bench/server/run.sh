@@ -69,9 +69,19 @@ http {
 	}
 }
 NGX
+chmod 755 "$W" "$W/vendor" # nginx workers run as nobody; keys/ stays 0700
 nginx -c "$W/nginx.conf" -p "$W" &
 NGINX_PID=$!
 sleep 1
+
+# Both must serve the same bytes, or the comparison is meaningless.
+K="--cacert $W/data/tls/ca.crt"
+for pair in "http://127.0.0.1:18080/repos/example/metadata/timestamp.json http://127.0.0.1:28080/metadata/timestamp.json" \
+	"https://127.0.0.1:18443/repos/example/targets/$BIG https://127.0.0.1:28443/targets/$BIG"; do
+	set -- $pair
+	curl -sf $K "$1" -o a.out && curl -sf $K "$2" -o b.out && cmp -s a.out b.out || { echo "bench: $1 and $2 differ or fail" >&2; exit 1; }
+done
+rm -f a.out b.out
 
 rps() { wrk -t2 -c"$2" -d"${DUR}s" "$1" | awk '/Requests\/sec/ {print $2}'; }
 tput() { wrk -t2 -c"$2" -d"${DUR}s" "$1" | awk '/Transfer\/sec/ {print $2}'; }

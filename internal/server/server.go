@@ -108,6 +108,7 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	gz      gzCache
+	roots   rootCache
 	bound   string // the HTTPS listener's address once serving
 
 	approvalsMu sync.Mutex // serialises approval rewrites of the site repository
@@ -558,6 +559,7 @@ func (s *Server) closeResources() error {
 		s.ingest.Close()
 		s.ingest = nil
 	}
+	s.roots.close()
 	if s.site != nil {
 		errs = append(errs, s.site.Close())
 		s.site = nil

@@ -67,6 +67,64 @@ func (c *gzCache) get(key, etag string, load func() ([]byte, error)) ([]byte, er
 	return buf.Bytes(), nil
 }
 
+// rootCache keeps one os.Root open per served directory, so a request costs
+// one openat below it instead of opening the directory again.
+type rootCache struct {
+	mu sync.Mutex
+	m  map[string]*os.Root
+}
+
+func (c *rootCache) get(dir string, fresh bool) (*os.Root, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.m[dir]; ok && !fresh {
+		return r, nil
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*os.Root{}
+	}
+	if old := c.m[dir]; old != nil {
+		old.Close()
+	}
+	c.m[dir] = r
+	return r, nil
+}
+
+// open opens name below dir; a directory replaced since it was first opened
+// (a mirror made again) is opened afresh once.
+func (c *rootCache) open(dir, name string) (*os.File, error) {
+	r, err := c.get(dir, false)
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.Open(name)
+	if err == nil {
+		return f, nil
+	}
+	now, serr := os.Stat(dir)
+	then, rerr := r.Stat(".")
+	if serr != nil || rerr != nil || os.SameFile(now, then) {
+		return nil, err
+	}
+	if r, err = c.get(dir, true); err != nil {
+		return nil, err
+	}
+	return r.Open(name)
+}
+
+func (c *rootCache) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range c.m {
+		r.Close()
+	}
+	c.m = nil
+}
+
 // cleanRepoPath checks a request path inside a repository directory: slash
 // separated components, none empty, "." or "..", none hidden, no
 // backslashes or NUL, no unfinished downloads.
@@ -96,7 +154,7 @@ func (s *Server) serveRepoFile(w http.ResponseWriter, r *http.Request, repoDir, 
 	if sub == tuf.MetadataDir && strings.Contains(p, "/") {
 		return errorf(http.StatusNotFound, "not found")
 	}
-	f, err := os.OpenInRoot(filepath.Join(repoDir, sub), p)
+	f, err := s.roots.open(filepath.Join(repoDir, sub), p)
 	if err != nil {
 		return errorf(http.StatusNotFound, "not found")
 	}
