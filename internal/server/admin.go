@@ -93,6 +93,7 @@ func (s *Server) apiCreateGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.CreateGroup(r.Context(), req.Name, s.now()); err != nil {
 		return storeErr(err, "group "+req.Name)
 	}
+	defer s.forgetApprovals()
 	if err := s.site.SetApprovals(r.Context(), &approval.Document{Group: req.Name}); err != nil {
 		return err
 	}
@@ -124,6 +125,7 @@ func (s *Server) apiDeleteGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.DeleteGroup(r.Context(), g, moveTo); err != nil {
 		return storeErr(err, "group "+g)
 	}
+	defer s.forgetApprovals()
 	if err := s.site.RemoveGroup(r.Context(), g); err != nil {
 		return err
 	}
@@ -265,6 +267,7 @@ func (s *Server) publishApprovals(ctx context.Context, group string) error {
 		}
 		doc.Updates = append(doc.Updates, ap)
 	}
+	defer s.forgetApprovals()
 	if err := s.site.SetApprovals(ctx, doc); err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -207,16 +208,11 @@ func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) error {
 	if err := s.st.TouchAgent(r.Context(), a.ID, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	doc, err := s.site.Approvals(r.Context(), a.Group)
+	ah, err := s.approvalsHash(r.Context(), a.Group)
 	if err != nil {
 		return err
 	}
-	js, err := doc.JSON()
-	if err != nil {
-		return err
-	}
-	h := sha256.Sum256(js)
-	resp := CheckinResponse{AgentID: a.ID, Group: a.Group, Approvals: approval.Path(a.Group), ApprovalsHash: hex.EncodeToString(h[:]), Vendors: []string{}}
+	resp := CheckinResponse{AgentID: a.ID, Group: a.Group, Approvals: approval.Path(a.Group), ApprovalsHash: ah, Vendors: []string{}}
 	for _, rp := range s.sortedRepos() {
 		resp.Vendors = append(resp.Vendors, rp.name)
 	}
@@ -235,6 +231,46 @@ func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(append(b, '\n'))
 	return nil
+}
+
+// approvalsHash is the SHA-256 of a group's signed approvals document,
+// cached until the site repository changes, so a check-in reads no files.
+func (s *Server) approvalsHash(ctx context.Context, group string) (string, error) {
+	s.ahMu.Lock()
+	h, ok := s.ahCache[group]
+	gen := s.ahGen
+	s.ahMu.Unlock()
+	if ok {
+		return h, nil
+	}
+	doc, err := s.site.Approvals(ctx, group)
+	if err != nil {
+		return "", err
+	}
+	js, err := doc.JSON()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(js)
+	h = hex.EncodeToString(sum[:])
+	s.ahMu.Lock()
+	if gen == s.ahGen { // nothing changed the site repository meanwhile
+		if s.ahCache == nil {
+			s.ahCache = map[string]string{}
+		}
+		s.ahCache[group] = h
+	}
+	s.ahMu.Unlock()
+	return h, nil
+}
+
+// forgetApprovals empties the check-in cache after the site repository
+// changed.
+func (s *Server) forgetApprovals() {
+	s.ahMu.Lock()
+	s.ahCache = nil
+	s.ahGen++
+	s.ahMu.Unlock()
 }
 
 // checkClone refuses an identity presented from a machine other than the

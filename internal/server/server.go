@@ -112,6 +112,9 @@ type Server struct {
 	bound   string // the HTTPS listener's address once serving
 
 	approvalsMu sync.Mutex // serialises approval rewrites of the site repository
+	ahMu        sync.Mutex
+	ahCache     map[string]string // group → approvals document hash, for check-ins
+	ahGen       uint64            // bumped by every change of the site repository
 
 	ingest  *Ingester
 	syncMu  sync.Mutex // one sync at a time

@@ -310,6 +310,9 @@ func TestGroupsAndApprovals(t *testing.T) {
 	}
 	ts.admin("POST", "/api/v1/groups", GroupRequest{Name: "web"}, http.StatusCreated)
 	ts.admin("POST", "/api/v1/groups", GroupRequest{Name: "web"}, http.StatusConflict)
+	webTok := ts.newToken(TokenRequest{Kind: "enroll", Group: "web"})
+	agent := ts.enroll(webTok, machineA, "")
+	_, before, hdr := ts.agentDo(agent, agent.client, "GET", "/agent/v1/checkin", nil, nil)
 	dl := time.Now().Add(72 * time.Hour).UTC().Truncate(time.Second)
 	ts.admin("PUT", "/api/v1/groups/web/approvals/example/BW-1", ApprovalRequest{Action: "install", Deadline: &dl, Rollout: 25}, 200)
 	ts.admin("PUT", "/api/v1/groups/web/approvals/example/BW-2", ApprovalRequest{Action: "decline"}, 200)
@@ -321,6 +324,11 @@ func TestGroupsAndApprovals(t *testing.T) {
 	}
 	if a := doc.Find("example", "BW-2"); a == nil || a.Action != "decline" {
 		t.Fatalf("decline = %+v", a)
+	}
+	// The group's agents see the change at their next check-in.
+	code, after, _ := ts.agentDo(agent, agent.client, "GET", "/agent/v1/checkin", nil, map[string]string{"If-None-Match": hdr.Get("ETag")})
+	if code != 200 || bytes.Equal(before, after) {
+		t.Fatalf("check-in after approving: %d, body unchanged=%v", code, bytes.Equal(before, after))
 	}
 	// Change to uninstall, then remove.
 	ts.admin("PUT", "/api/v1/groups/web/approvals/example/BW-1", ApprovalRequest{Action: "uninstall"}, 200)
