@@ -267,6 +267,7 @@ func (s *Server) approvalsHash(ctx context.Context, group string) (string, error
 // forgetApprovals empties the check-in cache after the site repository
 // changed.
 func (s *Server) forgetApprovals() {
+	s.meta.purge(s.site.Dir())
 	s.ahMu.Lock()
 	s.ahCache = nil
 	s.ahGen++

@@ -108,6 +108,7 @@ type Server struct {
 	metrics *metrics
 	handler http.Handler
 	gz      gzCache
+	meta    metaCache
 	roots   rootCache
 	bound   string // the HTTPS listener's address once serving
 
@@ -582,6 +583,7 @@ func (s *Server) refreshLoop(ctx context.Context) {
 		if _, err := s.site.Refresh(ctx); err != nil {
 			s.log.Error("refresh site repository", "err", err)
 		}
+		s.meta.purge(s.site.Dir())
 		select {
 		case <-ctx.Done():
 			return

@@ -67,6 +67,66 @@ func (c *gzCache) get(key, etag string, load func() ([]byte, error)) ([]byte, er
 	return buf.Bytes(), nil
 }
 
+// metaCache holds small metadata files in memory. Versioned metadata never
+// changes, so it is kept until the cache is full; timestamp.json and
+// root.json, replaced in place, are looked at again after metaTTL, a delay
+// TUF clients are indifferent to (freshness is the timestamp's expiry).
+type metaCache struct {
+	mu    sync.Mutex
+	m     map[string]*metaEntry
+	bytes int
+}
+
+type metaEntry struct {
+	data    []byte
+	mod     time.Time
+	etag    string
+	checked time.Time
+	mutable bool
+}
+
+const (
+	metaTTL          = time.Second
+	maxMetaCacheFile = 64 << 10
+	maxMetaCache     = 64 << 20
+)
+
+func (c *metaCache) get(key string, now time.Time) *metaEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[key]
+	if e == nil || (e.mutable && now.Sub(e.checked) > metaTTL) {
+		return nil
+	}
+	return e
+}
+
+func (c *metaCache) put(key string, e *metaEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || c.bytes+len(e.data) > maxMetaCache {
+		c.m, c.bytes = map[string]*metaEntry{}, 0
+	}
+	if old := c.m[key]; old != nil {
+		c.bytes -= len(old.data)
+	}
+	c.m[key] = e
+	c.bytes += len(e.data)
+}
+
+// purge forgets every file of one repository directory, after the server
+// itself changed it.
+func (c *metaCache) purge(repoDir string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if strings.HasPrefix(k, repoDir+"\x00") {
+			c.bytes -= len(e.data)
+			delete(c.m, k)
+		}
+	}
+}
+
 // rootCache keeps one os.Root open per served directory, so a request costs
 // one openat below it instead of opening the directory again.
 type rootCache struct {
@@ -154,6 +214,22 @@ func (s *Server) serveRepoFile(w http.ResponseWriter, r *http.Request, repoDir, 
 	if sub == tuf.MetadataDir && strings.Contains(p, "/") {
 		return errorf(http.StatusNotFound, "not found")
 	}
+	base := path.Base(p)
+	key := repoDir + "\x00" + sub + "\x00" + p
+	if sub == tuf.MetadataDir {
+		now := time.Now()
+		e := s.meta.get(key, now)
+		if e == nil {
+			if e, err = s.loadMeta(repoDir, sub, p, now); err != nil {
+				return err
+			}
+			e.mutable = !versionedMeta.MatchString(base)
+			if len(e.data) <= maxMetaCacheFile {
+				s.meta.put(key, e)
+			}
+		}
+		return s.serveMeta(w, r, key, base, e)
+	}
 	f, err := s.roots.open(filepath.Join(repoDir, sub), p)
 	if err != nil {
 		return errorf(http.StatusNotFound, "not found")
@@ -163,48 +239,76 @@ func (s *Server) serveRepoFile(w http.ResponseWriter, r *http.Request, repoDir, 
 	if err != nil || !fi.Mode().IsRegular() {
 		return errorf(http.StatusNotFound, "not found")
 	}
-	base := path.Base(p)
-	etag := fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano())
 	h := w.Header()
-	switch {
-	case sub == tuf.MetadataDir && versionedMeta.MatchString(base):
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	case sub == tuf.MetadataDir:
-		// timestamp.json and root.json change in place: always revalidate.
-		h.Set("Cache-Control", "no-cache")
-	default:
-		// Targets are stored under their hash: a name never changes content.
-		h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	}
-	ctype := mime.TypeByExtension(path.Ext(base))
-	switch {
-	case strings.HasSuffix(base, ".json"):
-		ctype = "application/json"
-	case strings.HasSuffix(base, ".deb"):
-		ctype = "application/vnd.debian.binary-package"
-	case ctype == "":
-		ctype = "application/octet-stream"
-	}
-	h.Set("Content-Type", ctype)
+	// Targets are stored under their hash: a name never changes content.
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("Content-Type", contentType(base))
 	h.Set("X-Content-Type-Options", "nosniff")
-	if strings.HasSuffix(base, ".json") && fi.Size() <= maxGzipFile {
-		h.Add("Vary", "Accept-Encoding")
-		if r.Header.Get("Range") == "" && acceptsGzip(r) {
-			gz, err := s.gz.get(repoDir+"\x00"+sub+"\x00"+p, etag, func() ([]byte, error) { return io.ReadAll(io.LimitReader(f, maxGzipFile)) })
-			if err != nil {
-				return err
-			}
-			h.Set("Content-Encoding", "gzip")
-			h.Set("ETag", strings.TrimSuffix(etag, `"`)+`-gz"`)
-			http.ServeContent(w, r, "", fi.ModTime(), bytes.NewReader(gz))
-			return nil
-		}
-	}
-	h.Set("ETag", etag)
+	h.Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()))
 	// ServeContent handles If-None-Match, If-Modified-Since and Range; with
 	// an *os.File on a plain TCP connection the copy goes through sendfile.
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 	return nil
+}
+
+// loadMeta reads one metadata file, capped.
+func (s *Server) loadMeta(repoDir, sub, p string, now time.Time) (*metaEntry, error) {
+	f, err := s.roots.open(filepath.Join(repoDir, sub), p)
+	if err != nil {
+		return nil, errorf(http.StatusNotFound, "not found")
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxGzipFile {
+		return nil, errorf(http.StatusNotFound, "not found")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxGzipFile))
+	if err != nil {
+		return nil, err
+	}
+	return &metaEntry{data: data, mod: fi.ModTime(), etag: fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()), checked: now}, nil
+}
+
+// serveMeta answers with one metadata file: revalidated always for the
+// files replaced in place, immutable for versioned ones, gzip when the
+// client takes it.
+func (s *Server) serveMeta(w http.ResponseWriter, r *http.Request, key, base string, e *metaEntry) error {
+	h := w.Header()
+	if e.mutable {
+		// timestamp.json and root.json change in place: always revalidate.
+		h.Set("Cache-Control", "no-cache")
+	} else {
+		h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	}
+	h.Set("Content-Type", contentType(base))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Vary", "Accept-Encoding")
+	if r.Header.Get("Range") == "" && acceptsGzip(r) {
+		gz, err := s.gz.get(key, e.etag, func() ([]byte, error) { return e.data, nil })
+		if err != nil {
+			return err
+		}
+		h.Set("Content-Encoding", "gzip")
+		h.Set("ETag", strings.TrimSuffix(e.etag, `"`)+`-gz"`)
+		http.ServeContent(w, r, "", e.mod, bytes.NewReader(gz))
+		return nil
+	}
+	h.Set("ETag", e.etag)
+	http.ServeContent(w, r, "", e.mod, bytes.NewReader(e.data))
+	return nil
+}
+
+func contentType(base string) string {
+	switch {
+	case strings.HasSuffix(base, ".json"):
+		return "application/json"
+	case strings.HasSuffix(base, ".deb"):
+		return "application/vnd.debian.binary-package"
+	}
+	if t := mime.TypeByExtension(path.Ext(base)); t != "" {
+		return t
+	}
+	return "application/octet-stream"
 }
 
 func acceptsGzip(r *http.Request) bool {

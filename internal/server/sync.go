@@ -108,6 +108,11 @@ func (s *Server) syncRepo(ctx context.Context, rp *repo, trigger string) (*store
 }
 
 func (s *Server) doSync(ctx context.Context, rp *repo, run *store.SyncRun) error {
+	if rp.kind == "hosted" {
+		// Its publisher changes it behind the server's back; a sync (or
+		// the metadata cache's one-second look) is when the server notices.
+		s.meta.purge(rp.dir)
+	}
 	if rp.kind == "mirror" {
 		up := s.cfg.Upstream
 		hc, err := s.upstreamClient()
@@ -128,6 +133,7 @@ func (s *Server) doSync(ctx context.Context, rp *repo, run *store.SyncRun) error
 			MetadataOnly: up.MetadataOnly,
 			Now:          s.now,
 		})
+		s.meta.purge(rp.dir) // what it serves may have changed, even if the sync then failed
 		if err != nil {
 			return err
 		}
