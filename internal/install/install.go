@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 )
@@ -67,7 +68,7 @@ const (
 )
 
 // Handler types ForType knows.
-var types = []string{catalog.InstallerDeb, catalog.InstallerArchive}
+var types = []string{catalog.InstallerDeb, catalog.InstallerArchive, catalog.InstallerLockdown}
 
 // ForType returns the handler for installer type t ("deb" or "archive").
 func ForType(t string, opts Options) (Handler, error) {
@@ -88,8 +89,10 @@ func ForType(t string, opts Options) (Handler, error) {
 		return &Deb{opts: opts, log: opts.Logger.With("handler", "deb")}, nil
 	case catalog.InstallerArchive:
 		return &Archive{opts: opts, log: opts.Logger.With("handler", "archive")}, nil
+	case catalog.InstallerLockdown:
+		return &Lockdown{log: opts.Logger.With("handler", "lockdown"), now: time.Now}, nil
 	}
-	return nil, fmt.Errorf("installer type %q: no handler here (valid: %s; lockdown is handled by the agent)", t, strings.Join(types, ", "))
+	return nil, fmt.Errorf("installer type %q: no handler here (valid: %s)", t, strings.Join(types, ", "))
 }
 
 // Sentinels callers branch on.
