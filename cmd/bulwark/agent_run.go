@@ -139,9 +139,14 @@ Settings in the configuration file (YAML):
 				// Between check-ins the agent idles for hours: give the
 				// memory a cycle used back to the system.
 				defer debug.FreeOSMemory()
-				if info, changed, err := sc.CheckIn(ctx); err != nil {
+				info, changed, err := sc.CheckIn(ctx)
+				if err != nil {
 					return err
-				} else if changed && info.Group != "" && info.Group != d.Sources.Group {
+				}
+				if !changed {
+					return d.CheckInUnchanged(ctx)
+				}
+				if info.Group != "" && info.Group != d.Sources.Group {
 					log.Info("the server moved this computer to another group", "from", d.Sources.Group, "to", info.Group)
 					d.Sources.Group = info.Group
 				}

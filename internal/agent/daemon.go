@@ -45,6 +45,43 @@ type Daemon struct {
 	statusMu sync.Mutex
 	status   Status
 	lastInv  string
+	lastFull time.Time // when the last full cycle succeeded
+}
+
+// FreshFor is how long after a successful full cycle a check-in that the
+// server answers "nothing changed" (304) skips the cycle: a check-in
+// triggered by a network change is then one small round trip. Scheduled
+// check-ins, hours apart, always run a full cycle.
+const FreshFor = 6 * time.Hour
+
+// CheckInUnchanged is a check-in the server answered "nothing changed":
+// within FreshFor of the last full cycle it only delivers queued reports;
+// otherwise it is a full CheckIn.
+func (d *Daemon) CheckInUnchanged(ctx context.Context) error {
+	d.mu.Lock()
+	fresh := !d.lastFull.IsZero() && d.Agent.now().Sub(d.lastFull) < FreshFor
+	if !fresh {
+		d.mu.Unlock()
+		return d.CheckIn(ctx)
+	}
+	defer d.mu.Unlock()
+	if len(d.Agent.store.pending(1)) == 0 {
+		d.setLastCheckIn(nil)
+		return nil
+	}
+	err := d.report(ctx)
+	d.setLastCheckIn(err)
+	return err
+}
+
+func (d *Daemon) setLastCheckIn(err error) {
+	d.statusMu.Lock()
+	d.status.LastCheckIn = d.Agent.now()
+	d.status.LastError = ""
+	if err != nil {
+		d.status.LastError = err.Error()
+	}
+	d.statusMu.Unlock()
 }
 
 // CheckIn is one scheduled round: a background cycle, then the report.
@@ -54,14 +91,11 @@ func (d *Daemon) CheckIn(ctx context.Context) error {
 	d.setBusy("checking in")
 	defer d.setBusy("")
 	_, err := d.Agent.Cycle(ctx, d.Sources, d.Options)
-	rerr := d.report(ctx)
-	d.statusMu.Lock()
-	d.status.LastCheckIn = d.Agent.now()
-	d.status.LastError = ""
-	if e := errors.Join(err, rerr); e != nil {
-		d.status.LastError = e.Error()
+	if err == nil {
+		d.lastFull = d.Agent.now()
 	}
-	d.statusMu.Unlock()
+	rerr := d.report(ctx)
+	d.setLastCheckIn(errors.Join(err, rerr))
 	return errors.Join(err, rerr)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // memReporter is a hand-written Reporter standing in for the update server
@@ -79,5 +80,35 @@ func TestDaemonDownloadModeWaitsThenInstallsOnRequest(t *testing.T) {
 	last := rep.got[rep.maxSeq]
 	if last.Key != "debian/BW-2" || last.State != StateInstalled {
 		t.Fatalf("the install was not reported: last event %+v", last)
+	}
+}
+
+func TestCheckInUnchangedSkipsTheCycleWhileFresh(t *testing.T) {
+	w := newWorld(t)
+	w.publish("BW-1", "", map[string]string{"a.deb": "a"})
+	w.approve("web", "BW-1")
+	a, err := Open(Config{StateDir: filepath.Join(t.TempDir(), "state"), Now: w.clock, Policy: Policy{Mode: ModeDownload},
+		Handlers: func(string) (Handler, error) { return &reader{got: map[string]string{}}, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	rep := &memReporter{got: map[int64]Event{}}
+	d := &Daemon{Agent: a, Sources: w.sources(t.TempDir()), Reporter: rep, Options: CycleOptions{AgentID: "agent-1", Facts: debian12}}
+	if err := d.CheckIn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The site's repository now answers garbage: a full cycle would fail.
+	w.ss.serve("/metadata/timestamp.json", []byte("garbage"))
+	calls := rep.calls
+	if err := d.CheckInUnchanged(context.Background()); err != nil {
+		t.Fatalf("an unchanged check-in within %v ran a full cycle: %v", FreshFor, err)
+	}
+	if rep.calls != calls {
+		t.Fatal("an unchanged check-in with nothing queued sent a report")
+	}
+	w.now = w.now.Add(FreshFor + time.Minute)
+	if err := d.CheckInUnchanged(context.Background()); err == nil {
+		t.Fatal("an unchanged check-in after FreshFor did not run a full cycle")
 	}
 }
