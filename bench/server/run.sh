@@ -7,8 +7,8 @@ set -eu
 DUR=${1:-10}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 W=$(mktemp -d /tmp/bulwark-bench-server.XXXXXX)
-trap 'kill $BW_PID $NGINX_PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
-BW_PID= NGINX_PID=
+trap 'kill $BW_PID $NGINX_PID $SITE_PID 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"' EXIT
+BW_PID= NGINX_PID= SITE_PID=
 
 # Peers: installed here, never in the test run.
 if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then
@@ -43,7 +43,7 @@ BIG=$(cd vendor/targets && ls updates/BW-1/*.big.bin)
 
 # bulwark: HTTPS on 18443 and plain HTTP (repositories only) on 18080.
 ./bulwark server --data-dir data --listen 127.0.0.1:18443 --http 127.0.0.1:18080 \
-	--vendor example=vendor --log-level warn >server.out 2>server.err &
+	--vendor example=vendor --admin-token-file bw.token --log-level warn >server.out 2>server.err &
 BW_PID=$!
 for i in $(seq 100); do [ -f data/server.url ] && break; sleep 0.1; done
 
@@ -97,6 +97,32 @@ row "$(rps http://127.0.0.1:18080/repos/example/metadata/timestamp.json 32)" "$(
 row "$(rps https://127.0.0.1:18443/repos/example/metadata/timestamp.json 32)" "$(rps https://127.0.0.1:28443/metadata/timestamp.json 32)" "timestamp.json requests/s, HTTPS, 32 connections"
 row "$(tput http://127.0.0.1:18080/repos/example/targets/$BIG 4)" "$(tput http://127.0.0.1:28080/targets/$BIG 4)" "256 MiB payload throughput, HTTP, 4 connections"
 row "$(tput https://127.0.0.1:18443/repos/example/targets/$BIG 4)" "$(tput https://127.0.0.1:28443/targets/$BIG 4)" "256 MiB payload throughput, HTTPS, 4 connections"
+
+# A site server syncing from this one: a sync with nothing new, as each run
+# records it (median of 5; the first full sync fetches the 256 MiB payload).
+CA=$(./bulwark admin --data-dir data --token-file bw.token status -o json | sed -n 's/.*"ca_fingerprint": "\([^"]*\)".*/\1/p')
+ROOTSUM=sha256:$(sha256sum vendor/metadata/1.root.json | cut -c1-64)
+./bulwark server --data-dir site --listen 127.0.0.1:19443 --upstream https://127.0.0.1:18443 --upstream-ca "$CA" \
+	--upstream-vendor "example=$ROOTSUM" --admin-token-file site.token --log-level warn >site.out 2>site.err &
+SITE_PID=$!
+./bulwark admin --data-dir site --token-file site.token --wait 60s sync run --follow >/dev/null
+for i in 1 2 3 4 5; do
+	./bulwark admin --data-dir site --token-file site.token sync run --follow -o json
+done | python3 -c '
+import json, sys, datetime, statistics
+dec, text, ms = json.JSONDecoder(), sys.stdin.read(), []
+i = 0
+while i < len(text):
+    if text[i].isspace():
+        i += 1
+        continue
+    obj, i = dec.raw_decode(text, i)
+    for r in obj["runs"]:
+        p = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+        ms.append((p(r["finished_at"]) - p(r["started_at"])).total_seconds() * 1000)
+print("| site server sync with nothing new, over HTTPS from an upstream server (median of 5; goal ≤ 200 ms) | %.0f ms | | |" % statistics.median(ms))
+'
+kill $SITE_PID; wait $SITE_PID 2>/dev/null || true
 
 # Report ingestion straight into the SQLite store (10 state changes a batch).
 for wr in 1 8 64; do

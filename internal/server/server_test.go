@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -523,5 +524,36 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	if len(documented) != 23 {
 		t.Errorf("%d documented operations; update this count with the routes", len(documented))
+	}
+}
+
+// TestPlainHTTPServesRepositoriesOnly: the optional plain-HTTP listener
+// carries repository files (verified by every client) and nothing else.
+func TestPlainHTTPServesRepositoriesOnly(t *testing.T) {
+	v := newVendorRepo(t, "example")
+	ts := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
+	h := ts.plainRoutes()
+	tests := []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/repos/example/metadata/timestamp.json", 200},
+		{"GET", "/site/metadata/timestamp.json", 200},
+		{"GET", "/healthz", 200},
+		{"GET", "/api/v1/groups", 404},
+		{"POST", "/api/v1/groups", 404},
+		{"POST", "/agent/v1/enroll", 404},
+		{"GET", "/agent/v1/checkin", 404},
+		{"GET", "/metrics", 404},
+		{"GET", "/", 404},
+	}
+	for _, tc := range tests {
+		w := httptest.NewRecorder()
+		req := httptest.NewRequest(tc.method, tc.path, nil)
+		req.Header.Set("Authorization", "Bearer "+ts.first.AdminToken)
+		h.ServeHTTP(w, req)
+		if w.Code != tc.want {
+			t.Errorf("plain HTTP %s %s = %d, want %d", tc.method, tc.path, w.Code, tc.want)
+		}
 	}
 }
