@@ -26,6 +26,7 @@ func (s *Server) agentRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /agent/v1/enroll", s.api(s.handleEnroll))
 	mux.HandleFunc("GET /agent/v1/checkin", s.api(s.handleCheckin))
 	mux.HandleFunc("POST /agent/v1/report", s.api(s.handleReport))
+	mux.HandleFunc("GET /agent/v1/vendors", s.api(s.handleVendors))
 }
 
 var (
@@ -225,6 +226,38 @@ func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Cache-Control", "private, no-cache")
 	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
+	return nil
+}
+
+// handleVendors tells an enrolled agent every vendor repository with its
+// URLs and root, so that a vendor first synced after the agent enrolled
+// reaches it too. Conditional like a check-in.
+func (s *Server) handleVendors(w http.ResponseWriter, r *http.Request) error {
+	a, err := s.agentFromTLS(r)
+	if err != nil {
+		return err
+	}
+	if err := s.checkClone(r, a); err != nil {
+		return err
+	}
+	resp, err := s.enrollResponse(a, nil)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(map[string]any{"vendors": resp.Vendors})
+	if err != nil {
+		return err
+	}
+	bh := sha256.Sum256(b)
+	etag := `"` + hex.EncodeToString(bh[:16]) + `"`
+	w.Header().Set("ETag", etag)
+	w.Header().Set("Cache-Control", "private, no-cache")
+	if r.Header.Get("If-None-Match") == etag {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}

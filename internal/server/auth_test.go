@@ -127,6 +127,8 @@ func TestAgentAuth(t *testing.T) {
 		{"revoked agent checks in", revoked, revoked.client, "GET", "/agent/v1/checkin", nil, 403},
 		{"revoked agent reports", revoked, revoked.client, "POST", "/agent/v1/report", report(""), 403},
 		{"removed agent", removed, removed.client, "GET", "/agent/v1/checkin", nil, 403},
+		{"revoked agent lists vendors", revoked, revoked.client, "GET", "/agent/v1/vendors", nil, 403},
+		{"vendors without client certificate", a, ts.client, "GET", "/agent/v1/vendors", nil, 401},
 		{"certificate replaced by re-enrollment", old, old.client, "GET", "/agent/v1/checkin", nil, 403},
 		{"one agent posts for another", a, a.client, "POST", "/agent/v1/report", report(b.resp.AgentID), 403},
 		{"report without client certificate", a, ts.client, "POST", "/agent/v1/report", report(""), 401},

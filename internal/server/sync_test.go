@@ -166,6 +166,19 @@ func TestSyncFiltersAndMetadataOnly(t *testing.T) {
 	if len(a.resp.Vendors) != 1 || a.resp.Vendors[0].TargetsURL != up.url+"/repos/example/targets" {
 		t.Fatalf("metadata-only enrollment vendors = %+v", a.resp.Vendors)
 	}
+	// An agent enrolled before the first sync learns the vendor afterwards.
+	early := startServer(t, upstreamOf(t, up, sum(v.root(t)), func(u *Upstream) { u.Interval = time.Hour }))
+	ea := early.enroll(early.first.EnrollToken, machineB, "")
+	mustSync(t, early)
+	code, body, hdr := early.agentDo(ea, ea.client, "GET", "/agent/v1/vendors", nil, nil)
+	var vs struct{ Vendors []RepoRef }
+	json.Unmarshal(body, &vs)
+	if code != 200 || len(vs.Vendors) != 1 || string(vs.Vendors[0].Root) != string(v.root(t)) {
+		t.Fatalf("vendors: %d %s", code, body)
+	}
+	if code, _, _ := early.agentDo(ea, ea.client, "GET", "/agent/v1/vendors", nil, map[string]string{"If-None-Match": hdr.Get("ETag")}); code != http.StatusNotModified {
+		t.Fatalf("unchanged vendors: %d, want 304", code)
+	}
 	metaOnly.admin("PUT", "/api/v1/groups/default/approvals/example/BW-2", ApprovalRequest{Action: "install"}, 200)
 	checkApproved(t, siteApprovals(t, metaOnly, "default"), "example", "BW-2", "install", vendorTargets(t, v.root(t), v.dir, "BW-2"))
 }
@@ -183,4 +196,39 @@ func payloadFiles(t testing.TB, ts *testServer) []string {
 		return nil
 	})
 	return out
+}
+
+// TestSyncSchedule: syncs run at start, on the interval, and on demand
+// through the API, each recorded with its trigger.
+func TestSyncSchedule(t *testing.T) {
+	v := newVendorRepo(t, "example")
+	v.publish(t, "BW-1", "critical", map[string]string{"a.deb": "a"})
+	up := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
+	site := startServer(t, upstreamOf(t, up, sum(v.root(t)), func(u *Upstream) { u.Interval, u.Jitter = 300*time.Millisecond, 100*time.Millisecond }))
+	seen := func(trigger string) bool {
+		runs, err := site.st.ListSyncs(context.Background(), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range runs {
+			if r.Trigger == trigger && r.Status == store.SyncOK {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor := func(trigger string) {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); !seen(trigger); {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s sync recorded", trigger)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitFor("start")
+	waitFor("schedule")
+	site.admin("POST", "/api/v1/sync", SyncRequest{Vendor: "example"}, http.StatusAccepted)
+	waitFor("manual")
+	site.admin("POST", "/api/v1/sync", SyncRequest{Vendor: "nope"}, http.StatusNotFound)
 }
