@@ -88,6 +88,10 @@ type EnrollResponse struct {
 }
 
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
+	if !s.enrollLimit.allow(r, time.Now()) {
+		w.Header().Set("Retry-After", "60")
+		return errorf(http.StatusTooManyRequests, "too many enrollment attempts from this address; try again in a minute")
+	}
 	var req EnrollRequest
 	if err := decodeBody(w, r, maxEnrollBody, &req); err != nil {
 		return err

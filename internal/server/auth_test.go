@@ -9,7 +9,9 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -325,4 +327,29 @@ func FuzzRepoPath(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEnrollRateLimit: enrollment attempts from one address are limited, so
+// guessing tokens costs time; other addresses are not affected.
+func TestEnrollRateLimit(t *testing.T) {
+	ts := startServer(t, Config{})
+	ts.enrollLimit = newIPLimiter(0, 3) // three attempts, never refilled
+	bad := EnrollRequest{Token: enrollTokenPrefix + strings.Repeat("a", 52), CSR: csrFor(t, mustKey(t)),
+		Facts: Facts{MachineID: machineA, Hostname: "h", OS: "debian 12", Arch: "amd64"}}
+	var codes []int
+	for range 5 {
+		code, _, hdr := ts.do(ts.client, "POST", "/agent/v1/enroll", "", bad)
+		codes = append(codes, code)
+		if code == http.StatusTooManyRequests && hdr.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
+	}
+	if fmt.Sprint(codes) != "[401 401 401 429 429]" {
+		t.Fatalf("codes = %v, want three refusals then 429s", codes)
+	}
+	req := httptest.NewRequest("POST", "/agent/v1/enroll", nil)
+	req.RemoteAddr = "192.0.2.7:5555"
+	if !ts.enrollLimit.allow(req, time.Now()) {
+		t.Fatal("another address was limited too")
+	}
 }

@@ -117,11 +117,14 @@ type Server struct {
 	ahCache     map[string]string // group → approvals document hash, for check-ins
 	ahGen       uint64            // bumped by every change of the site repository
 
-	ingest  *Ingester
-	syncMu  sync.Mutex // one sync at a time
-	syncNow chan string
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	ingest *Ingester
+	// enrollLimit bounds enrollment attempts per address: a burst of 60
+	// (a classroom of machines behind one NAT), then one a second.
+	enrollLimit *ipLimiter
+	syncMu      sync.Mutex // one sync at a time
+	syncNow     chan string
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
 }
 
 // repo is one vendor repository the server serves.
@@ -194,6 +197,7 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 	}
 	s.metrics = newMetrics()
 	s.ingest = NewIngester(s.st)
+	s.enrollLimit = newIPLimiter(1, 60)
 	s.handler = s.routes()
 	ok = true
 	return s, first, nil
