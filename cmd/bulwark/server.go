@@ -63,6 +63,8 @@ Config file (every key optional):
     interval: 1h
     jitter: 6m
     metadata_only: false     # agents then fetch payloads from the upstream
+    mode: autonomous         # or replica: groups and approvals from the upstream
+    token: bwa_…             # replica: an upstream API token (viewer)
     products: []             # filters; empty = everything
     classifications: []
     severities: []

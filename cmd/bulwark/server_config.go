@@ -43,6 +43,8 @@ type upstreamFileConfig struct {
 	Interval        time.Duration           `yaml:"interval"`
 	Jitter          time.Duration           `yaml:"jitter"`
 	MetadataOnly    bool                    `yaml:"metadata_only"`
+	Mode            string                  `yaml:"mode"`
+	Token           string                  `yaml:"token"`
 	Products        []string                `yaml:"products"`
 	Classifications []string                `yaml:"classifications"`
 	Severities      []string                `yaml:"severities"`
@@ -87,6 +89,7 @@ type serverFlags struct {
 	upstreamVendors                            []string
 	interval, jitter                           time.Duration
 	metadataOnly                               bool
+	mode, tokenFile                            string
 	products, classifications, severities      []string
 	logLevel, logFormat                        string
 }
@@ -105,6 +108,8 @@ func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&sf.interval, "sync-interval", time.Hour, "time between scheduled syncs")
 	f.DurationVar(&sf.jitter, "sync-jitter", 0, "random extra delay added to each interval (default interval/10)")
 	f.BoolVar(&sf.metadataOnly, "metadata-only", false, "sync metadata only; agents fetch payloads from the upstream")
+	f.StringVar(&sf.mode, "upstream-mode", "autonomous", "autonomous (own groups and approvals) or replica (the upstream's, read with --upstream-token-file)")
+	f.StringVar(&sf.tokenFile, "upstream-token-file", "", "replica mode: file holding an API token of the upstream (role viewer is enough)")
 	f.StringSliceVar(&sf.products, "product", nil, "sync only these products (repeatable)")
 	f.StringSliceVar(&sf.classifications, "classification", nil, "sync only these classifications (repeatable)")
 	f.StringSliceVar(&sf.severities, "severity", nil, "sync only these severities (repeatable)")
@@ -180,6 +185,12 @@ func (c *serverFileConfig) applyEnv(lookup func(string) (string, bool)) error {
 			return fmt.Errorf("BULWARK_METADATA_ONLY %q: use true or false", v)
 		}
 		c.up().MetadataOnly = b
+	}
+	if v, ok := lookup("BULWARK_UPSTREAM_MODE"); ok {
+		c.up().Mode = v
+	}
+	if v, ok := lookup("BULWARK_UPSTREAM_TOKEN"); ok {
+		c.up().Token = v
 	}
 	if v, ok := lookup("BULWARK_PRODUCT"); ok {
 		c.up().Products = splitList(v)
@@ -283,6 +294,16 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 	if set("metadata-only") {
 		c.up().MetadataOnly = sf.metadataOnly
 	}
+	if set("upstream-mode") {
+		c.up().Mode = sf.mode
+	}
+	if set("upstream-token-file") {
+		b, err := readCappedFile(sf.tokenFile, 4<<10)
+		if err != nil {
+			return fmt.Errorf("--upstream-token-file: %w", err)
+		}
+		c.up().Token = strings.TrimSpace(string(b))
+	}
 	if set("product") {
 		c.up().Products = sf.products
 	}
@@ -304,7 +325,7 @@ func (c *serverFileConfig) serverConfig() (server.Config, error) {
 			return cfg, errors.New("upstream settings given without an upstream URL (--upstream)")
 		}
 		cfg.Upstream = &server.Upstream{URL: strings.TrimRight(u.URL, "/"), CAFingerprint: u.CAFingerprint, Vendors: u.Vendors,
-			Interval: u.Interval, Jitter: u.Jitter, MetadataOnly: u.MetadataOnly,
+			Interval: u.Interval, Jitter: u.Jitter, MetadataOnly: u.MetadataOnly, Mode: u.Mode, Token: u.Token,
 			Products: u.Products, Classifications: u.Classifications, Severities: u.Severities}
 	}
 	return cfg, nil

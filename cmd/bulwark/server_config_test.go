@@ -28,7 +28,8 @@ log: {level: debug}
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"BULWARK_LISTEN": ":9100", "BULWARK_SYNC_JITTER": "2m", "BULWARK_SEVERITY": "critical, important"}
+	env := map[string]string{"BULWARK_LISTEN": ":9100", "BULWARK_SYNC_JITTER": "2m", "BULWARK_SEVERITY": "critical, important",
+		"BULWARK_UPSTREAM_MODE": "replica", "BULWARK_UPSTREAM_TOKEN": "bwa_x"}
 	if err := c.applyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +60,8 @@ log: {level: debug}
 		t.Errorf("severities %v: the environment should win", u.Severities)
 	case len(cfg.Vendors) != 1 || cfg.Vendors[0].Dir != "/srv/vendor":
 		t.Errorf("vendors %+v", cfg.Vendors)
+	case u.Mode != "replica" || u.Token != "bwa_x":
+		t.Errorf("mode %q token %q: from the environment", u.Mode, u.Token)
 	case c.Log.Level != "debug":
 		t.Errorf("log level %q", c.Log.Level)
 	}

@@ -81,6 +81,9 @@ type GroupRequest struct {
 }
 
 func (s *Server) apiCreateGroup(w http.ResponseWriter, r *http.Request) error {
+	if err := s.refuseInReplica(); err != nil {
+		return err
+	}
 	var req GroupRequest
 	if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
 		return err
@@ -103,6 +106,9 @@ func (s *Server) apiCreateGroup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiDeleteGroup(w http.ResponseWriter, r *http.Request) error {
+	if err := s.refuseInReplica(); err != nil {
+		return err
+	}
 	g := r.PathValue("group")
 	moveTo := r.URL.Query().Get("move_to")
 	if moveTo == "" {
@@ -198,6 +204,9 @@ func (req *ApprovalRequest) validate(now time.Time) error {
 }
 
 func (s *Server) apiSetApproval(w http.ResponseWriter, r *http.Request) error {
+	if err := s.refuseInReplica(); err != nil {
+		return err
+	}
 	g, vendor, id := r.PathValue("group"), r.PathValue("vendor"), r.PathValue("id")
 	var req ApprovalRequest
 	if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
@@ -231,6 +240,9 @@ func (s *Server) apiSetApproval(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiDeleteApproval(w http.ResponseWriter, r *http.Request) error {
+	if err := s.refuseInReplica(); err != nil {
+		return err
+	}
 	g, vendor, id := r.PathValue("group"), r.PathValue("vendor"), r.PathValue("id")
 	s.approvalsMu.Lock()
 	defer s.approvalsMu.Unlock()

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,15 +71,20 @@ type HostedVendor struct {
 
 // Upstream is where vendor repositories are synced from.
 type Upstream struct {
-	URL             string           `yaml:"url" json:"url"`                       // https://upstream:8443
-	CAFingerprint   string           `yaml:"ca_fingerprint" json:"ca_fingerprint"` // sha256:… of the upstream's CA
-	Vendors         []UpstreamVendor `yaml:"vendors" json:"vendors"`
-	Interval        time.Duration    `yaml:"interval" json:"interval"` // default 1h
-	Jitter          time.Duration    `yaml:"jitter" json:"jitter"`     // default Interval/10
-	MetadataOnly    bool             `yaml:"metadata_only" json:"metadata_only"`
-	Products        []string         `yaml:"products" json:"products,omitempty"`
-	Classifications []string         `yaml:"classifications" json:"classifications,omitempty"`
-	Severities      []string         `yaml:"severities" json:"severities,omitempty"`
+	URL           string           `yaml:"url" json:"url"`                       // https://upstream:8443
+	CAFingerprint string           `yaml:"ca_fingerprint" json:"ca_fingerprint"` // sha256:… of the upstream's CA
+	Vendors       []UpstreamVendor `yaml:"vendors" json:"vendors"`
+	Interval      time.Duration    `yaml:"interval" json:"interval"` // default 1h
+	Jitter        time.Duration    `yaml:"jitter" json:"jitter"`     // default Interval/10
+	MetadataOnly  bool             `yaml:"metadata_only" json:"metadata_only"`
+	// Mode is autonomous (default: own groups and approvals) or replica
+	// (groups and approvals read from the upstream's API with Token, a
+	// viewer token, and signed here with targets verified here).
+	Mode            string   `yaml:"mode" json:"mode,omitempty"`
+	Token           string   `yaml:"token" json:"-"`
+	Products        []string `yaml:"products" json:"products,omitempty"`
+	Classifications []string `yaml:"classifications" json:"classifications,omitempty"`
+	Severities      []string `yaml:"severities" json:"severities,omitempty"`
 }
 
 // UpstreamVendor is one vendor repository to mirror, pinned by the SHA-256
@@ -236,6 +242,15 @@ func (c *Config) validate() error {
 			if _, err := pki.ParseFingerprint(v.RootFingerprint); err != nil {
 				return fmt.Errorf("upstream vendor %s root_fingerprint: %w", v.Name, err)
 			}
+		}
+		switch u.Mode {
+		case "", ModeAutonomous:
+		case ModeReplica:
+			if !strings.HasPrefix(u.Token, apiTokenPrefix) {
+				return errors.New("upstream mode replica: give token, an API token (bwa_…, role viewer is enough) of the upstream")
+			}
+		default:
+			return fmt.Errorf("upstream mode %q: use autonomous or replica", u.Mode)
 		}
 		if u.Interval < 0 || u.Jitter < 0 {
 			return errors.New("upstream interval and jitter must not be negative")

@@ -77,7 +77,43 @@ func (s *Server) SyncAll(ctx context.Context, vendor, trigger string) ([]store.S
 			errs = append(errs, fmt.Errorf("%s: %w", rp.name, err))
 		}
 	}
+	if s.replica() && vendor == "" {
+		run, err := s.replicateRun(ctx, trigger)
+		if run != nil {
+			runs = append(runs, *run)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("groups and approvals: %w", err))
+		}
+	}
 	return runs, errors.Join(errs...)
+}
+
+// ReplicaRun is the vendor name sync history shows for a replica's copy of
+// its upstream's groups and approvals.
+const ReplicaRun = "(groups and approvals)"
+
+func (s *Server) replicateRun(ctx context.Context, trigger string) (*store.SyncRun, error) {
+	run := &store.SyncRun{Vendor: ReplicaRun, Trigger: trigger, StartedAt: s.now()}
+	id, err := s.st.StartSync(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	run.ID = id
+	changed, rerr := s.replicate(ctx)
+	fin := s.now()
+	run.FinishedAt, run.Changed, run.Status = &fin, changed, store.SyncOK
+	if rerr != nil {
+		run.Status, run.Error = store.SyncFailed, rerr.Error()
+		s.log.Error("replicate groups and approvals", "err", rerr)
+	}
+	if s.metrics != nil {
+		s.metrics.syncs.WithLabelValues(run.Status).Inc()
+	}
+	if err := s.st.FinishSync(context.WithoutCancel(ctx), run); err != nil {
+		return run, err
+	}
+	return run, rerr
 }
 
 func (s *Server) syncRepo(ctx context.Context, rp *repo, trigger string) (*store.SyncRun, error) {

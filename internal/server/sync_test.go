@@ -232,3 +232,66 @@ func TestSyncSchedule(t *testing.T) {
 	waitFor("manual")
 	site.admin("POST", "/api/v1/sync", SyncRequest{Vendor: "nope"}, http.StatusNotFound)
 }
+
+// TestReplicaInheritsGroupsAndApprovals: a replica takes its upstream's
+// groups and approvals at each sync, signs them with its own site root and
+// targets it verified itself, and refuses local changes to them.
+func TestReplicaInheritsGroupsAndApprovals(t *testing.T) {
+	v := newVendorRepo(t, "example")
+	v.publish(t, "BW-1", "critical", map[string]string{"a.deb": "aaaa"})
+	v.publish(t, "BW-2", "low", map[string]string{"b.deb": "bb"})
+	up := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
+	mustSync(t, up)
+	up.admin("POST", "/api/v1/groups", GroupRequest{Name: "web"}, http.StatusCreated)
+	up.admin("POST", "/api/v1/groups", GroupRequest{Name: "db"}, http.StatusCreated)
+	up.admin("PUT", "/api/v1/groups/web/approvals/example/BW-1", ApprovalRequest{Action: "install", Rollout: 40}, 200)
+	up.admin("PUT", "/api/v1/groups/db/approvals/example/BW-2", ApprovalRequest{Action: "decline"}, 200)
+	viewer := up.newToken(TokenRequest{Kind: "api", Role: "viewer"})
+
+	rep := startServer(t, upstreamOf(t, up, sum(v.root(t)), func(u *Upstream) { u.Mode, u.Token = ModeReplica, viewer }))
+	runs := mustSync(t, rep)
+	if last := runs[len(runs)-1]; last.Vendor != ReplicaRun || last.Status != store.SyncOK {
+		t.Fatalf("replica runs = %+v", runs)
+	}
+	checkApproved(t, siteApprovals(t, rep, "web"), "example", "BW-1", "install", vendorTargets(t, v.root(t), v.dir, "BW-1"))
+	if a := siteApprovals(t, rep, "web").Find("example", "BW-1"); a.Rollout != 40 {
+		t.Fatalf("rollout = %d, want 40", a.Rollout)
+	}
+	if a := siteApprovals(t, rep, "db").Find("example", "BW-2"); a == nil || a.Action != "decline" {
+		t.Fatalf("db approvals = %+v", a)
+	}
+	// Local changes are refused; computers are still the replica's own.
+	code, body, _ := rep.do(rep.client, "PUT", "/api/v1/groups/web/approvals/example/BW-2", rep.first.AdminToken, ApprovalRequest{Action: "install"})
+	if code != http.StatusConflict || !strings.Contains(string(body), "replica") {
+		t.Fatalf("local approval on a replica: %d %s", code, body)
+	}
+	rep.admin("POST", "/api/v1/groups", GroupRequest{Name: "local"}, http.StatusConflict)
+	a := rep.enroll(rep.newToken(TokenRequest{Kind: "enroll", Group: "web"}), machineA, "")
+	if a.resp.Group != "web" {
+		t.Fatalf("agent group %q", a.resp.Group)
+	}
+
+	// Upstream changes arrive with the next sync: an approval removed, a
+	// group deleted (its computers here move to default).
+	up.admin("DELETE", "/api/v1/groups/web/approvals/example/BW-1", nil, http.StatusNoContent)
+	up.admin("DELETE", "/api/v1/groups/db", nil, http.StatusNoContent)
+	mustSync(t, rep)
+	if d := siteApprovals(t, rep, "web"); len(d.Updates) != 0 {
+		t.Fatalf("removed upstream approval still signed: %+v", d.Updates)
+	}
+	gs, _ := rep.st.ListGroups(context.Background())
+	var names []string
+	for _, g := range gs {
+		names = append(names, g.Name)
+	}
+	if strings.Join(names, ",") != "default,web" {
+		t.Fatalf("replica groups = %v, want default,web", names)
+	}
+
+	// A replica without a usable token is refused at start.
+	cfg := upstreamOf(t, up, sum(v.root(t)), func(u *Upstream) { u.Mode = ModeReplica })
+	cfg.DataDir = filepath.Join(t.TempDir(), "r2")
+	if _, _, err := Open(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "token") {
+		t.Fatalf("replica without a token: %v", err)
+	}
+}
