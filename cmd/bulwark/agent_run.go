@@ -146,6 +146,17 @@ Settings in the configuration file (YAML):
 				if !changed {
 					return d.CheckInUnchanged(ctx)
 				}
+				if !d.KnowsVendors(info.Vendors) {
+					refs, err := sc.Vendors(ctx)
+					if err != nil {
+						return err
+					}
+					if added, err := d.AddVendors(refs); err != nil {
+						return err
+					} else if len(added) > 0 {
+						log.Info("trusting vendor repositories synced after enrollment", "vendors", added)
+					}
+				}
 				if info.Group != "" && info.Group != d.Sources.Group {
 					log.Info("the server moved this computer to another group", "from", d.Sources.Group, "to", info.Group)
 					d.Sources.Group = info.Group

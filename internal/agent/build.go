@@ -73,5 +73,10 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 			return InventoryOf(inv, agentVersion), nil
 		},
 	}
+	d.newVendor = func(r RepoRef) (*tuf.Client, error) { return newClient(r, "vendor-"+r.Name) }
+	d.remember = func(r RepoRef) error {
+		e.Vendors = append(e.Vendors, r)
+		return saveEnrollment(s.StateDir, e)
+	}
 	return d, sc, func() { a.Close() }, nil
 }

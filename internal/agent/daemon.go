@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/fetch"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
 // Report is one batch the agent sends its server: the state changes not yet
@@ -46,6 +47,54 @@ type Daemon struct {
 	status   Status
 	lastInv  string
 	lastFull time.Time // when the last full cycle succeeded
+
+	// newVendor makes a verifying client for a vendor repository learned
+	// after enrollment, and remember records it in the enrollment (Build
+	// sets both).
+	newVendor func(RepoRef) (*tuf.Client, error)
+	remember  func(RepoRef) error
+}
+
+// AddVendors starts trusting vendor repositories the server names that this
+// agent does not know yet (synced after it enrolled), with the roots the
+// server gives over mutual TLS, as at enrollment. Known vendors keep the
+// roots they have: a root only changes through TUF root rotation.
+func (d *Daemon) AddVendors(refs []RepoRef) ([]string, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var added []string
+	for _, r := range refs {
+		if _, ok := d.Sources.Vendors[r.Name]; ok || d.newVendor == nil {
+			continue
+		}
+		c, err := d.newVendor(r)
+		if err != nil {
+			return added, fmt.Errorf("vendor %s: %w", r.Name, err)
+		}
+		if d.remember != nil {
+			if err := d.remember(r); err != nil {
+				return added, err
+			}
+		}
+		if d.Sources.Vendors == nil {
+			d.Sources.Vendors = map[string]*tuf.Client{}
+		}
+		d.Sources.Vendors[r.Name] = c
+		added = append(added, r.Name)
+	}
+	return added, nil
+}
+
+// KnowsVendors reports whether the agent trusts every vendor named.
+func (d *Daemon) KnowsVendors(names []string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, n := range names {
+		if _, ok := d.Sources.Vendors[n]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // FreshFor is how long after a successful full cycle a check-in that the

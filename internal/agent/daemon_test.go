@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
 // memReporter is a hand-written Reporter standing in for the update server
@@ -110,5 +112,46 @@ func TestCheckInUnchangedSkipsTheCycleWhileFresh(t *testing.T) {
 	w.now = w.now.Add(FreshFor + time.Minute)
 	if err := d.CheckInUnchanged(context.Background()); err == nil {
 		t.Fatal("an unchanged check-in after FreshFor did not run a full cycle")
+	}
+}
+
+func TestAddVendorsLearnedAfterEnrollment(t *testing.T) {
+	w := newWorld(t)
+	w.publish("BW-1", "", map[string]string{"a.deb": "a"})
+	w.approve("web", "BW-1")
+	h := &reader{got: map[string]string{}}
+	a, err := Open(Config{StateDir: filepath.Join(t.TempDir(), "state"), Now: w.clock, Policy: Policy{Mode: ModeAuto, AutoInstallSeverity: "low"},
+		Handlers: func(string) (Handler, error) { return h, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	cache := t.TempDir()
+	all := w.sources(cache)
+	var remembered []string
+	d := &Daemon{Agent: a, Sources: Sources{Site: all.Site, Vendors: map[string]*tuf.Client{}, Group: "web"}, Options: CycleOptions{AgentID: "a", Facts: debian12},
+		newVendor: func(r RepoRef) (*tuf.Client, error) { return all.Vendors[r.Name], nil },
+		remember:  func(r RepoRef) error { remembered = append(remembered, r.Name); return nil }}
+	if err := d.CheckIn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.got) != 0 || a.state("debian/BW-1").State != StateFailed {
+		t.Fatalf("an update from an unknown vendor was not refused: %+v", a.state("debian/BW-1"))
+	}
+	if d.KnowsVendors([]string{"debian"}) {
+		t.Fatal("knows a vendor it was never given")
+	}
+	added, err := d.AddVendors([]RepoRef{{Name: "debian"}})
+	if err != nil || len(added) != 1 || len(remembered) != 1 {
+		t.Fatalf("added %v remembered %v: %v", added, remembered, err)
+	}
+	if again, _ := d.AddVendors([]RepoRef{{Name: "debian"}}); len(again) != 0 {
+		t.Fatal("a known vendor was added again (its root replaced)")
+	}
+	if err := d.CheckIn(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h.got["BW-1/a.deb"] != "a" {
+		t.Fatal("the update was not installed once its vendor was known")
 	}
 }

@@ -75,6 +75,33 @@ func (c *ServerClient) CheckIn(ctx context.Context) (info CheckinInfo, changed b
 	return info, false, fmt.Errorf("check in: %s", serverMessage(resp.StatusCode, b))
 }
 
+// Vendors asks the server for every vendor repository it serves, with the
+// root to trust for each: vendors synced after this agent enrolled.
+func (c *ServerClient) Vendors(ctx context.Context) ([]RepoRef, error) {
+	u := strings.TrimSuffix(c.e.CheckinURL, "/checkin") + "/vendors"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(MachineIDHeader, c.machineID)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("vendors: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("vendors: %s", serverMessage(resp.StatusCode, b))
+	}
+	var v struct {
+		Vendors []RepoRef `json:"vendors"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("vendors: the server's answer does not parse: %w", err)
+	}
+	return v.Vendors, nil
+}
+
 // WireInventory is the inventory as the server's report endpoint takes it.
 type WireInventory struct {
 	OS           string         `json:"os,omitempty"`

@@ -138,8 +138,15 @@ func TestServerAgentInstallsApprovedDebs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { closeAgent() }()
-	if info, _, err := sc.CheckIn(ctx); err != nil || info.Group != "web" {
+	info, _, err := sc.CheckIn(ctx)
+	if err != nil || info.Group != "web" || !d.KnowsVendors(info.Vendors) {
 		t.Fatalf("check-in: %+v %v", info, err)
+	}
+	// The server also lists its vendors with their roots, for agents that
+	// enrolled before a vendor was synced.
+	refs, err := sc.Vendors(ctx)
+	if err != nil || len(refs) != 1 || refs[0].Name != "debian" || !bytes.Equal(refs[0].Root, mustRead(t, filepath.Join(vendorDir, "metadata", "root.json"))) {
+		t.Fatalf("vendors: %+v %v", refs, err)
 	}
 	if err := d.CheckIn(ctx); err != nil {
 		t.Fatal(err)
@@ -185,4 +192,13 @@ func TestServerAgentInstallsApprovedDebs(t *testing.T) {
 			t.Fatalf("after the reboot the server shows BW-2 %s, want installed", u.State)
 		}
 	}
+}
+
+func mustRead(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
