@@ -21,6 +21,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 )
 
@@ -842,7 +843,7 @@ func writeArchiveRecord(stateDir string, rec archiveRecord) error {
 // readArchiveRecord returns nil, nil when there is no record.
 func readArchiveRecord(stateDir, id string) (*archiveRecord, error) {
 	p := stateFile(stateDir, "archive", id)
-	b, err := readCapped(p, 256<<20)
+	b, err := capread.File(p, 256<<20)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/facts"
 )
@@ -484,7 +484,7 @@ func writeDebRecord(stateDir string, rec debRecord) error {
 
 // readDebRecord returns nil, nil when there is no record.
 func readDebRecord(stateDir, id string) (*debRecord, error) {
-	b, err := readCapped(stateFile(stateDir, "deb", id), 1<<20)
+	b, err := capread.File(stateFile(stateDir, "deb", id), 1<<20)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -512,25 +512,4 @@ func removeDebRecord(stateDir, id string) {
 	if err := os.Remove(stateFile(stateDir, "deb", id)); err == nil {
 		atomicfile.SyncDir(filepath.Join(stateDir, "deb"))
 	}
-}
-
-// readCapped reads a whole file of at most max bytes.
-func readCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if st.Size() > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-	}
-	b := make([]byte, st.Size())
-	if _, err := io.ReadFull(f, b); err != nil {
-		return nil, err
-	}
-	return b, nil
 }

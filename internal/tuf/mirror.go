@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/fetch"
 )
@@ -137,7 +138,7 @@ func (m *mirror) fetchMeta(ctx context.Context, name string, max int64) ([]byte,
 // previous (perhaps interrupted) sync already fetched it, else from the
 // upstream, and says which.
 func (m *mirror) localOrRemote(ctx context.Context, name string, max int64) ([]byte, bool, error) {
-	if b, err := readCapped(m.local(MetadataDir, name), max); err == nil {
+	if b, err := capread.File(m.local(MetadataDir, name), max); err == nil {
 		return b, false, nil
 	}
 	b, err := m.fetchMeta(ctx, name, max)
@@ -148,7 +149,7 @@ func (m *mirror) run(ctx context.Context) error {
 	// Root: start from the newest root this mirror verified before, else
 	// the pinned one; walk every new version.
 	root := m.cfg.TrustedRoot
-	if b, err := readCapped(m.local(MetadataDir, "root.json"), maxRootSize); err == nil {
+	if b, err := capread.File(m.local(MetadataDir, "root.json"), maxRootSize); err == nil {
 		if _, err := trustedmetadata.New(b); err == nil && rootVersion(b) > rootVersion(root) {
 			root = b
 		}
@@ -186,10 +187,10 @@ func (m *mirror) run(ctx context.Context) error {
 	// Timestamp: the local one first, so that an upstream serving an older
 	// one is a rollback; an equal version means nothing changed.
 	var oldSnap *metadata.Metadata[metadata.SnapshotType]
-	if b, err := readCapped(m.local(MetadataDir, "timestamp.json"), maxTimestampSize); err == nil {
+	if b, err := capread.File(m.local(MetadataDir, "timestamp.json"), maxTimestampSize); err == nil {
 		if _, err := trusted.UpdateTimestamp(b); err == nil {
 			ts := trusted.Timestamp.Signed.Meta["snapshot.json"]
-			if sb, err := readCapped(m.local(MetadataDir, fmt.Sprintf("%d.snapshot.json", ts.Version)), maxSnapshotSize); err == nil {
+			if sb, err := capread.File(m.local(MetadataDir, fmt.Sprintf("%d.snapshot.json", ts.Version)), maxSnapshotSize); err == nil {
 				oldSnap, _ = metadata.Snapshot().FromBytes(sb)
 			}
 		}
@@ -339,7 +340,7 @@ func (m *mirror) mirrorTarget(ctx context.Context, bin *metadata.Metadata[metada
 	if tf.Length > catalog.MaxJSONSize {
 		return fmt.Errorf("%s: update.json of %d bytes is over the %d byte limit", p, tf.Length, catalog.MaxJSONSize)
 	}
-	b, err := readCapped(dst, tf.Length)
+	b, err := capread.File(dst, tf.Length)
 	if err != nil || tf.VerifyLengthHashes(b) != nil {
 		lim := m.cfg.Limits
 		lim.MaxBytes = tf.Length

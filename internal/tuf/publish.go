@@ -15,6 +15,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 )
 
@@ -101,7 +102,7 @@ func (r *Repository) PublishMany(ctx context.Context, yamlPaths []string, o Publ
 // publishOne validates one update and stores its files, changing st; the
 // caller commits.
 func (r *Repository) publishOne(ctx context.Context, st *state, yamlPath string, o PublishOptions) (*PublishResult, error) {
-	data, err := readCapped(yamlPath, catalog.MaxYAMLSize)
+	data, err := capread.File(yamlPath, catalog.MaxYAMLSize)
 	if err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
@@ -300,29 +301,12 @@ func (r *Repository) readUpdate(st *state, id string) (*catalog.Update, []byte, 
 // readTarget reads a small target file and checks it against its listing.
 func (r *Repository) readTarget(tf *metadata.TargetFiles) ([]byte, error) {
 	p := r.targetFilePath(tf.Path, hex.EncodeToString(tf.Hashes["sha256"]))
-	b, err := readCapped(p, tf.Length)
+	b, err := capread.File(p, tf.Length)
 	if err != nil {
 		return nil, err
 	}
 	if err := tf.VerifyLengthHashes(b); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	return b, nil
-}
-
-// readCapped reads a whole file that must not be larger than max bytes.
-func readCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
 	}
 	return b, nil
 }

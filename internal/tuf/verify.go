@@ -15,6 +15,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
+	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 )
 
@@ -61,7 +62,7 @@ func Verify(ctx context.Context, dir string, trustedRoot []byte, now time.Time) 
 	}
 	meta := func(name string) string { return filepath.Join(MetadataDir, name) }
 	read := func(name string, max int64) ([]byte, bool) {
-		b, err := readCapped(filepath.Join(dir, meta(name)), max)
+		b, err := capread.File(filepath.Join(dir, meta(name)), max)
 		if err != nil {
 			bad(meta(name), "cannot read: %v", unwrapPath(err))
 			return nil, false
@@ -84,7 +85,7 @@ func Verify(ctx context.Context, dir string, trustedRoot []byte, now time.Time) 
 	trusted.RefTime = now.UTC()
 	for v := trusted.Root.Signed.Version + 1; ; v++ {
 		name := fmt.Sprintf("%d.root.json", v)
-		b, err := readCapped(filepath.Join(dir, meta(name)), maxRootSize)
+		b, err := capread.File(filepath.Join(dir, meta(name)), maxRootSize)
 		if errors.Is(err, os.ErrNotExist) {
 			break
 		}
@@ -210,7 +211,7 @@ func Verify(ctx context.Context, dir string, trustedRoot []byte, now time.Time) 
 			continue
 		}
 		if group, ok := strings.CutPrefix(p, "approvals/"); ok {
-			b, err := readCapped(filepath.Join(dir, file), approval.MaxSize)
+			b, err := capread.File(filepath.Join(dir, file), approval.MaxSize)
 			if err == nil {
 				var d *approval.Document
 				if d, err = approval.Parse(b); err == nil && d.Group+".json" != group {
@@ -227,7 +228,7 @@ func Verify(ctx context.Context, dir string, trustedRoot []byte, now time.Time) 
 			continue
 		}
 		rep.Updates++
-		b, err := readCapped(filepath.Join(dir, file), catalog.MaxJSONSize)
+		b, err := capread.File(filepath.Join(dir, file), catalog.MaxJSONSize)
 		if err != nil {
 			bad(file, "cannot read: %v", unwrapPath(err))
 			continue
