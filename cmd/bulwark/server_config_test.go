@@ -92,3 +92,18 @@ func TestServerConfigRefusals(t *testing.T) {
 		})
 	}
 }
+
+// FuzzServerConfig: whatever the file holds, parsing either fails with an
+// error or yields a config the server then validates; it never panics.
+func FuzzServerConfig(f *testing.F) {
+	f.Add([]byte("data_dir: d\nlisten: \":1\"\nupstream: {url: https://x:1, interval: 1h, vendors: [{name: v, root_fingerprint: x}]}\n"))
+	f.Add([]byte("vendors: [{name: a, dir: b}]\nlog: {level: debug}\n"))
+	f.Add([]byte("upstream:\n  interval: -1s\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := parseServerConfig("fuzz.yaml", data, &serverFileConfig{})
+		if err != nil {
+			return
+		}
+		_, _ = c.serverConfig()
+	})
+}
