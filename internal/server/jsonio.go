@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -80,7 +79,8 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		slog.Error("encode response", "err", err)
+		// Only the server's own plain records are encoded here; this
+		// cannot happen short of a programming error.
 		code, b = http.StatusInternalServerError, []byte(`{"error":"internal error"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
