@@ -201,7 +201,7 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 			return nil, nil, err
 		}
 	}
-	s.metrics = newMetrics()
+	s.metrics = newMetrics(s.st)
 	s.ingest = NewIngester(s.st)
 	s.enrollLimit = newIPLimiter(1, 60)
 	s.handler = s.routes()

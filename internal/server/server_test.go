@@ -53,8 +53,10 @@ func TestFirstStartAndRestart(t *testing.T) {
 	if code, body, _ := ts.do(ts.client, "GET", "/healthz", "", nil); code != 200 || string(body) != "ok\n" {
 		t.Fatalf("healthz: %d %q", code, body)
 	}
-	if code, body, _ := ts.do(ts.client, "GET", "/metrics", "", nil); code != 200 || !bytes.Contains(body, []byte("bulwark_http_requests_total")) {
-		t.Fatalf("metrics: %d", code)
+	ts.enroll(ts.first.EnrollToken, machineA, "")
+	if code, body, _ := ts.do(ts.client, "GET", "/metrics", "", nil); code != 200 || !bytes.Contains(body, []byte("bulwark_http_requests_total")) ||
+		!bytes.Contains(body, []byte(`bulwark_computers{status="active"} 1`)) || !bytes.Contains(body, []byte("bulwark_enrollments_total 1")) {
+		t.Fatalf("metrics: %d\n%s", code, body)
 	}
 	ts.stop()
 

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"html/template"
 	"io"
 	"net/http"
@@ -24,7 +25,41 @@ type metrics struct {
 	syncs        *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+// fleetCollector reports computers by status and computer×update pairs by
+// state, read from the store when Prometheus scrapes.
+type fleetCollector struct {
+	st        AgentStore
+	computers *prometheus.Desc
+	states    *prometheus.Desc
+}
+
+func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.computers
+	ch <- c.states
+}
+
+func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if counts, err := c.st.AgentCounts(ctx); err == nil {
+		for status, n := range counts {
+			ch <- prometheus.MustNewConstMetric(c.computers, prometheus.GaugeValue, float64(n), status)
+		}
+	}
+	if counts, err := c.st.StateCounts(ctx); err == nil {
+		total := map[string]int{}
+		for _, byState := range counts {
+			for state, n := range byState {
+				total[state] += n
+			}
+		}
+		for state, n := range total {
+			ch <- prometheus.MustNewConstMetric(c.states, prometheus.GaugeValue, float64(n), state)
+		}
+	}
+}
+
+func newMetrics(st AgentStore) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -38,7 +73,10 @@ func newMetrics() *metrics {
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_sync_runs_total", Help: "Vendor repository syncs by status."}, []string{"status"}),
 	}
-	m.reg.MustRegister(m.requests, m.authFailures, m.enrollments, m.reports, m.syncs,
+	fleet := &fleetCollector{st: st,
+		computers: prometheus.NewDesc("bulwark_computers", "Enrolled computers by status.", []string{"status"}, nil),
+		states:    prometheus.NewDesc("bulwark_update_states", "Computer × update pairs by reported state.", []string{"state"}, nil)}
+	m.reg.MustRegister(m.requests, m.authFailures, m.enrollments, m.reports, m.syncs, fleet,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
