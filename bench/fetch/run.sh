@@ -14,6 +14,7 @@ reps=${1:-3}
 
 need=()
 command -v curl >/dev/null || need+=(curl)
+command -v wget >/dev/null || need+=(wget)
 command -v ip >/dev/null || need+=(iproute2)
 command -v tc >/dev/null || need+=(iproute2)
 [ -x /usr/bin/time ] || need+=(time)
@@ -29,7 +30,7 @@ cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	ip netns del $NS_S 2>/dev/null || true
 	ip netns del $NS_C 2>/dev/null || true
-	rm -rf "$work"
+	[ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -52,25 +53,33 @@ sleep 0.5
 {
 	echo "### Throttle accuracy (loopback)"
 	echo
-	echo "A file of 10 seconds' worth at each rate, served on 127.0.0.1 by \`bench/fetch serve\` (Go's"
-	echo "http.FileServer). Bulwark: \`fetch.File\` with \`Options.Limiter = rate.NewLimiter(R, 32 KiB)\`, timed"
-	echo "from the call to its return (so including the SHA-256 check, fsync and rename). Peer: \`curl -s"
-	echo "--limit-rate R -o FILE\`, its \`time_total\`. Achieved = bytes / time; error = achieved / R − 1."
-	echo "Median of $reps runs, and the worst run."
+	echo "A file of 10 seconds' worth at each rate R, served on 127.0.0.1 by \`bench/fetch serve\` (Go's"
+	echo "http.FileServer). Bulwark: \`fetch.File\` with \`Options.Limiter = rate.NewLimiter(R, burst)\`, burst ="
+	echo "R/20 clamped to 16–256 KiB, timed from the call to its return (so including the SHA-256 check, fsync"
+	echo "and rename). Peers: \`curl -s --limit-rate R -o FILE\` (its \`time_total\`) and \`wget -q"
+	echo "--limit-rate=R -O FILE\` (wall time). Achieved = bytes / time; error = achieved / R − 1. Median of"
+	echo "$reps runs, and the run furthest from R."
 	echo
-	echo "| limit | Bulwark achieved (median) | error median / worst | curl achieved (median) | error median / worst |"
-	echo "|---|---|---|---|---|"
+	echo "| limit | Bulwark achieved | error median / worst | curl achieved | error median / worst | wget achieved | error median / worst |"
+	echo "|---|---|---|---|---|---|---|"
 } >>"$res"
 for mb in 1 8 64; do
 	r=$((mb * 125000))
 	size=$((r * 10))
+	burst=$((r / 20))
+	burst=$((burst < 16384 ? 16384 : burst > 262144 ? 262144 : burst))
 	sum=$("$bin" gen -out "$work/srv/t$mb" -size $size)
-	ours=() theirs=()
+	ours=() theirs=() wg=()
 	for _ in $(seq "$reps"); do
 		rm -f "$work/out/t"
-		ours+=("$("$bin" get -url "http://127.0.0.1:$port/t$mb" -out "$work/out/t" -size $size -sha256 "$sum" -rate $r | field rate)")
+		ours+=("$("$bin" get -url "http://127.0.0.1:$port/t$mb" -out "$work/out/t" -size $size -sha256 "$sum" -rate $r -burst $burst | field rate)")
 		rm -f "$work/out/t"
 		theirs+=("$(curl -s -o "$work/out/t" --limit-rate $r -w '%{size_download} %{time_total}' "http://127.0.0.1:$port/t$mb" | awk '{printf "%.0f", $1/$2}')")
+		rm -f "$work/out/t"
+		t0=$(date +%s%N)
+		wget -q -O "$work/out/t" --limit-rate=$r "http://127.0.0.1:$port/t$mb"
+		t1=$(date +%s%N)
+		wg+=("$(awk -v b="$(stat -c %s "$work/out/t")" -v ns=$((t1 - t0)) 'BEGIN {printf "%.0f", b/(ns/1e9)}')")
 	done
 	rm -f "$work/out/t" "$work/srv/t$mb"
 	row() { # rates... -> "achieved | median err / worst err"
@@ -79,8 +88,8 @@ for mb in 1 8 64; do
 		worst=$(printf '%s\n' "$@" | awk -v r=$r '{e=($1/r-1)*100; if (e<0) a=-e; else a=e; if (a>=w) {w=a; s=e}} END {printf "%+.1f%%", s}')
 		printf '%s Mbit/s | %+.1f%% / %s' "$(mbit "$med")" "$(awk -v m="$med" -v r=$r 'BEGIN {print (m/r-1)*100}')" "$worst"
 	}
-	echo "| $mb Mbit/s | $(row "${ours[@]}") | $(row "${theirs[@]}") |" >>"$res"
-	echo "throttle $mb Mbit/s: bulwark ${ours[*]} curl ${theirs[*]} (B/s)" >&2
+	echo "| $mb Mbit/s | $(row "${ours[@]}") | $(row "${theirs[@]}") | $(row "${wg[@]}") |" >>"$res"
+	echo "throttle $mb Mbit/s: bulwark ${ours[*]} curl ${theirs[*]} wget ${wg[*]} (B/s)" >&2
 done
 
 {
@@ -141,13 +150,16 @@ else
 	pair() { # mode -> "curl_rate dl_rate_during"
 		local tr=$work/trace-$1 p t0 t1 c
 		: >"$tr"
-		get_in "$1" 120s "$tr" >/dev/null &
+		# Not through get_in: $! must be the downloader itself (ip netns exec
+		# execs it), so that SIGTERM reaches it.
+		ip netns exec $NS_C "$bin" get -url "$url/bg" -out "$work/out/bg-$1" -size $bgsize -sha256 "$bgsum" \
+			-mode "$1" -for 120s -trace "$tr" >>"$work/get.log" 2>&1 &
 		p=$!
 		sleep 8
 		t0=$(date +%s%3N)
 		c=$(curl_fg)
 		t1=$(date +%s%3N)
-		kill -INT $p
+		kill -TERM $p 2>/dev/null || echo "downloader ended before curl did: $(tail -1 "$work/get.log")" >&2
 		wait $p || true
 		awk -v t0="$t0" -v t1="$t1" -v c="$c" '
 			$1 <= t0 {a=$1; ab=$2} $1 >= t1 && !b {b=$1; bb=$2}
@@ -213,7 +225,7 @@ fi
 	echo
 	echo "Command: \`bench/fetch/run.sh $reps\` ($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), as root)."
 	echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r), shared with other builds."
-	echo "Peer: $(curl --version | head -1 | cut -d' ' -f1-2), run in the same script on the same files."
+	echo "Peers: $(curl --version | head -1 | cut -d' ' -f1-2) and $(wget --version | head -1 | cut -d' ' -f1-3), run in the same script on the same files."
 	echo
 	cat "$res"
 	echo "<!-- downloads:end -->"
