@@ -106,7 +106,7 @@ func LoadOrCreate(dir string, o Options) (m *Material, created bool, err error) 
 		return nil, false, err
 	}
 	certPath, keyPath := filepath.Join(dir, ServerCertFile), filepath.Join(dir, ServerKeyFile)
-	if _, err := os.Stat(certPath); errors.Is(err, os.ErrNotExist) {
+	if needsReissue(certPath, o.Hosts, o.Now()) {
 		certPEM, keyPEM, err := ca.IssueServer(o.Hosts, o.Now())
 		if err != nil {
 			return nil, false, err
@@ -124,6 +124,35 @@ func LoadOrCreate(dir string, o Options) (m *Material, created bool, err error) 
 	}
 	pair.Certificate = append(pair.Certificate, ca.Cert.Raw)
 	return &Material{CA: ca, Server: pair}, created, nil
+}
+
+// RenewBefore is how long before expiry a server certificate is made
+// again at start. Agents pin the CA, not the server certificate, so a new
+// one changes nothing for them.
+const RenewBefore = 30 * 24 * time.Hour
+
+// needsReissue reports whether the server certificate is missing,
+// unreadable, near expiry, or lacks one of hosts (a name or address added
+// since it was made).
+func needsReissue(certPath string, hosts []string, now time.Time) bool {
+	b, err := os.ReadFile(certPath)
+	if err != nil {
+		return true
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return true
+	}
+	cert, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil || now.Add(RenewBefore).After(cert.NotAfter) {
+		return true
+	}
+	for _, h := range hosts {
+		if h != "" && cert.VerifyHostname(h) != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // NewCA makes a fresh CA with an ECDSA P-256 key.

@@ -62,6 +62,47 @@ func TestLoadOrCreate(t *testing.T) {
 	}
 }
 
+func TestServerCertificateReissued(t *testing.T) {
+	dir := t.TempDir()
+	clock := now
+	tick := func() time.Time { return clock }
+	m, _, err := LoadOrCreate(dir, Options{Hosts: []string{"localhost"}, Now: tick})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := func(m *Material) string {
+		c, _ := x509.ParseCertificate(m.Server.Certificate[0])
+		return SerialString(c.SerialNumber)
+	}
+	first := serial(m)
+	tests := []struct {
+		name    string
+		hosts   []string
+		advance time.Duration
+		want    bool // a new certificate
+	}{
+		{"same names, early", []string{"localhost"}, 0, false},
+		{"a name added", []string{"localhost", "updates.example.test"}, 0, true},
+		{"an address added", []string{"localhost", "updates.example.test", "192.0.2.10"}, 0, true},
+		{"near expiry", []string{"localhost"}, ServerValidity - RenewBefore/2, true},
+	}
+	prev := first
+	for _, tc := range tests {
+		clock = clock.Add(tc.advance)
+		m, _, err := LoadOrCreate(dir, Options{Hosts: tc.hosts, Now: tick})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := serial(m) != prev; got != tc.want {
+			t.Fatalf("%s: new certificate = %v, want %v", tc.name, got, tc.want)
+		}
+		prev = serial(m)
+		if Fingerprint(m.CA.Cert) == "" {
+			t.Fatal("no CA")
+		}
+	}
+}
+
 func TestPinnedClientConfig(t *testing.T) {
 	m, _, err := LoadOrCreate(t.TempDir(), Options{Hosts: []string{"localhost"}})
 	if err != nil {
