@@ -434,6 +434,8 @@ func (m *mirror) lookup(bin *metadata.Metadata[metadata.TargetsType], p string) 
 // the same version of its bin, in the snapshot this mirror served before:
 // then its file was written and flushed by a sync that completed.
 func (m *mirror) verifiedBefore(p string) bool {
+	m.mu.Lock() // lookup adds bins to m.trusted from other goroutines
+	defer m.mu.Unlock()
 	if m.oldSnap == nil || m.trusted.Targets[metadata.TARGETS] == nil {
 		return false
 	}

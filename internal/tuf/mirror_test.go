@@ -321,3 +321,25 @@ func TestMirrorSurvivesKill(t *testing.T) {
 		})
 	}
 }
+
+// TestMirrorManyUpdatesIncremental brings 80 new updates into a mirror in
+// one incremental sync, fetched eight at a time (scripts/test runs it under
+// -race).
+func TestMirrorManyUpdatesIncremental(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{BinBits: 4})
+	tr.publish("BW-FIRST", map[string]string{"first.deb": "1"})
+	s := newServer(t, tr.dir)
+	dir := filepath.Join(t.TempDir(), "mirror")
+	mustMirror(t, mirrorCfg(tr, s, dir)) // the next sync is incremental
+	var ys []string
+	for i := 0; i < 80; i++ {
+		ys = append(ys, writeUpdate(t, fmt.Sprintf("BW-%03d", i), map[string]string{fmt.Sprintf("p%03d.deb", i): strings.Repeat("z", 1000+i)}, ""))
+	}
+	if _, err := tr.repo.PublishMany(context.Background(), ys, PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mustMirror(t, mirrorCfg(tr, s, dir))
+	if rep := mustVerify(t, dir, tr.clock.Now()); rep.Updates != 81 {
+		t.Fatalf("%d updates mirrored, want 81", rep.Updates)
+	}
+}
