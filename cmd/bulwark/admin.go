@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -93,7 +94,7 @@ func (o *adminOptions) client() (*apiClient, error) {
 		}
 	}
 	if path != "" {
-		b, err := readCappedFile(path, 64<<10)
+		b, err := capread.File(path, 64<<10)
 		if err != nil {
 			return nil, fmt.Errorf("admin config: %w", err)
 		}
@@ -172,7 +173,7 @@ func (o *adminOptions) client() (*apiClient, error) {
 // trying until deadline (--wait).
 func readWaiting(p string, max int64, deadline time.Time) ([]byte, error) {
 	for {
-		b, err := readCappedFile(p, max)
+		b, err := capread.File(p, max)
 		if err == nil || !errors.Is(err, os.ErrNotExist) || time.Now().After(deadline) {
 			return b, err
 		}
@@ -183,22 +184,6 @@ func readWaiting(p string, max int64, deadline time.Time) ([]byte, error) {
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-func readCappedFile(p string, max int64) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: over the %d byte limit", p, max)
-	}
-	return b, nil
 }
 
 // apiError is the server's refusal.

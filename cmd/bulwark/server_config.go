@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/server"
 )
 
@@ -298,7 +299,7 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 		c.up().Mode = sf.mode
 	}
 	if set("upstream-token-file") {
-		b, err := readCappedFile(sf.tokenFile, 4<<10)
+		b, err := capread.File(sf.tokenFile, 4<<10)
 		if err != nil {
 			return fmt.Errorf("--upstream-token-file: %w", err)
 		}

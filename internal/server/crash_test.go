@@ -164,6 +164,9 @@ func TestSyncCrash(t *testing.T) {
 	for i := 7; i <= 9; i++ {
 		v.publish(t, fmt.Sprintf("BW-%d", i), "critical", map[string]string{fmt.Sprintf("p%d.deb", i): strings.Repeat(fmt.Sprint(i), 300<<10)})
 	}
+	// The upstream serves timestamp.json from memory for up to metaTTL
+	// after a publish made outside the server (docs/SERVER.md).
+	time.Sleep(metaTTL + 100*time.Millisecond)
 	for _, d := range []time.Duration{300 * time.Millisecond, 900 * time.Millisecond} {
 		killed, _ := run(d)
 		n := checkServed(fmt.Sprintf("after kill -9 of an incremental sync at %v", d))

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/fetch"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
@@ -369,7 +370,7 @@ func (s *Server) repoInfo(r *repo) RepoInfo {
 // timestampOf reads the version and expiry of a timestamp.json, for display
 // only: nothing is trusted from it.
 func timestampOf(p string) (int64, *time.Time) {
-	b, err := readCapped(p, 64<<10)
+	b, err := capread.File(p, 64<<10)
 	if err != nil {
 		return 0, nil
 	}
@@ -383,20 +384,4 @@ func timestampOf(p string) (int64, *time.Time) {
 		return 0, nil
 	}
 	return ts.Signed.Version, &ts.Signed.Expires
-}
-
-func readCapped(p string, max int64) ([]byte, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: over %d bytes", p, max)
-	}
-	return b, nil
 }

@@ -1,10 +1,14 @@
 package tuf
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -74,6 +78,20 @@ func TestPublishSurvivesKill(t *testing.T) {
 				t.Fatalf("after kill at %s: BW-2 visible = %v (err %v); it must appear only once the timestamp is written", point, visible, err)
 			}
 
+			// Files the killed publish left under new version numbers.
+			orphans := map[string][]byte{}
+			if point != "after-timestamp" {
+				entries, _ := os.ReadDir(filepath.Join(tr.dir, MetadataDir))
+				snapV := tr.timestamp().Signed.Meta["snapshot.json"].Version
+				for _, e := range entries {
+					var v int64
+					var role string
+					if n, _ := fmt.Sscanf(e.Name(), "%d.%s", &v, &role); n == 2 && role != "root.json" && (role == "snapshot.json" && v > snapV || strings.HasPrefix(role, "bins-") && v > 1) {
+						orphans[e.Name()] = tr.read(filepath.Join(MetadataDir, e.Name()))
+					}
+				}
+			}
+
 			// Publishing again completes the interrupted publish.
 			r, err := Open(tr.dir, Options{Now: tr.clock.Now})
 			if err != nil {
@@ -87,6 +105,13 @@ func TestPublishSurvivesKill(t *testing.T) {
 				t.Fatalf("verify after re-publish: %v %+v", err, rep)
 			}
 			mustRefreshAndLookUp(t, newClient(t, tr, s, cache, fetch.Limits{}), "BW-2")
+			// A versioned file name always means the same bytes: the orphans
+			// were skipped, not overwritten.
+			for name, b := range orphans {
+				if !bytes.Equal(b, tr.read(filepath.Join(MetadataDir, name))) {
+					t.Fatalf("after kill at %s, the next publish overwrote %s", point, name)
+				}
+			}
 		})
 	}
 }

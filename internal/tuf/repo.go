@@ -521,7 +521,7 @@ func (r *Repository) commit(st *state) error {
 		bulk := len(st.changedBins) > 32
 		for name := range st.changedBins {
 			b := st.bins[name]
-			b.Signed.Version++
+			b.Signed.Version = r.nextVersion(b.Signed.Version, name)
 			b.Signed.Expires = now.Add(time.Duration(r.cfg.Expiry.Bins))
 			fn := fmt.Sprintf("%d.%s.json", b.Signed.Version, name)
 			if err := signAndWrite(r.metaPath(fn), b, binKeys, writeMode(bulk)); err != nil {
@@ -544,7 +544,7 @@ func (r *Repository) commit(st *state) error {
 		if err != nil {
 			return err
 		}
-		st.targets.Signed.Version++
+		st.targets.Signed.Version = r.nextVersion(st.targets.Signed.Version, metadata.TARGETS)
 		st.targets.Signed.Expires = now.Add(time.Duration(r.cfg.Expiry.Targets))
 		fn := fmt.Sprintf("%d.targets.json", st.targets.Signed.Version)
 		if err := signAndWrite(r.metaPath(fn), st.targets, keys); err != nil {
@@ -583,7 +583,7 @@ func (r *Repository) commitSnapshot(st *state, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	st.snapshot.Signed.Version++
+	st.snapshot.Signed.Version = r.nextVersion(st.snapshot.Signed.Version, metadata.SNAPSHOT)
 	st.snapshot.Signed.Expires = now.Add(time.Duration(r.cfg.Expiry.Snapshot))
 	snapPath := r.metaPath(fmt.Sprintf("%d.snapshot.json", st.snapshot.Signed.Version))
 	if err := signAndWrite(snapPath, st.snapshot, keys); err != nil {
@@ -600,6 +600,20 @@ func (r *Repository) commitSnapshot(st *state, now time.Time) error {
 	mf.Hashes = metadata.Hashes{"sha256": sum[:]}
 	st.timestamp.Signed.Meta["snapshot.json"] = mf
 	return nil
+}
+
+// nextVersion is the next version of a role whose file name is free. A
+// write interrupted before its timestamp leaves orphans under the next
+// version numbers; they are skipped, never overwritten, so a versioned file
+// name always means the same bytes, which mirrors and caches rely on.
+func (r *Repository) nextVersion(cur int64, role string) int64 {
+	v := cur + 1
+	for {
+		if _, err := os.Lstat(r.metaPath(fmt.Sprintf("%d.%s.json", v, role))); errors.Is(err, os.ErrNotExist) {
+			return v
+		}
+		v++
+	}
 }
 
 // signAndWrite replaces m's signatures with ones from keys and writes it
