@@ -4,6 +4,7 @@
 # docs/BENCHMARKS.md. Not part of the test run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/section.sh
 command -v curl >/dev/null || { s=""; [ "$(id -u)" -ne 0 ] && s=sudo; $s apt-get install -y -qq curl; }
 go build -o bin/bulwark ./cmd/bulwark
 out=$(mktemp)
@@ -13,7 +14,7 @@ go run ./bench/agent -bin bin/bulwark -runs "${RUNS:-10}" -idle "${IDLE:-15s}" >
 	echo "## Agent"
 	echo
 	echo "Command: \`bench/agent/run.sh\` ($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD))."
-	echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r)."
+	echo "Machine: $(bench_machine)."
 	echo
 	echo "A real update server (SQLite, HTTPS on loopback) hosts a vendor repository with one approved update that"
 	echo "does not apply; an agent enrolled with a directory root runs as \`bulwark agent run\`, checks in once and idles."
@@ -27,16 +28,6 @@ go run ./bench/agent -bin bin/bulwark -runs "${RUNS:-10}" -idle "${IDLE:-15s}" >
 	echo "daemon's own check-ins skip the process start."
 	echo "<!-- agent:end -->"
 } > "$out.md"
-python3 - "$out.md" <<'PY'
-import re, sys
-new = open(sys.argv[1]).read()
-p = "docs/BENCHMARKS.md"
-s = open(p).read()
-if "<!-- agent:start -->" in s:
-    s = re.sub(r"<!-- agent:start -->.*?<!-- agent:end -->\n?", lambda m: new, s, flags=re.S)
-else:
-    s = s.rstrip("\n") + "\n\n" + new
-open(p, "w").write(s)
-PY
+bench_write_section agent "$out.md"
 rm -f "$out" "$out.md"
 echo "bench/agent: figures written to docs/BENCHMARKS.md"

@@ -5,6 +5,7 @@
 #   bench/catalog/run.sh [sizes]      e.g. bench/catalog/run.sh 100,10000
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/section.sh
 sizes=${1:-100,10000,100000}
 command -v xz >/dev/null || { sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo; $sudo apt-get install -y -qq xz-utils; }
 out=$(mktemp)
@@ -14,7 +15,7 @@ go run ./bench/catalog -sizes "$sizes" > "$out"
 	echo "## Signed catalog"
 	echo
 	echo "Command: \`bench/catalog/run.sh $sizes\` ($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD))."
-	echo "Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, kernel $(uname -r)."
+	echo "Machine: $(bench_machine)."
 	echo
 	echo "Each catalog is built in a fresh repository with the default 1024 bins, then one more update is published"
 	echo "five times through the same code path as \`bulwark repo publish DIR ONE.yaml\` (every file fsynced). A new"
@@ -26,16 +27,6 @@ go run ./bench/catalog -sizes "$sizes" > "$out"
 	cat "$out"
 	echo "<!-- catalog:end -->"
 } > "$out.md"
-python3 - "$out.md" <<'PY'
-import re, sys
-new = open(sys.argv[1]).read()
-p = "docs/BENCHMARKS.md"
-s = open(p).read()
-if "<!-- catalog:start -->" in s:
-    s = re.sub(r"<!-- catalog:start -->.*?<!-- catalog:end -->\n?", lambda m: new, s, flags=re.S)
-else:
-    s = s.rstrip("\n") + "\n\n" + new
-open(p, "w").write(s)
-PY
+bench_write_section catalog "$out.md"
 rm -f "$out" "$out.md"
 echo "bench/catalog: figures written to docs/BENCHMARKS.md"
