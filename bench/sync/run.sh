@@ -26,7 +26,7 @@ go run ./bench/sync -updates "${UPDATES:-10000}" -bytes "${BYTES:-1073741824}" >
 	echo
 	echo "The sync fetches eight targets at once and flushes the filesystem once before it switches to the new"
 	echo "snapshot, instead of an fsync per file: that took it from 2.5× curl's time (measured on 500 updates) to"
-	echo "this. On a machine busy with other builds the same commit measured 1.22×; the ratio moves with the"
+	echo "this. On a machine busy with other builds the same sync code measured 1.22× (commit 14e2316); the ratio moves with the"
 	echo "machine's load because the sync's per-file work (an update.json request before each payload, the resume"
 	echo "sidecar, the SHA-256 of every byte) competes for the same two cores."
 	echo "<!-- sync:end -->"
