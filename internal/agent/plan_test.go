@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -153,5 +154,42 @@ func TestPlanRefusesRequirementCycles(t *testing.T) {
 	_, err := BuildPlan([]Candidate{a, b}, PlanInput{Facts: debian12, Installed: map[string]bool{}, Policy: Policy{Mode: ModeDownload}})
 	if err == nil || !strings.Contains(err.Error(), "cycle") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestPlanAndPassUninstall(t *testing.T) {
+	removable := cand("BW-U1", catalog.SeverityLow, func(u *catalog.Update, a *approval.Approval) {
+		u.Uninstallable = true
+		a.Action = approval.ActionUninstall
+	})
+	stuck := cand("BW-U2", catalog.SeverityLow, func(u *catalog.Update, a *approval.Approval) { a.Action = approval.ActionUninstall })
+	absent := cand("BW-U3", catalog.SeverityLow, func(u *catalog.Update, a *approval.Approval) {
+		u.Uninstallable = true
+		a.Action = approval.ActionUninstall
+	})
+	installed := map[string]bool{"debian/BW-U1": true, "debian/BW-U2": true}
+	p, err := BuildPlan([]Candidate{removable, stuck, absent}, PlanInput{Facts: debian12, Installed: installed, Policy: Policy{Mode: ModeNotify}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Steps) != 1 || !p.Steps[0].Uninstall || p.Steps[0].Update.ID != "BW-U1" {
+		t.Fatalf("steps %+v; want one uninstall of BW-U1 (even in notify mode: the site decided)", p.Steps)
+	}
+	if d := p.Decisions["debian/BW-U2"]; d.State != StateInstalled || !strings.Contains(d.Reason, "not uninstallable") {
+		t.Fatalf("BW-U2: %+v", d)
+	}
+	if d := p.Decisions["debian/BW-U3"]; d.State != StateNotApplicable {
+		t.Fatalf("BW-U3: %+v", d)
+	}
+
+	f := newPassFixture(t)
+	a := f.open(t, recorder{})
+	defer a.Close()
+	res, err := a.runPass(context.Background(), p.Steps, nil)
+	if err != nil || len(res.Uninstalled) != 1 {
+		t.Fatalf("pass: %+v %v", res, err)
+	}
+	if r := a.state("debian/BW-U1"); r.State != StateNotApplicable || !strings.Contains(r.Reason, "uninstalled") {
+		t.Fatalf("after uninstall: %+v", r)
 	}
 }
