@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -134,7 +136,10 @@ Settings in the configuration file (YAML):
 				return err
 			}
 			defer closeAll()
-			ctx := cmd.Context()
+			// The daemon stops cleanly on SIGTERM (systemd) and SIGINT,
+			// finishing its journal writes, whoever started it.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			checkIn := func(ctx context.Context) error {
 				// Between check-ins the agent idles for hours: give the
 				// memory a cycle used back to the system.
