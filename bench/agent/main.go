@@ -150,6 +150,33 @@ func run(bin string, runs int, idle time.Duration) error {
 	daemon.Process.Kill()
 	daemon.Wait()
 
+	// The floor: the same binary started and blocked (a `bulwark agent
+	// status` waiting on a socket that never answers) has every package
+	// initialised and nothing else.
+	hang, err := net.Listen("unix", filepath.Join(work, "hang.sock"))
+	if err != nil {
+		return err
+	}
+	defer hang.Close()
+	go func() {
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	floorCmd := exec.Command(bin, "agent", "status", "--socket", filepath.Join(work, "hang.sock"))
+	if err := floorCmd.Start(); err != nil {
+		return err
+	}
+	time.Sleep(2 * time.Second)
+	floor, _ := procMem(floorCmd.Process.Pid)
+	floorAnon, floorFile := smaps(floorCmd.Process.Pid)
+	floorCmd.Process.Kill()
+	floorCmd.Wait()
+
 	// CPU of check-ins with nothing new.
 	var ours, peer []time.Duration
 	for i := 0; i < runs; i++ {
@@ -175,6 +202,8 @@ func run(bin string, runs int, idle time.Duration) error {
 	fmt.Println("|---|---|---|---|")
 	fmt.Printf("| idle RSS after the first check-in (%s idle) | %.1f MiB (peak %.1f MiB; %.1f MiB anonymous, %.1f MiB mapped from the binary) | — | goal ≤ 20 MiB |\n",
 		idle, float64(rss)/1024, float64(hwm)/1024, float64(anon)/1024, float64(file)/1024)
+	fmt.Printf("| the binary started and blocked, for comparison (`agent status` on a silent socket) | %.1f MiB (%.1f MiB anonymous, %.1f MiB mapped from the binary) | — | — |\n",
+		float64(floor)/1024, float64(floorAnon)/1024, float64(floorFile)/1024)
 	fmt.Printf("| CPU (user+sys) of a check-in with nothing new, median of %d | %s (`agent run --once`, process start included) | %s (curl of the site timestamp, same mTLS) | %.1f× |\n",
 		runs, mo.Round(100*time.Microsecond), mp.Round(100*time.Microsecond), float64(mo)/float64(mp))
 	return nil
