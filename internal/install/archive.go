@@ -2,11 +2,9 @@ package install
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,7 +19,6 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
-	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 )
 
@@ -155,7 +152,7 @@ func (a *Archive) Install(ctx context.Context, req Request) (Result, error) {
 			dirs = append(dirs, old.Dirs...) // still ours
 		}
 		rec.Dirs = uniqueSorted(dirs)
-		return writeArchiveRecord(req.StateDir, rec)
+		return writeRecord(req.StateDir, "archive", rec.Update, rec)
 	}
 	if err := moveIntoPlace(parent, filepath.Base(staging), base, rec.Files, beforeMove); err != nil {
 		if errors.Is(err, errRecord) {
@@ -167,7 +164,7 @@ func (a *Archive) Install(ctx context.Context, req Request) (Result, error) {
 		return Result{}, fmt.Errorf("update %s: sync: %w", id, err)
 	}
 	rec.State = "installed"
-	if err := writeArchiveRecord(req.StateDir, rec); err != nil {
+	if err := writeRecord(req.StateDir, "archive", rec.Update, rec); err != nil {
 		return Result{}, err
 	}
 	if old != nil {
@@ -825,37 +822,13 @@ func uniqueSorted(s []string) []string {
 	return slices.Compact(s)
 }
 
-func writeArchiveRecord(stateDir string, rec archiveRecord) error {
-	dir := filepath.Join(stateDir, "archive")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	b, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(stateFile(stateDir, "archive", rec.Update), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write install record: %w", err)
-	}
-	return nil
-}
-
 // readArchiveRecord returns nil, nil when there is no record.
 func readArchiveRecord(stateDir, id string) (*archiveRecord, error) {
-	p := stateFile(stateDir, "archive", id)
-	b, err := capread.File(p, 256<<20)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read install record: %w", err)
-	}
 	var rec archiveRecord
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rec); err != nil {
-		return nil, fmt.Errorf("install record %s: %w", p, err)
+	if ok, err := readRecord(stateDir, "archive", id, 256<<20, &rec); !ok || err != nil {
+		return nil, err
 	}
+	p := stateFile(stateDir, "archive", id)
 	if rec.Format != archiveRecordFormat {
 		return nil, fmt.Errorf("install record %s: format %d, this agent reads format %d (upgrade the agent)", p, rec.Format, archiveRecordFormat)
 	}

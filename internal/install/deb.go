@@ -1,9 +1,7 @@
 package install
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,7 +16,6 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
-	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/facts"
 )
@@ -129,7 +126,7 @@ func (d *Deb) Install(ctx context.Context, req Request) (Result, error) {
 	}
 	// Record the packages first: a crash after dpkg ran still lets
 	// uninstall find them.
-	if err := writeDebRecord(req.StateDir, debRecord{Format: debRecordFormat, Update: id, Packages: pkgs}); err != nil {
+	if err := writeRecord(req.StateDir, "deb", id, debRecord{Format: debRecordFormat, Update: id, Packages: pkgs}); err != nil {
 		return Result{}, err
 	}
 	marker := rebootMarker(req.Root)
@@ -148,7 +145,7 @@ func (d *Deb) Install(ctx context.Context, req Request) (Result, error) {
 			reason += "; " + left
 		}
 		if left == "" && cerr == nil {
-			removeDebRecord(req.StateDir, id)
+			removeRecord(req.StateDir, "deb", id)
 		}
 		log.Warn("dpkg --install failed", "reason", reason)
 		return res, &Failure{Update: id, Step: "dpkg --install", Reason: reason, Err: err}
@@ -241,7 +238,7 @@ func (d *Deb) Uninstall(ctx context.Context, req Request) (Result, error) {
 		names = append(names, p.Name+":"+p.Arch)
 	}
 	if len(names) == 0 {
-		removeDebRecord(req.StateDir, id)
+		removeRecord(req.StateDir, "deb", id)
 		return Result{Output: "nothing to remove: the update's packages are not installed"}, nil
 	}
 	marker := rebootMarker(req.Root)
@@ -253,7 +250,7 @@ func (d *Deb) Uninstall(ctx context.Context, req Request) (Result, error) {
 		}
 		return res, &Failure{Update: id, Step: "dpkg --remove", Reason: dpkgReason(out), Err: err}
 	}
-	removeDebRecord(req.StateDir, id)
+	removeRecord(req.StateDir, "deb", id)
 	res.RebootRequired = needReboot(req.Update.Reboot, marker, rebootMarker(req.Root))
 	return res, nil
 }
@@ -463,53 +460,20 @@ func checkID(id string) error {
 	return nil
 }
 
-func stateFile(stateDir, kind, id string) string {
-	return filepath.Join(stateDir, kind, id+".json")
-}
-
-func writeDebRecord(stateDir string, rec debRecord) error {
-	dir := filepath.Join(stateDir, "deb")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	b, err := json.MarshalIndent(rec, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(stateFile(stateDir, "deb", rec.Update), append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("write install record: %w", err)
-	}
-	return nil
-}
-
 // readDebRecord returns nil, nil when there is no record.
 func readDebRecord(stateDir, id string) (*debRecord, error) {
-	b, err := capread.File(stateFile(stateDir, "deb", id), 1<<20)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read install record: %w", err)
-	}
 	var rec debRecord
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rec); err != nil {
-		return nil, fmt.Errorf("install record %s: %w", stateFile(stateDir, "deb", id), err)
+	if ok, err := readRecord(stateDir, "deb", id, 1<<20, &rec); !ok || err != nil {
+		return nil, err
 	}
+	p := stateFile(stateDir, "deb", id)
 	if rec.Format != debRecordFormat {
-		return nil, fmt.Errorf("install record %s: format %d, this agent reads format %d (upgrade the agent)", stateFile(stateDir, "deb", id), rec.Format, debRecordFormat)
+		return nil, fmt.Errorf("install record %s: format %d, this agent reads format %d (upgrade the agent)", p, rec.Format, debRecordFormat)
 	}
-	for _, p := range rec.Packages {
-		if _, err := parseShow(p.Name + "\t" + p.Version + "\t" + p.Arch); err != nil {
-			return nil, fmt.Errorf("install record %s: %w", stateFile(stateDir, "deb", id), err)
+	for _, pkg := range rec.Packages {
+		if _, err := parseShow(pkg.Name + "\t" + pkg.Version + "\t" + pkg.Arch); err != nil {
+			return nil, fmt.Errorf("install record %s: %w", p, err)
 		}
 	}
 	return &rec, nil
-}
-
-func removeDebRecord(stateDir, id string) {
-	if err := os.Remove(stateFile(stateDir, "deb", id)); err == nil {
-		atomicfile.SyncDir(filepath.Join(stateDir, "deb"))
-	}
 }

@@ -2,15 +2,11 @@ package install
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/lockdown"
 )
@@ -55,11 +51,7 @@ func (l *Lockdown) Install(ctx context.Context, req Request) (Result, error) {
 		return Result{}, &Failure{Update: req.Update.ID, Step: "lockdown apply", Reason: err.Error(), Err: err}
 	}
 	if rep.Run != "" {
-		b, _ := json.MarshalIndent(lockdownRecord{Update: req.Update.ID, Profile: profile, Run: rep.Run, Root: req.Root}, "", "  ")
-		if err := os.MkdirAll(filepath.Join(req.StateDir, "lockdown-runs"), 0o700); err != nil {
-			return Result{}, err
-		}
-		if err := atomicfile.WriteFile(stateFile(req.StateDir, "lockdown-runs", req.Update.ID), append(b, '\n'), 0o600); err != nil {
+		if err := writeRecord(req.StateDir, "lockdown-runs", req.Update.ID, lockdownRecord{Update: req.Update.ID, Profile: profile, Run: rep.Run, Root: req.Root}); err != nil {
 			return Result{}, err
 		}
 	}
@@ -76,22 +68,19 @@ func (l *Lockdown) Uninstall(ctx context.Context, req Request) (Result, error) {
 	if err := checkID(req.Update.ID); err != nil {
 		return Result{}, err
 	}
-	b, err := os.ReadFile(stateFile(req.StateDir, "lockdown-runs", req.Update.ID))
-	if errors.Is(err, os.ErrNotExist) {
-		return Result{Output: "nothing to undo: the profile changed nothing"}, nil
-	}
+	var rec lockdownRecord
+	ok, err := readRecord(req.StateDir, "lockdown-runs", req.Update.ID, 64<<10, &rec)
 	if err != nil {
 		return Result{}, err
 	}
-	var rec lockdownRecord
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return Result{}, fmt.Errorf("lockdown record of %s: %w", req.Update.ID, err)
+	if !ok {
+		return Result{Output: "nothing to undo: the profile changed nothing"}, nil
 	}
 	eng := lockdown.NewEngine(l.log, l.now, lockdown.ExecCommander{})
 	res, err := eng.Undo(ctx, filepath.Join(req.StateDir, "lockdown"), rec.Run, req.Force)
 	if err != nil {
 		return Result{}, &Failure{Update: req.Update.ID, Step: "lockdown undo", Reason: err.Error(), Err: err}
 	}
-	os.Remove(stateFile(req.StateDir, "lockdown-runs", req.Update.ID))
+	removeRecord(req.StateDir, "lockdown-runs", req.Update.ID)
 	return Result{Output: fmt.Sprintf("undid run %s: restored %d paths", res.Run, len(res.Restored))}, nil
 }
