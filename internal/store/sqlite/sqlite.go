@@ -159,20 +159,7 @@ func (d *DB) TokenByHash(ctx context.Context, hash string) (*store.Token, error)
 
 // ListTokens lists tokens of one kind ("" for all), oldest first.
 func (d *DB) ListTokens(ctx context.Context, kind string) ([]store.Token, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE ($1 = '' OR kind = $1) ORDER BY created_at, id`, kind)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.Token
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *t)
-	}
-	return out, rows.Err()
+	return queryList(ctx, d.db, scanToken, `SELECT `+tokenCols+` FROM tokens WHERE ($1 = '' OR kind = $1) ORDER BY created_at, id`, kind)
 }
 
 // RevokeToken revokes a token; revoking twice keeps the first time.
@@ -337,38 +324,12 @@ func (d *DB) Agent(ctx context.Context, id string) (*store.Agent, error) {
 
 // ListAgents lists agents, of one group or all ("").
 func (d *DB) ListAgents(ctx context.Context, group string) ([]store.Agent, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+agentCols+` FROM agents WHERE ($1 = '' OR grp = $1) ORDER BY hostname, id`, group)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []store.Agent{}
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *a)
-	}
-	return out, rows.Err()
+	return queryList(ctx, d.db, scanAgent, `SELECT `+agentCols+` FROM agents WHERE ($1 = '' OR grp = $1) ORDER BY hostname, id`, group)
 }
 
 // AgentsByMachine lists the agents enrolled from one machine id.
 func (d *DB) AgentsByMachine(ctx context.Context, machineID string) ([]store.Agent, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+agentCols+` FROM agents WHERE machine_id = $1 ORDER BY enrolled_at, id`, machineID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []store.Agent{}
-	for rows.Next() {
-		a, err := scanAgent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *a)
-	}
-	return out, rows.Err()
+	return queryList(ctx, d.db, scanAgent, `SELECT `+agentCols+` FROM agents WHERE machine_id = $1 ORDER BY enrolled_at, id`, machineID)
 }
 
 // DeleteAgent removes an agent with its states and reports.
@@ -595,22 +556,9 @@ func scanUpdate(s interface{ Scan(...any) error }) (*store.Update, error) {
 
 // ListUpdates lists indexed updates matching f, newest release first.
 func (d *DB) ListUpdates(ctx context.Context, f store.UpdateFilter) ([]store.Update, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT `+updateCols+` FROM updates
+	return queryList(ctx, d.db, scanUpdate, `SELECT `+updateCols+` FROM updates
 		WHERE ($1 = '' OR vendor = $1) AND ($2 = '' OR product = $2) AND ($3 = '' OR classification = $3) AND ($4 = '' OR severity = $4)
 		ORDER BY released DESC, vendor, id`, f.Vendor, f.Product, f.Classification, f.Severity)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []store.Update{}
-	for rows.Next() {
-		u, err := scanUpdate(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *u)
-	}
-	return out, rows.Err()
 }
 
 // GetUpdate returns one index entry.
@@ -662,6 +610,24 @@ func (d *DB) ListSyncs(ctx context.Context, limit int) ([]store.SyncRun, error) 
 		}
 		r.Changed, r.StartedAt, r.FinishedAt = ch != 0, fromMS(st), fromNull(fin)
 		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// queryList runs a query and scans every row with scan.
+func queryList[T any](ctx context.Context, db *sql.DB, scan func(interface{ Scan(...any) error }) (*T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
 	}
 	return out, rows.Err()
 }
