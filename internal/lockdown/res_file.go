@@ -265,12 +265,6 @@ func (r *FileKV) Describe() string {
 	return fmt.Sprintf("%s: %s %s", r.Path, r.Key, r.Expect.String())
 }
 
-type kvSetting struct {
-	file  string
-	line  int
-	value string
-}
-
 func (r *FileKV) parseLine(text string) (string, string, bool) {
 	if r.Separator == "=" {
 		k, v, ok := strings.Cut(text, "=")
@@ -283,8 +277,8 @@ func (r *FileKV) parseLine(text string) (string, string, bool) {
 	return strings.Join(f[:r.KeyFields], " "), strings.Join(f[r.KeyFields:], " "), true
 }
 
-func (r *FileKV) settings(t *Tree) ([]kvSetting, bool, error) {
-	var out []kvSetting
+func (r *FileKV) settings(t *Tree) ([]setting, bool, error) {
+	var out []setting
 	anyFile := false
 	key := normSpace(r.Key)
 	for _, pat := range r.Files {
@@ -306,7 +300,7 @@ func (r *FileKV) settings(t *Tree) ([]kvSetting, bool, error) {
 			anyFile = true
 			configLines(data, func(line int, text string) {
 				if k, v, ok := r.parseLine(text); ok && k == key {
-					out = append(out, kvSetting{file: f, line: line, value: v})
+					out = append(out, setting{file: f, line: line, value: v})
 				}
 			})
 		}
@@ -348,22 +342,13 @@ func (r *FileKV) Apply(_ context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	conflicts := map[string]map[int]bool{}
-	for _, s := range settings {
-		if r.Expect.OK(s.value) {
-			continue
-		}
-		if conflicts[s.file] == nil {
-			conflicts[s.file] = map[int]bool{}
-		}
-		conflicts[s.file][s.line] = true
-	}
+	byFile := conflicts(settings, func(s setting) bool { return r.Expect.OK(s.value) })
 	sep := " "
 	if r.Separator == "=" {
 		sep = "="
 	}
 	newLine := r.Key + sep + r.Value
-	for file, lines := range conflicts {
+	for file, lines := range byFile {
 		data, err := t.ReadFile(file)
 		if err != nil {
 			return err
@@ -382,7 +367,7 @@ func (r *FileKV) Apply(_ context.Context, env *Env) error {
 			return err
 		}
 	}
-	if conflicts[r.Path] != nil {
+	if byFile[r.Path] != nil {
 		return nil
 	}
 	data, err := t.ReadFile(r.Path)

@@ -40,18 +40,11 @@ func (r *SSHDOption) Describe() string {
 	return fmt.Sprintf("sshd %s %s", r.Option, r.Expect.String())
 }
 
-// sshdSetting is where a keyword is set.
-type sshdSetting struct {
-	file  string
-	line  int
-	value string
-}
-
 // sshdSettings reads the global section of sshd_config and its includes and
 // returns every setting of each lower-cased keyword in the order sshd reads
 // them.
-func sshdSettings(t *Tree) (map[string][]sshdSetting, bool, error) {
-	out := map[string][]sshdSetting{}
+func sshdSettings(t *Tree) (map[string][]setting, bool, error) {
+	out := map[string][]setting{}
 	includesDropIns := false
 	files := 0
 	var read func(file string, depth int) error
@@ -99,7 +92,7 @@ func sshdSettings(t *Tree) (map[string][]sshdSetting, bool, error) {
 				}
 				return
 			}
-			out[key] = append(out[key], sshdSetting{file: file, line: line, value: val})
+			out[key] = append(out[key], setting{file: file, line: line, value: val})
 		})
 		return inner
 	}
@@ -171,24 +164,10 @@ func (r *SSHDOption) Apply(_ context.Context, env *Env) error {
 		return err
 	}
 	key := strings.ToLower(r.Option)
-	conflicts := map[string]map[int]bool{}
-	for _, s := range settings[key] {
-		if s.file == sshdDropIn || r.Expect.OK(s.value) {
-			continue
-		}
-		if conflicts[s.file] == nil {
-			conflicts[s.file] = map[int]bool{}
-		}
-		conflicts[s.file][s.line] = true
-	}
-	for file, lines := range conflicts {
-		data, err := t.ReadFile(file)
-		if err != nil {
-			return err
-		}
-		if err := t.EditFile(file, commentOut(data, lines)); err != nil {
-			return err
-		}
+	if err := commentOutConflicts(t, conflicts(settings[key], func(s setting) bool {
+		return s.file == sshdDropIn || r.Expect.OK(s.value)
+	})); err != nil {
+		return err
 	}
 	if !included {
 		// Without the Include line the drop-in would be ignored: add it at the

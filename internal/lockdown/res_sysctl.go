@@ -38,17 +38,11 @@ func (r *Sysctl) Validate() error {
 // Describe says what the resource wants.
 func (r *Sysctl) Describe() string { return fmt.Sprintf("sysctl %s %s", r.Key, r.Expect.String()) }
 
-type sysctlSetting struct {
-	file  string
-	line  int
-	value string
-}
-
 func sysctlKey(k string) string { return strings.ReplaceAll(strings.TrimPrefix(k, "-"), "/", ".") }
 
 // sysctlSettings returns every assignment of every key in the order
 // `sysctl --system` applies them (the last one is in force).
-func sysctlSettings(t *Tree) (map[string][]sysctlSetting, error) {
+func sysctlSettings(t *Tree) (map[string][]setting, error) {
 	byName := map[string]string{}
 	for _, dir := range sysctlDirs {
 		files, err := t.Glob(dir + "/*.conf")
@@ -71,7 +65,7 @@ func sysctlSettings(t *Tree) (map[string][]sysctlSetting, error) {
 		files = append(files, byName[n])
 	}
 	files = append(files, "/etc/sysctl.conf")
-	out := map[string][]sysctlSetting{}
+	out := map[string][]setting{}
 	for _, f := range files {
 		data, err := t.ReadFile(f)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -90,7 +84,7 @@ func sysctlSettings(t *Tree) (map[string][]sysctlSetting, error) {
 				continue
 			}
 			key := sysctlKey(strings.TrimSpace(k))
-			out[key] = append(out[key], sysctlSetting{file: f, line: i + 1, value: normSpace(v)})
+			out[key] = append(out[key], setting{file: f, line: i + 1, value: normSpace(v)})
 		}
 	}
 	return out, nil
@@ -138,24 +132,10 @@ func (r *Sysctl) Apply(_ context.Context, env *Env) error {
 	if err != nil {
 		return err
 	}
-	conflicts := map[string]map[int]bool{}
-	for _, s := range settings[r.Key] {
-		if s.file == sysctlDropIn || r.Expect.OK(s.value) || !strings.HasPrefix(s.file, "/etc/") {
-			continue
-		}
-		if conflicts[s.file] == nil {
-			conflicts[s.file] = map[int]bool{}
-		}
-		conflicts[s.file][s.line] = true
-	}
-	for file, lines := range conflicts {
-		data, err := t.ReadFile(file)
-		if err != nil {
-			return err
-		}
-		if err := t.EditFile(file, commentOut(data, lines)); err != nil {
-			return err
-		}
+	if err := commentOutConflicts(t, conflicts(settings[r.Key], func(s setting) bool {
+		return s.file == sysctlDropIn || r.Expect.OK(s.value) || !strings.HasPrefix(s.file, "/etc/")
+	})); err != nil {
+		return err
 	}
 	return setDropInLine(t, sysctlDropIn, r.Key, []string{r.Key + " = " + r.Value}, 0o644, func(l string) string {
 		k, _, _ := strings.Cut(l, "=")

@@ -281,6 +281,44 @@ const commentPrefix = "#bulwark-lockdown# "
 // generatedHeader starts every drop-in file lockdown writes.
 const generatedHeader = "# Written by bulwark lockdown; `bulwark lockdown undo` restores the previous state.\n"
 
+// setting is one place a configuration value is set: file, 1-based line
+// and the value there.
+type setting struct {
+	file  string
+	line  int
+	value string
+}
+
+// conflicts collects, per file, the lines of the settings that skip does not
+// let stand.
+func conflicts(settings []setting, skip func(setting) bool) map[string]map[int]bool {
+	out := map[string]map[int]bool{}
+	for _, s := range settings {
+		if skip(s) {
+			continue
+		}
+		if out[s.file] == nil {
+			out[s.file] = map[int]bool{}
+		}
+		out[s.file][s.line] = true
+	}
+	return out
+}
+
+// commentOutConflicts comments out the conflicting lines in each file of t.
+func commentOutConflicts(t *Tree, byFile map[string]map[int]bool) error {
+	for file, lines := range byFile {
+		data, err := t.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		if err := t.EditFile(file, commentOut(data, lines)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // commentOut comments out the given 1-based lines of data.
 func commentOut(data []byte, lines map[int]bool) []byte {
 	ls := strings.SplitAfter(string(data), "\n")
