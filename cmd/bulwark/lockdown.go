@@ -65,6 +65,22 @@ func (f *lockdownFlags) catalog(profile string) (*lockdown.Catalog, string, erro
 	return cat, profile, nil
 }
 
+// selection checks the output flag and selects the rules of --profile, as
+// audit and apply both begin.
+func (f *lockdownFlags) selection(profile string) (*lockdown.Selection, error) {
+	if err := f.checkOutput(); err != nil {
+		return nil, err
+	}
+	if profile == "" {
+		return nil, errors.New("--profile is required: one of end-user, small-business, sysadmin, web-server, or a profile file")
+	}
+	cat, name, err := f.catalog(profile)
+	if err != nil {
+		return nil, err
+	}
+	return cat.Select(name, time.Now())
+}
+
 func newLockdownCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lockdown",
@@ -188,17 +204,7 @@ with another root, the files under it. Exit status 2 when a rule fails
 (waived rules do not count).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.checkOutput(); err != nil {
-				return err
-			}
-			if profile == "" {
-				return errors.New("--profile is required: one of end-user, small-business, sysadmin, web-server, or a profile file")
-			}
-			cat, name, err := f.catalog(profile)
-			if err != nil {
-				return err
-			}
-			sel, err := cat.Select(name, time.Now())
+			sel, err := f.selection(profile)
 			if err != nil {
 				return err
 			}
@@ -244,17 +250,7 @@ back. Rules that would lock out the SSH session apply runs in are refused
 unless --force. A second apply changes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := f.checkOutput(); err != nil {
-				return err
-			}
-			if profile == "" {
-				return errors.New("--profile is required: one of end-user, small-business, sysadmin, web-server, or a profile file")
-			}
-			cat, name, err := f.catalog(profile)
-			if err != nil {
-				return err
-			}
-			sel, err := cat.Select(name, time.Now())
+			sel, err := f.selection(profile)
 			if err != nil {
 				return err
 			}
