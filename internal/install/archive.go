@@ -190,16 +190,10 @@ func (a *Archive) Install(ctx context.Context, req Request) (Result, error) {
 // install are not removed (ErrChanged) unless req.Force. An update with no
 // install record has nothing to remove.
 func (a *Archive) Uninstall(ctx context.Context, req Request) (Result, error) {
-	if err := req.check(false); err != nil {
+	if err := req.checkUninstall(); err != nil {
 		return Result{}, err
 	}
 	id := req.Update.ID
-	if !req.Update.Uninstallable {
-		return Result{}, fmt.Errorf("update %s: %w (its metadata does not say uninstallable: true)", id, ErrNotUninstallable)
-	}
-	if err := checkID(id); err != nil {
-		return Result{}, err
-	}
 	rec, err := readArchiveRecord(req.StateDir, id)
 	if err != nil {
 		return Result{}, err

@@ -193,16 +193,10 @@ func (d *Deb) cleanUp(ctx context.Context, root string, pkgs []debInfo, before m
 // another version than the update installed is refused, since removing it
 // would remove a newer update's package, unless req.Force.
 func (d *Deb) Uninstall(ctx context.Context, req Request) (Result, error) {
-	if err := req.check(false); err != nil {
+	if err := req.checkUninstall(); err != nil {
 		return Result{}, err
 	}
 	id := req.Update.ID
-	if !req.Update.Uninstallable {
-		return Result{}, fmt.Errorf("update %s: %w (its metadata does not say uninstallable: true)", id, ErrNotUninstallable)
-	}
-	if err := checkID(id); err != nil {
-		return Result{}, err
-	}
 	rec, err := readDebRecord(req.StateDir, id)
 	if err != nil {
 		return Result{}, err

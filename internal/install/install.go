@@ -128,6 +128,19 @@ func (f *Failure) Error() string {
 func (f *Failure) Unwrap() error { return f.Err }
 
 // check validates what every handler needs from a request.
+// checkUninstall is what every handler's Uninstall checks first: a
+// well-formed request for an update whose vendor-signed metadata says it may
+// be removed.
+func (r *Request) checkUninstall() error {
+	if err := r.check(false); err != nil {
+		return err
+	}
+	if !r.Update.Uninstallable {
+		return fmt.Errorf("update %s: %w (its metadata does not say uninstallable: true)", r.Update.ID, ErrNotUninstallable)
+	}
+	return checkID(r.Update.ID)
+}
+
 func (r *Request) check(needPayloads bool) error {
 	if r.Update == nil {
 		return fmt.Errorf("request has no update: %w", ErrBadRequest)

@@ -62,10 +62,7 @@ func (l *Lockdown) Install(ctx context.Context, req Request) (Result, error) {
 // Uninstall undoes the run Install made; it refuses, naming the files, when
 // someone changed them since.
 func (l *Lockdown) Uninstall(ctx context.Context, req Request) (Result, error) {
-	if err := req.check(false); err != nil {
-		return Result{}, err
-	}
-	if err := checkID(req.Update.ID); err != nil {
+	if err := req.checkUninstall(); err != nil {
 		return Result{}, err
 	}
 	var rec lockdownRecord

@@ -27,7 +27,7 @@ func TestLockdownHandlerAppliesAndUndoes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &catalog.Update{ID: "BW-BASELINE-1", Installer: catalog.Installer{Type: catalog.InstallerLockdown, Profile: "small-business"}, Reboot: catalog.RebootNever}
+	u := &catalog.Update{ID: "BW-BASELINE-1", Installer: catalog.Installer{Type: catalog.InstallerLockdown, Profile: "small-business"}, Reboot: catalog.RebootNever, Uninstallable: true}
 	req := Request{Update: u, Root: root, StateDir: t.TempDir()}
 	res, err := h.Install(context.Background(), req)
 	if err != nil {
