@@ -3,7 +3,7 @@
 // payloads), enforcing limits against the endless-data and slow-retrieval
 // attacks, resuming interrupted downloads with HTTP Range, throttling with a
 // shared token bucket, yielding to other traffic in Background mode, and
-// verifying length and SHA-256 while writing.
+// verifying length and every wanted hash (SHA-256, SHA-512) while writing.
 //
 // It must not know about catalogs, approvals or TUF roles: callers tell it
 // how many bytes to accept and which hash to expect. It must never hold a
@@ -36,8 +36,8 @@ var (
 	// ErrTimeout: the whole fetch, retries included, took longer than
 	// Limits.Timeout.
 	ErrTimeout = errors.New("fetch: download timed out")
-	// ErrHashMismatch: the downloaded bytes do not have the wanted SHA-256.
-	ErrHashMismatch = errors.New("fetch: sha256 mismatch")
+	// ErrHashMismatch: the downloaded bytes do not have a wanted hash.
+	ErrHashMismatch = errors.New("fetch: hash mismatch")
 	// ErrLengthMismatch: the source has fewer bytes than wanted.
 	ErrLengthMismatch = errors.New("fetch: length mismatch")
 )

@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,25 +20,109 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 )
 
-// Want is what a downloaded file must be. Both fields are required.
+// Want is what a downloaded file must be: Length and at least one hash.
+// Every hash given is checked (TUF: every listed hash of a supported
+// algorithm must match).
 type Want struct {
 	Length int64
-	SHA256 string // lowercase hex
+	SHA256 string // lowercase hex, or "" when not listed
+	SHA512 string // lowercase hex, or "" when not listed
 }
 
 func (w Want) validate() error {
 	if w.Length < 0 {
 		return &InputError{"Want.Length", strconv.FormatInt(w.Length, 10), "the file's length in bytes (0 or more)"}
 	}
-	if len(w.SHA256) != 64 {
-		return &InputError{"Want.SHA256", strconv.Quote(truncate(w.SHA256, 80)), "64 lowercase hex digits"}
+	if w.SHA256 == "" && w.SHA512 == "" {
+		return &InputError{"Want.SHA256", `""`, "64 lowercase hex digits (or a Want.SHA512)"}
 	}
-	for i := 0; i < len(w.SHA256); i++ {
-		if ch := w.SHA256[i]; !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f') {
-			return &InputError{"Want.SHA256", strconv.Quote(w.SHA256), "64 lowercase hex digits"}
+	for _, h := range []struct {
+		name, v string
+		n       int
+	}{{"Want.SHA256", w.SHA256, 64}, {"Want.SHA512", w.SHA512, 128}} {
+		if h.v == "" {
+			continue
+		}
+		valid := fmt.Sprintf("%d lowercase hex digits", h.n)
+		if len(h.v) != h.n {
+			return &InputError{h.name, strconv.Quote(truncate(h.v, 140)), valid}
+		}
+		for i := 0; i < len(h.v); i++ {
+			if ch := h.v[i]; !('0' <= ch && ch <= '9' || 'a' <= ch && ch <= 'f') {
+				return &InputError{h.name, strconv.Quote(h.v), valid}
+			}
 		}
 	}
 	return nil
+}
+
+// Check reports whether b has exactly w's length and every hash it lists,
+// for bytes already in memory (metadata-sized targets).
+func (w Want) Check(b []byte) error {
+	if err := w.validate(); err != nil {
+		return err
+	}
+	if int64(len(b)) != w.Length {
+		return fmt.Errorf("%d bytes, want %d: %w", len(b), w.Length, ErrLengthMismatch)
+	}
+	h := newHasher(w)
+	h.Write(b)
+	if m := h.mismatch(); m != "" {
+		return fmt.Errorf("%s: %w", m, ErrHashMismatch)
+	}
+	return nil
+}
+
+// hasher hashes the bytes of a download with every algorithm Want lists.
+type hasher struct {
+	want   Want
+	sha256 hash.Hash // nil when not wanted
+	sha512 hash.Hash
+}
+
+func newHasher(w Want) *hasher {
+	h := &hasher{want: w}
+	if w.SHA256 != "" {
+		h.sha256 = sha256.New()
+	}
+	if w.SHA512 != "" {
+		h.sha512 = sha512.New()
+	}
+	return h
+}
+
+func (h *hasher) Write(p []byte) (int, error) {
+	if h.sha256 != nil {
+		h.sha256.Write(p)
+	}
+	if h.sha512 != nil {
+		h.sha512.Write(p)
+	}
+	return len(p), nil
+}
+
+func (h *hasher) Reset() {
+	if h.sha256 != nil {
+		h.sha256.Reset()
+	}
+	if h.sha512 != nil {
+		h.sha512.Reset()
+	}
+}
+
+// mismatch describes the first wanted hash the bytes do not have, or "".
+func (h *hasher) mismatch() string {
+	if h.sha256 != nil {
+		if got := hex.EncodeToString(h.sha256.Sum(nil)); got != h.want.SHA256 {
+			return fmt.Sprintf("sha256 %s, want %s", got, h.want.SHA256)
+		}
+	}
+	if h.sha512 != nil {
+		if got := hex.EncodeToString(h.sha512.Sum(nil)); got != h.want.SHA512 {
+			return fmt.Sprintf("sha512 %s, want %s", got, h.want.SHA512)
+		}
+	}
+	return ""
 }
 
 // FileOptions tune File.
@@ -79,20 +164,22 @@ type partialMeta struct {
 	URL       string `json:"url"`
 	Length    int64  `json:"length"`
 	SHA256    string `json:"sha256"`
+	SHA512    string `json:"sha512,omitempty"`
 	Validator string `json:"validator,omitempty"`
 }
 
 const metaVersion = 1
 
 // File downloads url to dst, which ends up with exactly want's length and
-// SHA-256 or is not touched. Bytes stream through one fixed buffer into
+// hashes or is not touched. Bytes stream through one fixed buffer into
 // dst+".partial" (mode 0600) and are hashed as they are written; a later call
 // resumes a partial file with Range and If-Range. A dst that already matches
 // want is kept without a request. A source with more bytes than want.Length
 // fails with ErrTooLarge as soon as the excess arrives; a short or wrong file
-// fails with ErrLengthMismatch or ErrHashMismatch. In these three cases the
-// partial file is deleted; after ErrTooSlow, ErrTimeout or a cancellation it
-// is kept for a later resume.
+// fails with ErrLengthMismatch or ErrHashMismatch. A partial file is kept
+// for a later resume only when it holds bytes and the download was
+// interrupted (ErrTooSlow, ErrTimeout, a cancellation, a cut connection);
+// after any other failure nothing is left next to dst.
 func (c *Client) File(ctx context.Context, url, dst string, want Want, opts FileOptions) error {
 	if err := want.validate(); err != nil {
 		return err
@@ -132,7 +219,7 @@ func (c *Client) File(ctx context.Context, url, dst string, want Want, opts File
 		progress: opts.Progress,
 		noSync:   opts.NoSync,
 		buf:      make([]byte, copyBuf),
-		h:        sha256.New(),
+		h:        newHasher(want),
 	}
 	if ok, err := d.dstComplete(); err != nil || ok {
 		if ok {
@@ -163,7 +250,7 @@ type download struct {
 	progress               func(done, total int64)
 	lastReport             time.Time
 	buf                    []byte
-	h                      hash.Hash
+	h                      *hasher
 	f                      *os.File
 	n                      int64 // bytes in f, all hashed into h
 	validator              string
@@ -184,26 +271,28 @@ func (d *download) dstComplete() (bool, error) {
 	if err != nil || !fi.Mode().IsRegular() || fi.Size() != d.want.Length {
 		return false, nil
 	}
-	h := sha256.New()
+	h := newHasher(d.want)
 	if _, err := io.CopyBuffer(h, io.LimitReader(f, d.want.Length), d.buf); err != nil {
 		return false, fmt.Errorf("check existing %s: %w", d.dst, err)
 	}
-	return hex.EncodeToString(h.Sum(nil)) == d.want.SHA256, nil
+	return h.mismatch() == "", nil
 }
 
 func (d *download) run(ctx context.Context) (err error) {
-	if err := d.openPartial(); err != nil {
-		return err
-	}
 	defer func() {
 		if d.f != nil {
 			d.f.Close()
 		}
-		if errors.Is(err, ErrTooLarge) || errors.Is(err, ErrHashMismatch) || errors.Is(err, ErrLengthMismatch) {
+		// Only bytes an interrupted download can resume from stay behind;
+		// any other failure leaves nothing next to dst.
+		if err != nil && (d.n == 0 || !resumable(err)) {
 			os.Remove(d.partial)
 			os.Remove(d.metaPath)
 		}
 	}()
+	if err := d.openPartial(); err != nil {
+		return err
+	}
 	// A partial file that is already complete (a crash before the rename)
 	// needs no request.
 	for attempt := 1; d.n == 0 || d.n < d.want.Length; attempt++ {
@@ -243,14 +332,14 @@ func (d *download) openPartial() error {
 	}
 	meta, ok := readMeta(d.metaPath)
 	if fi.Size() == 0 || !ok || meta.URL != d.src.u.String() || meta.Length != d.want.Length ||
-		meta.SHA256 != d.want.SHA256 || fi.Size() > d.want.Length {
+		meta.SHA256 != d.want.SHA256 || meta.SHA512 != d.want.SHA512 || fi.Size() > d.want.Length {
 		return d.restart()
 	}
 	if _, err := io.CopyBuffer(d.h, io.LimitReader(f, fi.Size()), d.buf); err != nil {
 		return fmt.Errorf("rehash partial download: %w", err)
 	}
 	d.n, d.validator = fi.Size(), meta.Validator
-	if d.n == d.want.Length && hex.EncodeToString(d.h.Sum(nil)) != d.want.SHA256 {
+	if d.n == d.want.Length && d.h.mismatch() != "" {
 		return d.restart() // complete but wrong: fetch it again rather than fail
 	}
 	d.c.log.Info("resuming download", "url", d.src.name, "have", d.n, "want", d.want.Length)
@@ -294,7 +383,7 @@ func decodeMeta(b []byte) (partialMeta, bool) {
 
 func (d *download) writeMeta() error {
 	b, err := json.Marshal(partialMeta{
-		Version: metaVersion, URL: d.src.u.String(), Length: d.want.Length, SHA256: d.want.SHA256, Validator: d.validator,
+		Version: metaVersion, URL: d.src.u.String(), Length: d.want.Length, SHA256: d.want.SHA256, SHA512: d.want.SHA512, Validator: d.validator,
 	})
 	if err != nil {
 		return fmt.Errorf("encode partial download state: %w", err)
@@ -377,8 +466,8 @@ func (d *download) finish() error {
 	if d.n != d.want.Length {
 		return fmt.Errorf("fetch %s: got %d bytes, want %d: %w", d.src.name, d.n, d.want.Length, ErrLengthMismatch)
 	}
-	if got := hex.EncodeToString(d.h.Sum(nil)); got != d.want.SHA256 {
-		return fmt.Errorf("fetch %s: sha256 %s, want %s: %w", d.src.name, got, d.want.SHA256, ErrHashMismatch)
+	if m := d.h.mismatch(); m != "" {
+		return fmt.Errorf("fetch %s: %s: %w", d.src.name, m, ErrHashMismatch)
 	}
 	if !d.noSync {
 		if err := d.f.Sync(); err != nil {

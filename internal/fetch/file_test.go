@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -123,6 +124,19 @@ func TestFileAttacks(t *testing.T) {
 			wantErr: ErrLengthMismatch,
 		},
 		{
+			name: "not found leaves no partial file",
+			handler: func(testing.TB) http.HandlerFunc {
+				return func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }
+			},
+			wantErr: &HTTPError{},
+		},
+		{
+			// Nothing arrived: an empty partial file is no help to a resume.
+			name:    "slow retrieval: stall before the first byte leaves nothing",
+			handler: func(testing.TB) http.HandlerFunc { return stallAfter(good, 0) },
+			wantErr: ErrTooSlow,
+		},
+		{
 			name:     "slow retrieval: drip",
 			handler:  func(testing.TB) http.HandlerFunc { return drip },
 			wantErr:  ErrTooSlow,
@@ -147,7 +161,11 @@ func TestFileAttacks(t *testing.T) {
 				lim = fastLimits
 			}
 			err := newTestClient(t, Options{}).File(t.Context(), srv.URL+"/p", dst, wantOf(good), FileOptions{Limits: lim})
-			if !errors.Is(err, tt.wantErr) {
+			if he := (*HTTPError)(nil); errors.As(tt.wantErr, &he) {
+				if !errors.As(err, &he) {
+					t.Fatalf("err = %v, want an HTTPError", err)
+				}
+			} else if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tt.wantErr)
 			}
 			assertNoFile(t, dst)
@@ -517,5 +535,53 @@ func TestFileRetriesAreBounded(t *testing.T) {
 	}
 	if n := calls.Load(); n != maxAttempts {
 		t.Fatalf("%d requests, want %d", n, maxAttempts)
+	}
+}
+
+// TestFileChecksEveryListedHash: TUF lists one or more hashes per target;
+// every one of a supported algorithm must match, and one is required.
+func TestFileChecksEveryListedHash(t *testing.T) {
+	good := payload(t, 64<<10, 5)
+	s256 := sha256.Sum256(good)
+	s512 := sha512.Sum512(good)
+	wrong512 := sha512.Sum512([]byte("something else"))
+	wrong256 := sha256.Sum256([]byte("something else"))
+	n := int64(len(good))
+	tests := []struct {
+		name    string
+		want    Want
+		wantErr error
+	}{
+		{"sha512 only", Want{Length: n, SHA512: hex.EncodeToString(s512[:])}, nil},
+		{"sha256 and sha512", Want{Length: n, SHA256: hex.EncodeToString(s256[:]), SHA512: hex.EncodeToString(s512[:])}, nil},
+		{"right sha256 beside a wrong sha512", Want{Length: n, SHA256: hex.EncodeToString(s256[:]), SHA512: hex.EncodeToString(wrong512[:])}, ErrHashMismatch},
+		{"wrong sha256 beside a right sha512", Want{Length: n, SHA256: hex.EncodeToString(wrong256[:]), SHA512: hex.EncodeToString(s512[:])}, ErrHashMismatch},
+		{"wrong sha512 only", Want{Length: n, SHA512: hex.EncodeToString(wrong512[:])}, ErrHashMismatch},
+		{"no hash at all", Want{Length: n}, &InputError{}},
+		{"short sha512", Want{Length: n, SHA512: hex.EncodeToString(s256[:])}, &InputError{}},
+	}
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) { w.Write(good) })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dst := filepath.Join(t.TempDir(), "payload")
+			err := newTestClient(t, Options{}).File(t.Context(), srv.URL, dst, tt.want, FileOptions{})
+			switch ie := (*InputError)(nil); {
+			case tt.wantErr == nil:
+				if err != nil {
+					t.Fatal(err)
+				}
+				assertFile(t, dst, good)
+				return
+			case errors.As(tt.wantErr, &ie):
+				if !errors.As(err, &ie) {
+					t.Fatalf("err = %v, want an InputError", err)
+				}
+			case !errors.Is(err, tt.wantErr):
+				t.Fatalf("err = %v, want %v", err, tt.wantErr)
+			}
+			assertNoFile(t, dst)
+			assertNoFile(t, dst+PartialSuffix)
+			assertNoFile(t, dst+MetaSuffix)
+		})
 	}
 }

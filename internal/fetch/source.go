@@ -254,3 +254,20 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// resumable reports whether a failed download was interrupted rather than
+// refused: its partial bytes are worth keeping for the next call.
+func resumable(err error) bool {
+	for _, final := range []error{ErrTooLarge, ErrHashMismatch, ErrLengthMismatch} {
+		if errors.Is(err, final) {
+			return false
+		}
+	}
+	for _, cut := range []error{ErrTooSlow, ErrTimeout, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, cut) {
+			return true
+		}
+	}
+	var te *transientError
+	return errors.As(err, &te) || retryable(err)
+}

@@ -5,15 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"path"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/config"
+	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/updater"
 
 	"github.com/bulwarkhq/bulwark/internal/catalog"
@@ -104,7 +102,42 @@ func (c *Client) Refresh(ctx context.Context) error {
 	if err := up.Refresh(); err != nil {
 		return fmt.Errorf("refresh %s: %w", c.cfg.MetadataURL, err)
 	}
+	if err := checkDelegations(up.GetTrustedMetadataSet()); err != nil {
+		return fmt.Errorf("refresh %s: %w", c.cfg.MetadataURL, err)
+	}
 	c.up = up
+	return nil
+}
+
+// ErrDelegation means a repository delegates in a shape Bulwark does not
+// write and so does not trust: anything but top-level targets listing
+// targets directly or delegating to succinct hashed bins that list targets
+// directly. Refusing other shapes keeps the client out of go-tuf's
+// delegation graph walk, where a role reached through two delegators is
+// reused from the cache without being checked against the second.
+var ErrDelegation = errors.New("unsupported delegation")
+
+// checkDelegations checks every targets role loaded so far.
+func checkDelegations(trusted trustedmetadata.TrustedMetadata) error {
+	top := trusted.Targets[metadata.TARGETS]
+	if top == nil {
+		return nil
+	}
+	d := top.Signed.Delegations
+	if d != nil && (len(d.Roles) > 0 || d.SuccinctRoles == nil) {
+		return fmt.Errorf("targets: %w: delegates to named roles; only succinct hashed bins are accepted", ErrDelegation)
+	}
+	for name, role := range trusted.Targets {
+		if name == metadata.TARGETS {
+			continue
+		}
+		if d == nil || !d.SuccinctRoles.IsDelegatedRole(name) {
+			return fmt.Errorf("%s: %w: not a hashed bin of targets", name, ErrDelegation)
+		}
+		if role.Signed.Delegations != nil {
+			return fmt.Errorf("%s: %w: a hashed bin delegates further", name, ErrDelegation)
+		}
+	}
 	return nil
 }
 
@@ -118,6 +151,9 @@ func (c *Client) Target(ctx context.Context, p string) (*metadata.TargetFiles, e
 		}
 	}
 	tf, err := c.up.GetTargetInfo(p)
+	if derr := checkDelegations(c.up.GetTrustedMetadataSet()); derr != nil {
+		return nil, fmt.Errorf("look up %s: %w", p, derr)
+	}
 	if err != nil {
 		// go-tuf reports a path that no role lists only by this message.
 		if err.Error() == fmt.Sprintf("target %s not found", p) {
@@ -151,7 +187,7 @@ func (c *Client) Update(ctx context.Context, id string) (*UpdateInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", id, err)
 	}
-	if err := tf.VerifyLengthHashes(b); err != nil {
+	if err := checkTarget(tf, b); err != nil {
 		return nil, fmt.Errorf("update %s: update.json does not match its signed hash: %w", id, err)
 	}
 	u, err := catalog.ParseJSON(b)
@@ -191,25 +227,22 @@ func (c *Client) Payload(ctx context.Context, info *UpdateInfo, file string) (*m
 	return tf, nil
 }
 
-// Download streams a target to dst, verifying length and hash while it
-// writes; dst appears only once verified.
+// Download streams a target to dst, verifying its length and every listed
+// sha256/sha512 hash while it writes; dst appears only once verified.
 func (c *Client) Download(ctx context.Context, tf *metadata.TargetFiles, dst string, opts fetch.FileOptions) error {
-	sum, ok := tf.Hashes["sha256"]
-	if !ok {
-		return fmt.Errorf("download %s: no sha256 in its metadata", tf.Path)
+	want, err := targetWant(tf)
+	if err != nil {
+		return fmt.Errorf("download %s: %w", tf.Path, err)
 	}
-	return c.cfg.Fetcher.File(ctx, c.TargetURL(tf), dst, fetch.Want{Length: tf.Length, SHA256: hex.EncodeToString(sum)}, opts)
+	return c.cfg.Fetcher.File(ctx, c.TargetURL(tf), dst, want, opts)
 }
 
-// TargetURL is where a target's bytes are, under consistent snapshots:
-// TARGETS/dir/<sha256>.<base>.
+// TargetURL is where a target's bytes are: TARGETS/dir/<hash>.<base> when
+// the trusted root says consistent_snapshot, else TARGETS/dir/<base>.
 func (c *Client) TargetURL(tf *metadata.TargetFiles) string {
-	dir, base := path.Split(tf.Path)
-	u := strings.TrimSuffix(c.cfg.TargetsURL, "/") + "/"
-	for _, seg := range strings.Split(strings.TrimSuffix(dir, "/"), "/") {
-		if seg != "" {
-			u += url.PathEscape(seg) + "/"
-		}
+	consistent := true
+	if c.up != nil {
+		consistent = c.up.GetTrustedMetadataSet().Root.Signed.ConsistentSnapshot
 	}
-	return u + hex.EncodeToString(tf.Hashes["sha256"]) + "." + url.PathEscape(base)
+	return targetURL(c.cfg.TargetsURL, tf, consistent)
 }

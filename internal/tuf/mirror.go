@@ -116,6 +116,18 @@ func (m *mirror) point(name string) {
 	}
 }
 
+// consistent reports whether the trusted root asks for consistent
+// snapshots: versioned metadata names and hash-prefixed target names.
+func (m *mirror) consistent() bool { return m.trusted.Root.Signed.ConsistentSnapshot }
+
+// remoteMeta is the upstream's name of a version of a role's metadata.
+func (m *mirror) remoteMeta(version int64, role string) string {
+	if m.consistent() {
+		return fmt.Sprintf("%d.%s.json", version, role)
+	}
+	return role + ".json"
+}
+
 func (m *mirror) local(sub, name string) string { return filepath.Join(m.cfg.Dir, sub, name) }
 
 func (m *mirror) remote(name string) string {
@@ -137,11 +149,11 @@ func (m *mirror) fetchMeta(ctx context.Context, name string, max int64) ([]byte,
 // localOrRemote returns a versioned metadata file from the mirror when a
 // previous (perhaps interrupted) sync already fetched it, else from the
 // upstream, and says which.
-func (m *mirror) localOrRemote(ctx context.Context, name string, max int64) ([]byte, bool, error) {
-	if b, err := capread.File(m.local(MetadataDir, name), max); err == nil {
+func (m *mirror) localOrRemote(ctx context.Context, version int64, role string, max int64) ([]byte, bool, error) {
+	if b, err := capread.File(m.local(MetadataDir, fmt.Sprintf("%d.%s.json", version, role)), max); err == nil {
 		return b, false, nil
 	}
-	b, err := m.fetchMeta(ctx, name, max)
+	b, err := m.fetchMeta(ctx, m.remoteMeta(version, role), max)
 	return b, err == nil, err
 }
 
@@ -211,8 +223,9 @@ func (m *mirror) run(ctx context.Context) error {
 	}
 	m.res.TimestampVersion = ts.Signed.Version
 
-	snapName := fmt.Sprintf("%d.snapshot.json", ts.Signed.Meta["snapshot.json"].Version)
-	snapBytes, _, err := m.localOrRemote(ctx, snapName, maxSnapshotSize)
+	snapVersion := ts.Signed.Meta["snapshot.json"].Version
+	snapName := fmt.Sprintf("%d.snapshot.json", snapVersion)
+	snapBytes, _, err := m.localOrRemote(ctx, snapVersion, "snapshot", maxSnapshotSize)
 	if err != nil {
 		return err
 	}
@@ -234,7 +247,7 @@ func (m *mirror) run(ctx context.Context) error {
 		return fmt.Errorf("%s: no targets.json entry", snapName)
 	}
 	targetsName := fmt.Sprintf("%d.targets.json", tv.Version)
-	targetsBytes, _, err := m.localOrRemote(ctx, targetsName, maxTargetsSize)
+	targetsBytes, _, err := m.localOrRemote(ctx, tv.Version, "targets", maxTargetsSize)
 	if err != nil {
 		return err
 	}
@@ -243,11 +256,15 @@ func (m *mirror) run(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", targetsName, err)
 	}
 
+	if err := checkDelegations(*trusted); err != nil {
+		return fmt.Errorf("%s: %w", targetsName, err)
+	}
+
 	// Bins (or the top-level targets of a repository without bins).
 	type verified struct {
-		name  string
-		bytes []byte
-		meta  *metadata.Metadata[metadata.TargetsType]
+		name, role string
+		bytes      []byte
+		meta       *metadata.Metadata[metadata.TargetsType]
 	}
 	var changed []verified
 	if targets.Signed.Delegations != nil && targets.Signed.Delegations.SuccinctRoles != nil {
@@ -265,7 +282,7 @@ func (m *mirror) run(ctx context.Context) error {
 				}
 			}
 			binName := fmt.Sprintf("%d.%s.json", cur.Version, name)
-			b, fetched, err := m.localOrRemote(ctx, binName, maxTargetsSize)
+			b, fetched, err := m.localOrRemote(ctx, cur.Version, name, maxTargetsSize)
 			if err != nil {
 				return err
 			}
@@ -273,13 +290,16 @@ func (m *mirror) run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("%s: %w", binName, err)
 			}
+			if bin.Signed.Delegations != nil {
+				return fmt.Errorf("%s: %w: a hashed bin delegates further", binName, ErrDelegation)
+			}
 			if fetched {
 				m.res.BinsFetched++
 			}
-			changed = append(changed, verified{binName, b, bin})
+			changed = append(changed, verified{binName, name, b, bin})
 		}
 	} else {
-		changed = append(changed, verified{"", nil, targets})
+		changed = append(changed, verified{"", "", nil, targets})
 	}
 
 	// Targets of the changed bins: every update.json, and the payloads of
@@ -289,7 +309,6 @@ func (m *mirror) run(ctx context.Context) error {
 	g.SetLimit(mirrorParallel)
 	for _, v := range changed {
 		for p, tf := range v.meta.Signed.Targets {
-			tf.Path = p
 			bin := v.meta
 			g.Go(func() error { return m.mirrorTarget(gctx, bin, p, tf) })
 		}
@@ -301,14 +320,22 @@ func (m *mirror) run(ctx context.Context) error {
 
 	// Switch: metadata files under their versioned names, flushed; then the
 	// timestamp.
+	// A repository without consistent snapshots is read by plain names
+	// (snapshot.json, targets.json, bins-0.json): those are written too,
+	// and are as atomic as such a repository allows.
+	files := map[string][]byte{targetsName: targetsBytes, snapName: snapBytes}
+	if !m.consistent() {
+		files["targets.json"], files["snapshot.json"] = targetsBytes, snapBytes
+	}
 	for _, v := range changed {
 		if v.name != "" {
-			if err := atomicfile.WriteFileUnsynced(m.local(MetadataDir, v.name), v.bytes, 0o644); err != nil {
-				return err
+			files[v.name] = v.bytes
+			if !m.consistent() {
+				files[v.role+".json"] = v.bytes
 			}
 		}
 	}
-	for name, b := range map[string][]byte{targetsName: targetsBytes, snapName: snapBytes} {
+	for name, b := range files {
 		if err := atomicfile.WriteFileUnsynced(m.local(MetadataDir, name), b, 0o644); err != nil {
 			return err
 		}
@@ -335,20 +362,22 @@ func (m *mirror) mirrorTarget(ctx context.Context, bin *metadata.Metadata[metada
 	}
 	m.count(func(r *MirrorResult) { r.Updates++ })
 	id := strings.TrimSuffix(strings.TrimPrefix(p, "updates/"), "/update.json")
-	sum := hex.EncodeToString(tf.Hashes["sha256"])
-	dst := filepath.Join(m.cfg.Dir, TargetsDir, "updates", id, sum+".update.json")
+	if _, err := targetWant(tf); err != nil {
+		return err
+	}
+	dst := filepath.Join(m.cfg.Dir, TargetsDir, "updates", id, targetName(tf, m.consistent()))
 	if tf.Length > catalog.MaxJSONSize {
 		return fmt.Errorf("%s: update.json of %d bytes is over the %d byte limit", p, tf.Length, catalog.MaxJSONSize)
 	}
 	b, err := capread.File(dst, tf.Length)
-	if err != nil || tf.VerifyLengthHashes(b) != nil {
+	if err != nil || checkTarget(tf, b) != nil {
 		lim := m.cfg.Limits
 		lim.MaxBytes = tf.Length
-		b, err = m.cfg.Fetcher.Bytes(ctx, m.targetURL(p, sum), lim)
+		b, err = m.cfg.Fetcher.Bytes(ctx, targetURL(m.cfg.TargetsURL, tf, m.consistent()), lim)
 		if err != nil {
 			return err
 		}
-		if err := tf.VerifyLengthHashes(b); err != nil {
+		if err := checkTarget(tf, b); err != nil {
 			return fmt.Errorf("%s: does not match its signed hash: %w", p, err)
 		}
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -376,7 +405,11 @@ func (m *mirror) mirrorTarget(ctx context.Context, bin *metadata.Metadata[metada
 		if ptf.Length != pl.Length || psum != pl.SHA256 {
 			return fmt.Errorf("%s: %w: update.json and the signed target disagree", pp, ErrMismatch)
 		}
-		pdst := filepath.Join(m.cfg.Dir, TargetsDir, "updates", id, psum+"."+pl.File)
+		want, err := targetWant(ptf)
+		if err != nil {
+			return err
+		}
+		pdst := filepath.Join(m.cfg.Dir, TargetsDir, "updates", id, targetName(ptf, m.consistent()))
 		if fi, err := os.Stat(pdst); err == nil && fi.Size() == ptf.Length && m.verifiedBefore(pp) {
 			continue // in the state the mirror served before: flushed and verified
 		}
@@ -386,7 +419,7 @@ func (m *mirror) mirrorTarget(ctx context.Context, bin *metadata.Metadata[metada
 		}
 		// Unsynced: the whole sync is flushed once before the switch. A
 		// file found from an interrupted sync is hashed again by File.
-		err = m.cfg.Fetcher.File(ctx, m.targetURL(pp, psum), pdst, fetch.Want{Length: ptf.Length, SHA256: psum}, fetch.FileOptions{Progress: progress, NoSync: true})
+		err = m.cfg.Fetcher.File(ctx, targetURL(m.cfg.TargetsURL, ptf, m.consistent()), pdst, want, fetch.FileOptions{Progress: progress, NoSync: true})
 		if err != nil {
 			return fmt.Errorf("%s: %w", pp, err)
 		}
@@ -415,7 +448,7 @@ func (m *mirror) lookup(bin *metadata.Metadata[metadata.TargetsType], p string) 
 		if cur == nil {
 			return nil, fmt.Errorf("%s: no entry for bin %s", p, name)
 		}
-		b, _, err := m.localOrRemote(context.Background(), fmt.Sprintf("%d.%s.json", cur.Version, name), maxTargetsSize)
+		b, _, err := m.localOrRemote(context.Background(), cur.Version, name, maxTargetsSize)
 		if err != nil {
 			return nil, err
 		}
@@ -452,11 +485,6 @@ func (m *mirror) count(f func(*MirrorResult)) {
 	m.mu.Lock()
 	f(m.res)
 	m.mu.Unlock()
-}
-
-func (m *mirror) targetURL(p, sum string) string {
-	dir, base := filepath.Split(p)
-	return strings.TrimSuffix(m.cfg.TargetsURL, "/") + "/" + dir + sum + "." + base
 }
 
 func (m *mirror) writeRootCopy(root []byte) error {
