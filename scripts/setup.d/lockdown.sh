@@ -1,17 +1,26 @@
 # shellcheck shell=bash
 # Lockdown's test setup, sourced by scripts/test: builds a real Debian 12 root
-# with debootstrap once and caches it outside the repository, then exports
-# BULWARK_TEST_DEBIAN_ROOT for internal/lockdown and the lockdown CLI scripts.
-# Tests copy the root before changing anything; the cache is never modified.
+# with debootstrap once and caches it outside the repository (in
+# $bulwark_test_cache, under the user's cache directory, never the machine's
+# /var), then exports BULWARK_TEST_DEBIAN_ROOT for internal/lockdown, the
+# lockdown CLI scripts and the real-package install tests (which upgrade its
+# pam, openssl and ca-certificates to the security updates realdebs.sh
+# downloads). Tests copy the root before changing anything; the cache is
+# never modified. The mirror is the one this machine's apt uses for bookworm
+# (apt_mirror in apt-sources.sh).
 #
 # The root is rebuilt when its marker file is missing, so a build interrupted
-# half-way is not mistaken for a finished one.
+# half-way is not mistaken for a finished one; a lock keeps two suites
+# started at once from building it over each other.
 
-lockdown_root="${BULWARK_DEBIAN_ROOT:-/var/cache/bulwark-test/debian12-root}"
+lockdown_root="${BULWARK_DEBIAN_ROOT:-$bulwark_test_cache/debian12-root}"
 lockdown_marker="$lockdown_root/.bulwark-debootstrap-complete"
-lockdown_mirror="${BULWARK_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 
+mkdir -p "$(dirname "$lockdown_root")"
+exec {lockdown_lock}>"$(dirname "$lockdown_root")/.debian12-root.lock"
+flock "$lockdown_lock"
 if [ ! -e "$lockdown_marker" ]; then
+	lockdown_mirror=$(apt_mirror bookworm) || return 1
 	apt_need debootstrap
 	sudo=""
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -28,7 +37,7 @@ if [ ! -e "$lockdown_marker" ]; then
 	$sudo mkdir -p "$lockdown_root"
 	$sudo touch "$lockdown_root/.bulwark-debootstrap-started"
 	start=$(date +%s)
-	$sudo debootstrap --variant=minbase --include=openssh-server,nginx,procps \
+	$sudo debootstrap --variant=minbase --include=openssh-server,nginx,procps,ca-certificates,openssl \
 		bookworm "$lockdown_root" "$lockdown_mirror" >"$(dirname "$lockdown_root")/debootstrap.log" 2>&1 || {
 		echo "scripts/test: debootstrap failed; see $(dirname "$lockdown_root")/debootstrap.log" >&2
 		return 1
@@ -40,5 +49,6 @@ if [ ! -e "$lockdown_marker" ]; then
 	date -u +%Y-%m-%dT%H:%M:%SZ | $sudo tee "$lockdown_marker" >/dev/null
 	unset sudo start
 fi
+exec {lockdown_lock}>&-
 export BULWARK_TEST_DEBIAN_ROOT="$lockdown_root"
-unset lockdown_root lockdown_marker lockdown_mirror
+unset lockdown_root lockdown_marker lockdown_mirror lockdown_lock
