@@ -2,8 +2,8 @@
 // groups, approvals, agents, per-update states, the update index, sync
 // history) and the errors every storage backend returns for them. The
 // interfaces over these records are defined where they are used
-// (internal/server); the backends live in subpackages (store/sqlite, and
-// store/postgres next).
+// (internal/server); the backends live in subpackages (store/sqlite and
+// store/postgres, sharing their queries in store/sqlstore).
 //
 // It must not contain storage code or import a database driver: the records
 // are plain data so that every backend and every consumer agree on them.

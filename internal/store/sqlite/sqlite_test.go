@@ -8,15 +8,20 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
+	"github.com/bulwarkhq/bulwark/internal/store/sqlstore"
 	"github.com/bulwarkhq/bulwark/internal/store/storetest"
 )
 
-var _ server.Store = (*sqlite.DB)(nil)
+var _ server.Store = (*sqlstore.DB)(nil)
 
-func open(t testing.TB) server.Store {
+func open(t testing.TB) server.Store { return openAt(t, filepath.Join(t.TempDir(), "bulwark.db")) }
+
+// openAt opens (migrating) the database at path.
+func openAt(t testing.TB, path string) *sqlstore.DB {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "bulwark.db"))
+	db, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,18 +34,12 @@ func TestConformance(t *testing.T) { storetest.Run(t, open) }
 func TestReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "bulwark.db")
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := openAt(t, path)
 	if err := db.CreateGroup(ctx, "web", storetestTime()); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-	db, err = sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = openAt(t, path)
 	defer db.Close()
 	gs, err := db.ListGroups(ctx)
 	if err != nil || len(gs) != 1 {
@@ -52,3 +51,23 @@ func TestReopen(t *testing.T) {
 }
 
 func storetestTime() (t0 time.Time) { return time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC) }
+
+// TestOpensDatabaseFromBeforeTheDialectSplit opens a database whose version
+// 1 already made sync_runs (before version 2 held it) and has no version 2.
+func TestOpensDatabaseFromBeforeTheDialectSplit(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "bulwark.db")
+	db := openAt(t, path)
+	if _, err := db.StartSync(ctx, &store.SyncRun{Vendor: "v", Trigger: "manual", StartedAt: storetestTime()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().Exec(`DELETE FROM goose_db_version WHERE version_id = 2`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db = openAt(t, path)
+	defer db.Close()
+	if runs, err := db.ListSyncs(ctx, 0); err != nil || len(runs) != 1 {
+		t.Fatalf("sync history after migration: %v, %v", runs, err)
+	}
+}

@@ -1,5 +1,5 @@
 // Package storetest is the conformance suite every server.Store backend
-// runs (SQLite now, PostgreSQL next), so backends agree on behaviour and not
+// runs (SQLite and PostgreSQL), so backends agree on behaviour and not
 // only on method signatures.
 //
 // It must not depend on any one backend: it sees a store only through

@@ -1,7 +1,7 @@
 -- +goose Up
--- Portable SQL: $N placeholders, BIGINT unix milliseconds for times,
--- INTEGER 0/1 for flags, ON CONFLICT upserts. The PostgreSQL migrations
--- mirror this file; only sync_runs.id differs (an identity column there).
+-- The first schema, portable: times are BIGINT unix milliseconds, flags
+-- INTEGER 0/1, text TEXT. sync_runs, whose key differs by dialect, is
+-- version 2 (sqlite/ and postgres/).
 CREATE TABLE tokens (
     id           TEXT PRIMARY KEY,
     kind         TEXT NOT NULL,
@@ -83,22 +83,7 @@ CREATE TABLE updates (
     PRIMARY KEY (vendor, id)
 );
 
-CREATE TABLE sync_runs (
-    id               INTEGER PRIMARY KEY,
-    vendor           TEXT NOT NULL,
-    trigger_kind     TEXT NOT NULL,
-    status           TEXT NOT NULL,
-    error            TEXT NOT NULL DEFAULT '',
-    changed          INTEGER NOT NULL DEFAULT 0,
-    updates_fetched  INTEGER NOT NULL DEFAULT 0,
-    payloads_fetched INTEGER NOT NULL DEFAULT 0,
-    bytes_fetched    BIGINT NOT NULL DEFAULT 0,
-    started_at       BIGINT NOT NULL,
-    finished_at      BIGINT
-);
-
 -- +goose Down
-DROP TABLE sync_runs;
 DROP TABLE updates;
 DROP TABLE agent_states;
 DROP TABLE reports;

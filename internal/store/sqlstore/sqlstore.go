@@ -1,0 +1,598 @@
+// Package sqlstore is the server's store written once in database/sql for
+// both backends: SQLite (store/sqlite) and PostgreSQL (store/postgres) open
+// a *sql.DB, migrate it (store/migrations) and hand it to New with their
+// Dialect.
+//
+// Its SQL stays portable ($N placeholders, BIGINT unix-millisecond times,
+// INTEGER 0/1 flags, ON CONFLICT upserts, RETURNING) so both dialects run
+// the same queries. It must not open databases or hold state outside the
+// database, nor decide anything a caller should: it stores and returns
+// records.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// Dialect is what differs between backends once the SQL is the same: how
+// their drivers report a constraint violation.
+type Dialect struct {
+	Name         string           // "sqlite" or "postgres" (store/migrations)
+	IsUnique     func(error) bool // a unique or primary key violation
+	IsForeignKey func(error) bool // a foreign key violation
+}
+
+// DB is a store over one migrated database.
+type DB struct {
+	db      *sql.DB
+	dialect Dialect
+}
+
+// New wraps a migrated database.
+func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, dialect: d} }
+
+// SQL returns the underlying database (for migration and maintenance).
+func (d *DB) SQL() *sql.DB { return d.db }
+
+// Dialect returns the backend's dialect.
+func (d *DB) Dialect() Dialect { return d.dialect }
+
+// Close closes the database.
+func (d *DB) Close() error { return d.db.Close() }
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func msPtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func fromNull(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMS(v.Int64)
+	return &t
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func one(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+// Tokens.
+
+const tokenCols = `id, kind, name, hash, role, grp, client_group, max_uses, uses, expires_at, revoked_at, created_at`
+
+func scanToken(s interface{ Scan(...any) error }) (*store.Token, error) {
+	var t store.Token
+	var cg int
+	var exp, rev sql.NullInt64
+	var created int64
+	if err := s.Scan(&t.ID, &t.Kind, &t.Name, &t.Hash, &t.Role, &t.Group, &cg, &t.MaxUses, &t.Uses, &exp, &rev, &created); err != nil {
+		return nil, err
+	}
+	t.ClientGroup = cg != 0
+	t.ExpiresAt, t.RevokedAt, t.CreatedAt = fromNull(exp), fromNull(rev), fromMS(created)
+	return &t, nil
+}
+
+// CreateToken stores a new token.
+func (d *DB) CreateToken(ctx context.Context, t *store.Token) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+		t.ID, t.Kind, t.Name, t.Hash, t.Role, t.Group, b2i(t.ClientGroup), t.MaxUses, t.Uses, msPtr(t.ExpiresAt), msPtr(t.RevokedAt), ms(t.CreatedAt))
+	if d.dialect.IsUnique(err) {
+		return fmt.Errorf("token %s: %w", t.ID, store.ErrExists)
+	}
+	return err
+}
+
+// TokenByHash finds a token by the hash of its secret.
+func (d *DB) TokenByHash(ctx context.Context, hash string) (*store.Token, error) {
+	t, err := scanToken(d.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return t, err
+}
+
+// ListTokens lists tokens of one kind ("" for all), oldest first.
+func (d *DB) ListTokens(ctx context.Context, kind string) ([]store.Token, error) {
+	return queryList(ctx, d.db, scanToken, `SELECT `+tokenCols+` FROM tokens WHERE ($1 = '' OR kind = $1) ORDER BY created_at, id`, kind)
+}
+
+// RevokeToken revokes a token; revoking twice keeps the first time.
+func (d *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
+	return one(d.db.ExecContext(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`, id, ms(at)))
+}
+
+// UseToken counts one use of a usable token.
+func (d *DB) UseToken(ctx context.Context, id string, now time.Time) error {
+	res, err := d.db.ExecContext(ctx, `UPDATE tokens SET uses = uses + 1
+		WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) AND (max_uses = 0 OR uses < max_uses)`, id, ms(now))
+	if err := one(res, err); errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("token %s: %w", id, store.ErrExhausted)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// Groups and approvals.
+
+// CreateGroup makes a group.
+func (d *DB) CreateGroup(ctx context.Context, name string, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO groups (name, created_at) VALUES ($1, $2)`, name, ms(at))
+	if d.dialect.IsUnique(err) {
+		return fmt.Errorf("group %s: %w", name, store.ErrExists)
+	}
+	return err
+}
+
+// ListGroups lists groups by name with their computer counts.
+func (d *DB) ListGroups(ctx context.Context) ([]store.Group, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT g.name, g.created_at, (SELECT COUNT(*) FROM agents a WHERE a.grp = g.name)
+		FROM groups g ORDER BY g.name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Group
+	for rows.Next() {
+		var g store.Group
+		var c int64
+		if err := rows.Scan(&g.Name, &c, &g.Computers); err != nil {
+			return nil, err
+		}
+		g.CreatedAt = fromMS(c)
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// DeleteGroup deletes a group and its approvals and moves its computers.
+func (d *DB) DeleteGroup(ctx context.Context, name, moveTo string) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := one(tx.ExecContext(ctx, `DELETE FROM groups WHERE name = $1`, name)); err != nil {
+		return fmt.Errorf("group %s: %w", name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM approvals WHERE grp = $1`, name); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE agents SET grp = $2 WHERE grp = $1`, name, moveTo); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SetApproval creates or replaces one approval.
+func (d *DB) SetApproval(ctx context.Context, a *store.Approval) error {
+	_, err := d.db.ExecContext(ctx, `INSERT INTO approvals (grp, vendor, update_id, action, deadline, rollout, by_token, updated_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
+		ON CONFLICT (grp, vendor, update_id) DO UPDATE SET action = excluded.action, deadline = excluded.deadline,
+			rollout = excluded.rollout, by_token = excluded.by_token, updated_at = excluded.updated_at`,
+		a.Group, a.Vendor, a.UpdateID, a.Action, msPtr(a.Deadline), a.Rollout, a.By, ms(a.UpdatedAt))
+	if d.dialect.IsForeignKey(err) {
+		return fmt.Errorf("group %s: %w", a.Group, store.ErrNotFound)
+	}
+	return err
+}
+
+// DeleteApproval removes one approval.
+func (d *DB) DeleteApproval(ctx context.Context, group, vendor, id string) error {
+	err := one(d.db.ExecContext(ctx, `DELETE FROM approvals WHERE grp = $1 AND vendor = $2 AND update_id = $3`, group, vendor, id))
+	if err != nil {
+		return fmt.Errorf("approval %s/%s in %s: %w", vendor, id, group, err)
+	}
+	return nil
+}
+
+// Approvals lists a group's approvals by vendor and id.
+func (d *DB) Approvals(ctx context.Context, group string) ([]store.Approval, error) {
+	var exists int
+	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM groups WHERE name = $1`, group).Scan(&exists); err != nil {
+		return nil, err
+	}
+	if exists == 0 {
+		return nil, fmt.Errorf("group %s: %w", group, store.ErrNotFound)
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT grp, vendor, update_id, action, deadline, rollout, by_token, updated_at
+		FROM approvals WHERE grp = $1 ORDER BY vendor, update_id`, group)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.Approval{}
+	for rows.Next() {
+		var a store.Approval
+		var dl sql.NullInt64
+		var up int64
+		if err := rows.Scan(&a.Group, &a.Vendor, &a.UpdateID, &a.Action, &dl, &a.Rollout, &a.By, &up); err != nil {
+			return nil, err
+		}
+		a.Deadline, a.UpdatedAt = fromNull(dl), fromMS(up)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// Agents.
+
+const agentCols = `id, machine_id, hostname, os, arch, grp, cert_serial, status, flag, token_id, enrolled_at, last_seen, inventory`
+
+func scanAgent(s interface{ Scan(...any) error }) (*store.Agent, error) {
+	var a store.Agent
+	var en, seen int64
+	var inv sql.NullString
+	if err := s.Scan(&a.ID, &a.MachineID, &a.Hostname, &a.OS, &a.Arch, &a.Group, &a.CertSerial, &a.Status, &a.Flag, &a.TokenID, &en, &seen, &inv); err != nil {
+		return nil, err
+	}
+	a.EnrolledAt, a.LastSeen = fromMS(en), fromMS(seen)
+	if inv.Valid {
+		a.Inventory = []byte(inv.String)
+	}
+	return &a, nil
+}
+
+// CreateAgent stores a newly enrolled agent.
+func (d *DB) CreateAgent(ctx context.Context, a *store.Agent) error {
+	var inv any
+	if a.Inventory != nil {
+		inv = string(a.Inventory)
+	}
+	_, err := d.db.ExecContext(ctx, `INSERT INTO agents (`+agentCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
+		a.ID, a.MachineID, a.Hostname, a.OS, a.Arch, a.Group, a.CertSerial, a.Status, a.Flag, a.TokenID, ms(a.EnrolledAt), ms(a.LastSeen), inv)
+	if d.dialect.IsUnique(err) {
+		return fmt.Errorf("agent %s: %w", a.ID, store.ErrExists)
+	}
+	return err
+}
+
+// Agent returns one agent.
+func (d *DB) Agent(ctx context.Context, id string) (*store.Agent, error) {
+	a, err := scanAgent(d.db.QueryRowContext(ctx, `SELECT `+agentCols+` FROM agents WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("agent %s: %w", id, store.ErrNotFound)
+	}
+	return a, err
+}
+
+// ListAgents lists agents, of one group or all ("").
+func (d *DB) ListAgents(ctx context.Context, group string) ([]store.Agent, error) {
+	return queryList(ctx, d.db, scanAgent, `SELECT `+agentCols+` FROM agents WHERE ($1 = '' OR grp = $1) ORDER BY hostname, id`, group)
+}
+
+// AgentsByMachine lists the agents enrolled from one machine id.
+func (d *DB) AgentsByMachine(ctx context.Context, machineID string) ([]store.Agent, error) {
+	return queryList(ctx, d.db, scanAgent, `SELECT `+agentCols+` FROM agents WHERE machine_id = $1 ORDER BY enrolled_at, id`, machineID)
+}
+
+// DeleteAgent removes an agent with its states and reports.
+func (d *DB) DeleteAgent(ctx context.Context, id string) error {
+	if err := one(d.db.ExecContext(ctx, `DELETE FROM agents WHERE id = $1`, id)); err != nil {
+		return fmt.Errorf("agent %s: %w", id, err)
+	}
+	return nil
+}
+
+// MoveAgents puts agents in a group, all or none.
+func (d *DB) MoveAgents(ctx context.Context, ids []string, group string) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, id := range ids {
+		if err := one(tx.ExecContext(ctx, `UPDATE agents SET grp = $2 WHERE id = $1`, id, group)); err != nil {
+			return fmt.Errorf("agent %s: %w", id, err)
+		}
+	}
+	return tx.Commit()
+}
+
+// SetAgentStatus changes an agent's status.
+func (d *DB) SetAgentStatus(ctx context.Context, id, status, flag string) error {
+	if err := one(d.db.ExecContext(ctx, `UPDATE agents SET status = $2, flag = $3 WHERE id = $1`, id, status, flag)); err != nil {
+		return fmt.Errorf("agent %s: %w", id, err)
+	}
+	return nil
+}
+
+// TouchAgent records that an agent was seen.
+func (d *DB) TouchAgent(ctx context.Context, id string, at time.Time) error {
+	return one(d.db.ExecContext(ctx, `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`, id, ms(at)))
+}
+
+const upsertState = `INSERT INTO agent_states (agent_id, vendor, update_id, state, detail, updated_at)
+	VALUES ($1,$2,$3,$4,$5,$6)
+	ON CONFLICT (agent_id, vendor, update_id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+		updated_at = excluded.updated_at WHERE excluded.updated_at >= agent_states.updated_at`
+
+// ApplyReport stores one batch once.
+func (d *DB) ApplyReport(ctx context.Context, r *store.Report) (bool, error) {
+	applied, err := d.ApplyReports(ctx, []*store.Report{r})
+	if err != nil {
+		return false, err
+	}
+	return applied[0], nil
+}
+
+// ApplyReports stores several batches in one transaction (group commit),
+// each once; applied[i] says whether rs[i] was new. A batch for an unknown
+// agent fails them all.
+func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	mark, err := tx.PrepareContext(ctx, `INSERT INTO reports (agent_id, batch_id, received_at) VALUES ($1,$2,$3)
+		ON CONFLICT (agent_id, batch_id) DO NOTHING`)
+	if err != nil {
+		return nil, err
+	}
+	defer mark.Close()
+	upsert, err := tx.PrepareContext(ctx, upsertState)
+	if err != nil {
+		return nil, err
+	}
+	defer upsert.Close()
+	seen, err := tx.PrepareContext(ctx, `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`)
+	if err != nil {
+		return nil, err
+	}
+	defer seen.Close()
+	applied := make([]bool, len(rs))
+	for i, r := range rs {
+		res, err := mark.ExecContext(ctx, r.AgentID, r.BatchID, ms(r.ReceivedAt))
+		if d.dialect.IsForeignKey(err) {
+			return nil, fmt.Errorf("agent %s: %w", r.AgentID, store.ErrNotFound)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 0 {
+			continue
+		}
+		applied[i] = true
+		for _, c := range r.Changes {
+			if _, err := upsert.ExecContext(ctx, r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
+				return nil, err
+			}
+		}
+		if r.Inventory != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE agents SET inventory = $2 WHERE id = $1`, r.AgentID, string(r.Inventory)); err != nil {
+				return nil, err
+			}
+		}
+		if _, err := seen.ExecContext(ctx, r.AgentID, ms(r.ReceivedAt)); err != nil {
+			return nil, err
+		}
+	}
+	return applied, tx.Commit()
+}
+
+// AgentStates lists an agent's per-update states.
+func (d *DB) AgentStates(ctx context.Context, id string) ([]store.UpdateState, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT vendor, update_id, state, detail, updated_at FROM agent_states
+		WHERE agent_id = $1 ORDER BY vendor, update_id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.UpdateState{}
+	for rows.Next() {
+		var s store.UpdateState
+		var up int64
+		if err := rows.Scan(&s.Vendor, &s.UpdateID, &s.State, &s.Detail, &up); err != nil {
+			return nil, err
+		}
+		s.UpdatedAt = fromMS(up)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// StateCounts counts agents per state for each update.
+func (d *DB) StateCounts(ctx context.Context) (map[string]map[string]int, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT vendor, update_id, state, COUNT(*) FROM agent_states GROUP BY vendor, update_id, state`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]map[string]int{}
+	for rows.Next() {
+		var v, id, st string
+		var n int
+		if err := rows.Scan(&v, &id, &st, &n); err != nil {
+			return nil, err
+		}
+		k := v + "/" + id
+		if out[k] == nil {
+			out[k] = map[string]int{}
+		}
+		out[k][st] = n
+	}
+	return out, rows.Err()
+}
+
+// AgentCounts counts agents per status.
+func (d *DB) AgentCounts(ctx context.Context) (map[string]int, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM agents GROUP BY status`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var st string
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, err
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
+
+// Updates index.
+
+// UpsertUpdates adds or replaces index entries in one transaction.
+func (d *DB) UpsertUpdates(ctx context.Context, us []store.Update) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, u := range us {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO updates (vendor, id, title, product, classification, severity, released, sha256, indexed_at)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+			ON CONFLICT (vendor, id) DO UPDATE SET title = excluded.title, product = excluded.product,
+				classification = excluded.classification, severity = excluded.severity, released = excluded.released,
+				sha256 = excluded.sha256, indexed_at = excluded.indexed_at`,
+			u.Vendor, u.ID, u.Title, u.Product, u.Classification, u.Severity, u.Released, u.SHA256, ms(u.IndexedAt)); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// UpdateHashes maps id to indexed update.json hash for one vendor.
+func (d *DB) UpdateHashes(ctx context.Context, vendor string) (map[string]string, error) {
+	rows, err := d.db.QueryContext(ctx, `SELECT id, sha256 FROM updates WHERE vendor = $1`, vendor)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var id, h string
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, err
+		}
+		out[id] = h
+	}
+	return out, rows.Err()
+}
+
+const updateCols = `vendor, id, title, product, classification, severity, released, sha256, indexed_at`
+
+func scanUpdate(s interface{ Scan(...any) error }) (*store.Update, error) {
+	var u store.Update
+	var at int64
+	if err := s.Scan(&u.Vendor, &u.ID, &u.Title, &u.Product, &u.Classification, &u.Severity, &u.Released, &u.SHA256, &at); err != nil {
+		return nil, err
+	}
+	u.IndexedAt = fromMS(at)
+	return &u, nil
+}
+
+// ListUpdates lists indexed updates matching f, newest release first.
+func (d *DB) ListUpdates(ctx context.Context, f store.UpdateFilter) ([]store.Update, error) {
+	return queryList(ctx, d.db, scanUpdate, `SELECT `+updateCols+` FROM updates
+		WHERE ($1 = '' OR vendor = $1) AND ($2 = '' OR product = $2) AND ($3 = '' OR classification = $3) AND ($4 = '' OR severity = $4)
+		ORDER BY released DESC, vendor, id`, f.Vendor, f.Product, f.Classification, f.Severity)
+}
+
+// GetUpdate returns one index entry.
+func (d *DB) GetUpdate(ctx context.Context, vendor, id string) (*store.Update, error) {
+	u, err := scanUpdate(d.db.QueryRowContext(ctx, `SELECT `+updateCols+` FROM updates WHERE vendor = $1 AND id = $2`, vendor, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("update %s/%s: %w", vendor, id, store.ErrNotFound)
+	}
+	return u, err
+}
+
+// Sync history.
+
+// StartSync records a sync that began.
+func (d *DB) StartSync(ctx context.Context, r *store.SyncRun) (int64, error) {
+	var id int64
+	err := d.db.QueryRowContext(ctx, `INSERT INTO sync_runs (vendor, trigger_kind, status, started_at) VALUES ($1,$2,$3,$4) RETURNING id`,
+		r.Vendor, r.Trigger, store.SyncRunning, ms(r.StartedAt)).Scan(&id)
+	return id, err
+}
+
+// FinishSync records how a sync ended.
+func (d *DB) FinishSync(ctx context.Context, r *store.SyncRun) error {
+	return one(d.db.ExecContext(ctx, `UPDATE sync_runs SET status = $2, error = $3, changed = $4, updates_fetched = $5,
+		payloads_fetched = $6, bytes_fetched = $7, finished_at = $8 WHERE id = $1`,
+		r.ID, r.Status, r.Error, b2i(r.Changed), r.UpdatesFetched, r.PayloadsFetched, r.BytesFetched, msPtr(r.FinishedAt)))
+}
+
+// ListSyncs lists the newest sync runs first.
+func (d *DB) ListSyncs(ctx context.Context, limit int) ([]store.SyncRun, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := d.db.QueryContext(ctx, `SELECT id, vendor, trigger_kind, status, error, changed, updates_fetched, payloads_fetched,
+		bytes_fetched, started_at, finished_at FROM sync_runs ORDER BY id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []store.SyncRun{}
+	for rows.Next() {
+		var r store.SyncRun
+		var ch int
+		var st int64
+		var fin sql.NullInt64
+		if err := rows.Scan(&r.ID, &r.Vendor, &r.Trigger, &r.Status, &r.Error, &ch, &r.UpdatesFetched, &r.PayloadsFetched,
+			&r.BytesFetched, &st, &fin); err != nil {
+			return nil, err
+		}
+		r.Changed, r.StartedAt, r.FinishedAt = ch != 0, fromMS(st), fromNull(fin)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// queryList runs a query and scans every row with scan.
+func queryList[T any](ctx context.Context, db *sql.DB, scan func(interface{ Scan(...any) error }) (*T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, rows.Err()
+}
