@@ -119,13 +119,22 @@ func newAgentUpdatesCmd() *cobra.Command {
 func newAgentInstallCmd() *cobra.Command {
 	var all bool
 	var out *outputFormat
+	var fromMedia installFromMedia
 	cmd := &cobra.Command{
 		Use:   "install [ID...] [--all]",
 		Short: "Install approved updates now, in the foreground, with progress",
 		Long: `Ask the running agent to download (in the foreground, at full allowed speed)
 and install the named approved updates, or all approved updates with --all, in
-one pass with at most one reboot. Updates are named by id or vendor/id.`,
+one pass with at most one reboot. Updates are named by id or vendor/id.
+
+With --from-media, on a machine with no server: install every update on offline
+media that applies, verified from the vendor roots pinned with --vendor
+NAME=sha256:… (or the enrolled agent's), in one pass with at most one reboot.
+With --site sha256:… the site's approvals for --group are followed instead.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if fromMedia.media != "" {
+				return fromMedia.run(cmd)
+			}
 			if len(args) == 0 && !all {
 				return fmt.Errorf("name the updates to install (see `bulwark agent updates`), or use --all")
 			}
@@ -169,6 +178,7 @@ one pass with at most one reboot. Updates are named by id or vendor/id.`,
 		},
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "install every approved update")
+	fromMedia.addFlags(cmd)
 	out = addOutputFlag(cmd)
 	return cmd
 }

@@ -32,6 +32,7 @@ a lockdown tool for hardening profiles, and offline media.`,
 		newAgentCmd(),
 		newServerCmd(),
 		newAdminCmd(),
+		newMediaCmd(),
 	)
 	return root
 }

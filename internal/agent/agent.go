@@ -64,6 +64,10 @@ func Open(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
+// OnStep sets a function told when an update's download or install
+// starts; for progress outside the daemon (install from offline media).
+func (a *Agent) OnStep(f func(key, phase string)) { a.onStep = f }
+
 // Close releases the agent's files.
 func (a *Agent) Close() error { return a.store.close() }
 

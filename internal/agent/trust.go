@@ -22,6 +22,10 @@ type Sources struct {
 	Site    *tuf.Client
 	Vendors map[string]*tuf.Client
 	Group   string
+	// Approvals, when Site is nil, is the group's approvals document that
+	// the caller already verified (offline media on a machine with no
+	// server: internal/media). The two-roots check still applies to it.
+	Approvals *approval.Document
 }
 
 // ErrDisagree means the site and a vendor repository, each verified from its
@@ -41,15 +45,19 @@ type verified struct {
 // vendor this agent does not trust, is recorded as failed with the reason
 // and left out.
 func (a *Agent) gather(ctx context.Context, src Sources) ([]verified, error) {
-	if err := src.Site.Refresh(ctx); err != nil {
-		return nil, fmt.Errorf("site repository: %w", err)
-	}
-	doc, _, err := src.Site.Approvals(ctx, src.Group)
-	if errors.Is(err, tuf.ErrUnknownUpdate) {
-		return nil, nil // the site approved nothing for this group yet
-	}
-	if err != nil {
-		return nil, fmt.Errorf("site repository: %w", err)
+	doc := src.Approvals
+	if src.Site != nil || doc == nil {
+		if err := src.Site.Refresh(ctx); err != nil {
+			return nil, fmt.Errorf("site repository: %w", err)
+		}
+		var err error
+		doc, _, err = src.Site.Approvals(ctx, src.Group)
+		if errors.Is(err, tuf.ErrUnknownUpdate) {
+			return nil, nil // the site approved nothing for this group yet
+		}
+		if err != nil {
+			return nil, fmt.Errorf("site repository: %w", err)
+		}
 	}
 	refreshed := map[string]bool{}
 	var out []verified

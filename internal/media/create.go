@@ -1,0 +1,412 @@
+package media
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/approval"
+	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/capread"
+	"github.com/bulwarkhq/bulwark/internal/catalog"
+	"github.com/bulwarkhq/bulwark/internal/lockdown/rules"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
+)
+
+// Source is a TUF repository directory media are made from, with the root
+// it is verified from (its first version).
+type Source struct {
+	Name string
+	Dir  string
+	Root []byte
+}
+
+// CreateOptions say what media to make.
+type CreateOptions struct {
+	Out     string   // a directory that must not exist yet
+	Vendors []Source // vendor repositories (a server's mirrors, or hosted)
+	Site    *Source  // the site repository; required with Select.Groups
+	Select  Selection
+	Now     time.Time // expiry reference; zero: time.Now
+	// Date is every file's and directory's modification time, so the same
+	// inputs give the same bytes. Zero: DefaultDate.
+	Date time.Time
+	// Progress, if set, is told about each payload copied.
+	Progress func(path string, done, total int64)
+}
+
+// DefaultDate is the modification time of every file on media when no
+// SOURCE_DATE_EPOCH is given.
+var DefaultDate = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Security classifications, for Selection.Security.
+var securityClasses = []string{string(catalog.ClassSecurity), string(catalog.ClassCritical)}
+
+// copyJob is one file to put on the media.
+type copyJob struct {
+	src    string // file to copy, or "" with data
+	data   []byte
+	dst    string // relative, slash-separated
+	length int64  // expected, or -1
+	sha256 string // expected, or ""
+}
+
+// Create writes media to o.Out: it verifies every source from its root,
+// chooses updates, and copies the metadata that makes each repository's
+// current state, every update.json (small; a sync reads them all), the
+// chosen payloads (each verified against its signed hash as it is copied),
+// the chosen groups' approvals, the lockdown rules, a README and the
+// manifest. The directory appears under its name only when complete.
+func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.Date.IsZero() {
+		o.Date = DefaultDate
+	}
+	sel := o.Select
+	if !sel.All && !sel.Security && len(sel.Groups) == 0 && len(sel.Products) == 0 && len(sel.Classifications) == 0 && len(sel.Severities) == 0 && len(sel.Vendors) == 0 {
+		return nil, errors.New("choose the updates: --group G, --security, --product, --classification, --severity, --vendor-name, or --all")
+	}
+	if sel.Since != "" {
+		if _, err := time.Parse("2006-01-02", sel.Since); err != nil {
+			return nil, fmt.Errorf("since %q: want a date YYYY-MM-DD", sel.Since)
+		}
+	}
+	if len(o.Vendors) == 0 {
+		return nil, errors.New("no vendor repository to take updates from: give a server's --data-dir or --repo NAME=DIR")
+	}
+	for _, v := range sel.Vendors {
+		if !slices.ContainsFunc(o.Vendors, func(s Source) bool { return s.Name == v }) {
+			return nil, fmt.Errorf("vendor %q: not among the repositories given (%s)", v, sourceNames(o.Vendors))
+		}
+	}
+	if _, err := os.Lstat(o.Out); err == nil {
+		return nil, fmt.Errorf("%s already exists: media are written to a new directory", o.Out)
+	}
+	fr := freshness{now: o.Now}
+
+	m := &Manifest{Format: Format, Selection: sel}
+	var jobs []copyJob
+
+	// Groups: which updates the site approves (install or uninstall).
+	approved := map[string]bool{}
+	if len(sel.Groups) > 0 {
+		if o.Site == nil {
+			return nil, errors.New("--group needs a server's data directory (its site repository signs the approvals)")
+		}
+		st, err := loadRepo(o.Site.Dir, "", o.Site.Root, fr)
+		if err != nil {
+			return nil, fmt.Errorf("site repository %s: %w", o.Site.Dir, err)
+		}
+		m.Site = &Site{RootFingerprint: Fingerprint(o.Site.Root), TimestampVersion: st.tsVersion, Groups: slices.Sorted(slices.Values(sel.Groups))}
+		for _, name := range st.meta {
+			jobs = append(jobs, copyJob{src: filepath.Join(st.dir, tuf.MetadataDir, name), dst: pathJoin(SiteDir, tuf.MetadataDir, name), length: -1})
+		}
+		for _, g := range m.Site.Groups {
+			tf := st.targets[approval.Path(g)]
+			if tf == nil {
+				return nil, fmt.Errorf("group %q: the site repository has no approvals for it", g)
+			}
+			src := filepath.Join(st.dir, targetFile(tf))
+			b, err := capread.File(src, approval.MaxSize)
+			if err != nil {
+				return nil, fmt.Errorf("group %s: %w", g, err)
+			}
+			if err := tf.VerifyLengthHashes(b); err != nil {
+				return nil, fmt.Errorf("%s: does not match its signed hash: %w", src, err)
+			}
+			doc, err := approval.Parse(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", src, err)
+			}
+			for _, a := range doc.Updates {
+				if a.Action == approval.ActionInstall || a.Action == approval.ActionUninstall {
+					approved[a.Vendor+"/"+a.ID] = true
+				}
+			}
+			jobs = append(jobs, copyJob{data: b, dst: pathJoin(SiteDir, filepath.ToSlash(targetFile(tf))), length: tf.Length, sha256: hex.EncodeToString(tf.Hashes["sha256"])})
+		}
+	}
+
+	for _, src := range o.Vendors {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !approval.ValidName(src.Name) {
+			return nil, fmt.Errorf("vendor name %q: use 1 to 64 letters, digits, '.', '_' or '-'", src.Name)
+		}
+		st, err := loadRepo(src.Dir, "", src.Root, fr)
+		if err != nil {
+			return nil, fmt.Errorf("vendor repository %s (%s): %w", src.Name, src.Dir, err)
+		}
+		base := pathJoin(VendorsDir, src.Name)
+		v := Vendor{Name: src.Name, RootFingerprint: Fingerprint(src.Root), RootVersion: st.rootV, TimestampVersion: st.tsVersion, Updates: []Update{}}
+		for _, name := range st.meta {
+			jobs = append(jobs, copyJob{src: filepath.Join(st.dir, tuf.MetadataDir, name), dst: pathJoin(base, tuf.MetadataDir, name), length: -1})
+		}
+		paths := slices.Sorted(func(yield func(string) bool) {
+			for p := range st.targets {
+				if !yield(p) {
+					return
+				}
+			}
+		})
+		for _, p := range paths {
+			id, ok := updateID(p)
+			if !ok {
+				continue
+			}
+			tf := st.targets[p]
+			file := filepath.Join(st.dir, targetFile(tf))
+			if tf.Length > catalog.MaxJSONSize {
+				return nil, fmt.Errorf("%s: update.json of %d bytes is over the %d byte limit", file, tf.Length, catalog.MaxJSONSize)
+			}
+			b, err := capread.File(file, tf.Length)
+			if err != nil {
+				return nil, fmt.Errorf("vendor %s update %s: %w", src.Name, id, err)
+			}
+			if err := tf.VerifyLengthHashes(b); err != nil {
+				return nil, fmt.Errorf("%s: does not match its signed hash: %w", file, err)
+			}
+			u, err := catalog.ParseJSON(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", file, err)
+			}
+			jobs = append(jobs, copyJob{data: b, dst: pathJoin(base, filepath.ToSlash(targetFile(tf))), length: tf.Length, sha256: hex.EncodeToString(tf.Hashes["sha256"])})
+			if !chosen(sel, src.Name, u, approved) {
+				continue
+			}
+			mu := Update{ID: u.ID, Title: u.Title, Product: u.Product, Classification: string(u.Classification), Severity: string(u.Severity), Released: u.Released}
+			for _, pl := range u.Payloads {
+				ptf := st.targets[tuf.PayloadPath(id, pl.File)]
+				if ptf == nil {
+					return nil, fmt.Errorf("vendor %s update %s: payload %s is not a signed target", src.Name, id, pl.File)
+				}
+				if ptf.Length != pl.Length || hex.EncodeToString(ptf.Hashes["sha256"]) != pl.SHA256 {
+					return nil, fmt.Errorf("vendor %s update %s: payload %s: %w", src.Name, id, pl.File, tuf.ErrMismatch)
+				}
+				jobs = append(jobs, copyJob{src: filepath.Join(st.dir, targetFile(ptf)), dst: pathJoin(base, filepath.ToSlash(targetFile(ptf))), length: ptf.Length, sha256: pl.SHA256})
+				mu.Bytes += ptf.Length
+			}
+			v.Updates = append(v.Updates, mu)
+		}
+		m.Vendors = append(m.Vendors, v)
+	}
+	total := 0
+	for _, v := range m.Vendors {
+		total += len(v.Updates)
+	}
+	if total == 0 {
+		return nil, errors.New("no update matches the selection: nothing to put on media")
+	}
+
+	// Lockdown rules and profiles, as built into this bulwark.
+	ents, err := fs.ReadDir(rules.FS, ".")
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".yaml") {
+			continue
+		}
+		b, err := fs.ReadFile(rules.FS, e.Name())
+		if err != nil {
+			return nil, err
+		}
+		m.Lockdown = append(m.Lockdown, e.Name())
+		jobs = append(jobs, copyJob{data: b, dst: pathJoin(LockdownDir, e.Name()), length: -1})
+	}
+	readme := Readme(m)
+	jobs = append(jobs, copyJob{data: readme, dst: ReadmeFile, length: -1})
+
+	// Write everything into a temporary directory next to Out, then rename.
+	parent := filepath.Dir(filepath.Clean(o.Out))
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(o.Out)+".partial-")
+	if err != nil {
+		return nil, fmt.Errorf("create media: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return nil, err
+	}
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].dst < jobs[j].dst })
+	seen := map[string]bool{}
+	for _, j := range jobs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if seen[j.dst] {
+			continue // a payload listed twice (same file in two updates' dirs is impossible, same path is not)
+		}
+		seen[j.dst] = true
+		fe, err := writeJob(tmp, j, o.Progress)
+		if err != nil {
+			return nil, err
+		}
+		m.Files = append(m.Files, fe)
+	}
+	mb, err := m.JSON()
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	if _, err := writeJob(tmp, copyJob{data: mb, dst: ManifestFile, length: -1}, nil); err != nil {
+		return nil, err
+	}
+	if err := fixDates(tmp, o.Date); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.SyncFS(tmp); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(tmp, o.Out); err != nil {
+		return nil, fmt.Errorf("create media: %w", err)
+	}
+	ok = true
+	if d, err := os.Open(parent); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return m, nil
+}
+
+func sourceNames(s []Source) string {
+	var n []string
+	for _, v := range s {
+		n = append(n, v.Name)
+	}
+	return strings.Join(n, ", ")
+}
+
+func pathJoin(el ...string) string { return strings.Join(el, "/") }
+
+// updateID returns the id of an updates/<id>/update.json target path.
+func updateID(p string) (string, bool) {
+	rest, ok := strings.CutPrefix(p, "updates/")
+	if !ok {
+		return "", false
+	}
+	id, ok := strings.CutSuffix(rest, "/update.json")
+	if !ok || strings.Contains(id, "/") {
+		return "", false
+	}
+	return id, true
+}
+
+// chosen applies the selection to one update.
+func chosen(sel Selection, vendor string, u *catalog.Update, approved map[string]bool) bool {
+	if u.Withdrawn {
+		return false
+	}
+	if len(sel.Groups) > 0 && !approved[vendor+"/"+u.ID] {
+		return false
+	}
+	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
+	if !in(sel.Vendors, vendor) || !in(sel.Products, u.Product) || !in(sel.Classifications, string(u.Classification)) || !in(sel.Severities, string(u.Severity)) {
+		return false
+	}
+	if sel.Security && !slices.Contains(securityClasses, string(u.Classification)) {
+		return false
+	}
+	if sel.Since != "" && u.Released < sel.Since {
+		return false
+	}
+	return true
+}
+
+// writeJob writes one file under dir, checking the expected length and hash
+// while it copies, and returns its manifest entry.
+func writeJob(dir string, j copyJob, progress func(string, int64, int64)) (FileEntry, error) {
+	dst := filepath.Join(dir, filepath.FromSlash(j.dst))
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return FileEntry{}, err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return FileEntry{}, err
+	}
+	defer out.Close()
+	h := sha256.New()
+	var n int64
+	if j.src == "" {
+		h.Write(j.data)
+		if _, err := out.Write(j.data); err != nil {
+			return FileEntry{}, err
+		}
+		n = int64(len(j.data))
+	} else {
+		in, err := os.Open(j.src)
+		if err != nil {
+			return FileEntry{}, err
+		}
+		defer in.Close()
+		var w io.Writer = io.MultiWriter(out, h)
+		if progress != nil && j.length > 0 {
+			w = &progressWriter{w: w, total: j.length, f: func(done, total int64) { progress(j.dst, done, total) }}
+		}
+		limit := int64(maxTargetsSize)
+		if j.length >= 0 {
+			limit = j.length
+		}
+		if n, err = io.Copy(w, io.LimitReader(in, limit+1)); err != nil {
+			return FileEntry{}, fmt.Errorf("copy %s: %w", j.src, err)
+		}
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if (j.length >= 0 && n != j.length) || (j.sha256 != "" && sum != j.sha256) {
+		return FileEntry{}, fmt.Errorf("%s: is %d bytes sha256 %s, signed as %d bytes sha256 %s: the source repository is damaged (run `bulwark repo verify` or sync again)", j.src, n, sum, j.length, j.sha256)
+	}
+	if err := out.Close(); err != nil {
+		return FileEntry{}, err
+	}
+	return FileEntry{Path: j.dst, Length: n, SHA256: sum}, nil
+}
+
+type progressWriter struct {
+	w           io.Writer
+	done, total int64
+	f           func(done, total int64)
+}
+
+func (p *progressWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.done += int64(n)
+	p.f(p.done, p.total)
+	return n, err
+}
+
+// fixDates sets every file's and directory's times to date, deepest first.
+func fixDates(dir string, date time.Time) error {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		paths = append(paths, p)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(paths) - 1; i >= 0; i-- {
+		if err := os.Chtimes(paths[i], date, date); err != nil {
+			return err
+		}
+	}
+	return nil
+}

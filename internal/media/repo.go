@@ -1,0 +1,243 @@
+package media
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/theupdateframework/go-tuf/v2/metadata"
+	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
+
+	"github.com/bulwarkhq/bulwark/internal/approval"
+	"github.com/bulwarkhq/bulwark/internal/capread"
+	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
+)
+
+// Caps on metadata files read from a repository or from media (the same
+// as the TUF client's).
+const (
+	maxRootSize      = 512 << 10
+	maxTimestampSize = 16 << 10
+	maxSnapshotSize  = 4 << 20
+	maxTargetsSize   = 8 << 20
+)
+
+// DefaultMaxAge is how long after its timestamp expired media are still
+// accepted. Offline there is no fresher timestamp to ask for, so expiry is
+// judged at the moment the media's timestamp was still valid; this bound
+// keeps old media (with since-fixed flaws) from being replayed for ever.
+const DefaultMaxAge = 90 * 24 * time.Hour
+
+// Fingerprint is a root's pin: "sha256:" and the hex SHA-256 of the bytes
+// of its first version (metadata/1.root.json), as the server's
+// root_fingerprint and `--vendor NAME=sha256:…` use.
+func Fingerprint(root []byte) string {
+	h := sha256.Sum256(root)
+	return "sha256:" + hex.EncodeToString(h[:])
+}
+
+// Error is one problem and where it is, a path relative to the media or
+// repository directory.
+type Error struct {
+	Where string `json:"where"`
+	What  string `json:"what"`
+}
+
+func (e *Error) Error() string { return e.Where + ": " + e.What }
+
+func errAt(where, format string, args ...any) *Error {
+	return &Error{Where: filepath.ToSlash(where), What: fmt.Sprintf(format, args...)}
+}
+
+// repoState is a TUF repository directory (vendor or site) verified from a
+// pinned first root: the files that make its current state and every
+// target it signs.
+type repoState struct {
+	dir       string
+	rootV     int64
+	tsVersion int64
+	tsExpires time.Time
+	meta      []string                         // metadata file names of the current state, sorted
+	targets   map[string]*metadata.TargetFiles // every signed target path (top-level and bins)
+}
+
+// freshness says how a repository's expiry dates are judged.
+type freshness struct {
+	now    time.Time
+	maxAge time.Duration // 0: online, expiry judged at now
+}
+
+// refTime is the reference time for a repository whose timestamp expires
+// at exp.
+func (f freshness) refTime(exp time.Time) (time.Time, error) {
+	if f.maxAge == 0 || f.now.Before(exp) {
+		return f.now, nil
+	}
+	if f.now.Sub(exp) > f.maxAge {
+		return time.Time{}, fmt.Errorf("its timestamp expired on %s, more than %v ago: media this old are refused (make new ones, or allow older with --max-age)", exp.UTC().Format(time.RFC3339), f.maxAge)
+	}
+	return exp.Add(-time.Second), nil
+}
+
+// loadRepo verifies the repository in dir from root (its first version,
+// whose fingerprint the caller checked): every root version in turn, the
+// timestamp, snapshot, top-level targets and every bin.
+func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
+	meta := func(name string) string { return filepath.Join(rel, tuf.MetadataDir, name) }
+	read := func(name string, max int64) ([]byte, error) {
+		b, err := capread.File(filepath.Join(dir, tuf.MetadataDir, name), max)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errAt(meta(name), "missing")
+		}
+		if err != nil {
+			return nil, errAt(meta(name), "cannot read: %v", err)
+		}
+		return b, nil
+	}
+	st := &repoState{dir: dir, targets: map[string]*metadata.TargetFiles{}}
+	tsBytes, err := read("timestamp.json", maxTimestampSize)
+	if err != nil {
+		return nil, err
+	}
+	unverified, err := metadata.Timestamp().FromBytes(tsBytes)
+	if err != nil {
+		return nil, errAt(meta("timestamp.json"), "not timestamp metadata: %v", err)
+	}
+	ref, err := fr.refTime(unverified.Signed.Expires)
+	if err != nil {
+		return nil, errAt(meta("timestamp.json"), "%v", err)
+	}
+	first, err := read("1.root.json", maxRootSize)
+	if err != nil {
+		return nil, err
+	}
+	if string(first) != string(root) {
+		return nil, errAt(meta("1.root.json"), "is not the pinned root (fingerprint %s, pinned %s)", Fingerprint(first), Fingerprint(root))
+	}
+	trusted, err := trustedmetadata.New(root)
+	if err != nil {
+		return nil, errAt(meta("1.root.json"), "not a valid self-signed root: %v", err)
+	}
+	trusted.RefTime = ref.UTC()
+	st.meta = append(st.meta, "1.root.json")
+	var latest []byte = root
+	for v := int64(2); ; v++ {
+		name := fmt.Sprintf("%d.root.json", v)
+		b, err := capread.File(filepath.Join(dir, tuf.MetadataDir, name), maxRootSize)
+		if errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, errAt(meta(name), "cannot read: %v", err)
+		}
+		if _, err := trusted.UpdateRoot(b); err != nil {
+			return nil, errAt(meta(name), "root version %d is not trusted by version %d: %v", v, v-1, err)
+		}
+		st.meta = append(st.meta, name)
+		latest = b
+	}
+	st.rootV = trusted.Root.Signed.Version
+	if cur, err := read("root.json", maxRootSize); err != nil {
+		return nil, err
+	} else if string(cur) != string(latest) {
+		return nil, errAt(meta("root.json"), "is not %d.root.json, the latest verified root", st.rootV)
+	}
+	st.meta = append(st.meta, "root.json")
+	ts, err := trusted.UpdateTimestamp(tsBytes)
+	if err != nil {
+		return nil, errAt(meta("timestamp.json"), "%v", err)
+	}
+	// Offline, go-tuf cannot notice an expired root by itself at the
+	// reference time; the final root must be valid then too.
+	if trusted.Root.Signed.IsExpired(ref) {
+		return nil, errAt(meta(fmt.Sprintf("%d.root.json", st.rootV)), "expired on %s", trusted.Root.Signed.Expires.Format(time.RFC3339))
+	}
+	st.tsVersion, st.tsExpires = ts.Signed.Version, ts.Signed.Expires
+	st.meta = append(st.meta, "timestamp.json")
+	snapName := fmt.Sprintf("%d.snapshot.json", ts.Signed.Meta["snapshot.json"].Version)
+	b, err := read(snapName, maxSnapshotSize)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := trusted.UpdateSnapshot(b, false)
+	if err != nil {
+		return nil, errAt(meta(snapName), "%v", err)
+	}
+	st.meta = append(st.meta, snapName)
+	tm := snap.Signed.Meta["targets.json"]
+	if tm == nil {
+		return nil, errAt(meta(snapName), "lists no targets.json")
+	}
+	targetsName := fmt.Sprintf("%d.targets.json", tm.Version)
+	if b, err = read(targetsName, maxTargetsSize); err != nil {
+		return nil, err
+	}
+	targets, err := trusted.UpdateTargets(b)
+	if err != nil {
+		return nil, errAt(meta(targetsName), "%v", err)
+	}
+	st.meta = append(st.meta, targetsName)
+	for p, tf := range targets.Signed.Targets {
+		tf.Path = p
+		st.targets[p] = tf
+	}
+	if d := targets.Signed.Delegations; d != nil && d.SuccinctRoles != nil {
+		for _, name := range d.SuccinctRoles.GetRoles() {
+			cur := snap.Signed.Meta[name+".json"]
+			if cur == nil {
+				return nil, errAt(meta(snapName), "lists no bin %s", name)
+			}
+			binName := fmt.Sprintf("%d.%s.json", cur.Version, name)
+			b, err := read(binName, maxTargetsSize)
+			if err != nil {
+				return nil, err
+			}
+			bin, err := trusted.UpdateDelegatedTargets(b, name, metadata.TARGETS)
+			if err != nil {
+				return nil, errAt(meta(binName), "%v", err)
+			}
+			st.meta = append(st.meta, binName)
+			for p, tf := range bin.Signed.Targets {
+				tf.Path = p
+				st.targets[p] = tf
+			}
+		}
+	}
+	sort.Strings(st.meta)
+	return st, nil
+}
+
+// targetFile is where a target's bytes are under consistent snapshots:
+// targets/<dir>/<sha256>.<base>, relative to the repository.
+func targetFile(tf *metadata.TargetFiles) string {
+	dir, base := filepath.Split(tf.Path)
+	return filepath.Join(tuf.TargetsDir, dir, hex.EncodeToString(tf.Hashes["sha256"])+"."+base)
+}
+
+// ParseVendorPins reads `--vendor NAME=sha256:…` values into a map of
+// fingerprints by vendor name.
+func ParseVendorPins(values []string) (map[string]string, error) {
+	pins := map[string]string{}
+	for _, v := range values {
+		name, fp, ok := strings.Cut(v, "=")
+		if !ok || !approval.ValidName(name) {
+			return nil, fmt.Errorf("--vendor %q: want NAME=sha256:<64 hex digits>, the fingerprint of the vendor's first root", v)
+		}
+		b, err := pki.ParseFingerprint(fp)
+		if err != nil {
+			return nil, fmt.Errorf("--vendor %s: %w", name, err)
+		}
+		if _, dup := pins[name]; dup {
+			return nil, fmt.Errorf("--vendor %s: given twice", name)
+		}
+		pins[name] = "sha256:" + hex.EncodeToString(b)
+	}
+	return pins, nil
+}
