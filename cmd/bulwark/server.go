@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/store/postgres"
 	"github.com/bulwarkhq/bulwark/internal/version"
 )
 
@@ -44,10 +45,17 @@ It serves, over HTTPS only unless --http is given:
 
 Settings come from, lowest first: defaults, the YAML file given with --config,
 BULWARK_* environment variables (the flag name in upper case with '_' for '-',
-e.g. BULWARK_DATA_DIR, BULWARK_LISTEN, BULWARK_UPSTREAM), then flags.
+e.g. BULWARK_DATA_DIR, BULWARK_DATABASE, BULWARK_LISTEN, BULWARK_UPSTREAM), then
+flags.
+
+The database is SQLite in the data directory unless --database names a
+PostgreSQL database (postgres://user[:password]@host:port/name?sslmode=…;
+libpq's PGPASSWORD and ~/.pgpass work too, so the password need not be on the
+command line). The schema is migrated on start.
 
 Config file (every key optional):
   data_dir: ./bulwark-data
+  database: ""               # postgres://bulwark@db:5432/bulwark; empty = SQLite in data_dir
   listen: ":8443"
   http: ""                   # plain HTTP for repositories only; off unless set
   hosts: [updates.example.com]
@@ -74,6 +82,7 @@ SIGTERM or SIGINT shuts down gracefully. With NOTIFY_SOCKET set (systemd
 Type=notify) it reports READY=1 once listening.`,
 		Example: `  bulwark server
   bulwark server --data-dir /var/lib/bulwark --vendor example=/srv/vendor
+  BULWARK_DATABASE=postgres://bulwark@db:5432/bulwark bulwark server
   bulwark server --upstream https://hq:8443 --upstream-ca sha256:… --upstream-vendor example=sha256:…`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -134,6 +143,9 @@ func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminToken
 		fmt.Fprintf(out, "Bulwark update server %s\n", version.String())
 		fmt.Fprintf(out, "  console:  %s/\n", url)
 		fmt.Fprintf(out, "  data:     %s\n", cfg.DataDir)
+		if cfg.Database != "" {
+			fmt.Fprintf(out, "  database: %s\n", postgres.Redact(cfg.Database))
+		}
 		fmt.Fprintf(out, "  site CA:  %s\n", pin)
 		for _, r := range s.Repositories() {
 			fmt.Fprintf(out, "  vendor repository %s (%s): root %s\n", r.Name, r.Kind, orPending(r.RootFingerprint))

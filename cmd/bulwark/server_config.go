@@ -24,6 +24,7 @@ const maxConfigSize = 1 << 20
 // keys are set by BULWARK_* variables and flags.
 type serverFileConfig struct {
 	DataDir   string                `yaml:"data_dir"`
+	Database  string                `yaml:"database"`
 	Listen    string                `yaml:"listen"`
 	HTTP      string                `yaml:"http"`
 	Hosts     []string              `yaml:"hosts"`
@@ -84,7 +85,8 @@ func parseServerConfig(name string, b []byte, c *serverFileConfig) (*serverFileC
 // serverFlags are the command-line settings; only flags that were set
 // override the file and environment.
 type serverFlags struct {
-	dataDir, listen, http, publicURL, siteName string
+	dataDir, database, listen, http, publicURL string
+	siteName                                   string
 	hosts, vendors                             []string
 	upstream, upstreamCA                       string
 	upstreamVendors                            []string
@@ -97,6 +99,7 @@ type serverFlags struct {
 
 func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&sf.dataDir, "data-dir", "bulwark-data", "data directory (SQLite, site repository, TLS material), created 0700")
+	f.StringVar(&sf.database, "database", "", "PostgreSQL URL postgres://user@host:port/name (default: SQLite in the data directory); prefer BULWARK_DATABASE or the config file when it holds a password")
 	f.StringVar(&sf.listen, "listen", ":8443", "HTTPS listen address")
 	f.StringVar(&sf.http, "http", "", "also serve repositories (only) over plain HTTP on this address; off unless set")
 	f.StringSliceVar(&sf.hosts, "host", nil, "extra DNS name or IP address for the server certificate (repeatable)")
@@ -138,6 +141,7 @@ func (c *serverFileConfig) applyEnv(lookup func(string) (string, bool)) error {
 		}
 	}
 	str("BULWARK_DATA_DIR", &c.DataDir)
+	str("BULWARK_DATABASE", &c.Database)
 	str("BULWARK_LISTEN", &c.Listen)
 	str("BULWARK_HTTP", &c.HTTP)
 	list("BULWARK_HOST", &c.Hosts)
@@ -245,6 +249,9 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 	if set("data-dir") {
 		c.DataDir = sf.dataDir
 	}
+	if set("database") {
+		c.Database = sf.database
+	}
 	if set("listen") {
 		c.Listen = sf.listen
 	}
@@ -319,7 +326,7 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 
 // serverConfig turns the merged settings into the server's Config.
 func (c *serverFileConfig) serverConfig() (server.Config, error) {
-	cfg := server.Config{DataDir: c.DataDir, Listen: c.Listen, HTTP: c.HTTP, Hosts: c.Hosts, PublicURL: c.PublicURL,
+	cfg := server.Config{DataDir: c.DataDir, Database: c.Database, Listen: c.Listen, HTTP: c.HTTP, Hosts: c.Hosts, PublicURL: c.PublicURL,
 		SiteName: c.SiteName, Vendors: c.Vendors}
 	if u := c.Upstream; u != nil && (u.URL != "" || u.CAFingerprint != "" || len(u.Vendors) > 0) {
 		if u.URL == "" {

@@ -22,7 +22,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/store"
-	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
+	"github.com/bulwarkhq/bulwark/internal/store/postgres"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
@@ -44,7 +44,9 @@ const (
 // Config is everything a server is told. Zero values are the defaults of
 // `bulwark server` with no flags.
 type Config struct {
-	DataDir   string   // default ./bulwark-data
+	DataDir string // default ./bulwark-data
+	// Database is "" for SQLite in DataDir, or a postgres:// URL.
+	Database  string
 	Listen    string   // HTTPS address; default ":8443"
 	HTTP      string   // plain HTTP address for repositories only; "" = none
 	Hosts     []string // extra certificate names; hostname, localhost and addresses are always added
@@ -60,7 +62,7 @@ type Config struct {
 
 	Logger *slog.Logger
 	Now    func() time.Time
-	Store  Store // nil: SQLite in DataDir
+	Store  Store // nil: opened from Database
 }
 
 // HostedVendor is a vendor repository directory this server serves.
@@ -174,7 +176,7 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 		}
 	}()
 	if s.st == nil {
-		db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, dbFile))
+		db, err := openStore(ctx, cfg)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -210,6 +212,9 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 }
 
 func (c *Config) validate() error {
+	if c.Database != "" && !postgres.IsURL(c.Database) {
+		return fmt.Errorf("database %q: use a postgres://user@host:port/name URL, or leave it empty for SQLite in the data directory", postgres.Redact(c.Database))
+	}
 	seen := map[string]bool{}
 	for _, v := range c.Vendors {
 		if !approval.ValidName(v.Name) {

@@ -21,6 +21,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/fetch"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/postgres/pgtest"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
@@ -94,6 +95,7 @@ func TestConfigValidation(t *testing.T) {
 		{"no vendors", Config{Upstream: &Upstream{URL: "https://x:1", CAFingerprint: "sha256:" + strings.Repeat("a", 64)}}, "at least one"},
 		{"bad root pin", Config{Upstream: &Upstream{URL: "https://x:1", CAFingerprint: "sha256:" + strings.Repeat("a", 64), Vendors: []UpstreamVendor{{Name: "v", RootFingerprint: "x"}}}}, "root_fingerprint"},
 		{"bad public url", Config{PublicURL: "ftp://x"}, "public url"},
+		{"database not postgres", Config{Database: "mysql://u:secret@db/x"}, "postgres://user@host:port/name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -379,7 +381,15 @@ func TestGroupsAndApprovals(t *testing.T) {
 }
 
 func TestAgentEnrollCheckinReport(t *testing.T) {
-	ts := startServer(t, Config{})
+	t.Run("sqlite", func(t *testing.T) { testAgentEnrollCheckinReport(t, Config{}) })
+	t.Run("postgres", func(t *testing.T) {
+		pg := pgtest.Start(t, pgtest.Options{})
+		testAgentEnrollCheckinReport(t, Config{Database: pg.NewDatabase(t)})
+	})
+}
+
+func testAgentEnrollCheckinReport(t *testing.T, cfg Config) {
+	ts := startServer(t, cfg)
 	ts.admin("POST", "/api/v1/groups", GroupRequest{Name: "web"}, http.StatusCreated)
 	tok := ts.newToken(TokenRequest{Kind: "enroll", Group: "web", MaxUses: 2, ExpiresIn: "1h"})
 	a := ts.enroll(tok, machineA, "")
