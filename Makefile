@@ -1,4 +1,4 @@
-.PHONY: build test demo bench
+.PHONY: build test demo bench deb
 build:
 	go build -o bin/bulwark ./cmd/bulwark
 
@@ -9,6 +9,10 @@ test:
 # A vendor repository with one real .deb update, published and verified.
 demo:
 	scripts/demo
+
+# Debian packages bulwark, bulwark-server and bulwark-agent in dist/out.
+deb:
+	scripts/package dist/out
 
 bench:
 	scripts/bench

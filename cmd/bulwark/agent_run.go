@@ -17,6 +17,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/facts"
+	"github.com/bulwarkhq/bulwark/internal/sdnotify"
 	"github.com/bulwarkhq/bulwark/internal/version"
 )
 
@@ -182,6 +183,19 @@ Settings in the configuration file (YAML):
 					log.Error("control socket", "err", err)
 				}
 			}()
+			// Type=notify: ready once the daemon is built and serving; a
+			// watchdog keep-alive while the process runs (WatchdogSec in
+			// the unit restarts an agent that hangs).
+			notify := os.Getenv("NOTIFY_SOCKET")
+			if err := sdnotify.Notify(notify, "READY=1"); err != nil {
+				log.Warn("sd_notify", "err", err)
+			}
+			defer sdnotify.Notify(notify, "STOPPING=1")
+			if every, err := sdnotify.WatchdogInterval(os.Getenv("WATCHDOG_USEC"), os.Getenv("WATCHDOG_PID"), os.Getpid()); err != nil {
+				log.Warn("systemd watchdog", "err", err)
+			} else if every > 0 {
+				go sdnotify.KeepAlive(ctx, notify, every, nil)
+			}
 			netChanged, err := agent.WatchNetwork(ctx)
 			if err != nil {
 				log.Warn("cannot watch the network; checking in on the schedule only", "err", err)

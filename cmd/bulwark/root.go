@@ -33,6 +33,7 @@ a lockdown tool for hardening profiles, and offline media.`,
 		newServerCmd(),
 		newAdminCmd(),
 		newMediaCmd(),
+		newGenDocsCmd(),
 	)
 	return root
 }

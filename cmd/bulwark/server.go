@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/sdnotify"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/store/postgres"
 	"github.com/bulwarkhq/bulwark/internal/version"
@@ -165,12 +166,12 @@ func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminToken
 			fmt.Fprintf(out, "\nThe admin token was shown at first start; make more with 'bulwark admin tokens create'.\n")
 		}
 		fmt.Fprintln(out, "Ready.")
-		if err := server.SdNotify(os.Getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
+		if err := sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), "READY=1"); err != nil {
 			cfg.Logger.Warn("sd_notify", "err", err)
 		}
 	}
 	err = s.Run(ctx, ready)
-	_ = server.SdNotify(os.Getenv("NOTIFY_SOCKET"), "STOPPING=1")
+	_ = sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), "STOPPING=1")
 	return err
 }
 
