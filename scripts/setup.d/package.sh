@@ -14,6 +14,8 @@ fi
 : "${BULWARK_TEST_DEBIAN_ROOT:?scripts/setup.d/package.sh needs the Debian root of scripts/setup.d/lockdown.sh}"
 package_root="$(dirname "$BULWARK_TEST_DEBIAN_ROOT")/debian12-systemd-root"
 package_marker="$package_root/.bulwark-systemd-complete"
+exec {package_lock}>"$(dirname "$package_root")/.debian12-systemd-root.lock"
+flock "$package_lock"
 if [ ! -e "$package_marker" ] || [ "$BULWARK_TEST_DEBIAN_ROOT/.bulwark-debootstrap-complete" -nt "$package_marker" ]; then
 	sudo=""
 	[ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -40,5 +42,6 @@ if [ ! -e "$package_marker" ] || [ "$BULWARK_TEST_DEBIAN_ROOT/.bulwark-debootstr
 	date -u +%Y-%m-%dT%H:%M:%SZ | $sudo tee "$package_marker" >/dev/null
 	unset sudo
 fi
+exec {package_lock}>&-
 export BULWARK_TEST_SYSTEMD_ROOT="$package_root"
-unset package_root package_marker
+unset package_root package_marker package_lock
