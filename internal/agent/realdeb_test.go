@@ -51,6 +51,7 @@ func TestCycleInstallsRealDebsWithOneReboot(t *testing.T) {
 	if err := install.InitRoot(root); err != nil {
 		t.Fatal(err)
 	}
+	debtest.AddShell(t, root)
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc", "os-release"), []byte("ID=debian\nVERSION_ID=\"12\"\n"), 0o644)
 	m, err := facts.New(facts.Config{Root: root, Arch: "amd64"})

@@ -6,6 +6,7 @@
 package debtest
 
 import (
+	"debug/elf"
 	"os"
 	"os/exec"
 	"path"
@@ -20,6 +21,7 @@ import (
 type Package struct {
 	Name, Version, Arch string            // Arch defaults to "all"
 	Depends             string            // optional Depends: field
+	PreDepends          string            // optional Pre-Depends: field
 	Files               map[string]string // absolute install path → content, e.g. "/usr/share/doc/x/hello"
 	Modes               map[string]os.FileMode
 	// Modes optionally sets the mode of files in Files (default 0644), e.g.
@@ -125,6 +127,9 @@ func (p Package) control() string {
 	b.WriteString("Version: " + p.Version + "\n")
 	b.WriteString("Architecture: " + p.Arch + "\n")
 	b.WriteString("Maintainer: Bulwark tests <tests@bulwark.invalid>\n")
+	if p.PreDepends != "" {
+		b.WriteString("Pre-Depends: " + p.PreDepends + "\n")
+	}
 	if p.Depends != "" {
 		b.WriteString("Depends: " + p.Depends + "\n")
 	}
@@ -164,4 +169,89 @@ func writeFile(t testing.TB, name, content string, mode os.FileMode) {
 	if err := os.Chmod(name, mode); err != nil { // umask may have cleared bits
 		t.Fatalf("debtest: %v", err)
 	}
+}
+
+// AddShell gives the directory root a shell for maintainer scripts, which
+// dpkg runs chrooted into it: busybox (static, from Debian's busybox-static,
+// which scripts/setup.d/install.sh installs) as /bin/sh and the commands
+// the test packages' scripts use. It fails t on any problem.
+func AddShell(t testing.TB, root string) {
+	t.Helper()
+	bb, err := exec.LookPath("busybox")
+	if err != nil {
+		t.Fatalf("debtest: busybox not found (install Debian package busybox-static; scripts/test does): %v", err)
+	}
+	if f, err := elf.Open(bb); err == nil {
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				t.Fatalf("debtest: %s is dynamically linked, so it cannot run in a root without libraries: install busybox-static", bb)
+			}
+		}
+		f.Close()
+	}
+	b, err := os.ReadFile(bb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "bin", "busybox"), b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"sh", "mkdir", "touch", "sleep", "echo", "cat", "rm", "true"} {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// DebianRoot returns a copy (in a new temporary directory) of the
+// debootstrapped Debian 12 root that scripts/setup.d/lockdown.sh builds and
+// names in BULWARK_TEST_DEBIAN_ROOT. Without the variable it fails t with
+// what to run, or skips under go test -short.
+func DebianRoot(t testing.TB) string {
+	t.Helper()
+	src := setupEnv(t, "BULWARK_TEST_DEBIAN_ROOT", "builds a Debian 12 root with debootstrap (scripts/setup.d/lockdown.sh)")
+	dst := filepath.Join(t.TempDir(), "root")
+	if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+		t.Fatalf("debtest: copy %s: %v\n%s", src, err, out)
+	}
+	return dst
+}
+
+// RealDebs returns the paths of the real Debian packages named, from the
+// directory scripts/setup.d/install.sh downloads them into with apt-get
+// download (BULWARK_TEST_DEBS); with no names, every one there.
+func RealDebs(t testing.TB, names ...string) []string {
+	t.Helper()
+	dir := setupEnv(t, "BULWARK_TEST_DEBS", "downloads real Debian packages with apt-get download (scripts/setup.d/install.sh)")
+	if len(names) == 0 {
+		all, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
+		if len(all) == 0 {
+			t.Fatalf("debtest: no .deb files in %s", dir)
+		}
+		return all
+	}
+	var out []string
+	for _, n := range names {
+		m, _ := filepath.Glob(filepath.Join(dir, n+"_*.deb"))
+		if len(m) != 1 {
+			t.Fatalf("debtest: %s: want one %s_*.deb, found %v", dir, n, m)
+		}
+		out = append(out, m[0])
+	}
+	return out
+}
+
+func setupEnv(t testing.TB, name, how string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if testing.Short() {
+			t.Skipf("%s is not set (go test -short)", name)
+		}
+		t.Fatalf("%s is not set: run scripts/test, which %s", name, how)
+	}
+	return v
 }

@@ -82,32 +82,7 @@ func TestServerAgentInstallsApprovedDebs(t *testing.T) {
 	publishDeb(t, vr, "BW-3", debtest.Package{Name: "bar", Version: "2.0", Files: map[string]string{"/usr/bin/bar-version": "2.0\n"}}, "reboot: never\n")
 	vr.Close()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, first, err := server.Open(ctx, server.Config{DataDir: filepath.Join(t.TempDir(), "data"), PublicURL: "https://" + ln.Addr().String(),
-		Vendors: []server.HostedVendor{{Name: "debian", Dir: vendorDir}}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	done, ready := make(chan error, 1), make(chan struct{})
-	go func() { done <- srv.Serve(sctx, ln, nil, func() { close(ready) }) }()
-	<-ready
-	t.Cleanup(func() { stop(); <-done; srv.Close() })
-
-	tc, err := pki.PinnedClientConfig(srv.CAFingerprint())
-	if err != nil {
-		t.Fatal(err)
-	}
-	adm := admin{t: t, url: srv.URL(), token: first.AdminToken, hc: &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}}
-	adm.do("POST", "/api/v1/groups", map[string]string{"name": "web"}, http.StatusCreated)
-	var tok struct{ Token string }
-	json.Unmarshal(adm.do("POST", "/api/v1/tokens", map[string]any{"kind": "enroll", "group": "web", "max_uses": 1}, http.StatusCreated), &tok)
-	for _, id := range []string{"BW-1", "BW-2", "BW-3"} {
-		adm.do("PUT", "/api/v1/groups/web/approvals/debian/"+id, map[string]any{"action": "install"}, http.StatusOK)
-	}
+	srv, adm, tok := startServer(t, vendorDir, "BW-1", "BW-2", "BW-3")
 
 	// The agent's machine: a directory root with its own dpkg database.
 	root := filepath.Join(t.TempDir(), "root")
@@ -118,21 +93,7 @@ func TestServerAgentInstallsApprovedDebs(t *testing.T) {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
 		os.WriteFile(filepath.Join(root, f), []byte(c), 0o644)
 	}
-	state := filepath.Join(t.TempDir(), "state")
-	reboots := filepath.Join(t.TempDir(), "reboots")
-	bootID := filepath.Join(state+"-boot", "boot_id")
-	os.MkdirAll(filepath.Dir(bootID), 0o755)
-	os.WriteFile(bootID, []byte("boot-1\n"), 0o644)
-	e, err := agent.Enroll(ctx, agent.EnrollOptions{Server: srv.URL(), Token: tok.Token, CAFingerprint: srv.CAFingerprint(), StateDir: state,
-		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "web-01", OS: "debian 12", Arch: "amd64"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	settings, err := agent.FileConfig{Server: srv.URL(), CAFingerprint: srv.CAFingerprint(), StateDir: state, Root: root, Mode: "auto",
-		AutoInstallSeverity: "important", RebootCommand: []string{"sh", "-c", "echo reboot >> " + reboots}, BootIDPath: bootID}.Check()
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, settings, reboots, bootID := enroll(t, srv, tok, root, "auto")
 	d, sc, closeAgent, err := agent.Build(settings, "amd64", "test", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -192,6 +153,63 @@ func TestServerAgentInstallsApprovedDebs(t *testing.T) {
 			t.Fatalf("after the reboot the server shows BW-2 %s, want installed", u.State)
 		}
 	}
+}
+
+// startServer starts a server on loopback hosting the vendor repository in
+// vendorDir, makes group "web" with the updates ids approved for install,
+// and returns an admin client and a one-use enrollment token for the group.
+func startServer(t *testing.T, vendorDir string, ids ...string) (*server.Server, admin, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, first, err := server.Open(context.Background(), server.Config{DataDir: filepath.Join(t.TempDir(), "data"), PublicURL: "https://" + ln.Addr().String(),
+		Vendors: []server.HostedVendor{{Name: "debian", Dir: vendorDir}}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	done, ready := make(chan error, 1), make(chan struct{})
+	go func() { done <- srv.Serve(sctx, ln, nil, func() { close(ready) }) }()
+	<-ready
+	t.Cleanup(func() { stop(); <-done; srv.Close() })
+
+	tc, err := pki.PinnedClientConfig(srv.CAFingerprint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := admin{t: t, url: srv.URL(), token: first.AdminToken, hc: &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}}
+	adm.do("POST", "/api/v1/groups", map[string]string{"name": "web"}, http.StatusCreated)
+	var tok struct{ Token string }
+	json.Unmarshal(adm.do("POST", "/api/v1/tokens", map[string]any{"kind": "enroll", "group": "web", "max_uses": 1}, http.StatusCreated), &tok)
+	for _, id := range ids {
+		adm.do("PUT", "/api/v1/groups/web/approvals/debian/"+id, map[string]any{"action": "install"}, http.StatusOK)
+	}
+	return srv, adm, tok.Token
+}
+
+// enroll enrolls an agent for root with token and returns its enrollment,
+// its settings (mode, a reboot command that appends "reboot" to the file
+// reboots, a boot id file at bootID holding "boot-1").
+func enroll(t *testing.T, srv *server.Server, token, root, mode string) (e *agent.Enrollment, settings *agent.Settings, reboots, bootID string) {
+	t.Helper()
+	state := filepath.Join(t.TempDir(), "state")
+	reboots = filepath.Join(t.TempDir(), "reboots")
+	bootID = filepath.Join(state+"-boot", "boot_id")
+	os.MkdirAll(filepath.Dir(bootID), 0o755)
+	os.WriteFile(bootID, []byte("boot-1\n"), 0o644)
+	e, err := agent.Enroll(context.Background(), agent.EnrollOptions{Server: srv.URL(), Token: token, CAFingerprint: srv.CAFingerprint(), StateDir: state,
+		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "web-01", OS: "debian 12", Arch: "amd64"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings, err = agent.FileConfig{Server: srv.URL(), CAFingerprint: srv.CAFingerprint(), StateDir: state, Root: root, Mode: mode,
+		AutoInstallSeverity: "important", RebootCommand: []string{"sh", "-c", "echo reboot >> " + reboots}, BootIDPath: bootID}.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, settings, reboots, bootID
 }
 
 func mustRead(t *testing.T, p string) []byte {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -17,22 +18,27 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
+	"github.com/bulwarkhq/bulwark/internal/debpkg"
 	"github.com/bulwarkhq/bulwark/internal/facts"
 )
 
-// Deb installs .deb payloads with the real dpkg.
+// Deb installs .deb payloads as apt installs them.
 //
-// For root "/" it runs dpkg as it is. For a directory root it adds
-// --root=DIR (dpkg then uses DIR as its install directory and
-// DIR/var/lib/dpkg as its database), --log=DIR/var/log/dpkg.log (dpkg
-// 1.21 otherwise logs a directory root's changes into the host's
-// /var/log/dpkg.log) and --force-script-chrootless: without it dpkg
-// chroots into DIR to run maintainer scripts, which fails in a root that
-// has no /bin/sh ("unable to execute installed … post-installation script
-// … No such file or directory") and would run the image's own binaries
-// with the host's privileges. Chrootless, scripts run on the host with
-// DPKG_ROOT=DIR set and must write under "$DPKG_ROOT", which is what
-// Debian's own DPKG_ROOT support expects of packages.
+// When the target root has apt (a Debian system, "/" or a directory root),
+// the verified payload files go to `apt-get install` inside the root: for a
+// directory root apt-get is the root's own, run chrooted into it, so apt's
+// ordering (Pre-Depends before the packages that need them, unpack and
+// configure across the payloads of the pass) and every maintainer script
+// run inside the root, never on the host. apt sees only the installed
+// packages and the payloads (no sources, no lists), so it cannot fetch
+// anything else; a dependency the payloads do not satisfy is refused by apt
+// before anything changes, with apt's reason.
+//
+// A directory root without apt (an image under construction, a test root)
+// gets dpkg --root=DIR, in Pre-Depends order across the payloads; dpkg runs
+// maintainer scripts chrooted into DIR. A root without /bin/sh cannot run
+// them: a package with maintainer scripts is refused there before anything
+// changes.
 type Deb struct {
 	opts Options
 	log  *slog.Logger
@@ -86,13 +92,14 @@ func InitRoot(dir string) error {
 	return nil
 }
 
-// Install installs every .deb payload of the update in one dpkg call. When
-// dpkg fails (a missing dependency, a failing maintainer script), packages
-// this call introduced are purged again, so the machine is as before; a
-// package that was installed before at another version cannot be put back
-// (its old .deb is not at hand) and is left as dpkg left it, usually
-// unpacked, which the Failure says. `dpkg --configure --pending` finishes it
-// once the cause is fixed, and the next install of the update does too.
+// Install installs every .deb payload of the update in one apt-get (or
+// dpkg) transaction and checks that dpkg then has each payload package
+// installed at the payload's version. When it fails, packages this call
+// introduced are purged again; a package that was installed before at
+// another version is left as apt and dpkg left it (apt refuses dependency
+// problems before changing anything; a failing maintainer script leaves its
+// package half-configured, as apt would), which the Failure says with apt's
+// and dpkg's reason. The next install of the update finishes it.
 func (d *Deb) Install(ctx context.Context, req Request) (Result, error) {
 	if err := req.check(true); err != nil {
 		return Result{}, err
@@ -104,21 +111,36 @@ func (d *Deb) Install(ctx context.Context, req Request) (Result, error) {
 	log := d.log.With("update", id, "root", req.Root)
 	var paths []string
 	var pkgs []debInfo
+	var full []debpkg.Info
 	for _, p := range req.Update.Payloads {
 		if !strings.HasSuffix(p.File, ".deb") {
 			return Result{}, fmt.Errorf("update %s: payload %q: installer type deb takes only .deb files: %w", id, p.File, ErrBadRequest)
 		}
-		// Absolute, so that no path can read as a dpkg option.
+		// Absolute, so that no path can read as an option.
 		path, err := filepath.Abs(req.Payloads[p.File])
 		if err != nil {
 			return Result{}, fmt.Errorf("update %s: payload %s: %w", id, p.File, err)
 		}
-		info, err := d.debInfo(ctx, path)
+		info, err := debpkg.ReadFile(path)
 		if err != nil {
 			return Result{}, &Failure{Update: id, Step: "read package", Reason: fmt.Sprintf("payload %s: %v", p.File, err), Err: err}
 		}
 		paths = append(paths, path)
-		pkgs = append(pkgs, info)
+		full = append(full, info)
+		pkgs = append(pkgs, debInfo{Name: info.Name, Version: info.Version, Arch: info.Arch})
+	}
+	t, err := d.target(req.Root)
+	if err != nil {
+		return Result{}, err
+	}
+	if !t.shell {
+		for _, info := range full {
+			if len(info.Scripts) > 0 {
+				return Result{}, &Failure{Update: id, Step: "check root", Err: ErrNoShell,
+					Reason: fmt.Sprintf("root %s has no /bin/sh, so the maintainer scripts of %s (%s) cannot run inside it; they are never run on the host. Install into a root with a shell (a debootstrapped system) or use packages without maintainer scripts",
+						req.Root, info.Name, strings.Join(info.Scripts, ", "))}
+			}
+		}
 	}
 	before, err := statusOf(req.Root)
 	if err != nil {
@@ -130,14 +152,28 @@ func (d *Deb) Install(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	marker := rebootMarker(req.Root)
-	out, err := d.dpkg(ctx, req.Root, append([]string{"--install"}, paths...)...)
+	var out string
+	step := "apt-get install"
+	if t.apt {
+		out, err = d.aptInstall(ctx, t, paths)
+	} else {
+		step = "dpkg --install"
+		out, err = d.dpkgInstall(ctx, t, paths, full)
+	}
 	res := Result{Output: out}
+	if err == nil {
+		err = installedAsPaid(req.Root, pkgs)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return res, fmt.Errorf("update %s: dpkg --install: %w", id, ctx.Err())
+			return res, fmt.Errorf("update %s: %s: %w", id, step, ctx.Err())
 		}
-		reason := dpkgReason(out)
-		left, cerr := d.cleanUp(context.WithoutCancel(ctx), req.Root, pkgs, before)
+		reason := toolReason(out)
+		var short *shortfall
+		if errors.As(err, &short) {
+			reason = short.Error()
+		}
+		left, cerr := d.cleanUp(context.WithoutCancel(ctx), t, pkgs, before)
 		if cerr != nil {
 			reason += "; cleaning up failed: " + cerr.Error()
 		}
@@ -147,18 +183,49 @@ func (d *Deb) Install(ctx context.Context, req Request) (Result, error) {
 		if left == "" && cerr == nil {
 			removeRecord(req.StateDir, "deb", id)
 		}
-		log.Warn("dpkg --install failed", "reason", reason)
-		return res, &Failure{Update: id, Step: "dpkg --install", Reason: reason, Err: err}
+		log.Warn(step+" failed", "reason", reason)
+		return res, &Failure{Update: id, Step: step, Reason: reason, Err: err}
 	}
 	res.RebootRequired = needReboot(req.Update.Reboot, marker, rebootMarker(req.Root))
-	log.Info("installed", "packages", len(pkgs), "reboot", res.RebootRequired)
+	log.Info("installed", "packages", len(pkgs), "with", step, "reboot", res.RebootRequired)
 	return res, nil
+}
+
+// shortfall: the tool succeeded but a payload package is not installed at
+// its version.
+type shortfall struct{ what []string }
+
+func (s *shortfall) Error() string {
+	return "not installed as the payloads say: " + strings.Join(s.what, "; ")
+}
+
+// installedAsPaid checks that dpkg now has every package installed ("install
+// ok installed") at its payload version.
+func installedAsPaid(root string, pkgs []debInfo) error {
+	now, err := statusOf(root)
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, p := range pkgs {
+		cur, ok := now[p.Name+":"+p.Arch]
+		switch {
+		case !ok:
+			bad = append(bad, p.Name+" is not in the dpkg database")
+		case !cur.Installed() || cur.Version != p.Version:
+			bad = append(bad, fmt.Sprintf("%s is %s at %s, want installed at %s", p.Name, stateOf(cur), cur.Version, p.Version))
+		}
+	}
+	if len(bad) > 0 {
+		return &shortfall{what: bad}
+	}
+	return nil
 }
 
 // cleanUp purges the packages of a failed call that were not installed
 // before it, and describes the ones it had to leave.
-func (d *Deb) cleanUp(ctx context.Context, root string, pkgs []debInfo, before map[string]facts.Package) (string, error) {
-	after, err := statusOf(root)
+func (d *Deb) cleanUp(ctx context.Context, t target, pkgs []debInfo, before map[string]facts.Package) (string, error) {
+	after, err := statusOf(t.root)
 	if err != nil {
 		return "", err
 	}
@@ -167,19 +234,24 @@ func (d *Deb) cleanUp(ctx context.Context, root string, pkgs []debInfo, before m
 	for _, p := range pkgs {
 		key := p.Name + ":" + p.Arch
 		now, ok := after[key]
-		if !ok || now.Installed() {
+		if !ok || (now.Installed() && now.Version == p.Version) {
 			continue
 		}
 		was, existed := before[key]
 		if !existed || stateOf(was) == "not-installed" || stateOf(was) == "config-files" {
-			purge = append(purge, key)
+			if stateOf(now) != "not-installed" && stateOf(now) != "config-files" {
+				purge = append(purge, key)
+			}
 			continue
+		}
+		if now.Version == was.Version && stateOf(now) == stateOf(was) {
+			continue // as it was
 		}
 		left = append(left, fmt.Sprintf("%s left %s at %s (%s was %s before; its old package is not at hand to restore)",
 			p.Name, stateOf(now), now.Version, was.Version, stateOf(was)))
 	}
 	if len(purge) > 0 {
-		if out, err := d.dpkg(ctx, root, append([]string{"--purge"}, purge...)...); err != nil {
+		if out, err := d.run(ctx, t, "dpkg", append([]string{"--purge"}, purge...)...); err != nil {
 			return strings.Join(left, "; "), fmt.Errorf("dpkg --purge %s: %s", strings.Join(purge, " "), dpkgReason(out))
 		}
 		d.log.Info("purged the packages a failed install introduced", "packages", purge)
@@ -208,11 +280,11 @@ func (d *Deb) Uninstall(ctx context.Context, req Request) (Result, error) {
 			if !ok {
 				return Result{}, fmt.Errorf("update %s: no install record in %s and payload %q has no local file: %w", id, req.StateDir, p.File, ErrBadRequest)
 			}
-			info, err := d.debInfo(ctx, path)
+			info, err := debpkg.ReadFile(path)
 			if err != nil {
 				return Result{}, &Failure{Update: id, Step: "read package", Reason: fmt.Sprintf("payload %s: %v", p.File, err), Err: err}
 			}
-			rec.Packages = append(rec.Packages, info)
+			rec.Packages = append(rec.Packages, debInfo{Name: info.Name, Version: info.Version, Arch: info.Arch})
 		}
 	}
 	now, err := statusOf(req.Root)
@@ -235,8 +307,20 @@ func (d *Deb) Uninstall(ctx context.Context, req Request) (Result, error) {
 		removeRecord(req.StateDir, "deb", id)
 		return Result{Output: "nothing to remove: the update's packages are not installed"}, nil
 	}
+	t, err := d.target(req.Root)
+	if err != nil {
+		return Result{}, err
+	}
+	if !t.shell {
+		for _, n := range names {
+			if s := installedScripts(req.Root, n); len(s) > 0 {
+				return Result{}, &Failure{Update: id, Step: "check root", Err: ErrNoShell,
+					Reason: fmt.Sprintf("root %s has no /bin/sh, so the maintainer scripts of %s (%s) cannot run inside it; they are never run on the host", req.Root, n, strings.Join(s, ", "))}
+			}
+		}
+	}
 	marker := rebootMarker(req.Root)
-	out, err := d.dpkg(ctx, req.Root, append([]string{"--remove"}, names...)...)
+	out, err := d.run(ctx, t, "dpkg", append([]string{"--remove"}, names...)...)
 	res := Result{Output: out}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -249,35 +333,227 @@ func (d *Deb) Uninstall(ctx context.Context, req Request) (Result, error) {
 	return res, nil
 }
 
-// dpkg runs dpkg non-interactively against root with args, and returns what
-// it printed (stdout and stderr interleaved, capped).
-func (d *Deb) dpkg(ctx context.Context, root string, args ...string) (string, error) {
-	base := []string{"--force-confdef", "--force-confold"}
-	if filepath.Clean(root) != "/" {
-		if err := os.MkdirAll(filepath.Join(root, "var", "log"), 0o755); err != nil {
-			return "", fmt.Errorf("prepare root: %w", err)
-		}
-		base = append(base, "--root="+root, "--log="+filepath.Join(root, "var", "log", "dpkg.log"), "--force-script-chrootless")
+// target is a root as the deb handler drives it.
+type target struct {
+	root  string // "/" or a directory root, clean
+	dir   bool   // a directory root: apt runs chrooted into it, dpkg with --root
+	apt   bool   // apt-get (and dpkg) of the root do the install
+	shell bool   // the root has /bin/sh, so maintainer scripts can run in it
+}
+
+// target looks at root: a directory root with apt-get, dpkg and /bin/sh is
+// driven with its own apt, chrooted; one without apt with the host's dpkg
+// --root (scripts chrooted by dpkg); "/" with the host's apt-get when there
+// is one.
+func (d *Deb) target(root string) (target, error) {
+	t := target{root: filepath.Clean(root)}
+	if t.root == "/" {
+		_, err := exec.LookPath(d.opts.AptGetPath)
+		t.apt, t.shell = err == nil, true
+		return t, nil
 	}
-	cmd := exec.CommandContext(ctx, d.opts.DpkgPath, append(base, args...)...)
+	t.dir = true
+	if st, err := os.Stat(t.root); err != nil || !st.IsDir() {
+		return t, fmt.Errorf("root %s: want an existing directory: %w", t.root, ErrBadRequest)
+	}
+	t.shell = executable(t.root, "bin/sh")
+	t.apt = t.shell && !d.opts.NoApt && executable(t.root, "usr/bin/apt-get") && executable(t.root, "usr/bin/dpkg")
+	return t, nil
+}
+
+// executable says whether ROOT/rel is an executable file. The lookup
+// resolves symbolic links inside root only (os.Root), so an image's
+// absolute /bin -> /usr/bin link is followed within the image.
+func executable(root, rel string) bool {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	st, err := r.Stat(rel)
+	return err == nil && st.Mode().IsRegular() && st.Mode().Perm()&0o111 != 0
+}
+
+// installedScripts lists the maintainer scripts dpkg keeps for the
+// installed package name ("name:arch" or "name") in root.
+func installedScripts(root, name string) []string {
+	var out []string
+	base, _, _ := strings.Cut(name, ":")
+	for _, n := range []string{name, base} {
+		for _, s := range []string{"preinst", "postinst", "prerm", "postrm"} {
+			if _, err := os.Lstat(filepath.Join(root, "var/lib/dpkg/info", n+"."+s)); err == nil && !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// aptInstall runs apt-get install with the payload files. apt sees no
+// sources and no package lists, only the installed packages and these
+// files, so it can take nothing from elsewhere. In a directory root the
+// files are linked (or copied) into ROOT/var/cache for the chrooted apt and
+// removed again afterwards.
+func (d *Deb) aptInstall(ctx context.Context, t target, paths []string) (string, error) {
+	args := []string{"install", "--yes", "--quiet",
+		"-o", "Dpkg::Use-Pty=0",
+		"-o", "APT::Sandbox::User=root",
+		"-o", "Dir::Etc::SourceList=/dev/null",
+		"-o", "Dir::Etc::SourceParts=/dev/null",
+		"-o", "Dir::Cache::pkgcache=",
+		"-o", "Dir::Cache::srcpkgcache=",
+		"-o", "Dpkg::Options::=--force-confdef",
+		"-o", "Dpkg::Options::=--force-confold",
+	}
+	lists, err := os.MkdirTemp(filepath.Join(t.root, "var", "cache"), "bulwark-install-")
+	if err != nil {
+		return "", fmt.Errorf("stage payloads in %s: %w", t.root, err)
+	}
+	defer os.RemoveAll(lists)
+	inside := func(p string) string { return p }
+	if t.dir {
+		inside = func(p string) string { return "/" + strings.TrimPrefix(p, t.root+"/") }
+	}
+	if err := os.Mkdir(filepath.Join(lists, "lists"), 0o700); err != nil {
+		return "", fmt.Errorf("stage payloads: %w", err)
+	}
+	args = append(args, "-o", "Dir::State::Lists="+inside(filepath.Join(lists, "lists")))
+	for _, p := range paths {
+		arg := p
+		if t.dir {
+			dst := filepath.Join(lists, filepath.Base(p))
+			if err := linkOrCopy(p, dst); err != nil {
+				return "", fmt.Errorf("stage payload %s: %w", filepath.Base(p), err)
+			}
+			arg = inside(dst)
+		}
+		args = append(args, arg)
+	}
+	return d.run(ctx, t, "apt-get", args...)
+}
+
+// dpkgInstall installs with dpkg alone, in Pre-Depends order across the
+// payloads: each round installs the packages whose pre-dependencies among
+// the payloads are installed already (a cycle goes in one round), and a
+// final --configure --pending configures what a round had to leave for a
+// later one.
+func (d *Deb) dpkgInstall(ctx context.Context, t target, paths []string, infos []debpkg.Info) (string, error) {
+	var out strings.Builder
+	var lastErr error
+	rest := make([]int, len(paths))
+	for i := range rest {
+		rest[i] = i
+	}
+	for len(rest) > 0 {
+		var round, later []int
+		for _, i := range rest {
+			waits := false
+			for _, j := range rest {
+				if j != i && slices.Contains(infos[i].PreDepends, infos[j].Name) {
+					waits = true
+				}
+			}
+			if waits {
+				later = append(later, i)
+			} else {
+				round = append(round, i)
+			}
+		}
+		if len(round) == 0 {
+			round, later = later, nil
+		}
+		args := []string{"--install"}
+		for _, i := range round {
+			args = append(args, paths[i])
+		}
+		o, err := d.run(ctx, t, "dpkg", args...)
+		out.WriteString(o + "\n")
+		if ctx.Err() != nil {
+			return out.String(), err
+		}
+		lastErr = err
+		rest = later
+	}
+	if lastErr != nil {
+		o, err := d.run(ctx, t, "dpkg", "--configure", "--pending")
+		out.WriteString(o + "\n")
+		if err != nil {
+			lastErr = err
+		}
+	}
+	return strings.TrimSpace(out.String()), lastErr
+}
+
+// linkOrCopy makes dst a hard link to src, or a copy when they are on
+// different file systems.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	o, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(o, in); err != nil {
+		o.Close()
+		return err
+	}
+	return o.Close()
+}
+
+// run runs tool ("dpkg" or "apt-get") non-interactively against t and
+// returns what it printed (stdout and stderr interleaved, capped). In a
+// directory root with apt the root's own tool runs chrooted into it;
+// otherwise the host's, with dpkg given --root for a directory root (dpkg
+// then chroots into it for maintainer scripts).
+func (d *Deb) run(ctx context.Context, t target, tool string, args ...string) (string, error) {
+	var cmd *exec.Cmd
+	attr := &syscall.SysProcAttr{Setpgid: true}
+	switch {
+	case t.dir && t.apt:
+		if tool == "dpkg" {
+			args = append([]string{"--force-confdef", "--force-confold"}, args...)
+		}
+		cmd = exec.CommandContext(ctx, "/usr/bin/"+tool, args...)
+		attr.Chroot = t.root
+		cmd.Dir = "/"
+	case tool == "dpkg":
+		base := []string{"--force-confdef", "--force-confold"}
+		if t.dir {
+			if err := os.MkdirAll(filepath.Join(t.root, "var", "log"), 0o755); err != nil {
+				return "", fmt.Errorf("prepare root: %w", err)
+			}
+			// dpkg 1.21 otherwise logs a directory root's changes
+			// into the host's /var/log/dpkg.log.
+			base = append(base, "--root="+t.root, "--log="+filepath.Join(t.root, "var", "log", "dpkg.log"))
+		}
+		cmd = exec.CommandContext(ctx, d.opts.DpkgPath, append(base, args...)...)
+	default:
+		cmd = exec.CommandContext(ctx, d.opts.AptGetPath, args...)
+	}
 	cmd.Env = toolEnv()
 	cmd.Stdin = nil // /dev/null: a prompt reads EOF rather than waiting
 	buf := &cappedBuffer{max: MaxOutput}
 	cmd.Stdout, cmd.Stderr = buf, buf
-	// dpkg and the maintainer scripts it runs get a process group of their
-	// own: dpkg does not pass SIGTERM on to a running script, so on
+	// The tool and the maintainer scripts it runs get a process group of
+	// their own: dpkg does not pass SIGTERM on to a running script, so on
 	// cancellation the whole group gets SIGTERM, then SIGKILL after a
 	// grace period. dpkg records each step in its database as it goes; a
 	// package interrupted mid-way is left half-installed or
-	// half-configured, and the next dpkg --install of it finishes it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// half-configured, and the next install of it finishes it.
+	cmd.SysProcAttr = attr
 	cmd.Cancel = func() error {
 		pgid := cmd.Process.Pid
 		time.AfterFunc(killGrace, func() { syscall.Kill(-pgid, syscall.SIGKILL) })
 		return syscall.Kill(-pgid, syscall.SIGTERM)
 	}
 	cmd.WaitDelay = killGrace + 5*time.Second
-	d.log.Debug("run", "cmd", cmd.Args)
+	d.log.Debug("run", "cmd", cmd.Args, "chroot", attr.Chroot)
 	err := cmd.Run()
 	return buf.String(), err
 }
@@ -297,55 +573,36 @@ func toolEnv() []string {
 	}
 }
 
-// debInfo reads a .deb's Package, Version and Architecture with dpkg-deb.
-func (d *Deb) debInfo(ctx context.Context, path string) (debInfo, error) {
-	tool := "dpkg-deb"
-	if dir := filepath.Dir(d.opts.DpkgPath); strings.ContainsRune(d.opts.DpkgPath, '/') {
-		tool = filepath.Join(dir, "dpkg-deb")
-	}
-	cmd := exec.CommandContext(ctx, tool, "--show", "--showformat=${Package}\\t${Version}\\t${Architecture}\\n", "--", path)
-	cmd.Env = toolEnv()
-	out := &cappedBuffer{max: 4096}
-	errb := &cappedBuffer{max: 4096}
-	cmd.Stdout, cmd.Stderr = out, errb
-	if err := cmd.Run(); err != nil {
-		return debInfo{}, fmt.Errorf("dpkg-deb --show: %v: %s", err, errb.String())
-	}
-	return parseShow(out.String())
-}
+var dpkgMsgRE = regexp.MustCompile(`(?m)^dpkg( \(subprocess\))?: `)
 
-var (
-	debNameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]+$`)
-	debVersionRE = regexp.MustCompile(`^([0-9]+:)?[0-9][A-Za-z0-9.+~:-]*$`)
-	debArchRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
-)
-
-// parseShow parses one "NAME\tVERSION\tARCH" line printed by dpkg-deb
-// --show from a package's control file, which is untrusted: each field is
-// checked against Debian policy's syntax before it reaches a dpkg argument.
-func parseShow(s string) (debInfo, error) {
-	s = strings.TrimSuffix(s, "\n")
-	f := strings.Split(s, "\t")
-	if len(f) != 3 || strings.ContainsRune(s, '\n') {
-		return debInfo{}, fmt.Errorf("control fields %q: want one Package, Version and Architecture", trunc(s))
+// toolReason picks apt's and dpkg's own explanation out of what they
+// printed: dpkg's messages (dpkgReason), apt's unmet dependencies and its
+// "E: " errors.
+func toolReason(out string) string {
+	var msgs []string
+	if dpkgMsgRE.MatchString(out) {
+		msgs = append(msgs, dpkgReason(out))
 	}
-	info := debInfo{Name: f[0], Version: f[1], Arch: f[2]}
-	switch {
-	case len(info.Name) > 200 || !debNameRE.MatchString(info.Name):
-		return debInfo{}, fmt.Errorf("package name %q: want lowercase letters, digits, '+', '-', '.'", trunc(info.Name))
-	case len(info.Version) > 200 || !debVersionRE.MatchString(info.Version):
-		return debInfo{}, fmt.Errorf("package %s: version %q: want a Debian version such as 1.2-1", info.Name, trunc(info.Version))
-	case len(info.Arch) > 64 || !debArchRE.MatchString(info.Arch):
-		return debInfo{}, fmt.Errorf("package %s: architecture %q: want one such as all or amd64", info.Name, trunc(info.Arch))
+	unmet := false
+	for _, line := range strings.Split(out, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(line, "The following packages have unmet dependencies:") {
+			unmet = true
+			continue
+		}
+		if unmet && trimmed != "" && (line[0] == ' ' || line[0] == '\t') {
+			msgs = append(msgs, "unmet dependency: "+strings.Join(strings.Fields(trimmed), " "))
+			continue
+		}
+		unmet = false
+		if strings.HasPrefix(line, "E: ") {
+			msgs = append(msgs, "apt: "+strings.TrimPrefix(line, "E: "))
+		}
 	}
-	return info, nil
-}
-
-func trunc(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
+	if len(msgs) == 0 {
+		return dpkgReason(out)
 	}
-	return s
+	return strings.Join(msgs, "; ")
 }
 
 // dpkgReason picks dpkg's own explanation out of what it printed: every
@@ -465,9 +722,16 @@ func readDebRecord(stateDir, id string) (*debRecord, error) {
 		return nil, fmt.Errorf("install record %s: format %d, this agent reads format %d (upgrade the agent)", p, rec.Format, debRecordFormat)
 	}
 	for _, pkg := range rec.Packages {
-		if _, err := parseShow(pkg.Name + "\t" + pkg.Version + "\t" + pkg.Arch); err != nil {
+		if err := debpkg.Check(pkg.Name, pkg.Version, pkg.Arch); err != nil {
 			return nil, fmt.Errorf("install record %s: %w", p, err)
 		}
 	}
 	return &rec, nil
+}
+
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "…"
+	}
+	return s
 }

@@ -15,8 +15,18 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/facts"
 )
 
-// newRoot returns an empty directory root prepared for dpkg.
+// newRoot returns a directory root prepared for dpkg with a shell for
+// maintainer scripts (debtest.AddShell).
 func newRoot(t testing.TB) string {
+	t.Helper()
+	root := newBareRoot(t)
+	debtest.AddShell(t, root)
+	return root
+}
+
+// newBareRoot returns an empty directory root prepared for dpkg, without a
+// shell.
+func newBareRoot(t testing.TB) string {
 	t.Helper()
 	root := t.TempDir()
 	if err := InitRoot(root); err != nil {
@@ -309,7 +319,7 @@ func TestDebBadRequests(t *testing.T) {
 		{"relative_root", Request{Update: good, Payloads: p, Root: "img", StateDir: t.TempDir()}, `root "img"`},
 		{"missing_payload", Request{Update: good, Payloads: map[string]string{}, Root: newRoot(t), StateDir: t.TempDir()}, `payload "bw-x_1_all.deb" has no local file`},
 		{"not_a_deb_name", Request{Update: notDeb, Payloads: map[string]string{"x.tar.zst": deb}, Root: newRoot(t), StateDir: t.TempDir()}, "takes only .deb files"},
-		{"garbage_deb", Request{Update: bad, Payloads: bp, Root: newRoot(t), StateDir: t.TempDir()}, "payload garbage.deb: dpkg-deb --show"},
+		{"garbage_deb", Request{Update: bad, Payloads: bp, Root: newRoot(t), StateDir: t.TempDir()}, "payload garbage.deb: " + garbage + ": not a Debian binary package"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -352,24 +362,6 @@ func TestInitRoot(t *testing.T) {
 	}
 }
 
-func TestParseShow(t *testing.T) {
-	tests := []struct{ in, err string }{
-		{"libssl3\t3.0.15-1~deb12u1\tamd64\n", ""},
-		{"bw-x\t1:2.0+b1\tall", ""},
-		{"bw-x\t1.0", "want one Package"},
-		{"--force-all\t1.0\tall", "package name"},
-		{"bw-x\t1.0 --purge\tall", "version"},
-		{"bw-x\t1.0\tall\nother\t1\tall", "want one Package"},
-		{"bw-x\t1.0\tAMD64", "architecture"},
-	}
-	for _, tt := range tests {
-		_, err := parseShow(tt.in)
-		if (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
-			t.Errorf("parseShow(%q) err = %v; want %q", tt.in, err, tt.err)
-		}
-	}
-}
-
 func TestDpkgReason(t *testing.T) {
 	out := `(Reading database ... 5 files and directories currently installed.)
 Preparing to unpack foo2.deb ...
@@ -392,29 +384,16 @@ Errors were encountered while processing:
 	}
 }
 
-func FuzzParseShow(f *testing.F) {
-	for _, s := range []string{"libssl3\t3.0.15-1~deb12u1\tamd64\n", "a\tb\tc", "\t\t", "x\t1\tall\n\n"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		info, err := parseShow(s)
-		if err != nil {
-			return
-		}
-		for _, v := range []string{info.Name, info.Version, info.Arch} {
-			if v == "" || strings.HasPrefix(v, "-") || strings.ContainsAny(v, " \t\n/") {
-				t.Fatalf("unsafe field %q accepted from %q", v, s)
-			}
-		}
-	})
-}
-
 func FuzzDpkgReason(f *testing.F) {
 	f.Add("dpkg: error processing package foo (--install):\n dependency problems\n")
 	f.Add("dpkg: warning: x\n\t\ny")
+	f.Add("The following packages have unmet dependencies:\n foo : Depends: bar but it is not installable\nE: Unable to correct problems\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		if r := dpkgReason(s); len(r) > len(s)+8*strings.Count(s, "\n")+8 {
 			t.Fatalf("reason longer than its input: %q", r)
+		}
+		if r := toolReason(s); len(r) > 2*len(s)+40*strings.Count(s, "\n")+40 {
+			t.Fatalf("tool reason out of proportion to its input: %q", r)
 		}
 	})
 }
@@ -469,10 +448,11 @@ func TestDebCancel(t *testing.T) {
 	if out, err := exec.Command("dpkg-query", "--root="+root, "-W", "-f", "${db:Status-Status}", "bw-slow").Output(); err != nil || string(out) != "half-configured" {
 		t.Errorf("bw-slow after the interruption: %q, %v; want half-configured", out, err)
 	}
-	// The script was stopped with dpkg, not left running.
+	// The script was stopped with dpkg, not left running (it ran
+	// chrooted into root, which /proc/PID/root shows).
 	out, _ := exec.Command("pgrep", "-f", "^sleep 600$").Output()
 	for _, pid := range strings.Fields(string(out)) {
-		if environ, err := os.ReadFile("/proc/" + pid + "/environ"); err == nil && strings.Contains(string(environ), "DPKG_ROOT="+root) {
+		if r, err := os.Readlink("/proc/" + pid + "/root"); err == nil && r == root {
 			t.Errorf("maintainer script still running after cancel: pid %s", pid)
 			exec.Command("kill", pid).Run()
 		}
@@ -504,5 +484,55 @@ func TestBind(t *testing.T) {
 	}
 	if st, _ := pkgState(t, root, "bw-bound"); strings.HasSuffix(st, " installed") {
 		t.Errorf("status after uninstall %q", st)
+	}
+}
+
+// TestDebNoShellRefused: a root without /bin/sh cannot run maintainer
+// scripts inside it, and they are never run on the host: the install is
+// refused before anything changes. A package without scripts installs.
+func TestDebNoShellRefused(t *testing.T) {
+	ctx := context.Background()
+	root, state := newBareRoot(t), t.TempDir()
+	h := handler(t, "deb", Options{})
+	u, p := debUpdate("BW-SCRIPTED", catalog.RebootNever, helloDeb(t, t.TempDir(), "1.0-1", ""))
+	_, err := h.Install(ctx, Request{Update: u, Payloads: p, Root: root, StateDir: state})
+	if !errors.Is(err, ErrNoShell) || !strings.Contains(err.Error(), "bw-hello (postinst, prerm)") || !strings.Contains(err.Error(), root) {
+		t.Fatalf("err = %v; want ErrNoShell naming the root, the package and its scripts", err)
+	}
+	if st, _ := pkgState(t, root, "bw-hello"); st != "" {
+		t.Errorf("bw-hello after the refusal: %q", st)
+	}
+	plain, pp := debUpdate("BW-PLAIN", catalog.RebootNever, debtest.Build(t, t.TempDir(), debtest.Package{Name: "bw-plain", Version: "1", Files: map[string]string{"/usr/share/bw-plain/x": "x"}}))
+	if _, err := h.Install(ctx, Request{Update: plain, Payloads: pp, Root: root, StateDir: state}); err != nil {
+		t.Fatalf("a package without scripts in a root without a shell: %v", err)
+	}
+}
+
+// TestDebPreDependsAcrossPayloads is the pam case with dpkg alone: the
+// first payload pre-depends on the exact version of the second, which one
+// dpkg --install of both in this order refuses ("pre-dependency problem").
+// The handler installs the pre-dependency first.
+func TestDebPreDependsAcrossPayloads(t *testing.T) {
+	ctx := context.Background()
+	root, state, debs := newRoot(t), t.TempDir(), t.TempDir()
+	h := handler(t, "deb", Options{})
+	mods := func(v string) string {
+		return debtest.Build(t, debs, debtest.Package{Name: "bw-modules", Version: v, PreDepends: "bw-modules-bin (= " + v + ")", Files: map[string]string{"/usr/lib/bw/modules": v}})
+	}
+	bin := func(v string) string {
+		return debtest.Build(t, debs, debtest.Package{Name: "bw-modules-bin", Version: v, Files: map[string]string{"/usr/lib/bw/bin": v}, Postinst: "true"})
+	}
+	u1, p1 := debUpdate("BW-PAM-1", catalog.RebootNever, mods("1"), bin("1"))
+	if _, err := h.Install(ctx, Request{Update: u1, Payloads: p1, Root: root, StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	u2, p2 := debUpdate("BW-PAM-2", catalog.RebootNever, mods("2"), bin("2"))
+	if _, err := h.Install(ctx, Request{Update: u2, Payloads: p2, Root: root, StateDir: state}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"bw-modules", "bw-modules-bin"} {
+		if st, v := pkgState(t, root, n); st != "install ok installed" || v != "2" {
+			t.Errorf("%s: %q %q", n, st, v)
+		}
 	}
 }

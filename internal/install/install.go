@@ -53,7 +53,13 @@ type Handler interface {
 // Options configure the handlers.
 type Options struct {
 	Logger   *slog.Logger // nil: discard
-	DpkgPath string       // default "dpkg"; dpkg-deb is looked up next to it
+	DpkgPath string       // default "dpkg"
+	// AptGetPath is the host's apt-get, used for root "/" (default
+	// "apt-get"; without one "/" is installed with dpkg alone).
+	AptGetPath string
+	// NoApt makes the deb handler use dpkg alone even where the root has
+	// apt (the Pre-Depends ordering is then the handler's own).
+	NoApt bool
 	// Archive limits; zero values take the defaults below.
 	MaxFiles    int   // entries in one archive (default 100000)
 	MaxBytes    int64 // bytes of file content in one archive (default 4 GiB)
@@ -77,6 +83,9 @@ func ForType(t string, opts Options) (Handler, error) {
 	}
 	if opts.DpkgPath == "" {
 		opts.DpkgPath = "dpkg"
+	}
+	if opts.AptGetPath == "" {
+		opts.AptGetPath = "apt-get"
 	}
 	if opts.MaxFiles <= 0 {
 		opts.MaxFiles = DefaultMaxFiles
@@ -104,6 +113,9 @@ var (
 	// ErrChanged: files installed by an archive changed since; uninstall
 	// refuses to remove them unless forced.
 	ErrChanged = errors.New("installed files changed since install")
+	// ErrNoShell: a directory root without /bin/sh was asked to install or
+	// remove packages with maintainer scripts, which must run inside it.
+	ErrNoShell = errors.New("root cannot run maintainer scripts")
 	// ErrBadRequest: the request itself is malformed (missing payload,
 	// relative root, …).
 	ErrBadRequest = errors.New("bad install request")

@@ -4,7 +4,7 @@
 # $bulwark_test_cache, under the user's cache directory, never the machine's
 # /var), then exports BULWARK_TEST_DEBIAN_ROOT for internal/lockdown, the
 # lockdown CLI scripts and the real-package install tests (which upgrade its
-# pam, openssl and ca-certificates to the security updates realdebs.sh
+# pam, openssl and ca-certificates to the security updates install.sh
 # downloads). Tests copy the root before changing anything; the cache is
 # never modified. The mirror is the one this machine's apt uses for bookworm
 # (apt_mirror in apt-sources.sh).
