@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -228,7 +229,7 @@ func TestDebianPackages(t *testing.T) {
 		run(t, "", nil, "chroot", root, "install", "-d", "-o", "bulwark-server", "-g", "bulwark-server", "-m", "0700", "/var/lib/bulwark-server")
 		cmd := exec.Command("chroot", "--userspec=bulwark-server:bulwark-server", root,
 			"/usr/bin/bulwark", "server", "--config", "/etc/bulwark/server.yaml", "--listen", "127.0.0.1:0")
-		var log bytes.Buffer
+		var log lockedBuffer
 		cmd.Stdout, cmd.Stderr = &log, &log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -262,4 +263,23 @@ func TestDebianPackages(t *testing.T) {
 			t.Errorf("purge removed the data directory: %v", err)
 		}
 	})
+}
+
+// lockedBuffer is a bytes.Buffer that a running command writes to while the
+// test reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
