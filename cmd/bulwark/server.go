@@ -57,6 +57,9 @@ command line). The schema is migrated on start.
 Config file (every key optional):
   data_dir: ./bulwark-data
   database: ""               # postgres://bulwark@db:5432/bulwark; empty = SQLite in data_dir
+  retention:                 # history pruned hourly; 0 keeps it forever
+    reports: 720h            # delivered batch ids (retries older than this apply again, harmlessly)
+    syncs: 2160h             # finished sync runs
   listen: ":8443"
   http: ""                   # plain HTTP for repositories only; off unless set
   hosts: [updates.example.com]

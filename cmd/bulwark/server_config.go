@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
 // maxConfigSize caps the server's YAML config file.
@@ -25,6 +26,7 @@ const maxConfigSize = 1 << 20
 type serverFileConfig struct {
 	DataDir   string                `yaml:"data_dir"`
 	Database  string                `yaml:"database"`
+	Retention *store.Retention      `yaml:"retention"`
 	Listen    string                `yaml:"listen"`
 	HTTP      string                `yaml:"http"`
 	Hosts     []string              `yaml:"hosts"`
@@ -87,6 +89,7 @@ func parseServerConfig(name string, b []byte, c *serverFileConfig) (*serverFileC
 type serverFlags struct {
 	dataDir, database, listen, http, publicURL string
 	siteName                                   string
+	retainReports, retainSyncs                 time.Duration
 	hosts, vendors                             []string
 	upstream, upstreamCA                       string
 	upstreamVendors                            []string
@@ -101,6 +104,8 @@ func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&sf.dataDir, "data-dir", "bulwark-data", "data directory (SQLite, site repository, TLS material), created 0700")
 	f.StringVar(&sf.database, "database", "", "PostgreSQL URL postgres://user@host:port/name (default: SQLite in the data directory); prefer BULWARK_DATABASE or the config file when it holds a password")
 	f.StringVar(&sf.listen, "listen", ":8443", "HTTPS listen address")
+	f.DurationVar(&sf.retainReports, "retain-reports", store.DefaultRetention.Reports, "how long delivered report batch ids are remembered; 0 keeps them forever")
+	f.DurationVar(&sf.retainSyncs, "retain-syncs", store.DefaultRetention.Syncs, "how long finished sync runs stay in the sync history; 0 keeps them forever")
 	f.StringVar(&sf.http, "http", "", "also serve repositories (only) over plain HTTP on this address; off unless set")
 	f.StringSliceVar(&sf.hosts, "host", nil, "extra DNS name or IP address for the server certificate (repeatable)")
 	f.StringVar(&sf.publicURL, "public-url", "", "URL agents and admins reach this server at (default https://<hostname>:<port>)")
@@ -119,6 +124,14 @@ func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&sf.severities, "severity", nil, "sync only these severities (repeatable)")
 	f.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
+}
+
+func (c *serverFileConfig) retention() *store.Retention {
+	if c.Retention == nil {
+		r := store.DefaultRetention
+		c.Retention = &r
+	}
+	return c.Retention
 }
 
 func (c *serverFileConfig) up() *upstreamFileConfig {
@@ -173,6 +186,8 @@ func (c *serverFileConfig) applyEnv(lookup func(string) (string, bool)) error {
 		name string
 		dst  func() *time.Duration
 	}{
+		{"BULWARK_RETAIN_REPORTS", func() *time.Duration { return &c.retention().Reports }},
+		{"BULWARK_RETAIN_SYNCS", func() *time.Duration { return &c.retention().Syncs }},
 		{"BULWARK_SYNC_INTERVAL", func() *time.Duration { return &c.up().Interval }},
 		{"BULWARK_SYNC_JITTER", func() *time.Duration { return &c.up().Jitter }},
 	} {
@@ -248,6 +263,12 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 	set := func(name string) bool { return fs.Changed(name) }
 	if set("data-dir") {
 		c.DataDir = sf.dataDir
+	}
+	if set("retain-reports") {
+		c.retention().Reports = sf.retainReports
+	}
+	if set("retain-syncs") {
+		c.retention().Syncs = sf.retainSyncs
 	}
 	if set("database") {
 		c.Database = sf.database
@@ -326,7 +347,10 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 
 // serverConfig turns the merged settings into the server's Config.
 func (c *serverFileConfig) serverConfig() (server.Config, error) {
-	cfg := server.Config{DataDir: c.DataDir, Database: c.Database, Listen: c.Listen, HTTP: c.HTTP, Hosts: c.Hosts, PublicURL: c.PublicURL,
+	if r := c.Retention; r != nil && (r.Reports < 0 || r.Syncs < 0) {
+		return server.Config{}, fmt.Errorf("retention: reports %v, syncs %v: use a duration such as 720h, or 0 to keep forever", r.Reports, r.Syncs)
+	}
+	cfg := server.Config{DataDir: c.DataDir, Database: c.Database, Retention: c.Retention, Listen: c.Listen, HTTP: c.HTTP, Hosts: c.Hosts, PublicURL: c.PublicURL,
 		SiteName: c.SiteName, Vendors: c.Vendors}
 	if u := c.Upstream; u != nil && (u.URL != "" || u.CAFingerprint != "" || len(u.Vendors) > 0) {
 		if u.URL == "" {

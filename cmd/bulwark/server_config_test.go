@@ -30,7 +30,7 @@ log: {level: debug}
 	}
 	env := map[string]string{"BULWARK_LISTEN": ":9100", "BULWARK_SYNC_JITTER": "2m", "BULWARK_SEVERITY": "critical, important",
 		"BULWARK_UPSTREAM_MODE": "replica", "BULWARK_UPSTREAM_TOKEN": "bwa_x",
-		"BULWARK_DATABASE": "postgres://bulwark@db/bulwark"}
+		"BULWARK_DATABASE": "postgres://bulwark@db/bulwark", "BULWARK_RETAIN_SYNCS": "0"}
 	if err := c.applyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +53,8 @@ log: {level: debug}
 		t.Errorf("data dir %q: the file's value should stand", cfg.DataDir)
 	case cfg.Database != "postgres://bulwark@db/bulwark":
 		t.Errorf("database %q: the environment should set it", cfg.Database)
+	case cfg.Retention == nil || cfg.Retention.Syncs != 0 || cfg.Retention.Reports != 720*time.Hour:
+		t.Errorf("retention %+v: syncs 0 from the environment, reports the default", cfg.Retention)
 	case cfg.Listen != ":9200":
 		t.Errorf("listen %q: the flag should win", cfg.Listen)
 	case u == nil || u.URL != "https://flag:8443":

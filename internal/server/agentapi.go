@@ -210,9 +210,7 @@ func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkClone(r, a); err != nil {
 		return err
 	}
-	if err := s.st.TouchAgent(r.Context(), a.ID, s.now()); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
+	s.seen.touch(a.ID, s.now())
 	ah, err := s.approvalsHash(r.Context(), a.Group)
 	if err != nil {
 		return err

@@ -63,6 +63,8 @@ type Config struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	Store  Store // nil: opened from Database
+	// Retention is how long history is kept; nil is store.DefaultRetention.
+	Retention *store.Retention
 }
 
 // HostedVendor is a vendor repository directory this server serves.
@@ -126,6 +128,7 @@ type Server struct {
 	ahGen       uint64            // bumped by every change of the site repository
 
 	ingest *Ingester
+	seen   *lastSeen
 	// enrollLimit bounds enrollment attempts per address: a burst of 60
 	// (a classroom of machines behind one NAT), then one a second.
 	enrollLimit *ipLimiter
@@ -205,6 +208,7 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 	}
 	s.metrics = newMetrics(s.st)
 	s.ingest = NewIngester(s.st)
+	s.seen = newLastSeen(s.st, s.log)
 	s.enrollLimit = newIPLimiter(1, 60)
 	s.handler = s.routes()
 	ok = true
@@ -564,6 +568,7 @@ func (s *Server) Start() {
 	s.cancel = cancel
 	s.wg.Go(func() { s.syncLoop(ctx) })
 	s.wg.Go(func() { s.refreshLoop(ctx) })
+	s.wg.Go(func() { s.pruneLoop(ctx) })
 }
 
 // Stop ends the background workers and waits for them.
@@ -586,6 +591,10 @@ func (s *Server) closeResources() error {
 	if s.ingest != nil {
 		s.ingest.Close()
 		s.ingest = nil
+	}
+	if s.seen != nil {
+		s.seen.Close()
+		s.seen = nil
 	}
 	s.roots.close()
 	if s.site != nil {

@@ -16,6 +16,8 @@ type Store interface {
 	AgentStore
 	UpdateStore
 	SyncStore
+	// Prune deletes the history a retention policy no longer keeps.
+	Prune(ctx context.Context, r store.Retention, now time.Time) (store.Pruned, error)
 	Close() error
 }
 
@@ -52,6 +54,9 @@ type AgentStore interface {
 	MoveAgents(ctx context.Context, ids []string, group string) error
 	SetAgentStatus(ctx context.Context, id, status, flag string) error
 	TouchAgent(ctx context.Context, id string, at time.Time) error
+	// TouchAgents records several agents' last-seen times in one
+	// transaction; unknown agents are skipped, and a time never moves back.
+	TouchAgents(ctx context.Context, seen map[string]time.Time) error
 	// ApplyReport stores a batch once: a batch id seen before for this agent
 	// changes nothing and returns applied=false.
 	ApplyReport(ctx context.Context, r *store.Report) (applied bool, err error)

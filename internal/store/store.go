@@ -163,3 +163,21 @@ type SyncRun struct {
 	StartedAt       time.Time  `json:"started_at"`
 	FinishedAt      *time.Time `json:"finished_at,omitempty"`
 }
+
+// Retention is how long history is kept; a zero field keeps that history
+// forever.
+type Retention struct {
+	// Reports is how long a delivered batch id is remembered (so that a
+	// retry of it is recognised). A retry older than this is applied again,
+	// which is harmless: a state never overwrites a newer one.
+	Reports time.Duration `json:"reports" yaml:"reports"`
+	// Syncs is how long finished sync runs are kept in the sync history.
+	Syncs time.Duration `json:"syncs" yaml:"syncs"`
+}
+
+// DefaultRetention keeps a month of batch ids (an agent offline longer
+// than that re-sends harmlessly) and a quarter of sync history.
+var DefaultRetention = Retention{Reports: 30 * 24 * time.Hour, Syncs: 90 * 24 * time.Hour}
+
+// Pruned counts what one pruning pass deleted, by table.
+type Pruned map[string]int64

@@ -15,6 +15,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -333,6 +335,32 @@ func (d *DB) TouchAgent(ctx context.Context, id string, at time.Time) error {
 	return one(d.db.ExecContext(ctx, `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`, id, ms(at)))
 }
 
+// TouchAgents records several agents' last-seen times in one transaction,
+// in agent order (no lock cycles between PostgreSQL replicas).
+func (d *DB) TouchAgents(ctx context.Context, seen map[string]time.Time) error {
+	ids := make([]string, 0, len(seen))
+	for id := range seen {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	st, err := tx.PrepareContext(ctx, `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for _, id := range ids {
+		if _, err := st.ExecContext(ctx, id, ms(seen[id])); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
 const upsertState = `INSERT INTO agent_states (agent_id, vendor, update_id, state, detail, updated_at)
 	VALUES ($1,$2,$3,$4,$5,$6)
 	ON CONFLICT (agent_id, vendor, update_id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
@@ -373,7 +401,15 @@ func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, erro
 	}
 	defer seen.Close()
 	applied := make([]bool, len(rs))
-	for i, r := range rs {
+	// Rows are locked in agent order, so two replicas' group commits on one
+	// PostgreSQL never wait on each other in a cycle (a deadlock).
+	order := make([]int, len(rs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(rs[a].AgentID, rs[b].AgentID) })
+	for _, i := range order {
+		r := rs[i]
 		res, err := mark.ExecContext(ctx, r.AgentID, r.BatchID, ms(r.ReceivedAt))
 		if d.dialect.IsForeignKey(err) {
 			return nil, fmt.Errorf("agent %s: %w", r.AgentID, store.ErrNotFound)

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 		{"ReportsGrouped", testReportsGrouped},
 		{"Updates", testUpdates},
 		{"Syncs", testSyncs},
+		{"Prune", testPrune},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,6 +204,10 @@ func testAgents(t *testing.T, s server.Store) {
 	}
 	must(t, s.SetAgentStatus(ctx, "a1", store.AgentReenroll, "cloned"))
 	must(t, s.TouchAgent(ctx, "a1", t0.Add(time.Hour)))
+	must(t, s.TouchAgents(ctx, map[string]time.Time{"a1": t0.Add(time.Minute), "a2": t0.Add(2 * time.Hour), "gone": t0}))
+	if a2, err := s.Agent(ctx, "a2"); err != nil || !a2.LastSeen.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("TouchAgents: a2 = %+v, %v", a2, err)
+	}
 	a, err = s.Agent(ctx, "a1")
 	must(t, err)
 	if a.Status != store.AgentReenroll || a.Flag != "cloned" || !a.LastSeen.Equal(t0.Add(time.Hour)) {
@@ -413,5 +418,54 @@ func testReportsGrouped(t *testing.T, s server.Store) {
 	wantErr(t, err, store.ErrNotFound)
 	if st, _ := s.AgentStates(ctx, "a1"); len(st) != 3 {
 		t.Fatalf("a failed group left states %+v", st)
+	}
+}
+
+func testPrune(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	day := 24 * time.Hour
+	now := t0.Add(100 * day)
+	must(t, s.CreateAgent(ctx, agent("a1", "m1", "web")))
+	for i, age := range []time.Duration{40 * day, 31 * day, 29 * day, time.Hour} {
+		_, err := s.ApplyReport(ctx, &store.Report{AgentID: "a1", BatchID: fmt.Sprintf("b%d", i), ReceivedAt: now.Add(-age),
+			Changes: []store.UpdateState{{Vendor: "v", UpdateID: "u", State: "needed", UpdatedAt: now.Add(-age)}}})
+		must(t, err)
+	}
+	for _, age := range []time.Duration{120 * day, 91 * day, day} {
+		id, err := s.StartSync(ctx, &store.SyncRun{Vendor: "v", Trigger: "schedule", StartedAt: now.Add(-age)})
+		must(t, err)
+		fin := now.Add(-age + time.Minute)
+		must(t, s.FinishSync(ctx, &store.SyncRun{ID: id, Status: store.SyncOK, FinishedAt: &fin}))
+	}
+	_, err := s.StartSync(ctx, &store.SyncRun{Vendor: "v", Trigger: "manual", StartedAt: now.Add(-200 * day)}) // still running: kept
+	must(t, err)
+	got, err := s.Prune(ctx, store.DefaultRetention, now)
+	must(t, err)
+	if got["reports"] != 2 || got["sync_runs"] != 2 {
+		t.Fatalf("Prune = %v, want 2 reports and 2 sync runs", got)
+	}
+	// A retry of a pruned batch applies again, harmlessly: the newer state stays.
+	applied, err := s.ApplyReport(ctx, &store.Report{AgentID: "a1", BatchID: "b0", ReceivedAt: now,
+		Changes: []store.UpdateState{{Vendor: "v", UpdateID: "u", State: "downloaded", UpdatedAt: now.Add(-40 * day)}}})
+	must(t, err)
+	st, err := s.AgentStates(ctx, "a1")
+	must(t, err)
+	if !applied || len(st) != 1 || st[0].State != "needed" || !st[0].UpdatedAt.Equal(now.Add(-time.Hour)) {
+		t.Fatalf("retry of a pruned batch: applied %v, states %+v", applied, st)
+	}
+	// The kept batch is still recognised.
+	if applied, _ := s.ApplyReport(ctx, &store.Report{AgentID: "a1", BatchID: "b2", ReceivedAt: now}); applied {
+		t.Fatal("a batch inside the retention window applied twice")
+	}
+	runs, err := s.ListSyncs(ctx, 0)
+	must(t, err)
+	if len(runs) != 2 {
+		t.Fatalf("sync runs left: %+v", runs)
+	}
+	// A zero policy keeps everything.
+	got, err = s.Prune(ctx, store.Retention{}, now.Add(1000*day))
+	must(t, err)
+	if len(got) != 0 {
+		t.Fatalf("Prune with a zero policy deleted %v", got)
 	}
 }

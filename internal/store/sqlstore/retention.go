@@ -1,0 +1,57 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// pruneChunk bounds the rows one pruning transaction deletes, so a large
+// backlog never holds SQLite's write lock (or a PostgreSQL row lock set)
+// for long.
+const pruneChunk = 5000
+
+// pruneRule deletes, chunk by chunk, the rows of one table a policy no
+// longer keeps: del must delete at most $2 rows older than $1.
+type pruneRule struct {
+	table string
+	keep  func(store.Retention) time.Duration
+	del   string
+}
+
+var pruneRules = []pruneRule{
+	{"reports", func(r store.Retention) time.Duration { return r.Reports },
+		`DELETE FROM reports WHERE (agent_id, batch_id) IN
+			(SELECT agent_id, batch_id FROM reports WHERE received_at < $1 LIMIT $2)`},
+	{"sync_runs", func(r store.Retention) time.Duration { return r.Syncs },
+		`DELETE FROM sync_runs WHERE id IN
+			(SELECT id FROM sync_runs WHERE started_at < $1 AND finished_at IS NOT NULL LIMIT $2)`},
+}
+
+// Prune deletes the history r no longer keeps at now.
+func (d *DB) Prune(ctx context.Context, r store.Retention, now time.Time) (store.Pruned, error) {
+	out := store.Pruned{}
+	for _, rule := range pruneRules {
+		age := rule.keep(r)
+		if age <= 0 {
+			continue
+		}
+		cutoff := ms(now.Add(-age))
+		for {
+			res, err := d.db.ExecContext(ctx, rule.del, cutoff, pruneChunk)
+			if err != nil {
+				return out, err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return out, err
+			}
+			out[rule.table] += n
+			if n < pruneChunk {
+				break
+			}
+		}
+	}
+	return out, nil
+}
