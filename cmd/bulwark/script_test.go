@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -32,6 +35,15 @@ func TestScript(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("HOME", env.WorkDir)
+			// A network namespace name of this script's own (media_airgap
+			// makes one); removed when the script ends, even on failure.
+			ns := fmt.Sprintf("bwts-%d-%s", os.Getpid(), filepath.Base(env.WorkDir))
+			env.Setenv("NETNS", ns)
+			env.Defer(func() {
+				if _, err := os.Stat(filepath.Join("/run/netns", ns)); err == nil {
+					exec.Command("ip", "netns", "del", ns).Run()
+				}
+			})
 			return nil
 		},
 	})

@@ -87,7 +87,8 @@ Type=notify) it reports READY=1 once listening.`,
 		Example: `  bulwark server
   bulwark server --data-dir /var/lib/bulwark --vendor example=/srv/vendor
   BULWARK_DATABASE=postgres://bulwark@db:5432/bulwark bulwark server
-  bulwark server --upstream https://hq:8443 --upstream-ca sha256:… --upstream-vendor example=sha256:…`,
+  bulwark server --upstream https://hq:8443 --upstream-ca sha256:… --upstream-vendor example=sha256:…
+  bulwark server --upstream-vendor example=sha256:…   # disconnected: updates arrive by bulwark media import`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

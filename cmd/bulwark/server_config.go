@@ -353,7 +353,7 @@ func (c *serverFileConfig) serverConfig() (server.Config, error) {
 	cfg := server.Config{DataDir: c.DataDir, Database: c.Database, Retention: c.Retention, Listen: c.Listen, HTTP: c.HTTP, Hosts: c.Hosts, PublicURL: c.PublicURL,
 		SiteName: c.SiteName, Vendors: c.Vendors}
 	if u := c.Upstream; u != nil && (u.URL != "" || u.CAFingerprint != "" || len(u.Vendors) > 0) {
-		if u.URL == "" {
+		if u.URL == "" && (len(u.Vendors) == 0 || u.CAFingerprint != "") {
 			return cfg, errors.New("upstream settings given without an upstream URL (--upstream)")
 		}
 		cfg.Upstream = &server.Upstream{URL: strings.TrimRight(u.URL, "/"), CAFingerprint: u.CAFingerprint, Vendors: u.Vendors,

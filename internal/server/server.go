@@ -91,6 +91,11 @@ type Upstream struct {
 	Severities      []string `yaml:"severities" json:"severities,omitempty"`
 }
 
+// Offline reports whether the upstream has no URL: its vendors' content
+// arrives only on offline media (`bulwark media import`), which write the
+// mirror and the pinned root; a sync then only indexes what is there.
+func (u *Upstream) Offline() bool { return u.URL == "" }
+
 // UpstreamVendor is one vendor repository to mirror, pinned by the SHA-256
 // of its first root (metadata/1.root.json).
 type UpstreamVendor struct {
@@ -230,11 +235,14 @@ func (c *Config) validate() error {
 		seen[v.Name] = true
 	}
 	if u := c.Upstream; u != nil {
-		pu, err := url.Parse(u.URL)
-		if err != nil || pu.Scheme != "https" || pu.Host == "" {
+		if u.Offline() {
+			// A disconnected server: its vendors arrive on offline media.
+			if u.Mode == ModeReplica || u.MetadataOnly {
+				return errors.New("upstream without a url (offline media only): replica mode and metadata_only need an upstream server")
+			}
+		} else if pu, err := url.Parse(u.URL); err != nil || pu.Scheme != "https" || pu.Host == "" {
 			return fmt.Errorf("upstream url %q: use https://host:port", u.URL)
-		}
-		if _, err := pki.ParseFingerprint(u.CAFingerprint); err != nil {
+		} else if _, err := pki.ParseFingerprint(u.CAFingerprint); err != nil {
 			return fmt.Errorf("upstream ca_fingerprint: %w", err)
 		}
 		if len(u.Vendors) == 0 {

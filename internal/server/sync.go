@@ -149,7 +149,12 @@ func (s *Server) doSync(ctx context.Context, rp *repo, run *store.SyncRun) error
 		// the metadata cache's one-second look) is when the server notices.
 		s.meta.purge(rp.dir)
 	}
-	if rp.kind == "mirror" {
+	if rp.kind == "mirror" && s.cfg.Upstream.Offline() {
+		if err := s.loadImportedRoot(rp); err != nil {
+			return err
+		}
+		s.meta.purge(rp.dir)
+	} else if rp.kind == "mirror" {
 		up := s.cfg.Upstream
 		hc, err := s.upstreamClient()
 		if err != nil {
@@ -226,6 +231,31 @@ func (s *Server) pinVendorRoot(ctx context.Context, rp *repo, fc *fetch.Client) 
 		return err
 	}
 	rp.root, rp.rootSum = b, want
+	return nil
+}
+
+// loadImportedRoot reads the vendor root that `bulwark media import` pinned
+// on an offline server, and keeps it only if it has the configured
+// fingerprint.
+func (s *Server) loadImportedRoot(rp *repo) error {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.root != nil {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(s.cfg.DataDir, rootsDir, rp.name+".json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("nothing imported yet: this server is offline; bring the vendor's updates with `bulwark media import`")
+	}
+	if err != nil {
+		return err
+	}
+	for _, v := range s.cfg.Upstream.Vendors {
+		if v.Name == rp.name && sum(b) != normFingerprint(v.RootFingerprint) {
+			return fmt.Errorf("the imported root in %s has fingerprint %s, configured %s: refusing it", rootsDir, sum(b), v.RootFingerprint)
+		}
+	}
+	rp.root, rp.rootSum = b, sum(b)
 	return nil
 }
 
