@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/media"
+	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
@@ -333,7 +335,7 @@ func printReport(w io.Writer, rep *media.Report) {
 }
 
 func newMediaImportCmd() *cobra.Command {
-	var dataDir string
+	var dataDir, tokenFile string
 	var vendors []string
 	var maxAge time.Duration
 	var out *outputFormat
@@ -348,6 +350,12 @@ switched last, so a kill at any moment leaves what the server served before,
 and importing again finishes the work. Media naming a vendor the server does
 not trust are refused; --vendor NAME=sha256:… pins one now (only where the
 server has no pin for it yet).
+
+Approvals on the media are imported only when they were signed by this
+server's own site root (a standby of the site that made them, its site
+repository restored from a backup): with --token-file, the running server
+syncs, then sets each group's approvals through its API, re-signing them with
+targets it verified itself. Another site's approvals are never imported.
 
 The server serves the new content at once and lists the new updates after its
 next sync (` + "`bulwark admin sync run`" + ` or a restart). A disconnected server is
@@ -393,13 +401,14 @@ root_fingerprint (see docs/MEDIA.md).`,
 					v.Name, r.TimestampVersion, r.UpdatesFetched, r.PayloadsFetched, r.BytesFetched)
 			}
 			if s := res.Report.Manifest().Site; s != nil {
-				fmt.Fprintf(w, "site approvals for %s on the media are not imported: approve on this server (bulwark admin approve)\n", strings.Join(s.Groups, ", "))
+				return importApprovals(cmd, dir, dataDir, tokenFile, s)
 			}
 			fmt.Fprintln(w, "done: run `bulwark admin sync run` (or restart the server) to list the new updates")
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data-dir", "", "the server's data directory")
+	cmd.Flags().StringVar(&tokenFile, "token-file", "", "an admin token of the running server: import the media's approvals when they are this server's site's")
 	cmd.Flags().StringArrayVar(&vendors, "vendor", nil, "pin a vendor root the server has not pinned yet: NAME=sha256:… (repeatable)")
 	cmd.Flags().DurationVar(&maxAge, "max-age", media.DefaultMaxAge, "refuse media whose timestamp expired longer ago than this")
 	out = addOutputFlag(cmd)
@@ -511,6 +520,64 @@ func (m *installFromMedia) run(cmd *cobra.Command) error {
 	fmt.Fprintf(w, "next: bulwark lockdown apply --profile end-user --root %s\n", root)
 	if len(pass.Failed) > 0 {
 		return exitCode(1)
+	}
+	return nil
+}
+
+// importApprovals sets, through the running server's API, the approvals
+// the media carry, when they were signed by this server's own site root.
+func importApprovals(cmd *cobra.Command, dir, dataDir, tokenFile string, s *media.Site) error {
+	w := cmd.OutOrStdout()
+	own, err := capread.File(filepath.Join(dataDir, "site", tuf.MetadataDir, "1.root.json"), 512<<10)
+	if err != nil {
+		return fmt.Errorf("data dir %s: no site repository: %w", dataDir, err)
+	}
+	if fp := media.Fingerprint(own); fp != s.RootFingerprint {
+		fmt.Fprintf(w, "site approvals for %s not imported: signed by site root %s, this server's is %s (approve here with `bulwark admin approve`)\n", strings.Join(s.Groups, ", "), s.RootFingerprint, fp)
+		fmt.Fprintln(w, "done: run `bulwark admin sync run` (or restart the server) to list the new updates")
+		return nil
+	}
+	if tokenFile == "" {
+		fmt.Fprintf(w, "site approvals for %s are this server's site's: give --token-file (an admin token) to import them\n", strings.Join(s.Groups, ", "))
+		return nil
+	}
+	pins, _, err := media.ServerPins(dataDir)
+	if err != nil {
+		return err
+	}
+	rep, err := media.Verify(cmd.Context(), dir, media.Trust{Vendors: pins, Site: s.RootFingerprint, LengthOnly: true})
+	if err != nil {
+		return err
+	}
+	if err := rep.Err(); err != nil {
+		return err
+	}
+	o := &adminOptions{dataDir: dataDir, tokenFile: tokenFile, wait: time.Minute}
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	if err := c.do(ctx, "POST", "/api/v1/sync?wait=true", server.SyncRequest{}, nil); err != nil {
+		return fmt.Errorf("sync after the import: %w", err)
+	}
+	for _, g := range rep.Groups() {
+		var ae *apiError
+		if err := c.do(ctx, "POST", "/api/v1/groups", map[string]string{"name": g}, nil); err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusConflict) {
+			return fmt.Errorf("group %s: %w", g, err)
+		}
+		doc := rep.Approvals(g)
+		for _, a := range doc.Updates {
+			p, err := approvalPath(g, a.Vendor+"/"+a.ID)
+			if err != nil {
+				return err
+			}
+			req := server.ApprovalRequest{Action: a.Action, Deadline: a.Deadline, Rollout: a.Rollout}
+			if err := c.do(ctx, "PUT", p, req, nil); err != nil {
+				return fmt.Errorf("group %s: %s %s/%s: %w", g, a.Action, a.Vendor, a.ID, err)
+			}
+		}
+		fmt.Fprintf(w, "group %s: %d approvals imported and re-signed by this server\n", g, len(doc.Updates))
 	}
 	return nil
 }

@@ -448,3 +448,7 @@ func (r *Report) Groups() []string {
 	sort.Strings(g)
 	return g
 }
+
+// Approvals is the verified approvals document of a group on the media, or
+// nil when the site root was not pinned or the group is not there.
+func (r *Report) Approvals(group string) *approval.Document { return r.docs[group] }
