@@ -1,0 +1,551 @@
+// Command fleet is a load generator for the update server: N simulated
+// agents, each with a real client certificate issued by the site CA (a bulk
+// path: the certificates are signed here with the data directory's CA key
+// and the agents inserted into the store directly, instead of N
+// enrollments), speaking the real agent protocol (check-in with
+// If-None-Match/ETag, reports of state changes) from distinct loopback
+// addresses. It also measures the server process (CPU, RSS) from /proc.
+//
+//	fleet setup -data DIR [-database URL] -n N
+//	fleet storm -data DIR -url https://127.0.0.1:PORT -n N -c 64 -pid PID
+//	fleet keepalive -data DIR -url … -conns 64 -d 10s -pid PID
+//
+// Not part of the test suite: bench/fleet/run.sh drives it.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/postgres"
+	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
+	"github.com/bulwarkhq/bulwark/internal/store/sqlstore"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: fleet setup|storm|keepalive [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "setup":
+		err = setup(os.Args[2:])
+	case "storm":
+		err = storm(os.Args[2:])
+	case "keepalive":
+		err = keepalive(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleet:", err)
+		os.Exit(1)
+	}
+}
+
+// fleetFile holds the simulated agents: the shared key and, per agent, its
+// id, machine id and certificate.
+const fleetFile = "fleet.bin"
+
+type agent struct {
+	id, machine string
+	cert        []byte // DER
+}
+
+func openStore(ctx context.Context, data, database string) (*sqlstore.DB, error) {
+	if database != "" {
+		return postgres.Open(ctx, database)
+	}
+	return sqlite.Open(ctx, filepath.Join(data, "bulwark.db"))
+}
+
+// setup issues n agent certificates with the data directory's site CA and
+// inserts the agents and five indexed updates into the store.
+func setup(args []string) error {
+	fs := flag.NewFlagSet("setup", flag.ExitOnError)
+	data := fs.String("data", "", "server data directory (stopped server)")
+	database := fs.String("database", "", "PostgreSQL URL (default SQLite in the data directory)")
+	n := fs.Int("n", 1000, "agents")
+	fs.Parse(args)
+	ctx := context.Background()
+	m, _, err := pki.LoadOrCreate(filepath.Join(*data, "tls"), pki.Options{})
+	if err != nil {
+		return err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "bench"}}, key)
+	if err != nil {
+		return err
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, *data, *database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	var buf bytes.Buffer
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	writeBlob(&buf, keyDER)
+	tx, err := st.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO agents (id, machine_id, hostname, os, arch, grp, cert_serial, status, enrolled_at, last_seen)
+		VALUES ($1,$2,$3,'debian 12','amd64','default',$4,'active',$5,$5)`)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for i := range *n {
+		id := fmt.Sprintf("agt-bench-%07d", i)
+		machine := fmt.Sprintf("%032x", i+1)
+		certPEM, serial, err := m.CA.SignAgent(csr, id, now)
+		if err != nil {
+			return err
+		}
+		blk, _ := pem.Decode(certPEM)
+		if blk == nil {
+			return fmt.Errorf("agent %s: no certificate", id)
+		}
+		if _, err := ins.ExecContext(ctx, id, machine, "host-"+strconv.Itoa(i), serial, now.Add(-23*time.Hour).UnixMilli()); err != nil {
+			return err
+		}
+		writeBlob(&buf, []byte(id))
+		writeBlob(&buf, []byte(machine))
+		writeBlob(&buf, blk.Bytes)
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	var ups []store.Update
+	for i := 1; i <= 5; i++ {
+		ups = append(ups, store.Update{Vendor: "bench", ID: fmt.Sprintf("BW-%d", i), Title: "bench", Product: "debian-12",
+			Classification: "security", Severity: "critical", Released: "2026-11-30", SHA256: "x", IndexedAt: now})
+	}
+	if err := st.UpsertUpdates(ctx, ups); err != nil {
+		return err
+	}
+	fmt.Printf("setup: %d agents issued and stored in %.1f s\n", *n, time.Since(start).Seconds())
+	return os.WriteFile(filepath.Join(*data, fleetFile), buf.Bytes(), 0o600)
+}
+
+func writeBlob(w *bytes.Buffer, b []byte) {
+	var l [4]byte
+	binary.BigEndian.PutUint32(l[:], uint32(len(b)))
+	w.Write(l[:])
+	w.Write(b)
+}
+
+func loadFleet(data string) (*ecdsa.PrivateKey, []agent, error) {
+	b, err := os.ReadFile(filepath.Join(data, fleetFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	next := func() []byte {
+		l := binary.BigEndian.Uint32(b)
+		v := b[4 : 4+l]
+		b = b[4+l:]
+		return v
+	}
+	key, err := x509.ParseECPrivateKey(next())
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []agent
+	for len(b) > 0 {
+		out = append(out, agent{id: string(next()), machine: string(next()), cert: next()})
+	}
+	return key, out, nil
+}
+
+// client is one agent's HTTPS client from its own loopback address.
+func (a agent) client(i int, key *ecdsa.PrivateKey, pool *x509.CertPool, o clientOpts) *http.Client {
+	conf := &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{a.cert}, PrivateKey: key}}}
+	if o.x25519 {
+		conf.CurvePreferences = []tls.CurveID{tls.X25519}
+	}
+	if o.sessions != nil {
+		conf.ClientSessionCache = o.sessions
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: loopback(i)}, Timeout: 30 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext, TLSClientConfig: conf, ForceAttemptHTTP2: o.h2, MaxIdleConnsPerHost: 1,
+		IdleConnTimeout: time.Minute}
+	if !o.h2 {
+		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
+	}
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}
+}
+
+type clientOpts struct {
+	h2, x25519 bool
+	sessions   tls.ClientSessionCache
+}
+
+// loopback is agent i's source address: 127.1.0.0 upwards, one per agent.
+func loopback(i int) net.IP { return net.IPv4(127, byte(1+i>>16), byte(i>>8), byte(i)) }
+
+func caPool(data string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(filepath.Join(data, "tls", "ca.crt"))
+	if err != nil {
+		return nil, err
+	}
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("no CA certificate in %s", filepath.Join(data, "tls", "ca.crt"))
+	}
+	return p, nil
+}
+
+// cycle is one agent's full check-in: a check-in answered 200 and a report
+// of five state changes, on one connection.
+func cycle(ctx context.Context, hc *http.Client, url string, a agent, batch string) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/agent/v1/checkin", nil)
+	req.Header.Set(server.MachineIDHeader, a.machine)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("check-in %s: %s", a.id, resp.Status)
+	}
+	now := time.Now().UTC()
+	rep := server.ReportRequest{BatchID: batch}
+	for i := 1; i <= 5; i++ {
+		rep.Changes = append(rep.Changes, server.StateChange{Key: fmt.Sprintf("bench/BW-%d", i), State: "installed", Time: now})
+	}
+	body, _ := json.Marshal(rep)
+	req, _ = http.NewRequestWithContext(ctx, "POST", url+"/agent/v1/report", bytes.NewReader(body))
+	req.Header.Set(server.MachineIDHeader, a.machine)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = hc.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("report %s: %s", a.id, resp.Status)
+	}
+	return nil
+}
+
+// proc is a process's CPU time and memory from /proc.
+type proc struct {
+	cpu      time.Duration
+	rss, hwm int64 // bytes
+}
+
+func readProc(pids []int) proc {
+	var p proc
+	for _, pid := range pids {
+		if pid == 0 {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err == nil {
+			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			stt, _ := strconv.ParseInt(f[12], 10, 64)
+			p.cpu += time.Duration(ut+stt) * 10 * time.Millisecond // USER_HZ 100
+		}
+		b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			var kb int64
+			if _, err := fmt.Sscanf(l, "VmRSS: %d kB", &kb); err == nil {
+				p.rss += kb << 10
+			}
+			if _, err := fmt.Sscanf(l, "VmHWM: %d kB", &kb); err == nil {
+				p.hwm += kb << 10
+			}
+		}
+	}
+	return p
+}
+
+func parsePIDs(s string) []int {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// result is one scenario's figures, printed as JSON for run.sh.
+type result struct {
+	Name        string  `json:"name"`
+	Target      string  `json:"target"`
+	Agents      int     `json:"agents"`
+	Errors      int64   `json:"errors"`
+	Seconds     float64 `json:"seconds"`
+	PerSecond   float64 `json:"per_second"`
+	P50ms       float64 `json:"p50_ms"`
+	P99ms       float64 `json:"p99_ms"`
+	CPUms       float64 `json:"server_cpu_ms_per_op"`
+	RSSMiB      float64 `json:"server_rss_mib"`
+	PeakRSSMiB  float64 `json:"server_peak_rss_mib"`
+	Resumed     int64   `json:"tls_resumed"`
+	FirstErrors string  `json:"first_error,omitempty"`
+}
+
+func storm(args []string) error {
+	fs := flag.NewFlagSet("storm", flag.ExitOnError)
+	data := fs.String("data", "", "server data directory (fleet setup ran)")
+	url := fs.String("url", "", "server base URL")
+	target := fs.String("target", "bulwark", "label of the target")
+	n := fs.Int("n", 0, "agents (default all)")
+	offset := fs.Int("offset", 0, "first agent")
+	conc := fs.Int("c", 64, "agents at once")
+	pids := fs.String("pid", "", "server process ids to measure, comma-separated")
+	h2 := fs.Bool("h2", false, "HTTP/2 (default HTTP/1.1)")
+	x25519 := fs.Bool("x25519", false, "X25519 only (default Go's preference, X25519MLKEM768 first)")
+	resume := fs.Bool("resume", false, "each agent resumes the TLS session of a first cycle (the cycle measured is its second)")
+	batch := fs.String("batch", "storm", "report batch id prefix")
+	urls := fs.String("urls", "", "comma-separated server URLs: agent i uses urls[i % len] (replicas)")
+	fs.Parse(args)
+	key, agents, err := loadFleet(*data)
+	if err != nil {
+		return err
+	}
+	agents = agents[*offset:]
+	if *n > 0 && *n < len(agents) {
+		agents = agents[:*n]
+	}
+	pool, err := caPool(*data)
+	if err != nil {
+		return err
+	}
+	targets := []string{*url}
+	if *urls != "" {
+		targets = strings.Split(*urls, ",")
+	}
+	ctx := context.Background()
+	lat := make([]time.Duration, len(agents))
+	var errs, resumed atomic.Int64
+	var firstErr atomic.Value
+	fail := func(err error) {
+		errs.Add(1)
+		firstErr.CompareAndSwap(nil, err.Error())
+	}
+	// pass runs fn for every agent on conc workers.
+	pass := func(fn func(i int)) {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range *conc {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(agents) {
+						return
+					}
+					fn(i)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	opts := func(i int) clientOpts { return clientOpts{h2: *h2, x25519: *x25519} }
+	if *resume {
+		// A first, unmeasured cycle leaves each agent a TLS session to
+		// resume, as an agent that checked in before has.
+		caches := make([]tls.ClientSessionCache, len(agents))
+		for i := range caches {
+			caches[i] = tls.NewLRUClientSessionCache(1)
+		}
+		opts = func(i int) clientOpts { return clientOpts{h2: *h2, x25519: *x25519, sessions: caches[i]} }
+		pass(func(i int) {
+			hc := agents[i].client(*offset+i, key, pool, opts(i))
+			if err := cycle(ctx, hc, targets[i%len(targets)], agents[i], *batch+"-warm"); err != nil {
+				fail(err)
+			}
+			hc.CloseIdleConnections()
+		})
+	}
+	before := readProc(parsePIDs(*pids))
+	start := time.Now()
+	pass(func(i int) {
+		hc := agents[i].client(*offset+i, key, pool, opts(i))
+		var didResume atomic.Bool
+		hc.Transport.(*http.Transport).TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
+			didResume.Store(cs.DidResume)
+			return nil
+		}
+		t := time.Now()
+		if err := cycle(ctx, hc, targets[i%len(targets)], agents[i], *batch); err != nil {
+			fail(err)
+		}
+		lat[i] = time.Since(t)
+		if didResume.Load() {
+			resumed.Add(1)
+		}
+		hc.CloseIdleConnections()
+	})
+	el := time.Since(start)
+	after := readProc(parsePIDs(*pids))
+	r := summarize("storm", *target, lat, el, before, after)
+	r.Errors, r.Resumed = errs.Load(), resumed.Load()
+	if v, ok := firstErr.Load().(string); ok {
+		r.FirstErrors = v
+	}
+	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+func summarize(name, target string, lat []time.Duration, el time.Duration, before, after proc) result {
+	slices.Sort(lat)
+	q := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[int(float64(len(lat)-1)*p)]) / 1e6
+	}
+	r := result{Name: name, Target: target, Agents: len(lat), Seconds: el.Seconds(), PerSecond: float64(len(lat)) / el.Seconds(),
+		P50ms: q(0.5), P99ms: q(0.99), RSSMiB: float64(after.rss) / (1 << 20), PeakRSSMiB: float64(after.hwm) / (1 << 20)}
+	if len(lat) > 0 {
+		r.CPUms = float64(after.cpu-before.cpu) / 1e6 / float64(len(lat))
+	}
+	return r
+}
+
+// keepalive: conns agents on kept-open connections repeat 304 check-ins
+// (If-None-Match with the ETag of their first answer) for d.
+func keepalive(args []string) error {
+	fs := flag.NewFlagSet("keepalive", flag.ExitOnError)
+	data := fs.String("data", "", "server data directory (fleet setup ran)")
+	url := fs.String("url", "", "server base URL")
+	target := fs.String("target", "bulwark", "label of the target")
+	conns := fs.Int("conns", 64, "open connections (one agent each)")
+	dur := fs.Duration("d", 10*time.Second, "duration")
+	pids := fs.String("pid", "", "server process ids to measure")
+	h2 := fs.Bool("h2", false, "HTTP/2")
+	idle := fs.Int("idle", 0, "also hold this many idle open agent connections (memory per connection)")
+	fs.Parse(args)
+	key, agents, err := loadFleet(*data)
+	if err != nil {
+		return err
+	}
+	pool, err := caPool(*data)
+	if err != nil {
+		return err
+	}
+	if *conns+*idle > len(agents) {
+		return fmt.Errorf("%d connections need %d agents; setup made %d", *conns+*idle, *conns+*idle, len(agents))
+	}
+	ctx := context.Background()
+	get := func(hc *http.Client, a agent, etag string) (string, int, error) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", *url+"/agent/v1/checkin", nil)
+		req.Header.Set(server.MachineIDHeader, a.machine)
+		if etag != "" {
+			req.Header.Set("If-None-Match", etag)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return "", 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.Header.Get("ETag"), resp.StatusCode, nil
+	}
+	// Idle connections first: memory per open connection.
+	base := readProc(parsePIDs(*pids))
+	var idleClients []*http.Client
+	for i := range *idle {
+		a := agents[*conns+i]
+		hc := a.client(*conns+i, key, pool, clientOpts{h2: *h2})
+		if _, _, err := get(hc, a, ""); err != nil {
+			return fmt.Errorf("idle connection %d: %w", i, err)
+		}
+		idleClients = append(idleClients, hc)
+	}
+	held := readProc(parsePIDs(*pids))
+	var ops, errs atomic.Int64
+	lat := make([][]time.Duration, *conns)
+	var wg sync.WaitGroup
+	var ready sync.WaitGroup
+	startGate := make(chan struct{})
+	for c := range *conns {
+		ready.Add(1)
+		wg.Go(func() {
+			a := agents[c]
+			hc := a.client(c, key, pool, clientOpts{h2: *h2})
+			etag, _, err := get(hc, a, "")
+			ready.Done()
+			if err != nil {
+				errs.Add(1)
+				return
+			}
+			<-startGate
+			end := time.Now().Add(*dur)
+			for time.Now().Before(end) {
+				t := time.Now()
+				_, code, err := get(hc, a, etag)
+				if err != nil || code != http.StatusNotModified {
+					errs.Add(1)
+					continue
+				}
+				lat[c] = append(lat[c], time.Since(t))
+				ops.Add(1)
+			}
+		})
+	}
+	ready.Wait()
+	before := readProc(parsePIDs(*pids))
+	start := time.Now()
+	close(startGate)
+	wg.Wait()
+	el := time.Since(start)
+	after := readProc(parsePIDs(*pids))
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	r := summarize("keepalive-304", *target, all, el, before, after)
+	r.Agents = *conns
+	r.Errors = errs.Load()
+	out := map[string]any{"result": r}
+	if *idle > 0 {
+		out["idle_conns"] = *idle
+		out["rss_per_idle_conn_kib"] = float64(held.rss-base.rss) / float64(*idle) / 1024
+	}
+	for _, hc := range idleClients {
+		hc.CloseIdleConnections()
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}

@@ -1,0 +1,200 @@
+#!/bin/bash
+# The fleet benchmark: N simulated agents (real client certificates from the
+# site CA, distinct loopback addresses, the real check-in and report
+# protocol) against `bulwark server` on SQLite and on PostgreSQL with one and
+# two replicas, and nginx answering the same requests statically over the
+# same mutual TLS as the floor, in the same run. Not part of the test suite.
+#
+# Usage: bench/fleet/run.sh [agents] [--write]
+# Prints Markdown; with --write replaces the fleet section of docs/BENCHMARKS.md.
+# STORM (default: all agents) and PGSTORM (default STORM) limit how many of
+# them take part in the storms, SUB (default min(N, 20000)) the comparisons,
+# when the machine is too busy for the whole fleet in the time there is.
+set -euo pipefail
+N=${1:-100000}
+WRITE=${2:-}
+STORM=${STORM:-$N}
+PGSTORM=${PGSTORM:-$STORM}
+SUB=${SUB:-$(( N < 20000 ? N : 20000 ))}
+IDLE=$(( N > 10000 ? 5000 : N / 2 )) # idle open connections for memory per connection
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+W=$(mktemp -d /tmp/bulwark-bench-fleet.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	[ -n "${PGBIN:-}" ] && [ -d "$W/pg" ] && setpriv --reuid=nobody --regid=nogroup --clear-groups "$PGBIN/pg_ctl" -D "$W/pg/data" -m immediate stop >/dev/null 2>&1 || true
+	rm -rf "$W"
+}
+trap cleanup EXIT
+
+# Peers: installed here, never in the test run.
+command -v nginx >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+[ -x "$PGBIN/initdb" ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+
+cd "$ROOT"
+go build -o "$W/bulwark" ./cmd/bulwark
+go build -o "$W/fleet" ./bench/fleet
+cd "$W"
+ulimit -n 65536 2>/dev/null || true
+
+# start_server NAME ARGS...: starts bulwark server with data dir NAME, waits
+# for its URL, sets URL and PID.
+start_server() {
+	local dir=$1
+	shift
+	rm -f "$dir/server.url"
+	./bulwark server --data-dir "$dir" --listen 127.0.0.1:0 --log-level error "$@" >"$dir.out" 2>"$dir.err" &
+	PID=$!
+	PIDS+=("$PID")
+	for _ in $(seq 600); do [ -s "$dir/server.url" ] && break; sleep 0.1; done
+	URL=$(cat "$dir/server.url")
+}
+stop_server() { kill "$1"; wait "$1" 2>/dev/null || true; }
+load() { cut -d' ' -f1 /proc/loadavg; }
+LOADS=()
+
+# --- SQLite ---
+mkdir -m 700 sq
+start_server sq/data
+stop_server "$PID"
+./fleet setup -data sq/data -n "$N" >setup-sqlite.txt
+start_server sq/data
+SQ_URL=$URL SQ_PID=$PID
+LOADS+=("$(load)")
+./fleet storm -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -c 64 -n "$STORM" -target "bulwark SQLite" -batch s1 >storm-sqlite.json
+LOADS+=("$(load)")
+# Handshake and protocol choices on SUB agents (second batch ids: new reports).
+./fleet storm -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -c 64 -n "$SUB" -target "h1" -batch s2 >cmp-h1.json
+./fleet storm -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -c 64 -n "$SUB" -target "h2" -h2 -batch s3 >cmp-h2.json
+./fleet storm -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -c 64 -n "$SUB" -target "h1 x25519" -x25519 -batch s4 >cmp-x.json
+./fleet storm -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -c 64 -n "$SUB" -target "h1 resumed" -resume -batch s5 >cmp-resume.json
+./fleet storm -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -c 64 -n "$SUB" -target "h1 x25519 resumed" -x25519 -resume -batch s6 >cmp-xresume.json
+# 304s on kept-open connections, and memory per idle open connection.
+./fleet keepalive -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -conns 64 -d 10s -target "bulwark" >ka-bulwark.json
+./fleet keepalive -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -conns 16 -d 2s -idle "$IDLE" -target "bulwark h1 idle" >idle-h1.json
+./fleet keepalive -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -conns 16 -d 2s -idle "$IDLE" -h2 -target "bulwark h2 idle" >idle-h2.json
+SQ_SIZE=$(du -cb sq/data/bulwark.db* | tail -1 | cut -f1)
+stop_server "$SQ_PID"
+
+# --- nginx: the same paths, the same certificate and client CA, static ---
+mkdir -p ng/agent/v1
+printf '{"agent_id":"agt-bench","group":"default","approvals":"approvals/default.json","approvals_hash":"%064d","vendors":[]}\n' 0 >ng/agent/v1/checkin
+cat >ng/nginx.conf <<NGX
+worker_processes auto;
+daemon off;
+pid $W/ng/nginx.pid;
+error_log $W/ng/error.log;
+events { worker_connections 16384; }
+http {
+	access_log off;
+	default_type application/json;
+	server {
+		listen 127.0.0.1:0 ssl;
+		ssl_certificate $W/sq/data/tls/server.crt;
+		ssl_certificate_key $W/sq/data/tls/server.key;
+		ssl_client_certificate $W/sq/data/tls/ca.crt;
+		ssl_verify_client on;
+		root $W/ng;
+		location = /agent/v1/report { return 200 '{"applied":true}\n'; }
+	}
+}
+NGX
+NGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+sed -i "s/127.0.0.1:0 ssl/127.0.0.1:$NGPORT ssl/" ng/nginx.conf
+chmod 755 "$W" "$W/ng" "$W/ng/agent" "$W/ng/agent/v1"
+nginx -c "$W/ng/nginx.conf" -p "$W/ng" &
+NG_PID=$!
+PIDS+=("$NG_PID")
+sleep 1
+NG_ALL=$(pgrep -d, -P "$NG_PID" || true),$NG_PID
+NG_URL=https://127.0.0.1:$NGPORT
+LOADS+=("$(load)")
+./fleet storm -data sq/data -url "$NG_URL" -pid "$NG_ALL" -c 64 -n "$SUB" -target "nginx" -batch n1 >storm-nginx.json
+./fleet keepalive -data sq/data -url "$NG_URL" -pid "$NG_ALL" -conns 64 -d 10s -target "nginx" >ka-nginx.json
+./fleet keepalive -data sq/data -url "$NG_URL" -pid "$NG_ALL" -conns 16 -d 2s -idle "$IDLE" -target "nginx idle" >idle-nginx.json
+kill "$NG_PID"
+
+# --- PostgreSQL (durable settings), one then two replicas ---
+mkdir -m 700 pg
+chown nobody pg
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$PGBIN/initdb" -D pg/data -U bulwark --auth=trust --no-instructions --locale=C >/dev/null
+setpriv --reuid=nobody --regid=nogroup --clear-groups "$PGBIN/pg_ctl" -D pg/data -l pg/log -w -o "-c listen_addresses='' -c unix_socket_directories='$W/pg' -c max_connections=200 -c shared_buffers=256MB" start >/dev/null
+PGURL="postgres://bulwark@/postgres?host=$W/pg"
+mkdir -m 700 p1
+start_server p1/data --database "$PGURL"
+stop_server "$PID"
+./fleet setup -data p1/data -database "$PGURL" -n "$N" >setup-pg.txt
+start_server p1/data --database "$PGURL"
+P1_URL=$URL P1_PID=$PID
+LOADS+=("$(load)")
+./fleet storm -data p1/data -url "$P1_URL" -pid "$P1_PID" -c 64 -n "$PGSTORM" -target "bulwark PostgreSQL, 1 replica" -batch p1 >storm-pg1.json
+# A second replica: the same CA, site repository and database (a copy of
+# the data directory: nothing in it changes during the run).
+cp -a p1/data p1/data2
+start_server p1/data2 --database "$PGURL"
+P2_URL=$URL P2_PID=$PID
+PGPIDS=$(pgrep -d, -u nobody postgres || true)
+LOADS+=("$(load)")
+./fleet storm -data p1/data -urls "$P1_URL,$P2_URL" -pid "$P1_PID,$P2_PID" -c 64 -n "$PGSTORM" -target "bulwark PostgreSQL, 2 replicas" -batch p2 >storm-pg2.json
+PG_SIZE=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$PGBIN/psql" -h "$W/pg" -U bulwark -d postgres -Atc "SELECT pg_database_size('postgres')")
+stop_server "$P2_PID"
+stop_server "$P1_PID"
+
+python3 - "$N" "$SQ_SIZE" "$PG_SIZE" "${LOADS[*]}" "$(. "$ROOT/bench/section.sh"; bench_machine)" "$STORM" "$PGSTORM" "$SUB" <<'PY' >fleet.md
+import json, sys
+n, sq, pg, loads, machine = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+def j(f):
+    d = json.load(open(f))
+    return d.get("result", d), d
+s_sq, _ = j("storm-sqlite.json"); s_ng, _ = j("storm-nginx.json")
+s_p1, _ = j("storm-pg1.json"); s_p2, _ = j("storm-pg2.json")
+ka_b, _ = j("ka-bulwark.json"); ka_n, _ = j("ka-nginx.json")
+out = []
+p = out.append
+p("<!-- fleet:start -->")
+p("## Fleet (bench/fleet)")
+p("")
+p("`bench/fleet/run.sh %d --write` (STORM=%s PGSTORM=%s SUB=%s): %d simulated agents in the database, each with its own client certificate from the site CA and its own loopback address, speaking the real protocol; the load generator, the server and PostgreSQL share this machine (%s). **The machine was shared with other engineers' builds and tests during the run: 1-minute load average at the start of each phase: %s** (2 cores), so absolute figures are low and noisy; ratios within one run are the meaningful part." % (n, sys.argv[6], sys.argv[7], sys.argv[8], n, machine, loads))
+p("")
+p("A storm cycle is what every agent does after an approval: a new TLS connection, a check-in answered 200, a report of 5 state changes, close. nginx answers the same paths (a static check-in file, `return 200` for the report) over the same mutual TLS (same certificate, client certificates verified against the site CA), in the same run.")
+p("")
+p("| scenario | agents | errors | cycles/s | p50 | p99 | server CPU per cycle | server RSS (peak) |")
+p("|---|---|---|---|---|---|---|---|")
+for r in (s_sq, s_p1, s_p2, s_ng):
+    p("| storm, %s | %d | %d | %.0f | %.1f ms | %.1f ms | %.2f ms | %.0f MiB (%.0f) |" % (r["target"], r["agents"], r["errors"], r["per_second"], r["p50_ms"], r["p99_ms"], r["server_cpu_ms_per_op"], r["server_rss_mib"], r["server_peak_rss_mib"]))
+p("")
+p("Storm of %d on SQLite: %.0f s (goal: 100,000 in ≤ 60 s), %.2f× the nginx floor's rate (goal ≈ 1.8×), p99 %.0f ms (goal ≤ 250 ms). PostgreSQL CPU per cycle %.2f× SQLite's (goal ≤ 1.5×); two replicas %.2f× one replica's rate (both on this one 2-core machine with PostgreSQL and the load generator, so this measures contention, not scaling with cores)." % (
+    s_sq["agents"], s_sq["seconds"], s_sq["per_second"] / s_ng["per_second"], s_sq["p99_ms"],
+    s_p1["server_cpu_ms_per_op"] / s_sq["server_cpu_ms_per_op"], s_p2["per_second"] / s_p1["per_second"]))
+p("")
+p("Scenario (a), the 22 h cycle: %d agents check in %.2f times a second on average; at the storm's %.2f ms of server CPU per full cycle that is %.2f%% of one core." % (n, n / (22 * 3600), s_sq["server_cpu_ms_per_op"], n / (22 * 3600) * s_sq["server_cpu_ms_per_op"] / 10))
+p("")
+p("**304 check-ins on kept-open connections** (64 connections, 10 s): bulwark %.0f/s (p99 %.1f ms, %.3f ms CPU each), nginx %.0f/s: **%.2f×** (goal ≥ 0.5×)." % (ka_b["per_second"], ka_b["p99_ms"], ka_b["server_cpu_ms_per_op"], ka_n["per_second"], ka_b["per_second"] / ka_n["per_second"]))
+p("")
+p("**Handshake and protocol** (%s agents each, SQLite, a full storm cycle; \"resumed\" = the agent's second cycle resumes the TLS session of its first, as the agent now does):" % json.load(open("cmp-h1.json"))["agents"])
+p("")
+p("| client | cycles/s | p99 | server CPU per cycle | sessions resumed |")
+p("|---|---|---|---|---|")
+for f in ("cmp-h1.json", "cmp-h2.json", "cmp-x.json", "cmp-resume.json", "cmp-xresume.json"):
+    r = json.load(open(f))
+    p("| %s | %.0f | %.1f ms | %.2f ms | %d |" % (r["target"], r["per_second"], r["p99_ms"], r["server_cpu_ms_per_op"], r["tls_resumed"]))
+p("")
+p("**Memory per open idle agent connection** (held open after one check-in each; server RSS growth / connections; goal ≤ 32 KiB):")
+p("")
+for f in ("idle-h1.json", "idle-h2.json", "idle-nginx.json"):
+    d = json.load(open(f))
+    p("- %s, %d connections: %.1f KiB" % (d["result"]["target"], d["idle_conns"], d["rss_per_idle_conn_kib"]))
+p("")
+p("**Database size** after setup (%d agents) and the storms above (every agent reported 5 changes in each storm it was part of): SQLite %.1f MiB, PostgreSQL %.1f MiB (whole database)." % (n, sq / 2**20, pg / 2**20))
+p("<!-- fleet:end -->")
+print("\n".join(out))
+PY
+cat fleet.md
+if [ "$WRITE" = "--write" ]; then
+	cd "$ROOT"
+	. bench/section.sh
+	bench_write_section fleet "$W/fleet.md"
+fi
