@@ -543,9 +543,9 @@ func adminComputersCmd(o *adminOptions) *cobra.Command {
 				}
 				var rows [][]string
 				for _, a := range r.Computers {
-					rows = append(rows, []string{a.ID, a.Hostname, a.Group, a.Status, a.OS, fmtTime(&a.LastSeen), a.Flag})
+					rows = append(rows, []string{a.ID, a.Hostname, a.Group, a.Status, a.OS, fmtTime(&a.LastSeen), certExpiry(a.CertNotAfter), a.Flag})
 				}
-				return table(w, "ID\tHOSTNAME\tGROUP\tSTATUS\tOS\tLAST SEEN\tFLAG", rows)
+				return table(w, "ID\tHOSTNAME\tGROUP\tSTATUS\tOS\tLAST SEEN\tCERT EXPIRES\tFLAG", rows)
 			})
 		},
 	}
@@ -559,7 +559,7 @@ func adminComputersCmd(o *adminOptions) *cobra.Command {
 					if err := json.Unmarshal(raw, &c); err != nil {
 						return err
 					}
-					fmt.Fprintf(w, "%s %s group=%s status=%s os=%q arch=%s machine=%s last seen %s %s\n", c.ID, c.Hostname, c.Group, c.Status, c.OS, c.Arch, c.MachineID, fmtTime(&c.LastSeen), c.Flag)
+					fmt.Fprintf(w, "%s %s group=%s status=%s os=%q arch=%s machine=%s last seen %s certificate expires %s %s\n", c.ID, c.Hostname, c.Group, c.Status, c.OS, c.Arch, c.MachineID, fmtTime(&c.LastSeen), certExpiry(c.CertNotAfter), c.Flag)
 					var rows [][]string
 					for _, u := range c.Updates {
 						rows = append(rows, []string{u.Vendor + "/" + u.UpdateID, u.State, fmtTime(&u.UpdatedAt), u.Detail})
@@ -704,4 +704,13 @@ func printRuns(w io.Writer, raw []byte) error {
 			fmt.Sprint(s.UpdatesFetched), fmt.Sprint(s.PayloadsFetched), fmt.Sprint(s.BytesFetched), s.Error})
 	}
 	return table(w, "ID\tVENDOR\tTRIGGER\tSTATUS\tSTARTED\tUPDATES\tPAYLOADS\tBYTES\tERROR", rows)
+}
+
+// certExpiry shows when an agent's certificate expires ("-" for agents
+// enrolled before the server recorded it).
+func certExpiry(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return fmtTime(&t)
 }

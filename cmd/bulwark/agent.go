@@ -67,6 +67,9 @@ func newAgentStatusCmd() *cobra.Command {
 			if st.Busy != "" {
 				fmt.Fprintf(w, "Now:\t%s\n", st.Busy)
 			}
+			if !st.CertNotAfter.IsZero() {
+				fmt.Fprintf(w, "Certificate:\texpires %s, renewed from %s\n", when(st.CertNotAfter), when(st.CertRenewal))
+			}
 			if st.PendingReboot {
 				fmt.Fprintf(w, "Reboot:\tpending: installed updates finish at the next boot\n")
 			}

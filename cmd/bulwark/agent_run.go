@@ -141,10 +141,27 @@ Settings in the configuration file (YAML):
 			// finishing its journal writes, whoever started it.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			showCert := func() {
+				if nb, na, err := sc.CertValidity(); err == nil {
+					d.SetCertValidity(nb, na)
+				}
+			}
+			showCert()
 			checkIn := func(ctx context.Context) error {
 				// Between check-ins the agent idles for hours: give the
 				// memory a cycle used back to the system.
 				defer debug.FreeOSMemory()
+				// The client certificate is renewed at two thirds of its
+				// lifetime, before anything else uses it.
+				if renewed, err := sc.RenewIfDue(ctx, settings.StateDir, time.Now()); err != nil {
+					if errors.Is(err, agent.ErrCertExpired) {
+						return err
+					}
+					log.Warn("certificate renewal failed; retrying at the next check-in", "err", err)
+				} else if renewed {
+					showCert()
+					log.Info("client certificate renewed", "not_after", d.Status().CertNotAfter)
+				}
 				info, changed, err := sc.CheckIn(ctx)
 				if err != nil {
 					return err

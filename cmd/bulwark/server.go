@@ -80,6 +80,7 @@ Config file (every key optional):
     products: []             # filters; empty = everything
     classifications: []
     severities: []
+  agent_cert_lifetime: 365d  # agents renew at two thirds of it over mTLS
   log: {level: info, format: text}
 
 SIGTERM or SIGINT shuts down gracefully. With NOTIFY_SOCKET set (systemd

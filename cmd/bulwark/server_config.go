@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bulwarkhq/bulwark/internal/capread"
+	"github.com/bulwarkhq/bulwark/internal/duration"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
@@ -24,17 +25,20 @@ const maxConfigSize = 1 << 20
 // serverFileConfig is the YAML config file of `bulwark server`; the same
 // keys are set by BULWARK_* variables and flags.
 type serverFileConfig struct {
-	DataDir   string                `yaml:"data_dir"`
-	Database  string                `yaml:"database"`
-	Retention *store.Retention      `yaml:"retention"`
-	Listen    string                `yaml:"listen"`
-	HTTP      string                `yaml:"http"`
-	Hosts     []string              `yaml:"hosts"`
-	PublicURL string                `yaml:"public_url"`
-	SiteName  string                `yaml:"site_name"`
-	Vendors   []server.HostedVendor `yaml:"vendors"`
-	Upstream  *upstreamFileConfig   `yaml:"upstream"`
-	Log       struct {
+	DataDir   string           `yaml:"data_dir"`
+	Database  string           `yaml:"database"`
+	Retention *store.Retention `yaml:"retention"`
+	Listen    string           `yaml:"listen"`
+	HTTP      string           `yaml:"http"`
+	Hosts     []string         `yaml:"hosts"`
+	PublicURL string           `yaml:"public_url"`
+	SiteName  string           `yaml:"site_name"`
+	// AgentCertLifetime is how long agent certificates are valid (365d by
+	// default; agents renew at two thirds), e.g. 90d.
+	AgentCertLifetime string                `yaml:"agent_cert_lifetime"`
+	Vendors           []server.HostedVendor `yaml:"vendors"`
+	Upstream          *upstreamFileConfig   `yaml:"upstream"`
+	Log               struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
@@ -98,6 +102,7 @@ type serverFlags struct {
 	mode, tokenFile                            string
 	products, classifications, severities      []string
 	logLevel, logFormat                        string
+	agentCertLifetime                          string
 }
 
 func (sf *serverFlags) register(f *pflag.FlagSet) {
@@ -123,6 +128,7 @@ func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&sf.classifications, "classification", nil, "sync only these classifications (repeatable)")
 	f.StringSliceVar(&sf.severities, "severity", nil, "sync only these severities (repeatable)")
 	f.StringVar(&sf.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&sf.agentCertLifetime, "agent-cert-lifetime", "365d", "how long agent certificates are valid; agents renew at two thirds (e.g. 90d)")
 	f.StringVar(&sf.logFormat, "log-format", "text", "log format: text or json")
 }
 
@@ -160,6 +166,7 @@ func (c *serverFileConfig) applyEnv(lookup func(string) (string, bool)) error {
 	list("BULWARK_HOST", &c.Hosts)
 	str("BULWARK_PUBLIC_URL", &c.PublicURL)
 	str("BULWARK_SITE_NAME", &c.SiteName)
+	str("BULWARK_AGENT_CERT_LIFETIME", &c.AgentCertLifetime)
 	str("BULWARK_LOG_LEVEL", &c.Log.Level)
 	str("BULWARK_LOG_FORMAT", &c.Log.Format)
 	if v, ok := lookup("BULWARK_VENDOR"); ok {
@@ -288,6 +295,9 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 	if set("site-name") {
 		c.SiteName = sf.siteName
 	}
+	if set("agent-cert-lifetime") {
+		c.AgentCertLifetime = sf.agentCertLifetime
+	}
 	if set("log-level") {
 		c.Log.Level = sf.logLevel
 	}
@@ -352,6 +362,13 @@ func (c *serverFileConfig) serverConfig() (server.Config, error) {
 	}
 	cfg := server.Config{DataDir: c.DataDir, Database: c.Database, Retention: c.Retention, Listen: c.Listen, HTTP: c.HTTP, Hosts: c.Hosts, PublicURL: c.PublicURL,
 		SiteName: c.SiteName, Vendors: c.Vendors}
+	if c.AgentCertLifetime != "" {
+		d, err := duration.Parse(c.AgentCertLifetime)
+		if err != nil || d < time.Hour {
+			return cfg, fmt.Errorf("agent_cert_lifetime %q: use a duration of at least 1h, e.g. 90d or 365d", c.AgentCertLifetime)
+		}
+		cfg.AgentCertLifetime = d
+	}
 	if u := c.Upstream; u != nil && (u.URL != "" || u.CAFingerprint != "" || len(u.Vendors) > 0) {
 		if u.URL == "" && (len(u.Vendors) == 0 || u.CAFingerprint != "") {
 			return cfg, errors.New("upstream settings given without an upstream URL (--upstream)")

@@ -39,6 +39,10 @@ type Status struct {
 	PendingReboot bool          `json:"pending_reboot"`
 	States        map[State]int `json:"states"`
 	Busy          string        `json:"busy,omitempty"` // what a running cycle is doing
+	// CertNotAfter is when the client certificate expires; CertRenewal
+	// when the agent renews it (two thirds of its lifetime).
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
+	CertRenewal  time.Time `json:"cert_renewal,omitzero"`
 }
 
 // Progress is one line of an install's progress stream.

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -69,6 +66,11 @@ type Enrollment struct {
 	Server      string    `json:"server,omitempty"`
 	MachineID   string    `json:"machine_id,omitempty"`
 	EnrolledAt  time.Time `json:"enrolled_at,omitzero"`
+	// KeyFile is the client key's file in the state directory; empty is
+	// client.key (enrollment). Renewals write a new one.
+	KeyFile string `json:"key_file,omitempty"`
+
+	id *identity // set by TLSConfig; renewals swap its certificate
 }
 
 // EnrollOptions are the inputs of `bulwark agent enroll`.
@@ -103,15 +105,11 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, csrPEM, err := newKey(o.Facts.Hostname)
 	if err != nil {
 		return nil, err
 	}
-	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: o.Facts.Hostname}}, key)
-	if err != nil {
-		return nil, err
-	}
-	body, _ := json.Marshal(enrollRequest{Token: o.Token, CSR: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: csrDER})), Facts: o.Facts, Group: o.Group})
+	body, _ := json.Marshal(enrollRequest{Token: o.Token, CSR: csrPEM, Facts: o.Facts, Group: o.Group})
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(o.Server, "/")+"/agent/v1/enroll", bytes.NewReader(body))
 	if err != nil {
@@ -145,11 +143,11 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 		return nil, errors.New("enroll: the server's answer lacks the agent id or the site repository")
 	}
 	e.Server, e.MachineID, e.EnrolledAt = o.Server, o.Facts.MachineID, o.Now().UTC()
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	keyPEM, err := privateKeyPEM(key)
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(o.StateDir, "client.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(o.StateDir, defaultKeyFile), keyPEM, 0o600); err != nil {
 		return nil, err
 	}
 	if err := saveEnrollment(o.StateDir, &e); err != nil {
@@ -185,7 +183,7 @@ func LoadEnrollment(dir string) (*Enrollment, error) {
 // TLSConfig is the agent's mutual-TLS configuration: the site CA from
 // enrollment as the only root, and the client certificate.
 func (e *Enrollment) TLSConfig(dir string) (*tls.Config, error) {
-	keyPEM, err := os.ReadFile(filepath.Join(dir, "client.key"))
+	keyPEM, err := os.ReadFile(filepath.Join(dir, e.keyFile()))
 	if err != nil {
 		return nil, err
 	}
@@ -197,10 +195,15 @@ func (e *Enrollment) TLSConfig(dir string) (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM([]byte(e.CA)) {
 		return nil, errors.New("enrollment: no site CA certificate")
 	}
+	e.removeStaleKeys(dir)
+	e.id = newIdentity(&pair)
+	id := e.id
 	// The session cache lets the next check-in resume the TLS session (no
 	// certificate exchange or signatures): most of a check-in's server CPU.
-	return &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12,
-		ClientSessionCache: tls.NewLRUClientSessionCache(16)}, nil
+	// A renewal empties it: a resumed session carries the old certificate.
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id.cur.Load(), nil },
+		ClientSessionCache:   id}, nil
 }
 
 func parseCert(p string) (*x509.Certificate, error) {

@@ -158,14 +158,16 @@ func TestServerAgentInstallsApprovedDebs(t *testing.T) {
 // startServer starts a server on loopback hosting the vendor repository in
 // vendorDir, makes group "web" with the updates ids approved for install,
 // and returns an admin client and a one-use enrollment token for the group.
-func startServer(t *testing.T, vendorDir string, ids ...string) (*server.Server, admin, string) {
+// serve serves cfg (in a temporary data directory, on a loopback port)
+// until the test ends.
+func serve(t *testing.T, cfg server.Config) (*server.Server, *server.FirstStart) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, first, err := server.Open(context.Background(), server.Config{DataDir: filepath.Join(t.TempDir(), "data"), PublicURL: "https://" + ln.Addr().String(),
-		Vendors: []server.HostedVendor{{Name: "debian", Dir: vendorDir}}, Logger: slog.New(slog.DiscardHandler)})
+	cfg.DataDir, cfg.PublicURL, cfg.Logger = filepath.Join(t.TempDir(), "data"), "https://"+ln.Addr().String(), slog.New(slog.DiscardHandler)
+	srv, first, err := server.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +176,12 @@ func startServer(t *testing.T, vendorDir string, ids ...string) (*server.Server,
 	go func() { done <- srv.Serve(sctx, ln, nil, func() { close(ready) }) }()
 	<-ready
 	t.Cleanup(func() { stop(); <-done; srv.Close() })
+	return srv, first
+}
 
+func startServer(t *testing.T, vendorDir string, ids ...string) (*server.Server, admin, string) {
+	t.Helper()
+	srv, first := serve(t, server.Config{Vendors: []server.HostedVendor{{Name: "debian", Dir: vendorDir}}})
 	tc, err := pki.PinnedClientConfig(srv.CAFingerprint())
 	if err != nil {
 		t.Fatal(err)

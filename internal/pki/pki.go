@@ -289,14 +289,25 @@ func ParseCSR(data []byte) (*x509.CertificateRequest, error) {
 }
 
 // SignAgent issues a client certificate for csr's key, named agentID
-// whatever the CSR asked for. It returns the PEM and the serial in hex.
+// whatever the CSR asked for, valid for AgentValidity. It returns the PEM
+// and the serial in hex.
 func (c *CA) SignAgent(csr *x509.CertificateRequest, agentID string, now time.Time) (certPEM []byte, serial string, err error) {
+	return c.SignAgentFor(csr, agentID, now, AgentValidity)
+}
+
+// SignAgentFor is SignAgent with a lifetime: the certificate is valid from
+// now (back-dated by the clock skew it tolerates, at most a tenth of the
+// lifetime) until now+lifetime.
+func (c *CA) SignAgentFor(csr *x509.CertificateRequest, agentID string, now time.Time, lifetime time.Duration) (certPEM []byte, serial string, err error) {
+	if lifetime <= 0 {
+		return nil, "", fmt.Errorf("agent certificate lifetime %v: want a positive duration", lifetime)
+	}
 	sn := randomSerial()
 	tmpl := &x509.Certificate{
 		SerialNumber: sn,
 		Subject:      pkix.Name{CommonName: agentID, OrganizationalUnit: []string{"bulwark agent"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(AgentValidity),
+		NotBefore:    now.Add(-min(time.Hour, lifetime/10)),
+		NotAfter:     now.Add(lifetime),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}

@@ -27,6 +27,7 @@ func (s *Server) agentRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /agent/v1/checkin", s.api(s.handleCheckin))
 	mux.HandleFunc("POST /agent/v1/report", s.api(s.handleReport))
 	mux.HandleFunc("GET /agent/v1/vendors", s.api(s.handleVendors))
+	mux.HandleFunc("POST /agent/v1/renew", s.api(s.handleRenew))
 }
 
 var (
@@ -133,13 +134,14 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 		return storeErr(err, "token")
 	}
 	id := "agt-" + randomString(10)
-	certPEM, serial, err := s.tls.CA.SignAgent(csr, id, s.now())
+	now := s.now()
+	certPEM, serial, err := s.tls.CA.SignAgentFor(csr, id, now, s.agentCertLifetime())
 	if err != nil {
 		return err
 	}
-	now := s.now()
 	a := &store.Agent{ID: id, MachineID: req.Facts.MachineID, Hostname: req.Facts.Hostname, OS: req.Facts.OS, Arch: req.Facts.Arch,
-		Group: group, CertSerial: serial, Status: store.AgentActive, TokenID: tok.ID, EnrolledAt: now, LastSeen: now}
+		Group: group, CertSerial: serial, CertNotAfter: now.Add(s.agentCertLifetime()).Truncate(time.Second),
+		Status: store.AgentActive, TokenID: tok.ID, EnrolledAt: now, LastSeen: now}
 	if err := s.st.CreateAgent(ctx, a); err != nil {
 		return err
 	}

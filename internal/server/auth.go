@@ -118,7 +118,18 @@ func (s *Server) agentFromTLS(r *http.Request) (*store.Agent, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	if a.CertSerial != pki.SerialString(leaf.SerialNumber) {
+	switch serial := pki.SerialString(leaf.SerialNumber); {
+	case serial == a.CertSerial:
+		if a.PrevCertSerial != "" {
+			// The renewed certificate is in use: the one it replaced is
+			// refused from now on.
+			if err := s.st.ForgetPrevCert(r.Context(), a.ID); err != nil {
+				return nil, err
+			}
+		}
+	case serial == a.PrevCertSerial:
+		// A renewal whose answer the agent may not have received.
+	default:
 		return nil, errorf(http.StatusForbidden, "certificate was replaced by a later enrollment")
 	}
 	switch a.Status {

@@ -60,6 +60,10 @@ type Config struct {
 	// from.
 	Upstream *Upstream
 
+	// AgentCertLifetime is how long agent certificates are valid; agents
+	// renew at two thirds of it. Default pki.AgentValidity (365 days).
+	AgentCertLifetime time.Duration
+
 	Logger *slog.Logger
 	Now    func() time.Time
 	Store  Store // nil: opened from Database

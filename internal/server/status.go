@@ -21,6 +21,7 @@ type metrics struct {
 	requests     *prometheus.CounterVec
 	authFailures prometheus.Counter
 	enrollments  prometheus.Counter
+	renewals     prometheus.Counter
 	reports      *prometheus.CounterVec
 	syncs        *prometheus.CounterVec
 }
@@ -68,6 +69,8 @@ func newMetrics(st AgentStore) *metrics {
 			Name: "bulwark_auth_failures_total", Help: "API requests refused for a missing, bad or under-privileged token."}),
 		enrollments: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bulwark_enrollments_total", Help: "Agents enrolled."}),
+		renewals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bulwark_agent_certificate_renewals_total", Help: "Agent certificates renewed."}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_report_batches_total", Help: "Agent report batches by outcome (applied, duplicate)."}, []string{"outcome"}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -76,7 +79,7 @@ func newMetrics(st AgentStore) *metrics {
 	fleet := &fleetCollector{st: st,
 		computers: prometheus.NewDesc("bulwark_computers", "Enrolled computers by status.", []string{"status"}, nil),
 		states:    prometheus.NewDesc("bulwark_update_states", "Computer × update pairs by reported state.", []string{"state"}, nil)}
-	m.reg.MustRegister(m.requests, m.authFailures, m.enrollments, m.reports, m.syncs, fleet,
+	m.reg.MustRegister(m.requests, m.authFailures, m.enrollments, m.renewals, m.reports, m.syncs, fleet, newCertCollector(st),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

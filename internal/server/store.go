@@ -53,6 +53,16 @@ type AgentStore interface {
 	DeleteAgent(ctx context.Context, id string) error
 	MoveAgents(ctx context.Context, ids []string, group string) error
 	SetAgentStatus(ctx context.Context, id, status, flag string) error
+	// RenewAgentCert replaces the certificate with serial from (the
+	// current one, or the one the last renewal replaced) by serial to;
+	// another serial is store.ErrNotFound.
+	RenewAgentCert(ctx context.Context, id, from, to string, notAfter time.Time) error
+	// ForgetPrevCert stops accepting the certificate the last renewal
+	// replaced.
+	ForgetPrevCert(ctx context.Context, id string) error
+	// CertExpiry counts active agents whose certificate expires before
+	// each time in before, and the earliest expiry (zero: none recorded).
+	CertExpiry(ctx context.Context, before []time.Time) ([]int, time.Time, error)
 	TouchAgent(ctx context.Context, id string, at time.Time) error
 	// TouchAgents records several agents' last-seen times in one
 	// transaction; unknown agents are skipped, and a time never moves back.

@@ -97,19 +97,26 @@ type Approval struct {
 
 // Agent is one enrolled machine.
 type Agent struct {
-	ID         string    `json:"id"`
-	MachineID  string    `json:"machine_id"`
-	Hostname   string    `json:"hostname"`
-	OS         string    `json:"os"`
-	Arch       string    `json:"arch"`
-	Group      string    `json:"group"`
-	CertSerial string    `json:"cert_serial"`
-	Status     string    `json:"status"`
-	Flag       string    `json:"flag,omitempty"` // why the status is not active
-	TokenID    string    `json:"token_id,omitempty"`
-	EnrolledAt time.Time `json:"enrolled_at"`
-	LastSeen   time.Time `json:"last_seen"`
-	Inventory  []byte    `json:"-"` // last inventory, JSON as the agent sent it (validated)
+	ID         string `json:"id"`
+	MachineID  string `json:"machine_id"`
+	Hostname   string `json:"hostname"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	Group      string `json:"group"`
+	CertSerial string `json:"cert_serial"`
+	// CertNotAfter is when the agent's current certificate expires (zero:
+	// enrolled before expiry was recorded); agents renew at two thirds of
+	// the lifetime.
+	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
+	// PrevCertSerial is the certificate the last renewal replaced, accepted
+	// until the agent first presents the new one.
+	PrevCertSerial string    `json:"-"`
+	Status         string    `json:"status"`
+	Flag           string    `json:"flag,omitempty"` // why the status is not active
+	TokenID        string    `json:"token_id,omitempty"`
+	EnrolledAt     time.Time `json:"enrolled_at"`
+	LastSeen       time.Time `json:"last_seen"`
+	Inventory      []byte    `json:"-"` // last inventory, JSON as the agent sent it (validated)
 }
 
 // UpdateState is an agent's state for one update.

@@ -57,6 +57,14 @@ func msPtr(t *time.Time) any {
 	return t.UnixMilli()
 }
 
+// msOrZero stores the zero time as 0.
+func msOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
 func fromNull(v sql.NullInt64) *time.Time {
@@ -250,16 +258,19 @@ func (d *DB) Approvals(ctx context.Context, group string) ([]store.Approval, err
 
 // Agents.
 
-const agentCols = `id, machine_id, hostname, os, arch, grp, cert_serial, status, flag, token_id, enrolled_at, last_seen, inventory`
+const agentCols = `id, machine_id, hostname, os, arch, grp, cert_serial, status, flag, token_id, enrolled_at, last_seen, inventory, cert_not_after, prev_cert_serial`
 
 func scanAgent(s interface{ Scan(...any) error }) (*store.Agent, error) {
 	var a store.Agent
-	var en, seen int64
+	var en, seen, notAfter int64
 	var inv sql.NullString
-	if err := s.Scan(&a.ID, &a.MachineID, &a.Hostname, &a.OS, &a.Arch, &a.Group, &a.CertSerial, &a.Status, &a.Flag, &a.TokenID, &en, &seen, &inv); err != nil {
+	if err := s.Scan(&a.ID, &a.MachineID, &a.Hostname, &a.OS, &a.Arch, &a.Group, &a.CertSerial, &a.Status, &a.Flag, &a.TokenID, &en, &seen, &inv, &notAfter, &a.PrevCertSerial); err != nil {
 		return nil, err
 	}
 	a.EnrolledAt, a.LastSeen = fromMS(en), fromMS(seen)
+	if notAfter != 0 {
+		a.CertNotAfter = fromMS(notAfter)
+	}
 	if inv.Valid {
 		a.Inventory = []byte(inv.String)
 	}
@@ -272,8 +283,8 @@ func (d *DB) CreateAgent(ctx context.Context, a *store.Agent) error {
 	if a.Inventory != nil {
 		inv = string(a.Inventory)
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO agents (`+agentCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`,
-		a.ID, a.MachineID, a.Hostname, a.OS, a.Arch, a.Group, a.CertSerial, a.Status, a.Flag, a.TokenID, ms(a.EnrolledAt), ms(a.LastSeen), inv)
+	_, err := d.db.ExecContext(ctx, `INSERT INTO agents (`+agentCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+		a.ID, a.MachineID, a.Hostname, a.OS, a.Arch, a.Group, a.CertSerial, a.Status, a.Flag, a.TokenID, ms(a.EnrolledAt), ms(a.LastSeen), inv, msOrZero(a.CertNotAfter), a.PrevCertSerial)
 	if d.dialect.IsUnique(err) {
 		return fmt.Errorf("agent %s: %w", a.ID, store.ErrExists)
 	}
@@ -320,6 +331,49 @@ func (d *DB) MoveAgents(ctx context.Context, ids []string, group string) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// RenewAgentCert replaces the certificate of agent id that has serial from
+// (its current one, or the one a lost renewal replaced) with serial to,
+// expiring at notAfter. Another serial is store.ErrNotFound: a renewal
+// from a certificate the agent no longer holds changes nothing.
+func (d *DB) RenewAgentCert(ctx context.Context, id, from, to string, notAfter time.Time) error {
+	err := one(d.db.ExecContext(ctx, `UPDATE agents SET
+		prev_cert_serial = CASE WHEN cert_serial = $2 THEN cert_serial ELSE prev_cert_serial END,
+		cert_serial = $3, cert_not_after = $4
+		WHERE id = $1 AND (cert_serial = $2 OR (prev_cert_serial = $2 AND prev_cert_serial <> ''))`, id, from, to, ms(notAfter)))
+	if err != nil {
+		return fmt.Errorf("agent %s certificate %s: %w", id, from, err)
+	}
+	return nil
+}
+
+// CertExpiry counts the active agents whose certificate expires before each
+// time in before, and returns the earliest expiry among them (zero when
+// none is recorded).
+func (d *DB) CertExpiry(ctx context.Context, before []time.Time) ([]int, time.Time, error) {
+	counts := make([]int, len(before))
+	for i, b := range before {
+		if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM agents WHERE status = $1 AND cert_not_after > 0 AND cert_not_after < $2`,
+			store.AgentActive, ms(b)).Scan(&counts[i]); err != nil {
+			return nil, time.Time{}, err
+		}
+	}
+	var min sql.NullInt64
+	if err := d.db.QueryRowContext(ctx, `SELECT MIN(cert_not_after) FROM agents WHERE status = $1 AND cert_not_after > 0`, store.AgentActive).Scan(&min); err != nil {
+		return nil, time.Time{}, err
+	}
+	if !min.Valid {
+		return counts, time.Time{}, nil
+	}
+	return counts, fromMS(min.Int64), nil
+}
+
+// ForgetPrevCert stops accepting the certificate the last renewal replaced,
+// once the agent has used the new one.
+func (d *DB) ForgetPrevCert(ctx context.Context, id string) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE agents SET prev_cert_serial = '' WHERE id = $1`, id)
+	return err
 }
 
 // SetAgentStatus changes an agent's status.

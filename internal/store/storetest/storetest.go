@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 		{"Groups", testGroups},
 		{"Approvals", testApprovals},
 		{"Agents", testAgents},
+		{"AgentCertRenewal", testAgentCertRenewal},
 		{"ReportsIdempotent", testReports},
 		{"ReportsOutOfOrder", testReportsOrder},
 		{"ReportsConcurrent", testReportsConcurrent},
@@ -174,6 +175,50 @@ func testApprovals(t *testing.T, s server.Store) {
 func agent(id, machine, group string) *store.Agent {
 	return &store.Agent{ID: id, MachineID: machine, Hostname: "host-" + id, OS: "debian 12", Arch: "amd64", Group: group,
 		CertSerial: "s-" + id, Status: store.AgentActive, EnrolledAt: t0, LastSeen: t0}
+}
+
+func testAgentCertRenewal(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	a := agent("r1", "m1", "web")
+	a.CertNotAfter = t0.Add(time.Hour)
+	must(t, s.CreateAgent(ctx, a))
+	got, err := s.Agent(ctx, "r1")
+	must(t, err)
+	if !got.CertNotAfter.Equal(t0.Add(time.Hour)) || got.PrevCertSerial != "" {
+		t.Fatalf("after create: not after %v, prev %q", got.CertNotAfter, got.PrevCertSerial)
+	}
+	later := t0.Add(2 * time.Hour)
+	must(t, s.RenewAgentCert(ctx, "r1", "s-r1", "n1", later))
+	// The answer was lost: the agent renews again with the old certificate.
+	must(t, s.RenewAgentCert(ctx, "r1", "s-r1", "n2", later))
+	got, err = s.Agent(ctx, "r1")
+	must(t, err)
+	if got.CertSerial != "n2" || got.PrevCertSerial != "s-r1" || !got.CertNotAfter.Equal(later) {
+		t.Fatalf("after renewals: serial %q prev %q not after %v", got.CertSerial, got.PrevCertSerial, got.CertNotAfter)
+	}
+	// A certificate the agent no longer holds renews nothing.
+	wantErr(t, s.RenewAgentCert(ctx, "r1", "n1", "n3", later), store.ErrNotFound)
+	wantErr(t, s.RenewAgentCert(ctx, "zz", "s-r1", "n3", later), store.ErrNotFound)
+	must(t, s.ForgetPrevCert(ctx, "r1"))
+	wantErr(t, s.RenewAgentCert(ctx, "r1", "s-r1", "n3", later), store.ErrNotFound)
+	wantErr(t, s.RenewAgentCert(ctx, "r1", "", "n3", later), store.ErrNotFound)
+	must(t, s.RenewAgentCert(ctx, "r1", "n2", "n3", later))
+
+	b := agent("r2", "m2", "web")
+	b.CertNotAfter = t0.Add(30 * time.Minute)
+	must(t, s.CreateAgent(ctx, b))
+	must(t, s.CreateAgent(ctx, agent("r3", "m3", "web"))) // expiry not recorded
+	counts, earliest, err := s.CertExpiry(ctx, []time.Time{t0.Add(time.Hour), t0.Add(3 * time.Hour)})
+	must(t, err)
+	if len(counts) != 2 || counts[0] != 1 || counts[1] != 2 || !earliest.Equal(t0.Add(30*time.Minute)) {
+		t.Fatalf("CertExpiry = %v, %v", counts, earliest)
+	}
+	must(t, s.SetAgentStatus(ctx, "r2", store.AgentRevoked, "test"))
+	counts, earliest, err = s.CertExpiry(ctx, []time.Time{t0.Add(time.Hour)})
+	must(t, err)
+	if counts[0] != 0 || !earliest.Equal(later) {
+		t.Fatalf("CertExpiry without the revoked agent = %v, %v", counts, earliest)
+	}
 }
 
 func testAgents(t *testing.T, s server.Store) {
