@@ -121,6 +121,7 @@ Type=notify) it reports READY=1 once listening.`,
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "on first start, also write the admin token to this file (mode 0600), for automation")
 	flags.register(f)
 	cmd.AddCommand(newServerMigrateCmd())
+	cmd.AddCommand(newServerAdminTokenCmd())
 	return cmd
 }
 

@@ -454,6 +454,13 @@ func (s *Server) apiCreateToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiRevokeToken(w http.ResponseWriter, r *http.Request) error {
+	// One revocation at a time in this process, so two requests cannot
+	// each revoke one of the last two admin tokens.
+	s.revokeMu.Lock()
+	defer s.revokeMu.Unlock()
+	if err := s.checkNotLastAdmin(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
 	if err := s.st.RevokeToken(r.Context(), r.PathValue("id"), s.now()); err != nil {
 		return storeErr(err, "token "+r.PathValue("id"))
 	}

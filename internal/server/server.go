@@ -141,6 +141,7 @@ type Server struct {
 	// enrollLimit bounds enrollment attempts per address: a burst of 60
 	// (a classroom of machines behind one NAT), then one a second.
 	enrollLimit *ipLimiter
+	revokeMu    sync.Mutex // one token revocation at a time
 	syncMu      sync.Mutex // one sync at a time
 	syncNow     chan string
 	cancel      context.CancelFunc

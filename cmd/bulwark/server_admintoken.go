@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulwarkhq/bulwark/internal/server"
+)
+
+func newServerAdminTokenCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "admin-token",
+		Short: "Local recovery of admin access to a server's data directory",
+	}
+	var dataDir, database string
+	reset := &cobra.Command{
+		Use:   "reset --data-dir DIR",
+		Short: "Make a new admin token, as whoever owns the data directory",
+		Long: `Make a new admin token directly in the server's store, for when every admin
+token is lost. Being able to read and write the data directory is the proof
+(it holds the site's keys anyway): run it as the server's user. The server
+may be running; other tokens stay as they are (revoke lost ones with
+'bulwark admin tokens revoke'). The token goes to standard output alone; keep
+it safe, it is stored only as a hash.`,
+		Example: `  sudo -u bulwark-server bulwark server admin-token reset --data-dir /var/lib/bulwark-server
+  bulwark server admin-token reset --data-dir ./bulwark-data > admin.token && chmod 600 admin.token`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			secret, t, err := server.ResetAdminToken(cmd.Context(), server.Config{DataDir: dataDir, Database: database})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), secret)
+			fmt.Fprintf(cmd.ErrOrStderr(), "New admin token %s (%s) above; it is shown once and stored only as a hash.\n", t.ID, t.Name)
+			return nil
+		},
+	}
+	reset.Flags().StringVar(&dataDir, "data-dir", "bulwark-data", "the server's data directory")
+	reset.Flags().StringVar(&database, "database", "", "the server's PostgreSQL database (postgres://…), when it has one")
+	cmd.AddCommand(reset)
+	return cmd
+}

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// ErrNotStarted means a data directory where no server finished its first
+// start.
+var ErrNotStarted = errors.New("no server has started in this data directory")
+
+// ResetAdminToken makes a new admin token in the store of the data directory
+// cfg names, for whoever can read and write that directory (the server's own
+// user) and has lost every admin token. Being able to open the data
+// directory is the proof: it holds the site's keys anyway. The server may be
+// running; other tokens are left as they are.
+func ResetAdminToken(ctx context.Context, cfg Config) (secret string, t *store.Token, err error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "bulwark-data"
+	}
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, formatFile)); errors.Is(err, os.ErrNotExist) {
+		return "", nil, fmt.Errorf("data dir %s: %w: start `bulwark server` there first", cfg.DataDir, ErrNotStarted)
+	} else if err != nil {
+		return "", nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	if _, err := prepareDataDir(cfg.DataDir); err != nil {
+		return "", nil, err
+	}
+	st := cfg.Store
+	if st == nil {
+		if st, err = openStore(ctx, cfg); err != nil {
+			return "", nil, err
+		}
+		defer st.Close()
+	}
+	now := time.Now
+	if cfg.Now != nil {
+		now = cfg.Now
+	}
+	s := &Server{st: st, now: now}
+	return s.newToken(ctx, &store.Token{Kind: store.KindAPI, Role: store.RoleAdmin, Name: "reset " + now().UTC().Format(time.RFC3339)})
+}
+
+// checkNotLastAdmin refuses to revoke the last usable admin token: nobody
+// could administer the server any more, short of the local reset.
+func (s *Server) checkNotLastAdmin(ctx context.Context, id string) error {
+	ts, err := s.st.ListTokens(ctx, store.KindAPI)
+	if err != nil {
+		return err
+	}
+	now, target, others := s.now(), false, 0
+	for _, t := range ts {
+		if t.Role != store.RoleAdmin || !t.Usable(now) {
+			continue
+		}
+		if t.ID == id {
+			target = true
+		} else {
+			others++
+		}
+	}
+	if target && others == 0 {
+		return errorf(http.StatusConflict, "token %s is the last admin token; create another admin token first (bulwark admin tokens create --role admin)", id)
+	}
+	return nil
+}
