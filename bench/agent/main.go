@@ -56,8 +56,8 @@ func run(bin string, runs int, idle time.Duration) error {
 	if err != nil {
 		return err
 	}
-	os.WriteFile(filepath.Join(work, "p.deb"), bytes.Repeat([]byte("x"), 4096), 0o644)
-	os.WriteFile(filepath.Join(work, "u.yaml"), []byte("id: BW-1\ntitle: t\nproduct: debian-12\nclassification: security\nseverity: low\nreleased: 2026-11-20\nreboot: never\napplies_to: [{os: {id: ubuntu}}]\ninstaller: {type: deb}\npayloads: [{file: p.deb}]\n"), 0o644)
+	os.WriteFile(filepath.Join(work, "p.tar.zst"), bytes.Repeat([]byte("x"), 4096), 0o644)
+	os.WriteFile(filepath.Join(work, "u.yaml"), []byte("id: BW-1\ntitle: t\nproduct: debian-12\nclassification: security\nseverity: low\nreleased: 2026-11-20\nreboot: never\napplies_to: [{os: {id: ubuntu}}]\ninstaller: {type: archive, prefix: /opt/bw-bench}\npayloads: [{file: p.tar.zst}]\n"), 0o644)
 	if _, err := vr.Publish(ctx, filepath.Join(work, "u.yaml"), tuf.PublishOptions{}); err != nil {
 		return err
 	}

@@ -71,7 +71,7 @@ released: 2026-11-20
 reboot: never
 applies_to:
   - deb: {package: lib%06d, installed: true, version_lt: "1.0.%d-1"}
-installer: {type: deb}
+installer: {type: archive, prefix: /opt/bw-bench}
 payloads:
   - file: %s
 `, id, i, i%100000, i, i%7, payload)

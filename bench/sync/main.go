@@ -56,9 +56,9 @@ func run(n int, total int64) error {
 		id := fmt.Sprintf("BW-%06d", i)
 		payload := make([]byte, size)
 		rand.Read(payload)
-		os.WriteFile(filepath.Join(src, id+".deb"), payload, 0o644)
+		os.WriteFile(filepath.Join(src, id+".tar.zst"), payload, 0o644)
 		y := filepath.Join(src, id+".yaml")
-		os.WriteFile(y, []byte(fmt.Sprintf("id: %s\ntitle: t\nproduct: debian-12\nclassification: security\nseverity: low\nreleased: 2026-11-20\nreboot: never\ninstaller: {type: deb}\npayloads: [{file: %s.deb}]\n", id, id)), 0o644)
+		os.WriteFile(y, []byte(fmt.Sprintf("id: %s\ntitle: t\nproduct: debian-12\nclassification: security\nseverity: low\nreleased: 2026-11-20\nreboot: never\ninstaller: {type: archive, prefix: /opt/bw-bench}\npayloads: [{file: %s.tar.zst}]\n", id, id)), 0o644)
 		batch = append(batch, y)
 		if len(batch) == 2000 || i == n {
 			if _, err := r.PublishMany(ctx, batch, tuf.PublishOptions{}); err != nil {

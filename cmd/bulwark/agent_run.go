@@ -110,7 +110,8 @@ every detection_interval (default 22h) plus random jitter, sooner when the
 network changes, with backoff while the server is unreachable; download approved
 updates in the background; install them by the policy in one pass with at most
 one reboot; report every state change; and serve ` + "`bulwark agent status|updates|install`" + `
-on the control socket. --once runs one full cycle and exits (for cron and tests).
+on the control socket. --once runs one full cycle and exits (for cron and tests);
+it exits non-zero when an approved update failed, naming each with its reason.
 
 Settings in the configuration file (YAML):
   server, ca_fingerprint, group   written by ` + "`bulwark agent enroll`" + `
@@ -193,7 +194,10 @@ Settings in the configuration file (YAML):
 				} else {
 					printAgentSummary(cmd, d)
 				}
-				return err
+				if err != nil {
+					return err
+				}
+				return failedUpdates(d.Updates())
 			}
 			go func() {
 				if err := agent.ServeControl(ctx, settings.Socket, d); err != nil {
@@ -217,9 +221,8 @@ Settings in the configuration file (YAML):
 			if err != nil {
 				log.Warn("cannot watch the network; checking in on the schedule only", "err", err)
 			}
-			agent.Schedule{Interval: settings.Interval}.Loop(ctx, checkIn, netChanged, func(err error, wait time.Duration) {
+			agent.Schedule{Interval: settings.Interval, Scheduled: d.SetNextCheckIn}.Loop(ctx, checkIn, netChanged, func(err error, wait time.Duration) {
 				log.Warn("check-in failed; retrying", "err", err, "retry_in", wait.Round(time.Second))
-				d.SetNextCheckIn(time.Now().Add(wait))
 			})
 			return nil
 		},
@@ -245,4 +248,20 @@ func printAgentSummary(cmd *cobra.Command, d *agent.Daemon) {
 	if st.PendingReboot {
 		fmt.Fprintln(w, "A reboot is pending to finish installed updates.")
 	}
+}
+
+// failedUpdates is --once's verdict: an error naming every approved update
+// that is in state failed after the cycle, so that cron and scripts see it
+// in the exit status.
+func failedUpdates(recs []agent.UpdateRecord) error {
+	var failed []string
+	for _, r := range recs {
+		if r.State == agent.StateFailed {
+			failed = append(failed, r.Key+" ("+r.Reason+")")
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d approved update(s) failed: %s", len(failed), strings.Join(failed, "; "))
 }

@@ -96,6 +96,12 @@ problem is reported with its file, line and field), copy its payload files
 (named relative to the YAML file) into the repository and re-sign what changed.
 Several files are signed in one commit: all of them become visible, or none.
 
+A payload of installer type deb must be a real Debian binary package: its
+package, version and architecture are read from the archive, recorded in the
+signed update.json (agents judge from them whether the packages are current)
+and shown; a file that is not a .deb is refused, and so is an applies_to deb
+rule about the package that would still hold once the payload is installed.
+
 Publishing identical content again changes nothing. Changed content for an id
 that is already published needs --revise and records a new revision. A publish
 that is interrupted at any point leaves the previous repository valid.`,
@@ -125,6 +131,9 @@ that is interrupted at any point leaves the previous repository valid.`,
 				default:
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: published revision %d (%d targets)\n", res.ID, res.Revision, len(res.Targets))
 				}
+				for _, p := range res.Packages {
+					fmt.Fprintf(cmd.OutOrStdout(), "  package %s %s %s\n", p.Package, p.Version, p.Architecture)
+				}
 			}
 			if out.JSON() {
 				return printJSON(cmd.OutOrStdout(), results)
@@ -146,7 +155,9 @@ func newRepoVerifyCmd() *cobra.Command {
 		Long: `Verify every root version from the first (or from --root), the timestamp,
 snapshot, targets and every hashed bin, with signatures, thresholds, versions
 and expiry checked; then hash every target file and check every update.json
-against its payload targets. Needs no keys. Exits 1 when anything is wrong.`,
+against its payload targets, and every payload of installer type deb is a
+Debian binary package matching its recorded package, version and
+architecture. Needs no keys. Exits 1 when anything is wrong.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var root []byte

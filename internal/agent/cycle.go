@@ -35,6 +35,9 @@ type CycleResult struct {
 // vendors' metadata, decide with the policy, download what the policy
 // allows, install in one pass, and record every state for the next report.
 func (a *Agent) Cycle(ctx context.Context, src Sources, o CycleOptions) (*CycleResult, error) {
+	if err := a.noticeReboot(); err != nil {
+		return nil, err
+	}
 	vs, err := a.gather(ctx, src)
 	if err != nil {
 		return nil, err
@@ -54,14 +57,24 @@ func (a *Agent) Cycle(ctx context.Context, src Sources, o CycleOptions) (*CycleR
 	}
 	for _, c := range cands {
 		d := plan.Decisions[c.Key()]
-		if d.State == StateNeeded && a.store.st.Updates[c.Key()] != nil && a.store.st.Updates[c.Key()].State == StateDownloaded {
-			continue // still downloaded, not needed again
+		if rec := a.store.st.Updates[c.Key()]; rec != nil {
+			if d.State == StateNeeded && rec.State == StateDownloaded {
+				continue // still downloaded, not needed again
+			}
+			if d.State == StateInstalled && rec.State == StatePendingReboot {
+				continue // until the boot id changes (noticeReboot)
+			}
 		}
 		if err := a.store.set(c.Key(), d.State, d.Reason, recordOf(c)); err != nil {
 			return nil, err
 		}
 	}
 
+	// The cycle's background downloads share one pacer: the payloads
+	// after the first start at the rate it found.
+	if o.Download.Mode == fetch.Background && o.Download.Pacer == nil {
+		o.Download.Pacer = fetch.NewPacer()
+	}
 	payloads := map[string]map[string]string{}
 	var pass []Step
 	var waiting []UpdateRecord

@@ -22,6 +22,14 @@ type Handler interface {
 	Uninstall(ctx context.Context, u *catalog.Update, payloads map[string]string) (reboot bool, err error)
 }
 
+// BatchHandler is a Handler that installs several updates of a pass in one
+// transaction (deb: one apt-get install of all their payloads, so that apt
+// orders Pre-Depends across updates and a root an earlier broken install
+// left with unmet dependencies is repaired by the update that fixes it).
+type BatchHandler interface {
+	InstallBatch(ctx context.Context, us []*catalog.Update, payloads []map[string]string) (reboot []bool, errs []error)
+}
+
 // Handlers finds the handler for an installer type.
 type Handlers func(installerType string) (Handler, error)
 
@@ -73,6 +81,10 @@ func (a *Agent) runPass(ctx context.Context, steps []Step, payloads map[string]m
 	}
 	defer j.close()
 	id := a.passID
+	pre, err := a.batch(ctx, j, todo, payloads)
+	if err != nil {
+		return nil, err
+	}
 	failed := map[string]bool{}
 	needReboot := false
 	for _, s := range todo {
@@ -80,7 +92,7 @@ func (a *Agent) runPass(ctx context.Context, steps []Step, payloads map[string]m
 		info := &UpdateRecord{Title: s.Update.Title, Severity: string(s.Update.Severity), Revision: s.Update.Revision}
 		blocked := ""
 		for _, req := range s.Update.Requires {
-			if failed[s.Vendor+"/"+req] {
+			if _, done := pre[key]; failed[s.Vendor+"/"+req] && !done {
 				blocked = req
 			}
 		}
@@ -106,7 +118,9 @@ func (a *Agent) runPass(ctx context.Context, steps []Step, payloads map[string]m
 		a.log.Info("installing", "update", key, "op", op)
 		a.step(key, op)
 		var reboot bool
-		if s.Uninstall {
+		if r, ok := pre[key]; ok {
+			reboot, err = r.reboot, r.err
+		} else if s.Uninstall {
 			reboot, err = h.Uninstall(ctx, s.Update, payloads[key])
 		} else {
 			reboot, err = h.Install(ctx, s.Update, payloads[key])
@@ -174,6 +188,63 @@ func (a *Agent) runPass(ctx context.Context, steps []Step, payloads map[string]m
 		return nil, err
 	}
 	return res, nil
+}
+
+type batchResult struct {
+	reboot bool
+	err    error
+}
+
+// batch installs the install steps of the pass whose handler takes several
+// updates at once in one call per installer type, each journaled as begun
+// first; the pass loop then records each result as if it had just run the
+// step. A type with a single step, or a handler without InstallBatch, is
+// left to the loop.
+func (a *Agent) batch(ctx context.Context, j *journal, todo []Step, payloads map[string]map[string]string) (map[string]batchResult, error) {
+	groups := map[string][]Step{}
+	var types []string
+	for _, s := range todo {
+		if s.Uninstall {
+			continue
+		}
+		t := s.Update.Installer.Type
+		if groups[t] == nil {
+			types = append(types, t)
+		}
+		groups[t] = append(groups[t], s)
+	}
+	pre := map[string]batchResult{}
+	for _, t := range types {
+		steps := groups[t]
+		if len(steps) < 2 {
+			continue
+		}
+		h, err := a.cfg.Handlers(t)
+		if err != nil {
+			continue // the loop reports it per step
+		}
+		bh, ok := h.(BatchHandler)
+		if !ok {
+			continue
+		}
+		us := make([]*catalog.Update, len(steps))
+		files := make([]map[string]string, len(steps))
+		for i, s := range steps {
+			us[i], files[i] = s.Update, payloads[s.Key()]
+			if err := j.append(passEntry{Pass: a.passID, Time: a.now(), Key: s.Key(), Op: "install", Phase: "begin"}); err != nil {
+				return nil, err
+			}
+		}
+		a.log.Info("installing in one transaction", "type", t, "updates", len(steps))
+		reboot, errs := bh.InstallBatch(ctx, us, files)
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // interrupted, not failed: the next pass retries
+		}
+		for i, s := range steps {
+			pre[s.Key()] = batchResult{reboot: reboot[i], err: errs[i]}
+		}
+	}
+	return pre, nil
 }
 
 // startPass opens a fresh pass journal. The previous pass, if it was
@@ -244,7 +315,13 @@ func (a *Agent) recover() error {
 			}
 		}
 	}
-	// A reboot happened since updates began waiting for one.
+	return a.noticeReboot()
+}
+
+// noticeReboot marks the updates that waited for a reboot installed once
+// the boot id differs from the one they started waiting under; until then
+// they stay installed-pending-reboot.
+func (a *Agent) noticeReboot() error {
 	if id := a.store.st.PendingBootID; id != "" && a.cfg.Reboot.bootID() != "" && a.cfg.Reboot.bootID() != id {
 		for _, r := range a.store.records() {
 			if r.State == StatePendingReboot {

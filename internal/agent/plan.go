@@ -84,10 +84,22 @@ func BuildPlan(cands []Candidate, in PlanInput) (*Plan, error) {
 	}
 	decide := func(c Candidate, s State, why string) { p.Decisions[c.Key()] = Decision{s, why} }
 
-	// First pass: what each candidate is, ignoring the others.
+	// First pass: what each candidate is, ignoring the others. For a deb
+	// update whose payloads name their packages, what dpkg says now
+	// decides as well as applies_to: it applies while one of its packages
+	// is installed at an older version than its payload (or is missing
+	// where the update adds it), so a half-installed update is retried;
+	// one whose packages are all current is installed, whatever this
+	// agent remembers.
 	active := map[string]Candidate{} // wants installing
+	current := map[string]bool{}     // deb updates whose packages are all current
 	for _, c := range cands {
 		k := c.Key()
+		pkgs, perr := c.Update.Packages(in.Facts)
+		if perr == nil && pkgs.Current() {
+			current[k] = true
+		}
+		stale := perr == nil && pkgs.Present && len(pkgs.Outdated) > 0
 		switch {
 		case c.Approval.Action == approval.ActionDecline:
 			decide(c, StateDeclined, "declined by the site")
@@ -105,13 +117,25 @@ func BuildPlan(cands []Candidate, in PlanInput) (*Plan, error) {
 				p.Steps = append(p.Steps, Step{Candidate: c, Uninstall: true, Action: ActionInstall})
 			}
 			continue
-		case in.Installed[k]:
+		case in.Installed[k] && !stale:
 			decide(c, StateInstalled, "")
 			continue
 		}
 		ok, err := c.Update.Applicable(in.Facts)
+		if err == nil {
+			err = perr
+		}
 		if err != nil {
 			decide(c, StateUnknown, fmt.Sprintf("applicability could not be evaluated: %v", err))
+			continue
+		}
+		why := ""
+		switch {
+		case stale && c.Update.PlatformApplicable(in.Facts):
+			ok = true
+			why = "not current: " + strings.Join(pkgs.Outdated, ", ")
+		case ok && pkgs.Current():
+			decide(c, StateInstalled, "its packages are already at the payload versions or newer")
 			continue
 		}
 		if !ok {
@@ -122,7 +146,7 @@ func BuildPlan(cands []Candidate, in PlanInput) (*Plan, error) {
 			decide(c, StateNeeded, fmt.Sprintf("waiting for its staged rollout: outside the first %d%% of the group", c.Approval.Rollout))
 			continue
 		}
-		decide(c, StateNeeded, "")
+		decide(c, StateNeeded, why)
 		active[k] = c
 	}
 
@@ -158,7 +182,7 @@ func BuildPlan(cands []Candidate, in PlanInput) (*Plan, error) {
 			}
 			for _, req := range c.Update.Requires {
 				rk := c.Vendor + "/" + req
-				if in.Installed[rk] {
+				if (in.Installed[rk] && !stalePkgs(byID[req], in.Facts)) || current[rk] {
 					continue
 				}
 				if _, ok := active[rk]; ok {
@@ -185,6 +209,16 @@ func BuildPlan(cands []Candidate, in PlanInput) (*Plan, error) {
 		p.Steps = append(p.Steps, Step{Candidate: c, Action: act})
 	}
 	return p, nil
+}
+
+// stalePkgs reports whether c is a deb update one of whose packages dpkg
+// has at an older version than its payload.
+func stalePkgs(c Candidate, f catalog.Facts) bool {
+	if c.Update == nil {
+		return false
+	}
+	st, err := c.Update.Packages(f)
+	return err == nil && st.Present && len(st.Outdated) > 0
 }
 
 // topoOrder orders the active updates so each comes after what it requires,

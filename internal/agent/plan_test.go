@@ -193,3 +193,66 @@ func TestPlanAndPassUninstall(t *testing.T) {
 		t.Fatalf("after uninstall: %+v", r)
 	}
 }
+
+// pamUpdate is a deb update of the pam packages whose payloads name their
+// package versions (as the repository tool records them) and whose
+// applies_to names only libpam0g, as a publisher might write it.
+func pamUpdate(id string) Candidate {
+	return cand(id, catalog.SeverityCritical, func(u *catalog.Update, a *approval.Approval) {
+		u.AppliesTo = []catalog.Rule{{Deb: &catalog.DebRule{Package: "libpam0g", VersionLT: "1.5.2-6+deb12u3"}}}
+		for _, p := range []string{"libpam0g", "libpam-modules-bin", "libpam-modules", "libpam-runtime"} {
+			u.Payloads = append(u.Payloads, catalog.Payload{File: p + ".deb", Deb: &catalog.PayloadDeb{Package: p, Version: "1.5.2-6+deb12u3", Architecture: "amd64"}})
+		}
+	})
+}
+
+// Applicability from what dpkg says now: a half-installed update (three of
+// four packages upgraded, applies_to no longer holding) applies again and
+// is retried even though this agent remembers it installed; one whose
+// packages are all current is installed, and satisfies requires; one for
+// another release does not apply because a package of the same name is
+// older here.
+func TestBuildPlanFromPayloadPackages(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	half := machine{"debian", "12", "amd64", map[string]string{
+		"libpam0g": "1.5.2-6+deb12u3", "libpam-modules-bin": "1.5.2-6+deb12u3", "libpam-runtime": "1.5.2-6+deb12u3", "libpam-modules": "1.5.2-6+deb12u2"}}
+	done := machine{"debian", "12", "amd64", map[string]string{
+		"libpam0g": "1.5.2-6+deb12u3", "libpam-modules-bin": "1.5.2-6+deb12u3", "libpam-runtime": "1.5.2-6+deb12u3", "libpam-modules": "1.5.2-6+deb12u3"}}
+	other := pamUpdate("BW-OTHER")
+	other.Update.AppliesTo = append(other.Update.AppliesTo, catalog.Rule{OS: &catalog.OSRule{ID: "debian", VersionID: "11"}})
+	needs := cand("BW-NEEDS", catalog.SeverityCritical, func(u *catalog.Update, a *approval.Approval) {
+		u.AppliesTo = nil
+		u.Requires = []string{"BW-PAM"}
+	})
+	for _, tt := range []struct {
+		name      string
+		facts     machine
+		installed map[string]bool
+		pam       State
+		reason    string
+		needs     State
+	}{
+		{"half_installed_remembered_installed", half, map[string]bool{"debian/BW-PAM": true}, StateNeeded, "libpam-modules (1.5.2-6+deb12u2 → 1.5.2-6+deb12u3)", StateNeeded},
+		{"half_installed_unknown_to_agent", half, map[string]bool{}, StateNeeded, "not current", StateNeeded},
+		{"current_never_installed_by_agent", done, map[string]bool{}, StateNotApplicable, "", StateNeeded},
+		{"current_installed_by_agent", done, map[string]bool{"debian/BW-PAM": true}, StateInstalled, "", StateNeeded},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := BuildPlan([]Candidate{pamUpdate("BW-PAM"), other, needs}, PlanInput{AgentID: "a1", Facts: tt.facts, Installed: tt.installed, Now: now,
+				Policy: Policy{Mode: ModeAuto, AutoInstallSeverity: catalog.SeverityImportant}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := p.Decisions["debian/BW-PAM"]
+			if d.State != tt.pam || !strings.Contains(d.Reason, tt.reason) {
+				t.Errorf("BW-PAM: %s (%s), want %s (%s)", d.State, d.Reason, tt.pam, tt.reason)
+			}
+			if d := p.Decisions["debian/BW-OTHER"]; d.State != StateNotApplicable {
+				t.Errorf("BW-OTHER (debian 11): %s (%s), want not-applicable", d.State, d.Reason)
+			}
+			if d := p.Decisions["debian/BW-NEEDS"]; d.State != tt.needs {
+				t.Errorf("BW-NEEDS: %s (%s), want %s", d.State, d.Reason, tt.needs)
+			}
+		})
+	}
+}

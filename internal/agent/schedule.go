@@ -18,6 +18,9 @@ type Schedule struct {
 	// Settle is how long to wait after a network change before checking in,
 	// so that a link that flaps triggers one check-in; default 5s.
 	Settle time.Duration
+	// Scheduled, when set, is told the time of every next check-in as
+	// Loop schedules it (agent status shows it).
+	Scheduled func(next time.Time)
 }
 
 func (s Schedule) withDefaults() Schedule {
@@ -79,6 +82,9 @@ func (s Schedule) Loop(ctx context.Context, checkIn func(context.Context) error,
 		if failures > 0 && onError != nil {
 			onError(checkInError{failures}, wait)
 		}
+		if s.Scheduled != nil {
+			s.Scheduled(time.Now().Add(wait))
+		}
 		timer := time.NewTimer(wait)
 	waiting:
 		for {
@@ -91,6 +97,9 @@ func (s Schedule) Loop(ctx context.Context, checkIn func(context.Context) error,
 			case <-netChanged:
 				// The network came back or changed: check in soon, once.
 				timer.Reset(s.Settle)
+				if s.Scheduled != nil {
+					s.Scheduled(time.Now().Add(s.Settle))
+				}
 			}
 		}
 	}

@@ -106,3 +106,21 @@ func TestWatchNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Loop tells Scheduled the time of each next check-in, so agent status
+// shows a real time rather than "never".
+func TestLoopReportsNextCheckIn(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan time.Time, 4)
+	s := Schedule{Interval: time.Hour, Jitter: time.Minute, Scheduled: func(next time.Time) { got <- next }}
+	go s.Loop(ctx, func(context.Context) error { return nil }, nil, nil)
+	select {
+	case next := <-got:
+		if d := time.Until(next); d < 58*time.Minute || d > 62*time.Minute {
+			t.Fatalf("next check-in in %v, want about an hour", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Scheduled was not called")
+	}
+}

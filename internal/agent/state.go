@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
@@ -52,6 +53,9 @@ type Event struct {
 
 // store keeps state.json and the event queue under the state directory.
 type store struct {
+	// mu guards st.Updates between the cycle, which changes it, and the
+	// control socket's readers (records).
+	mu     sync.Mutex
 	dir    string
 	st     agentState
 	events *journal
@@ -116,6 +120,7 @@ func (s *store) save() error {
 // event is on disk before state.json says the new state, so a crash between
 // them re-sends rather than loses.
 func (s *store) set(key string, st State, reason string, info *UpdateRecord) error {
+	s.mu.Lock()
 	rec := s.st.Updates[key]
 	if rec == nil {
 		rec = &UpdateRecord{Key: key}
@@ -125,9 +130,11 @@ func (s *store) set(key string, st State, reason string, info *UpdateRecord) err
 		rec.Title, rec.Severity, rec.Revision = info.Title, info.Severity, info.Revision
 	}
 	if rec.State == st && rec.Reason == reason {
+		s.mu.Unlock()
 		return nil
 	}
 	rec.State, rec.Reason, rec.Changed = st, reason, s.now().UTC()
+	s.mu.Unlock()
 	e := Event{Seq: s.st.NextSeq, Key: key, State: st, Reason: reason, Revision: rec.Revision, Time: rec.Changed}
 	if err := s.events.append(e); err != nil {
 		return err
@@ -182,10 +189,12 @@ func (s *store) delivered(seq int64) error {
 
 // records returns every update record, sorted by key.
 func (s *store) records() []UpdateRecord {
+	s.mu.Lock()
 	out := make([]UpdateRecord, 0, len(s.st.Updates))
 	for _, r := range s.st.Updates {
 		out = append(out, *r)
 	}
+	s.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }

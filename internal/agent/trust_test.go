@@ -142,7 +142,7 @@ func TestAttackCompromisedMirrorModifiesUpdateJSON(t *testing.T) {
 	b, _ := os.ReadFile(filepath.Join(w.vendorDir, u))
 	// The mirror changes the installer (the WSUSpect idea: keep the trusted
 	// name, change what runs) and drops the applicability rules.
-	evil := strings.Replace(string(b), `"type": "deb"`, `"type": "lockdown"`, 1)
+	evil := strings.Replace(string(b), `"type": "archive"`, `"type": "lockdown"`, 1)
 	w.vs.serve(u, []byte(evil))
 	h := &reader{got: map[string]string{}}
 	a := w.agent(t, h)

@@ -113,7 +113,7 @@ classification: security
 severity: critical
 released: 2026-11-20
 reboot: never
-installer: {type: deb}
+installer: {type: archive, prefix: /opt/bw-test}
 payloads:
 %s%s`, id, id, pl.String(), extra)), 0o644)
 	if _, err := w.vendor.Publish(context.Background(), y, tuf.PublishOptions{Revise: true}); err != nil {

@@ -186,6 +186,17 @@ type Payload struct {
 	File   string `json:"file"`
 	Length int64  `json:"length,omitempty"` // bytes
 	SHA256 string `json:"sha256,omitempty"` // lowercase hex
+	// Deb is what a .deb payload says about itself, read by the
+	// repository tool from the file, never in authored YAML. Agents judge
+	// from it whether the update's packages are current.
+	Deb *PayloadDeb `json:"deb,omitempty"`
+}
+
+// PayloadDeb is the control data of a .deb payload.
+type PayloadDeb struct {
+	Package      string `json:"package"`
+	Version      string `json:"version"`
+	Architecture string `json:"architecture"`
 }
 
 // Line returns the YAML line of a field path such as "supersedes",

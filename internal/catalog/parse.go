@@ -355,7 +355,8 @@ var (
 	updateFields   = []string{"id", "revision", "withdrawn", "title", "advisory", "description", "product", "classification", "severity", "cves", "released", "supersedes", "requires", "reboot", "applies_to", "installer", "payloads", "uninstallable"}
 	authoredFields = []string{"id", "title", "advisory", "description", "product", "classification", "severity", "cves", "released", "supersedes", "requires", "reboot", "applies_to", "installer", "payloads", "uninstallable"}
 	installerKeys  = []string{"type", "prefix", "profile"}
-	payloadKeys    = []string{"file", "length", "sha256"}
+	payloadKeys    = []string{"file", "length", "sha256", "deb"}
+	payloadDebKeys = []string{"package", "version", "architecture"}
 	authoredPload  = []string{"file"}
 	ruleKeys       = []string{"os", "arch", "deb", "update_installed", "and", "or", "not"}
 	osKeys         = []string{"id", "version_id"}
@@ -425,7 +426,7 @@ func (d *decoder) update(n *yaml.Node) *Update {
 				var pl Payload
 				keys := payloadKeys
 				if d.yaml {
-					keys = d.refuseRepoFields(e, p, "length", "sha256")
+					keys = d.refuseRepoFields(e, p, "length", "sha256", "deb")
 				}
 				d.fields(e, p, keys, func(key string, v *yaml.Node, f string) {
 					switch key {
@@ -435,6 +436,18 @@ func (d *decoder) update(n *yaml.Node) *Update {
 						pl.Length = int64(d.integer(v, f))
 					case "sha256":
 						pl.SHA256 = d.str(v, f)
+					case "deb":
+						pl.Deb = &PayloadDeb{}
+						d.fields(v, f, payloadDebKeys, func(key string, v *yaml.Node, f string) {
+							switch key {
+							case "package":
+								pl.Deb.Package = d.str(v, f)
+							case "version":
+								pl.Deb.Version = d.str(v, f)
+							case "architecture":
+								pl.Deb.Architecture = d.str(v, f)
+							}
+						})
 					}
 				})
 				u.Payloads = append(u.Payloads, pl)

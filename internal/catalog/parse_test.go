@@ -178,6 +178,8 @@ func TestParseYAMLBad(t *testing.T) {
 			[]string{"update.yaml:23: withdrawn: set by the repository tool"}},
 		{"payload hash in yaml", strings.Replace(goodYAML, "amd64.deb\n", "amd64.deb\n    sha256: 00\n", 1),
 			[]string{"update.yaml:22: payloads[0].sha256: set by the repository tool"}},
+		{"payload package in yaml", strings.Replace(goodYAML, "amd64.deb\n", "amd64.deb\n    deb: {package: libssl3, version: \"1\", architecture: amd64}\n", 1),
+			[]string{"update.yaml:22: payloads[0].deb: set by the repository tool"}},
 		{"missing id", withLine(t, "id", "# no id"), []string{"update.yaml: id: required"}},
 		{"bad id", withLine(t, "id", "id: ../etc"), []string{"update.yaml:1: id: \"../etc\" is not a valid id (letters, digits"}},
 		{"id too long", withLine(t, "id", "id: "+strings.Repeat("a", 129)), []string{"update.yaml:1: id: "}},
@@ -449,6 +451,15 @@ func TestParseJSONAttacks(t *testing.T) {
 		{"length without hash", edit(func(m map[string]any) {
 			m["payloads"] = []any{map[string]any{"file": "a.deb", "length": 3}}
 		}), `payloads[0].sha256: required with length`},
+		{"deb package as an option", edit(func(m map[string]any) {
+			m["payloads"] = []any{map[string]any{"file": "a.deb", "deb": map[string]any{"package": "--force-all", "version": "1", "architecture": "all"}}}
+		}), `payloads[0].deb.package: "--force-all" is not a Debian package name`},
+		{"deb version bad", edit(func(m map[string]any) {
+			m["payloads"] = []any{map[string]any{"file": "a.deb", "deb": map[string]any{"package": "libssl3", "version": "1 2", "architecture": "all"}}}
+		}), `payloads[0].deb.version: "1 2" is not a Debian version`},
+		{"deb unknown field", edit(func(m map[string]any) {
+			m["payloads"] = []any{map[string]any{"file": "a.deb", "deb": map[string]any{"package": "libssl3", "version": "1", "architecture": "all", "postinst": "x"}}}
+		}), `payloads[0].deb.postinst: unknown field`},
 		{"deep nesting", raw(strings.Repeat(`{"not":`, 100000) + "{}" + strings.Repeat("}", 100000)), "nested deeper than"},
 		{"deep rules", edit(func(m map[string]any) {
 			var r any = map[string]any{"arch": "all"}

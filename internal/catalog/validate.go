@@ -264,6 +264,22 @@ func (v *validator) installer() {
 	}
 }
 
+// payloadDeb checks the package fields the repository tool read from a .deb.
+func (v *validator) payloadDeb(f string, d *PayloadDeb) {
+	if v.u.Installer.Type != InstallerDeb {
+		v.add(f, "only payloads of installer type deb carry package fields")
+	}
+	if !debNameRE.MatchString(d.Package) {
+		v.add(f+".package", "%q is not a Debian package name (lowercase letters, digits, '+', '-', '.')", d.Package)
+	}
+	if _, err := parseDebVersion(d.Version); err != nil || len(d.Version) > 200 {
+		v.add(f+".version", "%q is not a Debian version: %v", d.Version, err)
+	}
+	if !archRE.MatchString(d.Architecture) {
+		v.add(f+".architecture", "%q is not a Debian architecture (such as all or amd64)", d.Architecture)
+	}
+}
+
 func (v *validator) payloads() {
 	u := v.u
 	switch u.Installer.Type {
@@ -286,6 +302,9 @@ func (v *validator) payloads() {
 			v.add(pf+".sha256", "%q is not a SHA-256 digest (64 lowercase hex digits)", p.SHA256)
 		case p.SHA256 == "" && p.Length != 0:
 			v.add(pf+".sha256", "required with length: both are set by the repository tool, or neither")
+		}
+		if p.Deb != nil {
+			v.payloadDeb(pf+".deb", p.Deb)
 		}
 		f := pf + ".file"
 		switch {

@@ -137,6 +137,20 @@ func TestServerAgentInstallsApprovedDebs(t *testing.T) {
 		}
 	}
 
+	// A check-in in the same boot: still pending, and no second reboot.
+	if err := d.CheckIn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(adm.do("GET", "/api/v1/computers/"+e.AgentID, nil, http.StatusOK), &comp)
+	for _, u := range comp.Updates {
+		if u.ID == "BW-2" && u.State != "installed-pending-reboot" {
+			t.Fatalf("a check-in without a reboot: the server shows BW-2 %s, want installed-pending-reboot", u.State)
+		}
+	}
+	if b, _ := os.ReadFile(reboots); strings.Count(string(b), "reboot") != 1 {
+		t.Fatalf("reboot command called %d times after a second check-in, want 1", strings.Count(string(b), "reboot"))
+	}
+
 	// The machine reboots; the next check-in reports the rollup installed.
 	os.WriteFile(bootID, []byte("boot-2\n"), 0o644)
 	closeAgent()

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
+	"github.com/bulwarkhq/bulwark/internal/debpkg"
 	"github.com/bulwarkhq/bulwark/internal/debtest"
 	"github.com/bulwarkhq/bulwark/internal/facts"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
@@ -38,14 +39,15 @@ func inRoot(t *testing.T, root string, args ...string) string {
 type realUpdate struct {
 	id, reboot string
 	pkgs       []string
+	applies    string // applies_to YAML, optional
 }
 
 // The issue's "done when" against real packages: a vendor publishes real
 // bookworm security updates (pam as one update of four packages that
 // pre-depend on each other, openssl with libssl3, ca-certificates whose
 // postinst rebuilds /etc/ssl/certs, tzdata), the server serves them, a
-// group approves them, and an agent with a debootstrapped bookworm root
-// installs them in one pass. The root must then equal a copy of the same
+// group approves them, and an agent with a debootstrapped bookworm root,
+// half-upgraded by an earlier broken pam install, installs them in one pass. The root must then equal a copy of the same
 // root into which `apt-get install` put the same .debs: the dpkg status of
 // every package, every file of the updated packages, the CA bundle the
 // maintainer scripts generated; dpkg --audit and apt-get -s upgrade are
@@ -53,11 +55,19 @@ type realUpdate struct {
 // one.
 func TestRealDebianUpdatesEqualApt(t *testing.T) {
 	ctx := context.Background()
+	pam0g, err := debpkg.ReadFile(debtest.RealDebs(t, "libpam0g")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
 	updates := []realUpdate{
-		{"DSA-PAM", "required", []string{"libpam-modules", "libpam0g", "libpam-runtime", "libpam-modules-bin"}},
-		{"DSA-OPENSSL", "required", []string{"openssl", "libssl3"}},
-		{"DSA-CA", "never", []string{"ca-certificates"}},
-		{"DLA-TZDATA", "never", []string{"tzdata"}},
+		// applies_to names libpam0g only, as publishers write it: once a
+		// half-done install upgraded libpam0g it no longer holds, and only
+		// the payloads' packages say the update is not done.
+		{"DSA-PAM", "required", []string{"libpam-modules", "libpam0g", "libpam-runtime", "libpam-modules-bin"},
+			"applies_to: [{deb: {package: libpam0g, version_lt: " + quoteYAML(pam0g.Version) + "}}]\n"},
+		{"DSA-OPENSSL", "required", []string{"openssl", "libssl3"}, ""},
+		{"DSA-CA", "never", []string{"ca-certificates"}, ""},
+		{"DLA-TZDATA", "never", []string{"tzdata"}, ""},
 	}
 	var all []string
 	vendorDir := filepath.Join(t.TempDir(), "vendor")
@@ -78,8 +88,8 @@ func TestRealDebianUpdatesEqualApt(t *testing.T) {
 			all = append(all, p)
 		}
 		y := filepath.Join(dir, u.id+".yaml")
-		os.WriteFile(y, []byte(fmt.Sprintf("id: %s\ntitle: %s\nproduct: debian-12\nclassification: security\nseverity: critical\nreleased: 2026-11-20\ninstaller: {type: deb}\nreboot: %s\npayloads: [%s]\n",
-			u.id, strings.Join(u.pkgs, ", "), u.reboot, strings.Join(payloads, ", "))), 0o644)
+		os.WriteFile(y, []byte(fmt.Sprintf("id: %s\ntitle: %s\nproduct: debian-12\nclassification: security\nseverity: critical\nreleased: 2026-11-20\ninstaller: {type: deb}\nreboot: %s\npayloads: [%s]\n%s",
+			u.id, strings.Join(u.pkgs, ", "), u.reboot, strings.Join(payloads, ", "), u.applies)), 0o644)
 		if _, err := vr.Publish(ctx, y, tuf.PublishOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -100,8 +110,23 @@ func TestRealDebianUpdatesEqualApt(t *testing.T) {
 	t.Logf("apt-get install in the reference root:\n%s", tail(inRoot(t, ref, args...), 6))
 	os.RemoveAll(staged)
 
-	// The agent's machine.
+	// The agent's machine, left half-upgraded the way one dpkg --install of
+	// the pam update left it: three packages at the new version,
+	// libpam-modules (with the fix) at the old one.
 	root := debtest.DebianRoot(t)
+	half := filepath.Join(root, "tmp", "half")
+	os.MkdirAll(half, 0o755)
+	dpkgArgs := []string{"dpkg", "--install"}
+	for _, d := range debtest.RealDebs(t, "libpam0g", "libpam-modules-bin", "libpam-runtime") {
+		b, _ := os.ReadFile(d)
+		os.WriteFile(filepath.Join(half, filepath.Base(d)), b, 0o644)
+		dpkgArgs = append(dpkgArgs, "/tmp/half/"+filepath.Base(d))
+	}
+	inRoot(t, root, dpkgArgs...)
+	os.RemoveAll(half)
+	if out := inRoot(t, root, "dpkg-query", "-W", "libpam0g", "libpam-modules"); !strings.Contains(out, pam0g.Version) || strings.Count(out, pam0g.Version) != 1 {
+		t.Fatalf("the half-upgraded root is not half-upgraded:\n%s", out)
+	}
 	ids := make([]string, len(updates))
 	for i, u := range updates {
 		ids[i] = u.id
@@ -115,6 +140,9 @@ func TestRealDebianUpdatesEqualApt(t *testing.T) {
 	defer func() { closeAgent() }()
 	if err := d.CheckIn(ctx); err != nil {
 		t.Fatal(err)
+	}
+	for _, r := range d.Updates() {
+		t.Logf("agent: %s %s %s", r.Key, r.State, r.Reason)
 	}
 	if b, _ := os.ReadFile(reboots); strings.Count(string(b), "reboot") != 1 {
 		t.Errorf("reboot command called %d times, want 1", strings.Count(string(b), "reboot"))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -96,8 +97,12 @@ const (
 	defaultProbeEvery = 200 * time.Millisecond
 	minProbeEvery     = 10 * time.Millisecond
 	defaultMinRate    = 16 << 10
-	// startRate is the pacing rate before the first delay sample.
+	// startRate is the pacing rate before the link's idle delay is known.
 	startRate = 256 << 10
+	// fastRate is the pacing rate once the idle delay of the link is known:
+	// fast enough for any link (slow start and the delay samples bring it
+	// down within a few samples when the link is slower or busy).
+	fastRate = 64 << 20
 	// probeTimeout bounds one probe; a probe that fails or times out counts
 	// as a sample of this delay (the link is too busy to answer).
 	probeTimeout = 2 * time.Second
@@ -172,6 +177,15 @@ func newController(target time.Duration, minRate float64) *controller {
 	return &controller{target: target, minRate: minRate, rate: max(startRate, minRate)}
 }
 
+// idle takes a delay measured on the link before the download's first byte:
+// the base delay, from which queuing is judged; the download may then start
+// fast.
+func (c *controller) idle(now time.Time, delay time.Duration) {
+	c.base = append(c.base[:0], baseBucket{start: now, min: delay})
+	c.recent[0], c.nrecent = delay, 1
+	c.rate = max(c.rate, fastRate)
+}
+
 // sample takes one delay measurement made at now, and the bytes per second
 // the download delivered since the previous sample; it returns the new rate.
 func (c *controller) sample(now time.Time, delay time.Duration, delivered float64) float64 {
@@ -215,7 +229,7 @@ func (c *controller) sample(now time.Time, delay time.Duration, delivered float6
 		return c.rate
 	}
 	off := float64(c.target-q) / float64(c.target)
-	step := c.rate / 8 // slow start: find the link's capacity quickly
+	step := c.rate // slow start: double while the queue stays empty
 	if c.avoid {
 		step = c.peak() / avoidSteps
 	}
@@ -256,33 +270,68 @@ func (c *controller) baseDelay() time.Duration {
 	return b
 }
 
-// pacer limits the reads of one Background download; its rate follows the
-// controller, fed by probes from a goroutine.
-type pacer struct {
+// Pacer is the pacing of Background downloads: one controller and one
+// rate shared by the downloads given it (FileOptions.Pacer), so that the
+// payloads of one cycle share what the first learned (the link's base delay,
+// its capacity, whether anyone else wants it) instead of each starting from
+// nothing; without one, each download has its own. Its rate follows the
+// controller, fed by delay probes while a download runs. It is safe for
+// concurrent downloads.
+type Pacer struct {
 	lim  *rate.Limiter
 	read atomic.Int64 // bytes delivered, for the controller's ceiling
+
+	mu   sync.Mutex
+	bo   BackgroundOptions // set by the first download
+	ctl  *controller
+	last time.Time // the controller's previous sample
+	seen int64     // read at the previous sample
+}
+
+// NewPacer returns a Pacer for the Background downloads of one cycle.
+func NewPacer() *Pacer {
+	return &Pacer{lim: rate.NewLimiter(rate.Limit(startRate), copyBuf)}
 }
 
 // chunk is the largest read to take at the current rate.
-func (p *pacer) chunk() int {
+func (p *Pacer) chunk() int {
 	return max(minChunk, int(float64(p.lim.Limit())/paceChunk))
 }
 
-// startPacer starts probing src for delay and returns the pacer and a stop
-// function that ends the probes and waits for them.
-func (c *Client) startPacer(ctx context.Context, src *source, bo BackgroundOptions) (*pacer, func()) {
-	ctl := newController(bo.Target, float64(bo.MinRate))
-	p := &pacer{lim: rate.NewLimiter(rate.Limit(ctl.rate), copyBuf)}
+// startPacer starts probing src for delay on behalf of p (a fresh Pacer
+// when p is nil) and returns it with a stop function that ends the probes
+// and waits for them. The first download of a Pacer measures the link's
+// delay before its first byte (after a probe that warms the connection), so
+// that the base delay is the idle link's and the download can start fast.
+func (c *Client) startPacer(ctx context.Context, src *source, bo BackgroundOptions, p *Pacer) (*Pacer, func()) {
+	if p == nil {
+		p = NewPacer()
+	}
+	p.mu.Lock()
+	fresh := p.ctl == nil
+	if fresh {
+		p.bo = bo
+		p.ctl = newController(bo.Target, float64(bo.MinRate))
+	}
+	p.mu.Unlock()
+	c.probe(ctx, src) // the first probe of a connection pays for its handshake
+	if fresh {
+		d := c.probe(ctx, src)
+		p.mu.Lock()
+		p.ctl.idle(c.now(), d)
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	every := p.bo.ProbeEvery
+	p.last, p.seen = c.now(), p.read.Load()
+	p.lim.SetLimit(rate.Limit(p.ctl.rate))
+	p.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// The first probe pays for a new connection (and TLS handshake):
-		// it warms the connection and is not a sample.
-		c.probe(ctx, src)
-		t := time.NewTicker(bo.ProbeEvery)
+		t := time.NewTicker(every)
 		defer t.Stop()
-		last, lastRead := c.now(), int64(0)
 		for {
 			select {
 			case <-ctx.Done():
@@ -293,15 +342,18 @@ func (c *Client) startPacer(ctx context.Context, src *source, bo BackgroundOptio
 			if ctx.Err() != nil {
 				return
 			}
+			p.mu.Lock()
 			now, n := c.now(), p.read.Load()
 			delivered := 0.0
-			if el := now.Sub(last).Seconds(); el > 0 {
-				delivered = float64(n-lastRead) / el
+			if el := now.Sub(p.last).Seconds(); el > 0 {
+				delivered = float64(n-p.seen) / el
 			}
-			last, lastRead = now, n
-			r := ctl.sample(now, delay, delivered)
+			p.last, p.seen = now, n
+			r := p.ctl.sample(now, delay, delivered)
+			q := p.ctl.queuing()
+			p.mu.Unlock()
 			p.lim.SetLimit(rate.Limit(r))
-			c.log.Debug("background pacing", "url", src.name, "delay", delay, "queuing", ctl.queuing(), "delivered", int64(delivered), "rate", int64(r))
+			c.log.Debug("background pacing", "url", src.name, "delay", delay, "queuing", q, "delivered", int64(delivered), "rate", int64(r))
 		}
 	}()
 	return p, func() {

@@ -323,3 +323,66 @@ func TestBackgroundHTTPClient(t *testing.T) {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A download that has measured the idle link's delay starts fast, not at
+// startRate: on an idle link background mode is about as fast as the
+// foreground from the first second (bench/fetch measures it).
+func TestControllerStartsFastOnIdleLink(t *testing.T) {
+	c := newController(25*time.Millisecond, 16<<10)
+	if c.rate != startRate {
+		t.Fatalf("rate before the idle delay is known = %.0f, want %d", c.rate, startRate)
+	}
+	now := time.Now()
+	c.idle(now, time.Millisecond)
+	if c.rate != fastRate {
+		t.Fatalf("rate after the idle delay = %.0f, want %d", c.rate, fastRate)
+	}
+	// The link turns out to hold only 1 MB/s and its queue grows: the
+	// rate comes down within a second.
+	for i := 1; i <= 5; i++ {
+		c.sample(now.Add(time.Duration(i)*200*time.Millisecond), 200*time.Millisecond, 1<<20)
+	}
+	if c.rate > 4<<20 {
+		t.Fatalf("rate %.0f after a second of a full queue on a 1 MB/s link", c.rate)
+	}
+}
+
+// One Pacer across the downloads of a cycle: the second starts at the rate
+// the first ended with, not from scratch, and measures the idle delay only
+// once.
+func TestPacerSharedAcrossDownloads(t *testing.T) {
+	good := payload(t, 256<<10, 22)
+	var heads atomic.Int32
+	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			heads.Add(1)
+			time.Sleep(50 * time.Millisecond) // a slow answer; the limiter holds delivery to 512 KiB/s
+		}
+		http.ServeContent(w, r, "p", time.Time{}, bytes.NewReader(good))
+	})
+	c := newTestClient(t, Options{Limiter: rate.NewLimiter(512<<10, 32<<10)})
+	p := NewPacer()
+	opts := FileOptions{Mode: Background, Pacer: p, Background: BackgroundOptions{ProbeEvery: 10 * time.Millisecond}}
+	if err := c.File(t.Context(), srv.URL+"/p", filepath.Join(t.TempDir(), "a"), wantOf(good), opts); err != nil {
+		t.Fatal(err)
+	}
+	after := p.lim.Limit()
+	first := heads.Load()
+	if after >= rate.Limit(fastRate) {
+		t.Fatalf("rate after a download whose probes showed a queue = %.0f, want below %d", after, fastRate)
+	}
+	p.mu.Lock()
+	base := p.ctl.baseDelay()
+	p.mu.Unlock()
+	if err := c.File(t.Context(), srv.URL+"/p", filepath.Join(t.TempDir(), "b"), wantOf(good), opts); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctl.baseDelay() > base {
+		t.Fatalf("base delay rose from %v to %v: the second download measured it again", base, p.ctl.baseDelay())
+	}
+	if heads.Load() < first+1 {
+		t.Fatalf("the second download sent no probes")
+	}
+}

@@ -137,6 +137,10 @@ type FileOptions struct {
 	Mode Mode
 	// Background tunes Background mode; ignored in Foreground mode.
 	Background BackgroundOptions
+	// Pacer, if set, is shared by the Background downloads given it (the
+	// payloads of one cycle), which then start at the rate the previous
+	// ones found; nil gives each download its own (NewPacer).
+	Pacer *Pacer
 	// NoSync skips the fsyncs of the finished file and its directory, for a
 	// caller that downloads many files and flushes the filesystem once
 	// before anything refers to them (a sync of thousands of targets). After
@@ -231,7 +235,7 @@ func (c *Client) File(ctx context.Context, url, dst string, want Want, opts File
 	defer cancel()
 	d.hc = c.hc
 	if opts.Mode == Background && src.path == "" {
-		p, stop := c.startPacer(ctx, src, bo)
+		p, stop := c.startPacer(ctx, src, bo, opts.Pacer)
 		defer stop()
 		d.hc, d.pace = c.bghc, p
 	}
@@ -242,7 +246,7 @@ func (c *Client) File(ctx context.Context, url, dst string, want Want, opts File
 type download struct {
 	c                      *Client
 	hc                     *http.Client
-	pace                   *pacer // nil in Foreground mode
+	pace                   *Pacer // nil in Foreground mode
 	src                    *source
 	dst, partial, metaPath string
 	want                   Want

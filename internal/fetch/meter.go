@@ -49,7 +49,7 @@ type meteredReader struct {
 	ctx  context.Context
 	r    io.Reader
 	lim  *rate.Limiter
-	pace *pacer // nil in Foreground mode
+	pace *Pacer // nil in Foreground mode
 	m    *meter
 	now  func() time.Time
 }

@@ -31,3 +31,32 @@ func (b *Bound) Uninstall(ctx context.Context, u *catalog.Update, payloads map[s
 	res, err := b.H.Uninstall(ctx, Request{Update: u, Payloads: payloads, Root: b.Root, StateDir: b.StateDir})
 	return res.RebootRequired, err
 }
+
+// Batcher is a Handler that installs several updates in one transaction
+// (the deb handler: one apt-get install of all their payloads).
+type Batcher interface {
+	InstallBatch(ctx context.Context, reqs []Request) ([]Result, []error)
+}
+
+// InstallBatch installs us in one transaction when the handler can (see
+// Deb.InstallBatch), one by one otherwise, and says for each whether a
+// reboot is needed to finish.
+func (b *Bound) InstallBatch(ctx context.Context, us []*catalog.Update, payloads []map[string]string) ([]bool, []error) {
+	reqs := make([]Request, len(us))
+	for i, u := range us {
+		reqs[i] = Request{Update: u, Payloads: payloads[i], Root: b.Root, StateDir: b.StateDir}
+	}
+	reboot, errs := make([]bool, len(us)), make([]error, len(us))
+	if bh, ok := b.H.(Batcher); ok {
+		res, es := bh.InstallBatch(ctx, reqs)
+		for i := range res {
+			reboot[i], errs[i] = res[i].RebootRequired, es[i]
+		}
+		return reboot, errs
+	}
+	for i, r := range reqs {
+		res, err := b.H.Install(ctx, r)
+		reboot[i], errs[i] = res.RebootRequired, err
+	}
+	return reboot, errs
+}

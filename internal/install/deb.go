@@ -109,38 +109,16 @@ func (d *Deb) Install(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	log := d.log.With("update", id, "root", req.Root)
-	var paths []string
-	var pkgs []debInfo
-	var full []debpkg.Info
-	for _, p := range req.Update.Payloads {
-		if !strings.HasSuffix(p.File, ".deb") {
-			return Result{}, fmt.Errorf("update %s: payload %q: installer type deb takes only .deb files: %w", id, p.File, ErrBadRequest)
-		}
-		// Absolute, so that no path can read as an option.
-		path, err := filepath.Abs(req.Payloads[p.File])
-		if err != nil {
-			return Result{}, fmt.Errorf("update %s: payload %s: %w", id, p.File, err)
-		}
-		info, err := debpkg.ReadFile(path)
-		if err != nil {
-			return Result{}, &Failure{Update: id, Step: "read package", Reason: fmt.Sprintf("payload %s: %v", p.File, err), Err: err}
-		}
-		paths = append(paths, path)
-		full = append(full, info)
-		pkgs = append(pkgs, debInfo{Name: info.Name, Version: info.Version, Arch: info.Arch})
+	paths, pkgs, full, err := d.readPayloads(req)
+	if err != nil {
+		return Result{}, err
 	}
 	t, err := d.target(req.Root)
 	if err != nil {
 		return Result{}, err
 	}
-	if !t.shell {
-		for _, info := range full {
-			if len(info.Scripts) > 0 {
-				return Result{}, &Failure{Update: id, Step: "check root", Err: ErrNoShell,
-					Reason: fmt.Sprintf("root %s has no /bin/sh, so the maintainer scripts of %s (%s) cannot run inside it; they are never run on the host. Install into a root with a shell (a debootstrapped system) or use packages without maintainer scripts",
-						req.Root, info.Name, strings.Join(info.Scripts, ", "))}
-			}
-		}
+	if err := t.canRun(id, full); err != nil {
+		return Result{}, err
 	}
 	before, err := statusOf(req.Root)
 	if err != nil {
@@ -189,6 +167,128 @@ func (d *Deb) Install(ctx context.Context, req Request) (Result, error) {
 	res.RebootRequired = needReboot(req.Update.Reboot, marker, rebootMarker(req.Root))
 	log.Info("installed", "packages", len(pkgs), "with", step, "reboot", res.RebootRequired)
 	return res, nil
+}
+
+// readPayloads checks an update's payloads and reads each .deb.
+func (d *Deb) readPayloads(req Request) (paths []string, pkgs []debInfo, full []debpkg.Info, err error) {
+	id := req.Update.ID
+	for _, p := range req.Update.Payloads {
+		if !strings.HasSuffix(p.File, ".deb") {
+			return nil, nil, nil, fmt.Errorf("update %s: payload %q: installer type deb takes only .deb files: %w", id, p.File, ErrBadRequest)
+		}
+		// Absolute, so that no path can read as an option.
+		path, err := filepath.Abs(req.Payloads[p.File])
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("update %s: payload %s: %w", id, p.File, err)
+		}
+		info, err := debpkg.ReadFile(path)
+		if err != nil {
+			return nil, nil, nil, &Failure{Update: id, Step: "read package", Reason: fmt.Sprintf("payload %s: %v", p.File, err), Err: err}
+		}
+		paths = append(paths, path)
+		full = append(full, info)
+		pkgs = append(pkgs, debInfo{Name: info.Name, Version: info.Version, Arch: info.Arch})
+	}
+	return paths, pkgs, full, nil
+}
+
+// canRun refuses packages with maintainer scripts for a root that cannot
+// run them.
+func (t target) canRun(id string, full []debpkg.Info) error {
+	if t.shell {
+		return nil
+	}
+	for _, info := range full {
+		if len(info.Scripts) > 0 {
+			return &Failure{Update: id, Step: "check root", Err: ErrNoShell,
+				Reason: fmt.Sprintf("root %s has no /bin/sh, so the maintainer scripts of %s (%s) cannot run inside it; they are never run on the host. Install into a root with a shell (a debootstrapped system) or use packages without maintainer scripts",
+					t.root, info.Name, strings.Join(info.Scripts, ", "))}
+		}
+	}
+	return nil
+}
+
+// InstallBatch installs the deb updates of one pass in one apt-get (or
+// dpkg) transaction, as `apt-get install` of all their payloads would: apt
+// orders Pre-Depends and Depends across the updates, and a root that an
+// earlier broken install left with unmet dependencies is repaired by the
+// update that carries the fix rather than refusing every other one. Each
+// update then succeeds when dpkg has its packages installed at its
+// versions. When the transaction fails as a whole, each update is installed
+// on its own (Install), so that one bad update does not hold back the
+// others. The results and errors are in the order of reqs.
+func (d *Deb) InstallBatch(ctx context.Context, reqs []Request) ([]Result, []error) {
+	results, errs := make([]Result, len(reqs)), make([]error, len(reqs))
+	one := func() ([]Result, []error) {
+		for i, r := range reqs {
+			results[i], errs[i] = d.Install(ctx, r)
+		}
+		return results, errs
+	}
+	if len(reqs) < 2 {
+		return one()
+	}
+	var paths []string
+	var full []debpkg.Info
+	pkgs := make([][]debInfo, len(reqs))
+	root := ""
+	for i, r := range reqs {
+		if err := r.check(true); err != nil {
+			return one()
+		}
+		if err := checkID(r.Update.ID); err != nil {
+			return one()
+		}
+		if root == "" {
+			root = r.Root
+		} else if root != r.Root {
+			return one()
+		}
+		p, k, f, err := d.readPayloads(r)
+		if err != nil {
+			return one()
+		}
+		paths, full, pkgs[i] = append(paths, p...), append(full, f...), k
+	}
+	t, err := d.target(root)
+	if err != nil {
+		return one()
+	}
+	if err := t.canRun("", full); err != nil {
+		return one()
+	}
+	for i, r := range reqs {
+		if err := writeRecord(r.StateDir, "deb", r.Update.ID, debRecord{Format: debRecordFormat, Update: r.Update.ID, Packages: pkgs[i]}); err != nil {
+			errs[i] = err
+			return results, errs
+		}
+	}
+	marker := rebootMarker(root)
+	var out string
+	if t.apt {
+		out, err = d.aptInstall(ctx, t, paths)
+	} else {
+		out, err = d.dpkgInstall(ctx, t, paths, full)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			for i, r := range reqs {
+				errs[i] = fmt.Errorf("update %s: %w", r.Update.ID, ctx.Err())
+			}
+			return results, errs
+		}
+		d.log.Warn("one transaction for the pass failed; installing each update on its own", "updates", len(reqs), "reason", toolReason(out))
+		return one()
+	}
+	after := rebootMarker(root)
+	for i, r := range reqs {
+		results[i] = Result{Output: out, RebootRequired: needReboot(r.Update.Reboot, marker, after)}
+		if err := installedAsPaid(root, pkgs[i]); err != nil {
+			errs[i] = &Failure{Update: r.Update.ID, Step: "apt-get install", Reason: err.Error(), Err: err}
+		}
+	}
+	d.log.Info("installed in one transaction", "updates", len(reqs), "packages", len(paths))
+	return results, errs
 }
 
 // shortfall: the tool succeeded but a payload package is not installed at
@@ -389,13 +489,20 @@ func installedScripts(root, name string) []string {
 	return out
 }
 
-// aptInstall runs apt-get install with the payload files. apt sees no
+// aptInstall runs apt-get install --fix-broken --no-remove with the payload
+// files. apt sees no
 // sources and no package lists, only the installed packages and these
 // files, so it can take nothing from elsewhere. In a directory root the
 // files are linked (or copied) into ROOT/var/cache for the chrooted apt and
 // removed again afterwards.
 func (d *Deb) aptInstall(ctx context.Context, t target, paths []string) (string, error) {
-	args := []string{"install", "--yes", "--quiet",
+	// --fix-broken: a root that an earlier broken install left with unmet
+	// dependencies (the pam update half done) is what apt itself says to
+	// repair with `apt --fix-broken install`; without it apt refuses every
+	// install there, even the one that carries the fix. --no-remove: apt
+	// never removes a package to make room for an update (it would ask a
+	// person; the agent cannot), it fails instead, saying why.
+	args := []string{"install", "--yes", "--quiet", "--fix-broken", "--no-remove",
 		"-o", "Dpkg::Use-Pty=0",
 		"-o", "APT::Sandbox::User=root",
 		"-o", "Dir::Etc::SourceList=/dev/null",

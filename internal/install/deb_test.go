@@ -536,3 +536,36 @@ func TestDebPreDependsAcrossPayloads(t *testing.T) {
 		}
 	}
 }
+
+// TestDebInstallBatch: two updates of one pass, the first pre-depending on
+// the second's package, go in one transaction in the order that needs it;
+// each update's result says whether its packages are installed, and a
+// batch that fails as a whole falls back to one update at a time.
+func TestDebInstallBatch(t *testing.T) {
+	ctx := context.Background()
+	root, state, debs := newRoot(t), t.TempDir(), t.TempDir()
+	b := Bind(handler(t, "deb", Options{}), root, state)
+	mods, mp := debUpdate("BW-MODS", catalog.RebootNever, debtest.Build(t, debs, debtest.Package{Name: "bw-modules", Version: "2", PreDepends: "bw-modules-bin (= 2)"}))
+	bin, bp := debUpdate("BW-BIN", catalog.RebootRequired, debtest.Build(t, debs, debtest.Package{Name: "bw-modules-bin", Version: "2", Postinst: "true"}))
+	reboot, errs := b.InstallBatch(ctx, []*catalog.Update{mods, bin}, []map[string]string{mp, bp})
+	if errs[0] != nil || errs[1] != nil || reboot[0] || !reboot[1] {
+		t.Fatalf("batch: reboot %v errs %v", reboot, errs)
+	}
+	for _, n := range []string{"bw-modules", "bw-modules-bin"} {
+		if st, v := pkgState(t, root, n); st != "install ok installed" || v != "2" {
+			t.Errorf("%s: %q %q", n, st, v)
+		}
+	}
+	// One update needs a package nobody has: the transaction fails, and the
+	// other update still installs on its own.
+	needy, np := debUpdate("BW-NEEDY", catalog.RebootNever, helloDeb(t, debs, "1.0-1", "bw-nowhere"))
+	fine, fp := debUpdate("BW-FINE", catalog.RebootNever, debtest.Build(t, debs, debtest.Package{Name: "bw-fine", Version: "1"}))
+	_, errs = b.InstallBatch(ctx, []*catalog.Update{needy, fine}, []map[string]string{np, fp})
+	var f *Failure
+	if !errors.As(errs[0], &f) || !strings.Contains(f.Reason, "bw-nowhere") || errs[1] != nil {
+		t.Fatalf("errs = %v; want BW-NEEDY failed naming bw-nowhere, BW-FINE installed", errs)
+	}
+	if st, _ := pkgState(t, root, "bw-fine"); st != "install ok installed" {
+		t.Errorf("bw-fine: %q", st)
+	}
+}

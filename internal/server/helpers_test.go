@@ -180,7 +180,7 @@ func (v *vendorRepo) publish(t testing.TB, id, severity string, payloads map[str
 		}
 		fmt.Fprintf(&pl, "  - file: %s\n", name)
 	}
-	doc := fmt.Sprintf("id: %s\ntitle: Test update %s\nproduct: debian-12\nclassification: security\nseverity: %s\nreleased: 2026-11-20\nreboot: never\ninstaller:\n  type: deb\npayloads:\n%s",
+	doc := fmt.Sprintf("id: %s\ntitle: Test update %s\nproduct: debian-12\nclassification: security\nseverity: %s\nreleased: 2026-11-20\nreboot: never\ninstaller:\n  type: archive\n  prefix: /opt/bw-test\npayloads:\n%s",
 		id, id, severity, pl.String())
 	p := filepath.Join(dir, id+".yaml")
 	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {

@@ -294,7 +294,7 @@ func TestAttackMaliciousMirrorUpdateJSON(t *testing.T) {
 	genuine := tr.read("targets/" + strings.TrimPrefix(c.TargetURL(tf), s.URL+"/targets/"))
 	// The mirror changes the installer type in update.json, keeping the
 	// length the same (the WSUSpect idea: trusted name, other behaviour).
-	evil := []byte(strings.Replace(string(genuine), `"deb"`, `"tar"`, 1))
+	evil := []byte(strings.Replace(string(genuine), `"archive"`, `"tarball"`, 1))
 	if len(evil) != len(genuine) || string(evil) == string(genuine) {
 		t.Fatal("test did not change update.json")
 	}

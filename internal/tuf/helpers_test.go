@@ -72,7 +72,7 @@ severity: important
 released: 2026-11-20
 reboot: never
 installer:
-  type: deb
+  {type: archive, prefix: /opt/bw-test}
 payloads:
 %s%s`, id, id, pl.String(), extra)
 	p := filepath.Join(dir, id+".yaml")

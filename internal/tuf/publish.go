@@ -36,9 +36,10 @@ type PublishOptions struct {
 type PublishResult struct {
 	ID       string
 	Revision int
-	Changed  bool     // false: identical content was already published
-	Targets  []string // target paths written
-	Repaired []string `json:",omitempty"` // unchanged, but these stored files were damaged and were restored
+	Packages []catalog.PayloadDeb `json:",omitempty"` // what the .deb payloads say about themselves
+	Changed  bool                 // false: identical content was already published
+	Targets  []string             // target paths written
+	Repaired []string             `json:",omitempty"` // unchanged, but these stored files were damaged and were restored
 }
 
 // Publish validates the update described by the YAML file at yamlPath, stores
@@ -122,6 +123,14 @@ func (r *Repository) publishOne(ctx context.Context, st *state, yamlPath string,
 			continue
 		}
 		p.Length, p.SHA256 = n, sum
+		if u.Installer.Type == catalog.InstallerDeb {
+			deb, err := readDebPayload(u, filepath.Join(base, p.File))
+			if err != nil {
+				problems = append(problems, &catalog.FieldError{File: yamlPath, Line: u.Line(field), Field: field, Msg: err.Error()})
+				continue
+			}
+			p.Deb = deb
+		}
 	}
 	for _, refs := range []struct {
 		field string
@@ -164,7 +173,7 @@ func (r *Repository) publishOne(ctx context.Context, st *state, yamlPath string,
 		if bytes.Equal(js, oldJSON) {
 			// Nothing to sign, but the stored files must still be what is
 			// signed: put back any that were damaged or lost.
-			res := &PublishResult{ID: u.ID, Revision: u.Revision, Changed: false}
+			res := &PublishResult{ID: u.ID, Revision: u.Revision, Changed: false, Packages: payloadDebs(u)}
 			for _, p := range u.Payloads {
 				fixed, err := r.storeTarget(PayloadPath(u.ID, p.File), filepath.Join(base, p.File), p.Length, p.SHA256, false)
 				if err != nil {
@@ -186,7 +195,7 @@ func (r *Repository) publishOne(ctx context.Context, st *state, yamlPath string,
 		return nil, err
 	}
 
-	res := &PublishResult{ID: u.ID, Revision: u.Revision, Changed: true}
+	res := &PublishResult{ID: u.ID, Revision: u.Revision, Changed: true, Packages: payloadDebs(u)}
 	for _, p := range u.Payloads {
 		tp := PayloadPath(u.ID, p.File)
 		if _, err := r.storeTarget(tp, filepath.Join(base, p.File), p.Length, p.SHA256, st.bulk); err != nil {

@@ -185,6 +185,7 @@ func Verify(ctx context.Context, dir string, trustedRoot []byte, now time.Time) 
 	}
 
 	paths := make([]string, 0, len(all))
+	damaged := map[string]bool{} // stored target files whose hash is wrong
 	for p := range all {
 		paths = append(paths, p)
 	}
@@ -199,6 +200,9 @@ func Verify(ctx context.Context, dir string, trustedRoot []byte, now time.Time) 
 		want := hex.EncodeToString(tf.Hashes["sha256"])
 		file := filepath.Join(TargetsDir, filepath.FromSlash(filepath.Dir(p)), want+"."+filepath.Base(p))
 		n, sum, err := hashFile(filepath.Join(dir, file))
+		if err != nil || n != tf.Length || sum != want {
+			damaged[p] = true
+		}
 		switch {
 		case err != nil:
 			bad(file, "target %s listed in %s cannot be read: %v", p, where[p], unwrapPath(err))
@@ -252,6 +256,12 @@ func Verify(ctx context.Context, dir string, trustedRoot []byte, now time.Time) 
 			case ptf.Length != pl.Length || hex.EncodeToString(ptf.Hashes["sha256"]) != pl.SHA256:
 				bad(file, "update %s lists payload %s with length %d sha256 %s, but its signed target has length %d sha256 %s",
 					id, pl.File, pl.Length, pl.SHA256, ptf.Length, hex.EncodeToString(ptf.Hashes["sha256"]))
+			case u.Installer.Type == catalog.InstallerDeb && !damaged[PayloadPath(id, pl.File)]:
+				tp := PayloadPath(id, pl.File)
+				stored := filepath.Join(TargetsDir, filepath.FromSlash(filepath.Dir(tp)), pl.SHA256+"."+filepath.Base(tp))
+				if err := checkDebPayload(u, pl, filepath.Join(dir, stored)); err != nil {
+					bad(stored, "%v", unwrapPath(err))
+				}
 			}
 		}
 	}
