@@ -5,7 +5,8 @@
 #   2. background mode on a 20 Mbit/s tbf-shaped veth link between two network
 #      namespaces this script creates (and deletes): a curl transfer alone and
 #      while a background download runs, and the same with a foreground one;
-#   3. peak RSS while downloading 1 GiB through fetch.File vs curl.
+#   3. peak RSS while downloading 1 GiB through fetch.File vs curl;
+#   4. background mode against the foreground on an idle loopback link.
 # Needs root (namespaces, tc). Not part of the test run.
 #   bench/fetch/run.sh [reps]        (default 3 repetitions of each timing)
 set -euo pipefail
@@ -23,8 +24,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 work=$(mktemp -d /tmp/bulwark-bench-fetch.XXXXXX)
-NS_S=bwfetch-srv
-NS_C=bwfetch-cli
+NS_S=bwfetch-srv-$$
+NS_C=bwfetch-cli-$$
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -45,7 +46,7 @@ field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
 mbit() { awk -v b="$1" 'BEGIN {printf "%.2f", b*8/1e6}'; }
 
 # ---------------------------------------------------------------- loopback
-port=18431
+port=$((18000 + $$ % 1000))
 "$bin" serve -addr 127.0.0.1:$port -dir "$work/srv" &
 pids+=($!)
 sleep 0.5
@@ -114,6 +115,50 @@ echo "| Bulwark fetch.File | $(rss "$work/ours.time") | $(mbit "$(field rate <"$
 echo "| curl | $(rss "$work/curl.time") | $(mbit "$(field rate <"$work/curl.txt")") Mbit/s |" >>"$res"
 echo "memory: bulwark $(rss "$work/ours.time") curl $(rss "$work/curl.time")" >&2
 
+# ---------------------------------------------------------------- idle link
+# Background mode on an idle loopback link against the foreground: the time
+# of a 4.6 MB download (the real security updates' payloads of
+# internal/e2e), and how fast a long download goes in its second second.
+{
+	echo
+	echo "### Background mode on an idle link (loopback)"
+	echo
+	echo "\`bench/fetch get\` in Foreground and in Background mode (default options) on 127.0.0.1, no limit."
+	echo "Small: a 4.6 MB file (the size of the real Debian security updates of \`internal/e2e\`), wall time"
+	echo "of the whole download. Large: a 256 MiB file; foreground = bytes / time; background's rate in the"
+	echo "window 1–2 s after its start, from its progress trace (goal: ≥ 80% of the foreground within 2 s)."
+	echo "Medians of $reps runs (all runs in brackets)."
+	echo
+	echo "| file | foreground | background | background / foreground |"
+	echo "|---|---|---|---|"
+} >>"$res"
+ssize=4600000
+ssum=$("$bin" gen -out "$work/srv/s" -size $ssize)
+lsize=$((256 << 20))
+lsum=$("$bin" gen -out "$work/srv/l" -size $lsize)
+sf=() sb=() lf=() lb=()
+for _ in $(seq "$reps"); do
+	rm -f "$work/out/s"
+	sf+=("$("$bin" get -url "http://127.0.0.1:$port/s" -out "$work/out/s" -size $ssize -sha256 "$ssum" | field seconds)")
+	rm -f "$work/out/s"
+	sb+=("$("$bin" get -url "http://127.0.0.1:$port/s" -out "$work/out/s" -size $ssize -sha256 "$ssum" -mode background | field seconds)")
+	rm -f "$work/out/l"
+	lf+=("$("$bin" get -url "http://127.0.0.1:$port/l" -out "$work/out/l" -size $lsize -sha256 "$lsum" | field rate)")
+	rm -f "$work/out/l"
+	: >"$work/trace-idle"
+	t0=$(date +%s%3N)
+	"$bin" get -url "http://127.0.0.1:$port/l" -out "$work/out/l" -size $lsize -sha256 "$lsum" -mode background -trace "$work/trace-idle" >/dev/null
+	lb+=("$(awk -v t0="$t0" '$1 <= t0+1000 {a=$1; ab=$2} $1 <= t0+2000 {b=$1; bb=$2} END {if (b > a) printf "%.0f", (bb-ab)/((b-a)/1000); else print 0}' "$work/trace-idle")")
+done
+rm -f "$work/out/s" "$work/out/l" "$work/srv/s" "$work/srv/l"
+sfm=$(printf '%s\n' "${sf[@]}" | median) sbm=$(printf '%s\n' "${sb[@]}" | median)
+lfm=$(printf '%s\n' "${lf[@]}" | median) lbm=$(printf '%s\n' "${lb[@]}" | median)
+{
+	echo "| 4.6 MB, time | ${sfm} s [${sf[*]}] | ${sbm} s [${sb[*]}] | $(awk -v a="$sbm" -v b="$sfm" 'BEGIN {printf "%.2f×", a/b}') the time |"
+	echo "| 256 MiB, rate (background: 1–2 s after start) | $(mbit "$lfm") Mbit/s [$(for v in "${lf[@]}"; do printf '%s ' "$(mbit "$v")"; done)] | $(mbit "$lbm") Mbit/s [$(for v in "${lb[@]}"; do printf '%s ' "$(mbit "$v")"; done)] | **$(awk -v a="$lbm" -v b="$lfm" 'BEGIN {printf "%.0f%%", a/b*100}')** |"
+} >>"$res"
+echo "idle: small fg ${sf[*]} bg ${sb[*]}; large fg ${lf[*]} bg(1-2s) ${lb[*]}" >&2
+
 # ---------------------------------------------------------------- shaped link
 # Two namespaces joined by a veth pair; the server side's egress is shaped to
 # 20 Mbit/s by tbf with up to 200 ms of queue (a typical bloated access link).
@@ -125,17 +170,17 @@ echo "memory: bulwark $(rss "$work/ours.time") curl $(rss "$work/curl.time")" >&
 shaped=1
 {
 	ip netns add $NS_S && ip netns add $NS_C &&
-		ip link add bwf-s type veth peer name bwf-c &&
-		ip link set bwf-s netns $NS_S && ip link set bwf-c netns $NS_C &&
-		ip -n $NS_S addr add 10.199.0.1/30 dev bwf-s && ip -n $NS_C addr add 10.199.0.2/30 dev bwf-c &&
+		ip link add bwfs$$ type veth peer name bwfc$$ &&
+		ip link set bwfs$$ netns $NS_S && ip link set bwfc$$ netns $NS_C &&
+		ip -n $NS_S addr add 10.199.0.1/30 dev bwfs$$ && ip -n $NS_C addr add 10.199.0.2/30 dev bwfc$$ &&
 		ip -n $NS_S link set lo up && ip -n $NS_C link set lo up &&
-		ip -n $NS_S link set bwf-s up && ip -n $NS_C link set bwf-c up &&
-		ip netns exec $NS_S tc qdisc add dev bwf-s root tbf rate 20mbit burst 20kb latency 200ms
+		ip -n $NS_S link set bwfs$$ up && ip -n $NS_C link set bwfc$$ up &&
+		ip netns exec $NS_S tc qdisc add dev bwfs$$ root tbf rate 20mbit burst 20kb latency 200ms
 } 2>"$work/ns.err" || shaped=0
 if [ $shaped = 0 ]; then
 	echo "Not measured: creating the namespaces or the tbf qdisc failed: \`$(tr '\n' ' ' <"$work/ns.err")\`" >>"$res"
 else
-	qdisc=$(ip netns exec $NS_S tc qdisc show dev bwf-s)
+	qdisc=$(ip netns exec $NS_S tc qdisc show dev bwfs$$)
 	fgsize=25000000
 	bgsize=$((512 << 20))
 	"$bin" gen -out "$work/srv/fg" -size $fgsize >/dev/null
@@ -169,7 +214,7 @@ else
 	all() { for v in "$@"; do printf '%s ' "$(mbit "$v")"; done; }
 	{
 		echo "Namespaces \`$NS_S\` and \`$NS_C\` joined by a veth pair (10.199.0.1 ↔ 10.199.0.2), the server's egress"
-		echo "shaped by \`tc qdisc add dev bwf-s root tbf rate 20mbit burst 20kb latency 200ms\` (\`$qdisc\`)."
+		echo "shaped by \`tc qdisc add dev bwfs$$ root tbf rate 20mbit burst 20kb latency 200ms\` (\`$qdisc\`)."
 		echo "The foreground transfer is \`curl -s -o /dev/null\` of a 25 MB file; the agent's download is"
 		echo "\`bench/fetch get -mode background\` (fetch.File, \`FileOptions.Mode = Background\`, default options:"
 		echo "25 ms target, a HEAD probe every 200 ms) of a 512 MiB file from the same server, started 8 s before"
