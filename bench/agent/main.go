@@ -14,9 +14,7 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,10 +23,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulwarkhq/bulwark/bench/internal/benchsrv"
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/install"
-	"github.com/bulwarkhq/bulwark/internal/pki"
-	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
@@ -62,37 +59,13 @@ func run(bin string, runs int, idle time.Duration) error {
 		return err
 	}
 	vr.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv, first, err := server.Open(ctx, server.Config{DataDir: filepath.Join(work, "data"), PublicURL: "https://" + ln.Addr().String(),
-		Vendors: []server.HostedVendor{{Name: "debian", Dir: vendorDir}}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		return err
-	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	ready := make(chan struct{})
-	go srv.Serve(sctx, ln, nil, func() { close(ready) })
-	<-ready
-	tc, _ := pki.PinnedClientConfig(srv.CAFingerprint())
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
-	api := func(method, path string, body any) ([]byte, error) {
-		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(method, srv.URL()+path, bytes.NewReader(b))
-		req.Header.Set("Authorization", "Bearer "+first.AdminToken)
-		resp, err := hc.Do(req)
-		if err != nil {
-			return nil, err
-		}
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode >= 300 {
-			return nil, fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, out)
-		}
-		return out, nil
+	srv, err := benchsrv.Start(sctx, work, vendorDir)
+	if err != nil {
+		return err
 	}
+	api := srv.API
 	if _, err := api("POST", "/api/v1/groups", map[string]string{"name": "web"}); err != nil {
 		return err
 	}
