@@ -113,6 +113,12 @@ one reboot; report every state change; and serve ` + "`bulwark agent status|upda
 on the control socket. --once runs one full cycle and exits (for cron and tests);
 it exits non-zero when an approved update failed, naming each with its reason.
 
+One agent runs per state directory (a lock in it): a second refuses to start.
+SIGHUP re-reads the policy from the configuration file; SIGTERM or SIGINT stop
+the agent, letting a package being installed finish first (dpkg is never
+killed half-way). Under systemd (Type=notify) it reports READY=1 and sends
+watchdog keep-alives.
+
 Settings in the configuration file (YAML):
   server, ca_fingerprint, group   written by ` + "`bulwark agent enroll`" + `
   state_dir                       default /var/lib/bulwark
@@ -133,6 +139,20 @@ Settings in the configuration file (YAML):
 			} else if err != nil {
 				return err
 			}
+			if f := cmd.Flags().Lookup("socket"); f != nil && f.Changed {
+				settings.Socket = f.Value.String()
+			}
+			// SIGHUP re-reads the policy (below); it never kills the agent.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			// One agent per state directory: a second one refuses here,
+			// before it touches the journals or the control socket.
+			release, err := agent.Lock(settings.StateDir)
+			if err != nil {
+				return err
+			}
+			defer release()
 			d, sc, closeAll, err := agent.Build(settings, arch, version.String(), log)
 			if err != nil {
 				return err
@@ -217,6 +237,23 @@ Settings in the configuration file (YAML):
 			} else if every > 0 {
 				go sdnotify.KeepAlive(ctx, notify, every, nil)
 			}
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+					}
+					sdnotify.Notify(notify, "RELOADING=1")
+					if s, err := agent.LoadConfig(config); err != nil {
+						log.Error("SIGHUP: the configuration does not load; keeping the running policy", "err", err)
+					} else {
+						d.SetPolicy(s.Policy)
+						log.Info("SIGHUP: policy reloaded", "mode", s.Policy.Mode, "config", config)
+					}
+					sdnotify.Notify(notify, "READY=1")
+				}
+			}()
 			netChanged, err := agent.WatchNetwork(ctx)
 			if err != nil {
 				log.Warn("cannot watch the network; checking in on the schedule only", "err", err)

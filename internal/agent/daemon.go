@@ -187,7 +187,7 @@ func (d *Daemon) Status() Status {
 	d.statusMu.Lock()
 	st := d.status
 	d.statusMu.Unlock()
-	st.AgentID, st.Group, st.Mode, st.Server = d.Options.AgentID, d.Sources.Group, d.Agent.cfg.Policy.Mode, d.Server
+	st.AgentID, st.Group, st.Mode, st.Server = d.Options.AgentID, d.Sources.Group, d.policy().Mode, d.Server
 	st.States = map[State]int{}
 	for _, r := range d.Agent.Updates() {
 		st.States[r.State]++

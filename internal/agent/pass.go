@@ -112,18 +112,25 @@ func (a *Agent) runPass(ctx context.Context, steps []Step, payloads map[string]m
 		if err != nil {
 			return nil, err
 		}
+		// A stop (SIGTERM) starts no new step; the one in hand finishes
+		// (the unit gives it 15 minutes, like apt-daily-upgrade), so dpkg
+		// is never killed half-way through a package.
+		if _, done := pre[key]; !done && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		if err := j.append(passEntry{Pass: id, Time: a.now(), Key: key, Op: op, Phase: "begin"}); err != nil {
 			return nil, err
 		}
 		a.log.Info("installing", "update", key, "op", op)
 		a.step(key, op)
 		var reboot bool
+		stepCtx := context.WithoutCancel(ctx)
 		if r, ok := pre[key]; ok {
 			reboot, err = r.reboot, r.err
 		} else if s.Uninstall {
-			reboot, err = h.Uninstall(ctx, s.Update, payloads[key])
+			reboot, err = h.Uninstall(stepCtx, s.Update, payloads[key])
 		} else {
-			reboot, err = h.Install(ctx, s.Update, payloads[key])
+			reboot, err = h.Install(stepCtx, s.Update, payloads[key])
 		}
 		reboot = reboot || s.Update.Reboot == catalog.RebootRequired
 		if err != nil {
@@ -236,10 +243,8 @@ func (a *Agent) batch(ctx context.Context, j *journal, todo []Step, payloads map
 			}
 		}
 		a.log.Info("installing in one transaction", "type", t, "updates", len(steps))
-		reboot, errs := bh.InstallBatch(ctx, us, files)
-		if ctx.Err() != nil {
-			return nil, ctx.Err() // interrupted, not failed: the next pass retries
-		}
+		// A stop lets the transaction in hand finish, as for one step.
+		reboot, errs := bh.InstallBatch(context.WithoutCancel(ctx), us, files)
 		for i, s := range steps {
 			pre[s.Key()] = batchResult{reboot: reboot[i], err: errs[i]}
 		}
