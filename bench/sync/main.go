@@ -10,7 +10,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"flag"
 	"fmt"
 	"log"
@@ -23,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulwarkhq/bulwark/bench/benchrepo"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
@@ -43,32 +43,10 @@ func run(n int, total int64) error {
 	}
 	defer os.RemoveAll(work)
 	vendorDir := filepath.Join(work, "vendor")
-	r, err := tuf.Init(vendorDir, tuf.InitOptions{Name: "bench"}, tuf.Options{})
-	if err != nil {
+	start := time.Now()
+	if _, err := benchrepo.Build(ctx, vendorDir, n, total); err != nil {
 		return err
 	}
-	src := filepath.Join(work, "src")
-	os.MkdirAll(src, 0o755)
-	size := total / int64(n)
-	var batch []string
-	start := time.Now()
-	for i := 1; i <= n; i++ {
-		id := fmt.Sprintf("BW-%06d", i)
-		payload := make([]byte, size)
-		rand.Read(payload)
-		os.WriteFile(filepath.Join(src, id+".tar.zst"), payload, 0o644)
-		y := filepath.Join(src, id+".yaml")
-		os.WriteFile(y, []byte(fmt.Sprintf("id: %s\ntitle: t\nproduct: debian-12\nclassification: security\nseverity: low\nreleased: 2026-11-20\nreboot: never\ninstaller: {type: archive, prefix: /opt/bw-bench}\npayloads: [{file: %s.tar.zst}]\n", id, id)), 0o644)
-		batch = append(batch, y)
-		if len(batch) == 2000 || i == n {
-			if _, err := r.PublishMany(ctx, batch, tuf.PublishOptions{}); err != nil {
-				return err
-			}
-			batch = batch[:0]
-		}
-	}
-	r.Close()
-	os.RemoveAll(src)
 	log.Printf("built a catalog of %d updates, %d MiB of payloads, in %s", n, total>>20, time.Since(start).Round(time.Second))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

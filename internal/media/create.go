@@ -10,10 +10,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
@@ -231,7 +235,12 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 	jobs = append(jobs, copyJob{data: readme, dst: ReadmeFile, length: -1})
 
 	// Write everything into a temporary directory next to Out, then rename.
+	// A create killed earlier left its temporary directory: remove it.
 	parent := filepath.Dir(filepath.Clean(o.Out))
+	stale, _ := filepath.Glob(filepath.Join(parent, "."+filepath.Base(o.Out)+".partial-*"))
+	for _, p := range stale {
+		os.RemoveAll(p)
+	}
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(o.Out)+".partial-")
 	if err != nil {
 		return nil, fmt.Errorf("create media: %w", err)
@@ -246,20 +255,33 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 		return nil, err
 	}
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].dst < jobs[j].dst })
-	seen := map[string]bool{}
-	for _, j := range jobs {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	jobs = slices.CompactFunc(jobs, func(a, b copyJob) bool { return a.dst == b.dst })
+	// Several files at once: hashing is most of the work, and each core
+	// can hash one file.
+	var progress func(string, int64, int64)
+	if o.Progress != nil {
+		var mu sync.Mutex
+		progress = func(p string, done, total int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			o.Progress(p, done, total)
 		}
-		if seen[j.dst] {
-			continue // a payload listed twice (same file in two updates' dirs is impossible, same path is not)
-		}
-		seen[j.dst] = true
-		fe, err := writeJob(tmp, j, o.Progress)
-		if err != nil {
-			return nil, err
-		}
-		m.Files = append(m.Files, fe)
+	}
+	m.Files = make([]FileEntry, len(jobs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0) + 1)
+	for i, j := range jobs {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			fe, err := writeJob(tmp, j, progress)
+			m.Files[i] = fe
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	mb, err := m.JSON()
 	if err != nil {
@@ -363,7 +385,7 @@ func writeJob(dir string, j copyJob, progress func(string, int64, int64)) (FileE
 		if j.length >= 0 {
 			limit = j.length
 		}
-		if n, err = io.Copy(w, io.LimitReader(in, limit+1)); err != nil {
+		if n, err = io.CopyBuffer(w, io.LimitReader(in, limit+1), make([]byte, 1<<20)); err != nil {
 			return FileEntry{}, fmt.Errorf("copy %s: %w", j.src, err)
 		}
 	}

@@ -296,3 +296,18 @@ func TestVerifySiteApprovals(t *testing.T) {
 		t.Fatalf("another site's pin: %v", rep.Err())
 	}
 }
+
+// A create killed before its rename leaves only a hidden temporary
+// directory, never OUT; the next create removes it.
+func TestCreateRemovesStalePartial(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ".disc.partial-123")
+	os.MkdirAll(filepath.Join(stale, "vendors"), 0o755)
+	if _, err := Create(context.Background(), CreateOptions{Out: filepath.Join(dir, "disc"), Vendors: []Source{{Name: "debian", Dir: f.vendor, Root: f.root(f.vendor)}}, Select: Selection{All: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("stale temporary directory left: %v", err)
+	}
+}
