@@ -385,7 +385,7 @@ func writeJob(dir string, j copyJob, progress func(string, int64, int64)) (FileE
 		if j.length >= 0 {
 			limit = j.length
 		}
-		if n, err = io.CopyBuffer(w, io.LimitReader(in, limit+1), make([]byte, 1<<20)); err != nil {
+		if n, err = io.CopyBuffer(w, io.LimitReader(in, limit+1), make([]byte, min(max(j.length, 32<<10), 1<<20))); err != nil {
 			return FileEntry{}, fmt.Errorf("copy %s: %w", j.src, err)
 		}
 	}
