@@ -20,7 +20,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/bulwarkhq/bulwark/bench/benchrepo"
+	"github.com/bulwarkhq/bulwark/bench/internal/benchrepo"
 	"github.com/bulwarkhq/bulwark/internal/media"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )

@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/bulwarkhq/bulwark/bench/benchrepo"
+	"github.com/bulwarkhq/bulwark/bench/internal/benchrepo"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
