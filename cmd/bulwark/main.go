@@ -17,11 +17,7 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		if code, ok := err.(exitCode); ok {
-			os.Exit(int(code))
-		}
-		fmt.Fprintln(os.Stderr, "bulwark:", err)
-		os.Exit(1)
+		os.Exit(report(os.Stderr, err))
 	}
 }
 

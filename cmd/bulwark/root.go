@@ -35,5 +35,6 @@ a lockdown tool for hardening profiles, and offline media.`,
 		newMediaCmd(),
 		newGenDocsCmd(),
 	)
+	enforceUsage(root)
 	return root
 }

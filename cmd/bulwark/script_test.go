@@ -17,11 +17,7 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"bulwark": func() {
 			if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
-				if code, ok := err.(exitCode); ok {
-					os.Exit(int(code))
-				}
-				os.Stderr.WriteString("bulwark: " + err.Error() + "\n")
-				os.Exit(1)
+				os.Exit(report(os.Stderr, err))
 			}
 		},
 	})
