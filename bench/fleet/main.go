@@ -80,7 +80,11 @@ type agent struct {
 
 func openStore(ctx context.Context, data, database string) (*sqlstore.DB, error) {
 	if database != "" {
-		return postgres.Open(ctx, database)
+		db, err := postgres.Open(ctx, database)
+		if err != nil {
+			return nil, err
+		}
+		return db.DB, nil
 	}
 	return sqlite.Open(ctx, filepath.Join(data, "bulwark.db"))
 }

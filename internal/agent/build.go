@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"net/http"
 	"path/filepath"
@@ -28,7 +29,11 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true, IdleConnTimeout: 90 * time.Second}}
+	// HTTP/1.1: a check-in cycle costs the server less CPU than over HTTP/2
+	// (bench/fleet, docs/BENCHMARKS.md), and an agent makes its requests
+	// one after another anyway. An empty TLSNextProto turns HTTP/2 off.
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, IdleConnTimeout: 90 * time.Second,
+		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
 	fo := fetch.Options{HTTPClient: hc, Logger: log, UserAgent: "bulwark-agent/" + agentVersion}
 	if s.Rate > 0 {
 		// A burst of 1/20 s of data (16 KiB to 256 KiB): a full second's

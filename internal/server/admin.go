@@ -91,8 +91,11 @@ func (s *Server) apiCreateGroup(w http.ResponseWriter, r *http.Request) error {
 	if err := checkName("group", req.Name); err != nil {
 		return err
 	}
-	s.approvalsMu.Lock()
-	defer s.approvalsMu.Unlock()
+	unlock, err := s.lockSite(r.Context())
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := s.st.CreateGroup(r.Context(), req.Name, s.now()); err != nil {
 		return storeErr(err, "group "+req.Name)
 	}
@@ -123,8 +126,11 @@ func (s *Server) apiDeleteGroup(w http.ResponseWriter, r *http.Request) error {
 	if moveTo == g {
 		return errorf(http.StatusBadRequest, "move_to names the group being deleted")
 	}
-	s.approvalsMu.Lock()
-	defer s.approvalsMu.Unlock()
+	unlock, err := s.lockSite(r.Context())
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if _, err := s.st.Approvals(r.Context(), moveTo); err != nil {
 		return storeErr(err, "group "+moveTo)
 	}
@@ -224,8 +230,11 @@ func (s *Server) apiSetApproval(w http.ResponseWriter, r *http.Request) error {
 	if _, _, err := s.updateTargets(r.Context(), rp, id); err != nil {
 		return err
 	}
-	s.approvalsMu.Lock()
-	defer s.approvalsMu.Unlock()
+	unlock, err := s.lockSite(r.Context())
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	a := &store.Approval{Group: g, Vendor: vendor, UpdateID: id, Action: req.Action, Deadline: req.Deadline, Rollout: req.Rollout,
 		By: tokenFrom(r.Context()).ID, UpdatedAt: s.now()}
 	if err := s.st.SetApproval(r.Context(), a); err != nil {
@@ -244,8 +253,11 @@ func (s *Server) apiDeleteApproval(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	g, vendor, id := r.PathValue("group"), r.PathValue("vendor"), r.PathValue("id")
-	s.approvalsMu.Lock()
-	defer s.approvalsMu.Unlock()
+	unlock, err := s.lockSite(r.Context())
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := s.st.DeleteApproval(r.Context(), g, vendor, id); err != nil {
 		return storeErr(err, "approval")
 	}

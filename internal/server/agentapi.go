@@ -302,8 +302,20 @@ func (s *Server) approvalsHash(ctx context.Context, group string) (string, error
 }
 
 // forgetApprovals empties the check-in cache after the site repository
-// changed.
+// changed, and tells the other replicas to empty theirs.
 func (s *Server) forgetApprovals() {
+	s.dropSiteCaches()
+	if s.coord != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.coord.NotifySite(ctx); err != nil {
+			s.log.Warn("tell replicas the site repository changed", "err", err)
+		}
+	}
+}
+
+// dropSiteCaches empties this replica's caches of the site repository.
+func (s *Server) dropSiteCaches() {
 	s.meta.purge(s.site.Dir())
 	s.ahMu.Lock()
 	s.ahCache = nil

@@ -86,8 +86,11 @@ func (s *Server) replicate(ctx context.Context) (changed bool, err error) {
 		}
 		want[g.Name] = al.Approvals
 	}
-	s.approvalsMu.Lock()
-	defer s.approvalsMu.Unlock()
+	unlock, err := s.lockSite(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
 	defer s.forgetApprovals()
 	now := s.now()
 	have, err := s.st.ListGroups(ctx)

@@ -131,7 +131,8 @@ type Server struct {
 	roots   rootCache
 	bound   string // the HTTPS listener's address once serving
 
-	approvalsMu sync.Mutex // serialises approval rewrites of the site repository
+	approvalsMu sync.Mutex  // serialises approval rewrites of the site repository (lockSite)
+	coord       Coordinator // set when replicas share the store: the site lock across them
 	ahMu        sync.Mutex
 	ahCache     map[string]string // group → approvals document hash, for check-ins
 	ahGen       uint64            // bumped by every change of the site repository
@@ -195,6 +196,7 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 		}
 		s.st, s.ownsSt = db, true
 	}
+	s.coord, _ = s.st.(Coordinator)
 	hosts, err := certHosts(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -203,7 +205,7 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if s.site, err = openSite(filepath.Join(cfg.DataDir, siteDir), cfg, fresh); err != nil {
+	if s.site, err = openSite(filepath.Join(cfg.DataDir, siteDir), cfg, fresh, s.coord != nil); err != nil {
 		return nil, nil, err
 	}
 	if err := s.loadRepos(); err != nil {
@@ -290,10 +292,10 @@ func (c *Config) validate() error {
 // openSite opens the site repository, creating it on first start. A
 // directory left by a first start that crashed holds nothing yet and is
 // made again.
-func openSite(dir string, cfg Config, fresh bool) (*tuf.SiteRepository, error) {
+func openSite(dir string, cfg Config, fresh, shared bool) (*tuf.SiteRepository, error) {
 	_, err := os.Stat(filepath.Join(dir, tuf.MetadataDir, "root.json"))
 	if err == nil {
-		site, err := tuf.OpenSite(dir, tuf.Options{Now: cfg.Now})
+		site, err := tuf.OpenSite(dir, tuf.Options{Now: cfg.Now, Shared: shared})
 		if err != nil {
 			return nil, fmt.Errorf("site repository: %w", err)
 		}
@@ -312,6 +314,13 @@ func openSite(dir string, cfg Config, fresh bool) (*tuf.SiteRepository, error) {
 	site, err := tuf.InitSite(dir, tuf.SiteInitOptions{Name: name, Expiry: tuf.DefaultExpiry}, tuf.Options{Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("site repository: %w", err)
+	}
+	if shared {
+		// Made here; from now on written by whichever replica holds the lock.
+		site.Close()
+		if site, err = tuf.OpenSite(dir, tuf.Options{Now: cfg.Now, Shared: true}); err != nil {
+			return nil, fmt.Errorf("site repository: %w", err)
+		}
 	}
 	return site, nil
 }
@@ -582,6 +591,9 @@ func (s *Server) Start() {
 	s.wg.Go(func() { s.syncLoop(ctx) })
 	s.wg.Go(func() { s.refreshLoop(ctx) })
 	s.wg.Go(func() { s.pruneLoop(ctx) })
+	if s.coord != nil {
+		s.wg.Go(func() { s.coord.ListenSite(ctx, s.dropSiteCaches) })
+	}
 }
 
 // Stop ends the background workers and waits for them.
@@ -626,10 +638,15 @@ func (s *Server) refreshLoop(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
 	for {
-		if _, err := s.site.Refresh(ctx); err != nil {
+		if unlock, err := s.lockSite(ctx); err != nil {
 			s.log.Error("refresh site repository", "err", err)
+		} else {
+			if _, err := s.site.Refresh(ctx); err != nil {
+				s.log.Error("refresh site repository", "err", err)
+			}
+			s.forgetApprovals()
+			unlock()
 		}
-		s.meta.purge(s.site.Dir())
 		select {
 		case <-ctx.Done():
 			return

@@ -21,6 +21,18 @@ type Store interface {
 	Close() error
 }
 
+// Coordinator is the optional capability of a store that several server
+// replicas share (PostgreSQL): one cluster-wide lock for signing the site
+// repository, and notifications that it changed so that every replica drops
+// its caches.
+type Coordinator interface {
+	LockSite(ctx context.Context) (unlock func(), err error)
+	NotifySite(ctx context.Context) error
+	// ListenSite calls fn at every change another replica announces, until
+	// ctx ends.
+	ListenSite(ctx context.Context, fn func()) error
+}
+
 // TokenStore keeps API and enrollment tokens, by hash only.
 type TokenStore interface {
 	CreateToken(ctx context.Context, t *store.Token) error

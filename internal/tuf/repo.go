@@ -107,6 +107,13 @@ const (
 type Options struct {
 	Now    func() time.Time // nil → time.Now
 	Logger *slog.Logger     // nil → discard
+	// Shared opens a site repository that several server replicas write:
+	// instead of holding the directory's lock from open to close, each write
+	// takes it (blocking) for its own length, and loads the current state
+	// under it; leftovers of interrupted writes are not cleaned at open
+	// (another replica may be writing). The replicas' coordinator (a
+	// PostgreSQL advisory lock) serialises writes across hosts.
+	Shared bool
 }
 
 // Repository is a vendor repository on disk, opened for writing. It holds an
@@ -117,6 +124,8 @@ type Repository struct {
 	now  func() time.Time
 	log  *slog.Logger
 	lock *os.File
+	// shared: no lock held between writes; writeLock takes it per write.
+	shared bool
 
 	// hook is called at named points of a write; crash tests set it to
 	// kill the process there. Nil in production.
@@ -301,7 +310,10 @@ func Open(dir string, opts Options) (*Repository, error) {
 	if cfg.Kind == "" {
 		cfg.Kind = kindVendor
 	}
-	r := &Repository{dir: dir, cfg: cfg, now: opts.Now, log: opts.Logger}
+	r := &Repository{dir: dir, cfg: cfg, now: opts.Now, log: opts.Logger, shared: opts.Shared}
+	if r.shared {
+		return r, nil
+	}
 	if err := r.acquire(); err != nil {
 		return nil, err
 	}
@@ -333,6 +345,24 @@ func (r *Repository) acquire() error {
 	}
 	r.lock = f
 	return nil
+}
+
+// writeLock takes the directory's lock for one write of a shared
+// repository (blocking until another replica's write ends); for others the
+// lock is already held since open.
+func (r *Repository) writeLock() (unlock func(), err error) {
+	if !r.shared {
+		return func() {}, nil
+	}
+	f, err := os.OpenFile(filepath.Join(r.dir, lockFile), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock repository: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock repository %s: %w", r.dir, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // Close releases the repository's lock.

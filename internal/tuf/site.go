@@ -70,6 +70,11 @@ func (s *SiteRepository) SetApprovals(ctx context.Context, doc *approval.Documen
 	if err != nil {
 		return err
 	}
+	unlock, err := s.r.writeLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := s.r.load()
 	if err != nil {
 		return fmt.Errorf("set approvals: %w", err)
@@ -114,6 +119,11 @@ func (s *SiteRepository) Approvals(ctx context.Context, group string) (*approval
 
 // RemoveGroup stops signing a group's approvals.
 func (s *SiteRepository) RemoveGroup(ctx context.Context, group string) error {
+	unlock, err := s.r.writeLock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := s.r.load()
 	if err != nil {
 		return err
@@ -130,11 +140,21 @@ func (s *SiteRepository) RemoveGroup(ctx context.Context, group string) error {
 // Refresh re-signs the timestamp (and anything near expiry). A server calls
 // it from a timer well inside the timestamp's validity.
 func (s *SiteRepository) Refresh(ctx context.Context) (*RefreshResult, error) {
+	unlock, err := s.r.writeLock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	return s.r.Refresh(ctx)
 }
 
 // Rotate replaces a role's keys; see Repository.Rotate.
 func (s *SiteRepository) Rotate(ctx context.Context, role string, o RotateOptions) (*RotateResult, error) {
+	unlock, err := s.r.writeLock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	return s.r.Rotate(ctx, role, o)
 }
 

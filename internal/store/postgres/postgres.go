@@ -57,9 +57,24 @@ func Redact(dsn string) string {
 	return u.Redacted()
 }
 
+// DB is the PostgreSQL store: the shared queries plus what replicas on one
+// database coordinate with (the site signing lock, change notifications).
+type DB struct {
+	*sqlstore.DB
+	cfg *pgx.ConnConfig
+	// Logf reports a lost notification connection (nil: silent).
+	Logf func(format string, args ...any)
+}
+
+func (d *DB) log(err error) {
+	if d.Logf != nil && err != nil {
+		d.Logf("site notifications: %v; reconnecting", err)
+	}
+}
+
 // Open connects to the database at dsn (postgres://user[:pass]@host[:port]/db?...)
 // and migrates it to the newest schema.
-func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
+func Open(ctx context.Context, dsn string) (*DB, error) {
 	db, err := OpenSQL(ctx, dsn)
 	if err != nil {
 		return nil, err
@@ -68,7 +83,12 @@ func Open(ctx context.Context, dsn string) (*sqlstore.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", Redact(dsn), err)
 	}
-	return sqlstore.New(db, Dialect), nil
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &DB{DB: sqlstore.New(db, Dialect), cfg: cfg}, nil
 }
 
 // OpenSQL connects to dsn without migrating.

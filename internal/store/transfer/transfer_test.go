@@ -97,7 +97,7 @@ func openPG(t testing.TB, url string) *sqlstore.DB {
 	db, err := postgres.Open(context.Background(), url)
 	must(t, err)
 	t.Cleanup(func() { db.Close() })
-	return db
+	return db.DB
 }
 
 // pair makes a populated SQLite source and an empty PostgreSQL target.
