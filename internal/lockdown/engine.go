@@ -84,6 +84,15 @@ type Report struct {
 	Reboot  bool     `json:"reboot_needed,omitempty"`
 }
 
+// Label is the result as reports show and count it: a failing rule the
+// profile waives is "waived", not "fail".
+func (r RuleResult) Label() Result {
+	if r.Waiver != nil && r.Result == ResultFail {
+		return ResultWaived
+	}
+	return r.Result
+}
+
 // Failed counts the failures that are not waived, and errors.
 func (r *Report) Failed() int {
 	n := 0
@@ -135,7 +144,7 @@ func (r *Report) finish() {
 	r.Counts = map[Result]int{}
 	good, total := 0, 0
 	for _, res := range r.Results {
-		r.Counts[res.Result]++
+		r.Counts[res.Label()]++
 		w := res.Severity.Weight()
 		switch res.Result {
 		case ResultPass, ResultFixed:
@@ -205,11 +214,17 @@ func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts Ap
 	env := e.env(t)
 	refused := map[string]string{}
 	var applied []Selected
-	for _, s := range sel.Rules {
-		v := s.Resource.Check(ctx, env)
+	// Every verdict is taken before anything is staged, so that the report
+	// (file:line included) describes the files as they are on disk.
+	before := make([]Verdict, len(sel.Rules))
+	for i, s := range sel.Rules {
+		before[i] = s.Resource.Check(ctx, env)
+	}
+	for i, s := range sel.Rules {
+		v := before[i]
 		res := result(s, v)
 		res.Before = v.Result
-		if v.Result == ResultFail {
+		if needsApply(v) {
 			switch {
 			case s.Waiver != nil:
 				res.Note = "waived: " + s.Waiver.Reason
@@ -242,15 +257,18 @@ func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts Ap
 	planned := &Env{Tree: t}
 	for i := range rep.Results {
 		s := sel.Rules[i]
-		if rep.Results[i].Before != ResultFail || s.Waiver != nil || rep.Results[i].Note != "" {
+		if !wasStaged(rep.Results[i], s) {
 			continue
 		}
 		v := s.Resource.Check(ctx, planned)
-		if v.Result != ResultPass {
-			return nil, fmt.Errorf("rule %s: its change would not make it pass (%s, actual %q at %s); nothing was changed", s.Rule.ID, v.Result, v.Actual, v.Where)
+		if v.Result != ResultPass || v.Implicit {
+			return nil, fmt.Errorf("rule %s: its change would not make it pass with the value written down (%s, actual %q at %s); nothing was changed", s.Rule.ID, v.Result, v.Actual, v.Where)
 		}
 		if opts.DryRun {
 			rep.Results[i].Note = "would be fixed"
+			if rep.Results[i].Before == ResultPass {
+				rep.Results[i].Note = "passes on a default; would be written down"
+			}
 		}
 	}
 	if opts.DryRun || len(changes) == 0 {
@@ -320,14 +338,17 @@ func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts Ap
 	}
 	env2 := e.env(t2)
 	for i, s := range sel.Rules {
-		if rep.Results[i].Before != ResultFail || s.Waiver != nil || rep.Results[i].Note != "" {
+		if !wasStaged(rep.Results[i], s) {
 			continue
 		}
 		v := s.Resource.Check(ctx, env2)
-		if v.Result == ResultPass {
+		before := rep.Results[i].Before
+		if v.Result == ResultPass && before == ResultFail {
 			v.Result = ResultFixed
 		}
-		before := rep.Results[i].Before
+		if before == ResultPass {
+			rep.Results[i].Note = "written down (passed on a compiled-in default)"
+		}
 		rep.Results[i].Verdict = v
 		rep.Results[i].Before = before
 		if s.Rule.Reboot {
@@ -337,6 +358,17 @@ func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts Ap
 	log.Info("applied", "profile", sel.Profile.Name, "rules", len(applied), "changes", len(changes))
 	rep.finish()
 	return rep, nil
+}
+
+// needsApply reports whether a verdict calls for a change: the rule fails,
+// or it passes only on a compiled-in default that no file states.
+func needsApply(v Verdict) bool {
+	return v.Result == ResultFail || v.Result == ResultPass && v.Implicit
+}
+
+// wasStaged reports whether apply staged a change for the rule of res.
+func wasStaged(res RuleResult, s Selected) bool {
+	return (res.Before == ResultFail || res.Before == ResultPass && res.Implicit) && s.Waiver == nil && res.Note == ""
 }
 
 // commit journals and makes each change, creating missing parent

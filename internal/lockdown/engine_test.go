@@ -152,7 +152,7 @@ func TestSystemProberSysctl(t *testing.T) {
 func liveSnapshot(t testing.TB) map[string]State {
 	t.Helper()
 	out := map[string]State{}
-	for _, p := range []string{"/etc/login.defs", "/etc/fstab", "/etc/sysctl.conf", "/etc/ssh/sshd_config", "/etc/nginx/nginx.conf", sysctlDropIn, sshdDropIn, modprobeDropIn, nginxDropIn, "/etc/security/limits.d/bulwark-lockdown.conf"} {
+	for _, p := range []string{"/etc/login.defs", "/etc/fstab", "/etc/sysctl.conf", "/etc/ssh/sshd_config", "/etc/nginx/nginx.conf", sysctlDropIn, modprobeDropIn, nginxDropIn, "/etc/security/limits.d/bulwark-lockdown.conf"} {
 		st, err := diskState(p, true)
 		if err != nil {
 			t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -435,7 +436,7 @@ func TestDebianRootDryRunChangesNothing(t *testing.T) {
 	}
 	var diff strings.Builder
 	WriteChanges(&diff, rep.Changes)
-	for _, want := range []string{"--- /dev/null\n+++ b/etc/ssh/sshd_config.d/00-bulwark-lockdown.conf", "+PermitRootLogin no", "-\tssl_protocols TLSv1 TLSv1.1", "+#bulwark-lockdown# \tssl_protocols", "/etc/cron.d: dir 0755 0:0 -> dir 0700 0:0"} {
+	for _, want := range []string{"+++ b/etc/ssh/sshd_config", "+" + sshdBlockBegin, "+PermitRootLogin no", "-\tssl_protocols TLSv1 TLSv1.1", "+#bulwark-lockdown# \tssl_protocols", "/etc/cron.d: dir 0755 0:0 -> dir 0700 0:0"} {
 		if !strings.Contains(diff.String(), want) {
 			t.Errorf("dry-run diff lacks %q:\n%s", want, diff.String())
 		}
@@ -443,5 +444,35 @@ func TestDebianRootDryRunChangesNothing(t *testing.T) {
 	diffSnapshots(t, orig, snapshot(t, root))
 	if _, err := os.Stat(state); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("dry run created the state directory")
+	}
+	// Every file:line the report names points into the file on disk, at a
+	// line holding the value found, even where earlier rules' staged
+	// changes shift lines (login.defs gets PASS_MAX_DAYS before PASS_MIN_DAYS).
+	checked := 0
+	for _, r := range rep.Results {
+		file, line, ok := strings.Cut(r.Where, ":")
+		if !ok || !strings.HasPrefix(file, "/") || r.Type != "sshd_option" && r.Type != "sysctl" && r.Type != "file_kv" {
+			continue
+		}
+		n, err := strconv.Atoi(line)
+		if err != nil {
+			continue
+		}
+		tree, err := NewTree(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := tree.ReadFile(file) // inside the root: nginx's sites-enabled links are absolute
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		if n < 1 || n > len(lines) || !strings.Contains(normSpace(lines[n-1]), normSpace(r.Actual)) {
+			t.Errorf("%s: dry run says %q at %s, but that line on disk is %q", r.ID, r.Actual, r.Where, lines[min(max(n-1, 0), len(lines)-1)])
+		}
+		checked++
+	}
+	if checked < 3 {
+		t.Errorf("only %d results name a file:line", checked)
 	}
 }

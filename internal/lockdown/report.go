@@ -52,11 +52,7 @@ func writeText(w io.Writer, rep *Report) error {
 	results := append([]RuleResult(nil), rep.Results...)
 	sort.SliceStable(results, func(i, j int) bool { return resultOrder[results[i].Result] < resultOrder[results[j].Result] })
 	for _, r := range results {
-		label := string(r.Result)
-		if r.Waiver != nil && r.Result == ResultFail {
-			label = "waived"
-		}
-		fmt.Fprintf(w, "%-13s %-6s %-36s %s\n", label, r.Severity, r.ID, r.Title)
+		fmt.Fprintf(w, "%-13s %-6s %-36s %s\n", r.Label(), r.Severity, r.ID, r.Title)
 		if r.Result == ResultFail || r.Result == ResultError || r.Result == ResultFixed {
 			if r.Actual != "" || r.Expected != "" {
 				where := ""
@@ -84,7 +80,7 @@ func writeText(w io.Writer, rep *Report) error {
 	}
 	fmt.Fprintln(w)
 	var counts []string
-	for _, res := range []Result{ResultPass, ResultFixed, ResultFail, ResultError, ResultNotApplicable, ResultNotChecked} {
+	for _, res := range []Result{ResultPass, ResultFixed, ResultWaived, ResultFail, ResultError, ResultNotApplicable, ResultNotChecked} {
 		if n := rep.Counts[res]; n > 0 {
 			counts = append(counts, fmt.Sprintf("%d %s", n, res))
 		}
@@ -163,12 +159,7 @@ func writeJUnit(w io.Writer, rep *Report) error {
 // htmlReport is a single self-contained page: no script, no external style
 // sheet or font, so it reads offline and can be mailed.
 var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
-	"label": func(r RuleResult) string {
-		if r.Waiver != nil && r.Result == ResultFail {
-			return "waived"
-		}
-		return string(r.Result)
-	},
+	"label":   func(r RuleResult) string { return string(r.Label()) },
 	"oneLine": oneLine,
 }).Parse(`<!DOCTYPE html>
 <html lang="en">

@@ -322,7 +322,7 @@ func (r *FileKV) Check(_ context.Context, env *Env) Verdict {
 	case !anyFile && r.Missing == ResultNotApplicable:
 		return Verdict{Result: ResultNotApplicable, Detail: "no file " + strings.Join(r.Files, ", ")}
 	case r.Default != "":
-		v.Actual, v.Where = r.Default, "default"
+		v.Actual, v.Where, v.Implicit = r.Default, "default", true
 	default:
 		v.Actual = "(unset)"
 	}

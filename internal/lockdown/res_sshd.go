@@ -6,20 +6,25 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"sort"
 	"strings"
 )
 
+const sshdConfig = "/etc/ssh/sshd_config"
+
+// The block lockdown keeps at the top of sshd_config. It is in the main file,
+// not in a drop-in, because the SCAP Security Guide's checks read only
+// /etc/ssh/sshd_config; at the top, before Debian's Include line, because
+// sshd takes the first value it reads, so `sshd -T` agrees with the file.
 const (
-	sshdConfig = "/etc/ssh/sshd_config"
-	sshdDropIn = "/etc/ssh/sshd_config.d/00-bulwark-lockdown.conf"
+	sshdBlockBegin = "# BEGIN bulwark lockdown: `bulwark lockdown undo` restores the previous state."
+	sshdBlockEnd   = "# END bulwark lockdown"
 )
 
 // SSHDOption is one keyword of the OpenSSH server's global configuration.
 // Check reads `sshd -T` on the running system, otherwise sshd_config and its
 // Include files under the root (first value wins, as in sshd), falling back
-// to Default. Apply writes a drop-in that sorts first in sshd_config.d and
-// comments out conflicting lines elsewhere.
+// to Default. Apply writes the keyword into a block at the top of
+// sshd_config and comments out conflicting lines elsewhere.
 type SSHDOption struct {
 	Type    string `yaml:"type"`
 	Option  string `yaml:"option"`
@@ -43,9 +48,8 @@ func (r *SSHDOption) Describe() string {
 // sshdSettings reads the global section of sshd_config and its includes and
 // returns every setting of each lower-cased keyword in the order sshd reads
 // them.
-func sshdSettings(t *Tree) (map[string][]setting, bool, error) {
+func sshdSettings(t *Tree) (map[string][]setting, error) {
 	out := map[string][]setting{}
-	includesDropIns := false
 	files := 0
 	var read func(file string, depth int) error
 	read = func(file string, depth int) error {
@@ -75,9 +79,6 @@ func sshdSettings(t *Tree) (map[string][]setting, bool, error) {
 					if !strings.HasPrefix(pat, "/") {
 						pat = path.Join("/etc/ssh", pat)
 					}
-					if path.Dir(pat) == path.Dir(sshdDropIn) {
-						includesDropIns = true
-					}
 					files, err := t.Glob(pat)
 					if err != nil {
 						inner = err
@@ -97,9 +98,9 @@ func sshdSettings(t *Tree) (map[string][]setting, bool, error) {
 		return inner
 	}
 	if err := read(sshdConfig, 0); err != nil {
-		return nil, false, err
+		return nil, err
 	}
-	return out, includesDropIns, nil
+	return out, nil
 }
 
 // splitKeyword splits "Keyword value" or "Keyword=value".
@@ -123,7 +124,13 @@ func (r *SSHDOption) Check(ctx context.Context, env *Env) Verdict {
 	} else if !st.Exists() {
 		return Verdict{Result: ResultNotApplicable, Detail: "no " + sshdConfig + ": the OpenSSH server is not installed"}
 	}
-	if env.Live != nil {
+	settings, err := sshdSettings(env.Tree)
+	if err != nil {
+		return errorVerdict(err)
+	}
+	v.Implicit = len(settings[key]) == 0
+	switch {
+	case env.Live != nil:
 		eff, err := env.Live.SSHD(ctx)
 		if err != nil {
 			return errorVerdict(fmt.Errorf("sshd -T: %w", err))
@@ -133,16 +140,11 @@ func (r *SSHDOption) Check(ctx context.Context, env *Env) Verdict {
 			return errorVerdict(fmt.Errorf("sshd -T does not report %s", r.Option))
 		}
 		v.Actual, v.Where = val, "sshd -T"
-	} else {
-		settings, _, err := sshdSettings(env.Tree)
-		if err != nil {
-			return errorVerdict(err)
-		}
-		if s := settings[key]; len(s) > 0 {
-			v.Actual, v.Where = s[0].value, fmt.Sprintf("%s:%d", s[0].file, s[0].line)
-		} else {
-			v.Actual, v.Where = r.Default, "sshd default"
-		}
+	case !v.Implicit:
+		s := settings[key][0]
+		v.Actual, v.Where = s.value, fmt.Sprintf("%s:%d", s.file, s.line)
+	default:
+		v.Actual, v.Where = r.Default, "sshd default"
 	}
 	if v.Actual == "" && r.Default == "" {
 		v.Actual = "(unset)"
@@ -155,33 +157,80 @@ func (r *SSHDOption) Check(ctx context.Context, env *Env) Verdict {
 	return v
 }
 
-// Apply sets the option in the lockdown drop-in and comments out lines in
-// other files that set it to something else.
+// Apply sets the option in the lockdown block of sshd_config and comments
+// out lines elsewhere that set it to something else.
 func (r *SSHDOption) Apply(_ context.Context, env *Env) error {
 	t := env.Tree
-	settings, included, err := sshdSettings(t)
+	settings, err := sshdSettings(t)
 	if err != nil {
 		return err
 	}
+	data, err := t.ReadFile(sshdConfig)
+	if err != nil {
+		return err
+	}
+	first, last := findBlock(data, sshdBlockBegin, sshdBlockEnd)
 	key := strings.ToLower(r.Option)
 	if err := commentOutConflicts(t, conflicts(settings[key], func(s setting) bool {
-		return s.file == sshdDropIn || r.Expect.OK(s.value)
+		return s.file == sshdConfig && s.line > first && s.line < last || r.Expect.OK(s.value)
 	})); err != nil {
 		return err
 	}
-	if !included {
-		// Without the Include line the drop-in would be ignored: add it at the
-		// top, where Debian's own sshd_config has it.
-		data, err := t.ReadFile(sshdConfig)
-		if err != nil {
-			return err
-		}
-		data = append([]byte("Include "+path.Dir(sshdDropIn)+"/*.conf\n"), data...)
-		if err := t.EditFile(sshdConfig, data); err != nil {
-			return err
+	return setBlockLine(t, sshdConfig, sshdBlockBegin, sshdBlockEnd, key, r.Option+" "+r.Value, keywordOf)
+}
+
+// findBlock returns the 1-based lines of a managed block's begin and end
+// markers in data, or 0, 0 when it has none.
+func findBlock(data []byte, begin, end string) (int, int) {
+	first := 0
+	for i, l := range strings.Split(string(data), "\n") {
+		switch {
+		case l == begin && first == 0:
+			first = i + 1
+		case l == end && first > 0:
+			return first, i + 1
 		}
 	}
-	return setDropInLine(t, sshdDropIn, key, []string{r.Option + " " + r.Value}, 0o600, keywordOf)
+	return 0, 0
+}
+
+// setBlockLine keeps a managed block (begin marker, one line per key,
+// sorted, end marker) in file, replacing the line for key. A file without
+// the block gets it at the top. The rest of the file is left as it is.
+func setBlockLine(t *Tree, file, begin, end, key, line string, keyOf func(string) string) error {
+	data, err := t.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	first, last := findBlock(data, begin, end)
+	byKey := map[string][]string{key: {line}}
+	var before, after []string
+	if first == 0 {
+		after = lines
+	} else {
+		before, after = lines[:first-1], lines[last:]
+		for _, l := range lines[first : last-1] {
+			l = strings.TrimSuffix(l, "\n")
+			if k := keyOf(l); k != key && l != "" && !strings.HasPrefix(l, "#") {
+				byKey[k] = append(byKey[k], l)
+			}
+		}
+	}
+	out := strings.Join(before, "") + begin + "\n" + keyedLines(byKey) + end + "\n" + strings.Join(after, "")
+	return t.EditFile(file, []byte(out))
+}
+
+// keyedLines renders the lines of every key, keys sorted.
+func keyedLines(byKey map[string][]string) string {
+	var sb strings.Builder
+	for _, k := range sortedKeys(byKey) {
+		for _, l := range byKey[k] {
+			sb.WriteString(l)
+			sb.WriteByte('\n')
+		}
+	}
+	return sb.String()
 }
 
 // setDropInLine keeps a lockdown drop-in as a header plus one line per key,
@@ -201,20 +250,7 @@ func setDropInLine(t *Tree, file, key string, lines []string, mode fs.FileMode, 
 		return err
 	}
 	byKey[key] = lines
-	keys := make([]string, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var sb strings.Builder
-	sb.WriteString(generatedHeader)
-	for _, k := range keys {
-		for _, l := range byKey[k] {
-			sb.WriteString(l)
-			sb.WriteByte('\n')
-		}
-	}
-	return t.WriteFile(file, []byte(sb.String()), mode, 0, 0)
+	return t.WriteFile(file, []byte(generatedHeader+keyedLines(byKey)), mode, 0, 0)
 }
 
 func keywordOf(line string) string { k, _ := splitKeyword(line); return k }

@@ -93,6 +93,11 @@ func sysctlSettings(t *Tree) (map[string][]setting, error) {
 // Check reads the value in force.
 func (r *Sysctl) Check(ctx context.Context, env *Env) Verdict {
 	v := Verdict{Expected: r.Expect.String()}
+	settings, err := sysctlSettings(env.Tree)
+	if err != nil {
+		return errorVerdict(err)
+	}
+	v.Implicit = len(settings[r.Key]) == 0
 	if env.Live != nil {
 		val, err := env.Live.Sysctl(ctx, r.Key)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -103,10 +108,6 @@ func (r *Sysctl) Check(ctx context.Context, env *Env) Verdict {
 		}
 		v.Actual, v.Where = normSpace(val), "/proc/sys"
 	} else {
-		settings, err := sysctlSettings(env.Tree)
-		if err != nil {
-			return errorVerdict(err)
-		}
 		if s := settings[r.Key]; len(s) > 0 {
 			last := s[len(s)-1]
 			v.Actual, v.Where = last.value, fmt.Sprintf("%s:%d", last.file, last.line)
@@ -125,16 +126,35 @@ func (r *Sysctl) Check(ctx context.Context, env *Env) Verdict {
 }
 
 // Apply writes the key to the lockdown drop-in and comments out other
-// assignments under /etc.
+// assignments: in place under /etc, in a replacement of the same name in
+// /etc/sysctl.d for a package's file elsewhere.
 func (r *Sysctl) Apply(_ context.Context, env *Env) error {
 	t := env.Tree
 	settings, err := sysctlSettings(t)
 	if err != nil {
 		return err
 	}
-	if err := commentOutConflicts(t, conflicts(settings[r.Key], func(s setting) bool {
-		return s.file == sysctlDropIn || r.Expect.OK(s.value) || !strings.HasPrefix(s.file, "/etc/")
-	})); err != nil {
+	byFile := conflicts(settings[r.Key], func(s setting) bool {
+		return s.file == sysctlDropIn || r.Expect.OK(s.value)
+	})
+	for file, lines := range byFile {
+		if strings.HasPrefix(file, "/etc/") {
+			continue
+		}
+		// A package's file (/usr/lib/sysctl.d/99-protect-links.conf) is not
+		// edited: a file of the same name in /etc/sysctl.d replaces it, as
+		// sysctl.d(5) says; it is the package's file with the line commented out.
+		data, err := t.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		data = append([]byte(generatedHeader+"# It replaces "+file+", whose conflicting lines are commented out.\n"), commentOut(data, lines)...)
+		if err := t.WriteFile(path.Join("/etc/sysctl.d", path.Base(file)), data, 0o644, 0, 0); err != nil {
+			return err
+		}
+		delete(byFile, file)
+	}
+	if err := commentOutConflicts(t, byFile); err != nil {
 		return err
 	}
 	return setDropInLine(t, sysctlDropIn, r.Key, []string{r.Key + " = " + r.Value}, 0o644, func(l string) string {

@@ -21,6 +21,9 @@ const (
 	ResultError         Result = "error"
 	ResultNotApplicable Result = "notapplicable"
 	ResultNotChecked    Result = "notchecked"
+	// ResultWaived is not a verdict a resource gives: it labels a failing
+	// rule the profile waives, in counts, summaries and reports.
+	ResultWaived Result = "waived"
 )
 
 // Verdict is what a resource found.
@@ -32,6 +35,10 @@ type Verdict struct {
 	// "sshd -T", "default").
 	Where  string `json:"where,omitempty"`
 	Detail string `json:"detail,omitempty"`
+	// Implicit is set when the value in force is a compiled-in default that
+	// no file states. Such a rule passes, but auditors (OpenSCAP, CIS) read
+	// files, so apply writes the value down.
+	Implicit bool `json:"implicit,omitempty"`
 }
 
 func errorVerdict(err error) Verdict { return Verdict{Result: ResultError, Detail: err.Error()} }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -159,6 +160,28 @@ func TestWaivers(t *testing.T) {
 		}
 		if tt.waived && rep.Score != 100 {
 			t.Errorf("waived failure scores %.1f, want 100", rep.Score)
+		}
+		// Counted as waived everywhere: JSON counts and the text summary.
+		wantCounts := map[Result]int{ResultFail: 1}
+		wantSummary := "1 rules: 1 fail;"
+		if tt.waived {
+			wantCounts = map[Result]int{ResultWaived: 1}
+			wantSummary = "1 rules: 1 waived;"
+		}
+		js, err := json.Marshal(rep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back struct{ Counts map[Result]int }
+		if err := json.Unmarshal(js, &back); err != nil || !maps.Equal(back.Counts, wantCounts) {
+			t.Errorf("%s: JSON counts %v (%v), want %v", tt.profile, back.Counts, err, wantCounts)
+		}
+		var text strings.Builder
+		if err := WriteReport(&text, rep, "text"); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text.String(), wantSummary) {
+			t.Errorf("%s: text summary lacks %q:\n%s", tt.profile, wantSummary, text.String())
 		}
 		// A waived rule is not applied.
 		ap, err := e.Apply(context.Background(), sel, root, ApplyOptions{StateDir: t.TempDir(), DryRun: true})
@@ -359,6 +382,6 @@ func FuzzSSHDConfig(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _, _ = sshdSettings(tree)
+		_, _ = sshdSettings(tree)
 	})
 }

@@ -10,16 +10,24 @@
 # (apt_mirror in apt-sources.sh).
 #
 # The root is rebuilt when its marker file is missing, so a build interrupted
-# half-way is not mistaken for a finished one; a lock keeps two suites
-# started at once from building it over each other.
+# half-way is not mistaken for a finished one, and when the package list
+# below changed since it was built; a lock keeps two suites started at once
+# from building it over each other.
+#
+# linux-base is there because the SCAP Security Guide treats a system without
+# it as having no kernel: its SSH, sysctl and kernel rules are then
+# notapplicable. sudo, libpam-pwquality, auditd, chrony, logrotate and
+# rsyslog are the components the PAM, sudo, audit, time and log rules
+# harden; pamtester lets the tests authenticate through the root's PAM stack.
 
 lockdown_root="${BULWARK_DEBIAN_ROOT:-$bulwark_test_cache/debian12-root}"
 lockdown_marker="$lockdown_root/.bulwark-debootstrap-complete"
+lockdown_include=openssh-server,nginx,procps,ca-certificates,openssl,linux-base,sudo,libpam-pwquality,auditd,chrony,logrotate,rsyslog,pamtester
 
 mkdir -p "$(dirname "$lockdown_root")"
 exec {lockdown_lock}>"$(dirname "$lockdown_root")/.debian12-root.lock"
 flock "$lockdown_lock"
-if [ ! -e "$lockdown_marker" ]; then
+if [ ! -e "$lockdown_marker" ] || ! grep -qx "include=$lockdown_include" "$lockdown_marker"; then
 	lockdown_mirror=$(apt_mirror bookworm) || return 1
 	apt_need debootstrap
 	sudo=""
@@ -27,6 +35,7 @@ if [ ! -e "$lockdown_marker" ]; then
 	echo "scripts/test: building Debian 12 root for lockdown tests in $lockdown_root (debootstrap)"
 	# Remove only a half-built root of ours, never a directory someone else
 	# pointed BULWARK_DEBIAN_ROOT at.
+	$sudo rm -f "$lockdown_marker"
 	if [ -e "$lockdown_root" ] && [ -n "$(ls -A "$lockdown_root" 2>/dev/null)" ]; then
 		if [ ! -e "$lockdown_root/.bulwark-debootstrap-started" ]; then
 			echo "scripts/test: $lockdown_root exists and was not built by scripts/setup.d/lockdown.sh; remove it or set BULWARK_DEBIAN_ROOT elsewhere" >&2
@@ -37,7 +46,7 @@ if [ ! -e "$lockdown_marker" ]; then
 	$sudo mkdir -p "$lockdown_root"
 	$sudo touch "$lockdown_root/.bulwark-debootstrap-started"
 	start=$(date +%s)
-	$sudo debootstrap --variant=minbase --include=openssh-server,nginx,procps,ca-certificates,openssl \
+	$sudo debootstrap --variant=minbase --include="$lockdown_include" \
 		bookworm "$lockdown_root" "$lockdown_mirror" >"$(dirname "$lockdown_root")/debootstrap.log" 2>&1 || {
 		echo "scripts/test: debootstrap failed; see $(dirname "$lockdown_root")/debootstrap.log" >&2
 		return 1
@@ -46,9 +55,9 @@ if [ ! -e "$lockdown_marker" ]; then
 	# apt caches only take space.
 	$sudo rm -rf "$lockdown_root"/var/cache/apt/archives/*.deb "$lockdown_root"/var/lib/apt/lists/*_Packages
 	echo "scripts/test: debootstrap took $(( $(date +%s) - start ))s"
-	date -u +%Y-%m-%dT%H:%M:%SZ | $sudo tee "$lockdown_marker" >/dev/null
+	printf '%s\ninclude=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$lockdown_include" | $sudo tee "$lockdown_marker" >/dev/null
 	unset sudo start
 fi
 exec {lockdown_lock}>&-
 export BULWARK_TEST_DEBIAN_ROOT="$lockdown_root"
-unset lockdown_root lockdown_marker lockdown_mirror lockdown_lock
+unset lockdown_root lockdown_marker lockdown_mirror lockdown_lock lockdown_include
