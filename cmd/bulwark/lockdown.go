@@ -34,7 +34,15 @@ func (f *lockdownFlags) addOutput(c *cobra.Command) {
 }
 
 func (f *lockdownFlags) addState(c *cobra.Command) {
-	c.Flags().StringVar(&f.state, "state", "/var/lib/bulwark/lockdown", "directory of the journal that undo reads")
+	c.Flags().StringVar(&f.state, "state", "", "directory of the journal that undo reads (default: ROOT/var/lib/bulwark/lockdown, so an image carries its own undo)")
+}
+
+// stateDir is --state, or the journal inside --root.
+func (f *lockdownFlags) stateDir() string {
+	if f.state != "" {
+		return f.state
+	}
+	return lockdown.DefaultStateDir(f.root)
 }
 
 func (f *lockdownFlags) checkOutput() error {
@@ -244,7 +252,9 @@ func newLockdownApplyCmd() *cobra.Command {
 diff, and (on the running system, unless --yes) ask before writing. Drop-in
 files are preferred (sshd_config.d, sysctl.d, modprobe.d, nginx conf.d);
 conflicting lines are commented out, never deleted. Every path's prior bytes,
-mode, owner and link target are journaled under --state before it changes.
+mode, owner and modification time are journaled before it changes, in
+ROOT/var/lib/bulwark/lockdown (--state elsewhere): a --root image carries its
+own undo.
 sshd -t and nginx -t validate the result; if they fail, everything is rolled
 back. Rules that would lock out the SSH session apply runs in are refused
 unless --force. A second apply changes nothing.`,
@@ -258,7 +268,7 @@ unless --force. A second apply changes nothing.`,
 			if err != nil {
 				return err
 			}
-			opts := lockdown.ApplyOptions{StateDir: f.state, DryRun: dryRun, Force: force}
+			opts := lockdown.ApplyOptions{StateDir: f.stateDir(), DryRun: dryRun, Force: force}
 			if tree.Live() {
 				opts.Session = lockdown.DetectSession(os.Getenv, tree)
 				if !yes {
@@ -316,15 +326,17 @@ func newLockdownUndoCmd() *cobra.Command {
 		Use:   "undo [RUN]",
 		Short: "Restore what an apply run changed, byte for byte",
 		Long: `Restore every path an apply run changed to its journaled prior bytes, mode,
-owner and link target (the newest run not yet undone when RUN is omitted).
-Refuses, naming the files, when one was changed since the run (--force restores
-anyway). --list shows the runs.`,
+owner, link target and modification time (the newest run not yet undone when
+RUN is omitted). The journal is ROOT/var/lib/bulwark/lockdown unless --state
+says otherwise. Refuses, naming the files, when one was changed since the run;
+--force restores anyway and keeps a copy of each such file's bytes in the
+journal (the paths are printed). --list shows the runs.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			eng := newLockdownEngine(cmd)
 			w := cmd.OutOrStdout()
 			if list {
-				runs, err := eng.Runs(f.state)
+				runs, err := eng.Runs(f.stateDir())
 				if err != nil {
 					return err
 				}
@@ -341,11 +353,11 @@ anyway). --list shows the runs.`,
 				// Undo the newest run on that root (or check that RUN was
 				// on it): one journal can hold runs on several images.
 				var err error
-				if id, err = runOnRoot(eng, f.state, f.root, id); err != nil {
+				if id, err = runOnRoot(eng, f.stateDir(), f.root, id); err != nil {
 					return err
 				}
 			}
-			res, err := eng.Undo(cmd.Context(), f.state, id, force)
+			res, err := eng.Undo(cmd.Context(), f.stateDir(), id, force)
 			if err != nil {
 				return err
 			}
@@ -356,6 +368,9 @@ anyway). --list shows the runs.`,
 			fmt.Fprintln(w)
 			for _, p := range res.Restored {
 				fmt.Fprintf(w, "  %s\n", p)
+				if kept, ok := res.Kept[p]; ok {
+					fmt.Fprintf(w, "    it had changed since the run; its bytes before this undo are kept in %s\n", kept)
+				}
 			}
 			return nil
 		},
@@ -381,6 +396,11 @@ func runOnRoot(eng *lockdown.Engine, state, root, id string) (string, error) {
 	for i := len(runs) - 1; i >= 0; i-- {
 		r := runs[i]
 		got, _ := filepath.Abs(r.Root)
+		if r.InRoot {
+			// The journal came with the image: its runs are on it,
+			// wherever it was mounted when they ran.
+			got = want
+		}
 		switch {
 		case id != "" && r.ID == id:
 			if got != want {

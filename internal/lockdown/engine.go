@@ -376,6 +376,9 @@ func wasStaged(res RuleResult, s Selected) bool {
 func (e *Engine) commit(t *Tree, w *RunWriter, changes []Change, after func(int, Change)) error {
 	n := 0
 	for _, c := range changes {
+		if err := w.NoteDir(path.Dir(c.Path), t.host(path.Dir(c.Path))); err != nil {
+			return err
+		}
 		if c.After.Exists() {
 			var missing []string
 			for d := path.Dir(c.Path); d != "/"; d = path.Dir(d) {
@@ -387,6 +390,12 @@ func (e *Engine) commit(t *Tree, w *RunWriter, changes []Change, after func(int,
 					break
 				}
 				missing = append(missing, d)
+			}
+			if len(missing) > 0 {
+				top := path.Dir(missing[len(missing)-1])
+				if err := w.NoteDir(top, t.host(top)); err != nil {
+					return err
+				}
 			}
 			for i := len(missing) - 1; i >= 0; i-- {
 				d := missing[i]

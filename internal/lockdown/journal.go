@@ -45,6 +45,36 @@ type RunRecord struct {
 	// Sysctls are the values in force before the run on the running
 	// system, written back by undo.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// DirTimes are the modification times (Unix nanoseconds) of the
+	// directories whose entries the run changed, taken before the first
+	// change in each; undo puts them back last.
+	DirTimes map[string]int64 `json:"dir_times,omitempty"`
+	// InRoot is set when the journal lives inside the root it changed
+	// (DefaultStateDir of a root other than /): undo then works on the
+	// directory holding the journal, wherever the image is mounted now.
+	InRoot bool `json:"in_root,omitempty"`
+}
+
+// stateSubdir is where a root keeps its own journal.
+const stateSubdir = "var/lib/bulwark/lockdown"
+
+// DefaultStateDir is the journal of runs on root: /var/lib/bulwark/lockdown
+// of that root, so that an image carries its own undo.
+func DefaultStateDir(root string) string {
+	return filepath.Join(root, filepath.FromSlash(stateSubdir))
+}
+
+// rootOfStateDir returns the root whose DefaultStateDir dir is, or "".
+func rootOfStateDir(dir string) string {
+	dir = filepath.Clean(dir)
+	suffix := string(filepath.Separator) + filepath.FromSlash(stateSubdir)
+	if !strings.HasSuffix(dir, suffix) {
+		return ""
+	}
+	if r := strings.TrimSuffix(dir, suffix); r != "" {
+		return r
+	}
+	return "/"
 }
 
 // Entry is one path a run changed, written before the change is made.
@@ -66,6 +96,10 @@ type Journal struct {
 // OpenJournal opens (creating) the state directory. A directory written by a
 // newer format is refused.
 func OpenJournal(dir string) (*Journal, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "runs"), 0o700); err != nil {
 		return nil, fmt.Errorf("open journal %s: %w", dir, err)
 	}
@@ -133,6 +167,9 @@ func (j *Journal) Begin(root, profile string, rules []string, now time.Time) (*R
 		}
 	}
 	w := &RunWriter{dir: dir, rec: RunRecord{Format: journalFormat, ID: id, Root: root, Profile: profile, Rules: rules, Status: StatusApplying, Started: now.UTC()}}
+	if r := rootOfStateDir(j.dir); r != "" && r != "/" && filepath.Clean(root) == r {
+		w.rec.InRoot = true
+	}
 	if err := w.save(); err != nil {
 		return nil, err
 	}
@@ -188,6 +225,23 @@ func (w *RunWriter) Record(path string, before, after State, hostPath string) er
 		return fmt.Errorf("journal %s: %w", path, err)
 	}
 	return nil
+}
+
+// NoteDir records the modification time of a directory whose entries the
+// run is about to change, once per directory, before the change.
+func (w *RunWriter) NoteDir(dir string, hostPath string) error {
+	if _, ok := w.rec.DirTimes[dir]; ok {
+		return nil
+	}
+	st, err := diskState(hostPath, false)
+	if err != nil || st.Kind != KindDir {
+		return err
+	}
+	if w.rec.DirTimes == nil {
+		w.rec.DirTimes = map[string]int64{}
+	}
+	w.rec.DirTimes[dir] = st.MTime
+	return w.save()
 }
 
 // AddUnit records a unit stopped by the run.
@@ -414,6 +468,9 @@ func sortedKeys[V any](m map[string]V) []string {
 type UndoResult struct {
 	Run      string   `json:"run"`
 	Restored []string `json:"restored"`
+	// Kept maps each path undo --force overwrote although it had changed
+	// since the run to the copy of its bytes kept in the journal.
+	Kept map[string]string `json:"kept,omitempty"`
 	// Unchanged paths were already in their prior state (a run that crashed
 	// before changing them).
 	Unchanged []string `json:"unchanged,omitempty"`
@@ -436,6 +493,9 @@ func (j *Journal) undo(id string, force bool, now time.Time) (*UndoResult, error
 		return nil, err
 	}
 	root := rec.Root
+	if rec.InRoot {
+		root = rootOfStateDir(j.dir)
+	}
 	res := &UndoResult{Run: id}
 	conflicts := map[string]string{}
 	current := map[string]State{}
@@ -479,6 +539,16 @@ func (j *Journal) undo(id string, force bool, now time.Time) (*UndoResult, error
 			res.Restored = append(res.Restored, e.Path)
 			continue
 		}
+		if _, changed := conflicts[e.Path]; changed && cur.Kind == KindFile {
+			kept, err := j.keepCopy(id, e, hp)
+			if err != nil {
+				return nil, fmt.Errorf("undo %s: keep a copy of the changed file: %w", e.Path, err)
+			}
+			if res.Kept == nil {
+				res.Kept = map[string]string{}
+			}
+			res.Kept[e.Path] = kept
+		}
 		if force && cur.Exists() && cur.Kind != e.Before.Kind {
 			if err := os.Remove(hp); err != nil {
 				return nil, fmt.Errorf("undo %s: %w", e.Path, err)
@@ -487,7 +557,17 @@ func (j *Journal) undo(id string, force bool, now time.Time) (*UndoResult, error
 		if err := setState(hp, e.Before, data); err != nil {
 			return nil, fmt.Errorf("undo %s: %w", e.Path, err)
 		}
+		if err := setMTime(hp, e.Before.MTime); err != nil {
+			return nil, fmt.Errorf("undo %s: %w", e.Path, err)
+		}
 		res.Restored = append(res.Restored, e.Path)
+	}
+	// Directories last, deepest first: restoring their entries changed them.
+	dirs := sortedKeys(rec.DirTimes)
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := setMTime(filepath.Join(root, dirs[i]), rec.DirTimes[dirs[i]]); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("undo %s: %w", dirs[i], err)
+		}
 	}
 	// A crash in the middle of an atomic write leaves its temporary file
 	// next to the path; remove those of this run's paths.
@@ -505,6 +585,33 @@ func (j *Journal) undo(id string, force bool, now time.Time) (*UndoResult, error
 		return nil, err
 	}
 	return res, nil
+}
+
+// setMTime sets a path's modification (and access) time; 0 leaves it.
+func setMTime(hostPath string, mtime int64) error {
+	if mtime == 0 {
+		return nil
+	}
+	t := time.Unix(0, mtime)
+	return os.Chtimes(hostPath, t, t)
+}
+
+// keepCopy saves the current bytes of a file undo --force is about to
+// overwrite into the run's kept/ directory and returns the copy's path.
+func (j *Journal) keepCopy(id string, e Entry, hostPath string) (string, error) {
+	data, err := readCapped(hostPath)
+	if err != nil {
+		return "", err
+	}
+	dir := filepath.Join(j.runDir(id), "kept")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	dst := filepath.Join(dir, fmt.Sprintf("%06d-%s", e.Seq, filepath.Base(e.Path)))
+	if err := atomicfile.WriteFile(dst, data, 0o600); err != nil {
+		return "", err
+	}
+	return dst, nil
 }
 
 // stateMatches compares a path's current state with a journaled one.

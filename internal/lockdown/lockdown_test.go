@@ -75,6 +75,8 @@ func diffSnapshots(t testing.TB, want, got map[string]State) {
 			bad = append(bad, p+": missing, was "+w.String())
 		} else if !g.same(w) {
 			bad = append(bad, p+": "+g.String()+" sha "+g.SHA256[:min(8, len(g.SHA256))]+", was "+w.String()+" sha "+w.SHA256[:min(8, len(w.SHA256))])
+		} else if g.MTime != w.MTime {
+			bad = append(bad, p+": modified "+time.Unix(0, g.MTime).UTC().Format(time.RFC3339Nano)+", was "+time.Unix(0, w.MTime).UTC().Format(time.RFC3339Nano))
 		}
 	}
 	for p, g := range got {
@@ -302,10 +304,52 @@ func TestDebianRootUndoRefusesChangedFile(t *testing.T) {
 	if got := snapshot(t, root)["/etc/sysctl.d/99-bulwark-lockdown.conf"]; !got.Exists() {
 		t.Errorf("a refused undo restored files anyway")
 	}
-	if _, err := e.Undo(ctx, state, rep.Run, true); err != nil {
+	res, err := e.Undo(ctx, state, rep.Run, true)
+	if err != nil {
 		t.Fatal(err)
 	}
 	diffSnapshots(t, orig, snapshot(t, root))
+	// --force overwrote the admin's edit, but kept a copy of it.
+	kept, ok := res.Kept["/etc/login.defs"]
+	if !ok || len(res.Kept) != 1 {
+		t.Fatalf("undo --force kept %v, want a copy of /etc/login.defs only", res.Kept)
+	}
+	if b, err := os.ReadFile(kept); err != nil || !strings.HasSuffix(string(b), "# an admin's edit\n") {
+		t.Errorf("kept copy %s: %v, %q, want the admin's edit", kept, err, b)
+	}
+	if st, err := os.Stat(kept); err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("kept copy mode: %v %v, want 0600 (it may hold /etc/shadow's bytes)", st, err)
+	}
+}
+
+// TestDebianRootJournalTravelsWithImage applies to a root without naming a
+// state directory: the journal is inside the root, and undo works after the
+// image is moved (mounted elsewhere), restoring every mtime too.
+func TestDebianRootJournalTravelsWithImage(t *testing.T) {
+	root := debianRoot(t)
+	ctx := context.Background()
+	c := testCatalog(t)
+	e := testEngine(t)
+	orig := snapshot(t, root)
+	rep, err := e.Apply(ctx, selectProfile(t, c, "small-business"), root, ApplyOptions{StateDir: DefaultStateDir(root)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/bulwark/lockdown/runs", rep.Run, "run.json")); err != nil {
+		t.Fatalf("the journal is not inside the root: %v", err)
+	}
+	moved := filepath.Join(filepath.Dir(root), "mounted-elsewhere")
+	if err := os.Rename(root, moved); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Undo(ctx, DefaultStateDir(moved), "", false)
+	if err != nil {
+		t.Fatalf("undo on the moved image: %v", err)
+	}
+	if res.Run != rep.Run || len(res.Restored) == 0 {
+		t.Errorf("undo %+v, want run %s restored", res, rep.Run)
+	}
+	diffSnapshots(t, orig, snapshot(t, moved))
 }
 
 // TestDebianRootUndoAfterLaterRun undoes the first of two runs while the

@@ -46,7 +46,11 @@ var resultOrder = map[Result]int{ResultFail: 0, ResultError: 1, ResultFixed: 2, 
 func writeText(w io.Writer, rep *Report) error {
 	fmt.Fprintf(w, "Lockdown %s of %s with profile %s\n", rep.Kind, rep.Root, rep.Profile)
 	if rep.Run != "" {
-		fmt.Fprintf(w, "Run %s (undo with: bulwark lockdown undo %s)\n", rep.Run, rep.Run)
+		undo := "bulwark lockdown undo " + rep.Run
+		if rep.Root != "/" {
+			undo = "bulwark lockdown undo --root " + rep.Root + " " + rep.Run
+		}
+		fmt.Fprintf(w, "Run %s (undo with: %s)\n", rep.Run, undo)
 	}
 	fmt.Fprintln(w)
 	results := append([]RuleResult(nil), rep.Results...)

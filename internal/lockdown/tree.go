@@ -46,6 +46,9 @@ type State struct {
 	Target string      `json:"target,omitempty"`
 	SHA256 string      `json:"sha256,omitempty"`
 	Size   int64       `json:"size,omitempty"`
+	// MTime is the modification time in Unix nanoseconds (files and
+	// directories), which undo puts back. It is not compared by same.
+	MTime int64 `json:"mtime,omitempty"`
 }
 
 // Exists reports whether anything is at the path.
@@ -221,6 +224,7 @@ func diskState(hp string, withHash bool) (State, error) {
 	case fi.Mode().IsRegular():
 		s.Kind = KindFile
 		s.Size = fi.Size()
+		s.MTime = fi.ModTime().UnixNano()
 		if withHash {
 			b, err := readCapped(hp)
 			if err != nil {
@@ -230,6 +234,7 @@ func diskState(hp string, withHash bool) (State, error) {
 		}
 	case fi.IsDir():
 		s.Kind = KindDir
+		s.MTime = fi.ModTime().UnixNano()
 	case fi.Mode()&fs.ModeSymlink != 0:
 		s.Kind = KindSymlink
 		s.Mode = 0
