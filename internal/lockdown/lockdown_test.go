@@ -20,13 +20,7 @@ import (
 // fails (it must not pass by skipping); -short skips.
 func debianRoot(t testing.TB) string {
 	t.Helper()
-	src := os.Getenv("BULWARK_TEST_DEBIAN_ROOT")
-	if src == "" {
-		if testing.Short() {
-			t.Skip("-short: no Debian root")
-		}
-		t.Fatal("BULWARK_TEST_DEBIAN_ROOT is not set: run scripts/test, which builds a Debian 12 root with debootstrap, or set it to such a root (or use go test -short to skip the root-based tests)")
-	}
+	src := requireEnv(t, "BULWARK_TEST_DEBIAN_ROOT", "run scripts/test, which builds a Debian 12 root with debootstrap, or set it to such a root")
 	if os.Geteuid() != 0 {
 		t.Fatal("the Debian root tests need root: file owners and chroot validation are part of what they check")
 	}
@@ -35,6 +29,29 @@ func debianRoot(t testing.TB) string {
 		t.Fatalf("copy Debian root: %v: %s", err, out)
 	}
 	return dst
+}
+
+// debianFixture is the start of most root tests: a private copy of the
+// Debian root, the built-in catalog, an engine and a snapshot of the root.
+func debianFixture(t testing.TB) (string, *Catalog, *Engine, map[string]State) {
+	t.Helper()
+	root := debianRoot(t)
+	return root, testCatalog(t), testEngine(t), snapshot(t, root)
+}
+
+// requireEnv returns an environment variable a test needs from the setup
+// scripts. Without it the test fails (it must not pass by skipping), saying
+// what to do; -short skips.
+func requireEnv(t testing.TB, name, todo string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		if testing.Short() {
+			t.Skip("-short: no " + name)
+		}
+		t.Fatalf("%s is not set: %s (or use go test -short to skip the tests that need it)", name, todo)
+	}
+	return v
 }
 
 // snapshot records kind, mode, owner, link and content hash of every path
@@ -275,11 +292,8 @@ func selectProfile(t testing.TB, c *Catalog, name string) *Selection {
 }
 
 func TestDebianRootUndoRefusesChangedFile(t *testing.T) {
-	root := debianRoot(t)
+	root, c, e, orig := debianFixture(t)
 	ctx := context.Background()
-	c := testCatalog(t)
-	e := testEngine(t)
-	orig := snapshot(t, root)
 	state := t.TempDir()
 	rep, err := e.Apply(ctx, selectProfile(t, c, "small-business"), root, ApplyOptions{StateDir: state})
 	if err != nil {
@@ -326,11 +340,8 @@ func TestDebianRootUndoRefusesChangedFile(t *testing.T) {
 // state directory: the journal is inside the root, and undo works after the
 // image is moved (mounted elsewhere), restoring every mtime too.
 func TestDebianRootJournalTravelsWithImage(t *testing.T) {
-	root := debianRoot(t)
+	root, c, e, orig := debianFixture(t)
 	ctx := context.Background()
-	c := testCatalog(t)
-	e := testEngine(t)
-	orig := snapshot(t, root)
 	rep, err := e.Apply(ctx, selectProfile(t, c, "small-business"), root, ApplyOptions{StateDir: DefaultStateDir(root)})
 	if err != nil {
 		t.Fatal(err)
@@ -355,11 +366,8 @@ func TestDebianRootJournalTravelsWithImage(t *testing.T) {
 // TestDebianRootUndoAfterLaterRun undoes the first of two runs while the
 // second is still in place, then the second.
 func TestDebianRootUndoAfterLaterRun(t *testing.T) {
-	root := debianRoot(t)
+	root, c, e, orig := debianFixture(t)
 	ctx := context.Background()
-	c := testCatalog(t)
-	e := testEngine(t)
-	orig := snapshot(t, root)
 	state := t.TempDir()
 	first, err := e.Apply(ctx, selectProfile(t, c, "small-business"), root, ApplyOptions{StateDir: state})
 	if err != nil {
@@ -439,11 +447,8 @@ func TestDebianRootValidationFailureRollsBack(t *testing.T) {
 }
 
 func TestDebianRootSessionGuard(t *testing.T) {
-	root := debianRoot(t)
+	root, c, e, orig := debianFixture(t)
 	ctx := context.Background()
-	c := testCatalog(t)
-	e := testEngine(t)
-	orig := snapshot(t, root)
 	sess := Session{SSH: true, User: "root", Client: "192.0.2.7"}
 	_, err := e.Apply(ctx, selectProfile(t, c, "small-business"), root, ApplyOptions{StateDir: t.TempDir(), Session: sess})
 	var re *RefusedError

@@ -50,13 +50,7 @@ var ssgArgued = map[string]string{
 // SSG rule that an applied Bulwark rule cites: each must pass, except the
 // argued ones above.
 func TestDebianRootOpenSCAP(t *testing.T) {
-	ds := os.Getenv("BULWARK_TEST_SSG_DS")
-	if ds == "" {
-		if testing.Short() {
-			t.Skip("-short: no SSG datastream")
-		}
-		t.Fatal("BULWARK_TEST_SSG_DS is not set: run scripts/test, whose scripts/setup.d/openscap.sh installs openscap-scanner and unpacks the SSG Debian 12 datastream, or set it to ssg-debian12-ds.xml")
-	}
+	ds := requireEnv(t, "BULWARK_TEST_SSG_DS", "run scripts/test, whose scripts/setup.d/openscap.sh installs openscap-scanner and unpacks the SSG Debian 12 datastream, or set it to ssg-debian12-ds.xml")
 	oscap, err := exec.LookPath("oscap")
 	if err != nil {
 		t.Fatal("oscap is not installed: scripts/setup.d/openscap.sh installs openscap-scanner")
