@@ -445,6 +445,7 @@ func (e *Engine) validate(ctx context.Context, t *Tree, changes []Change, notes 
 	for _, v := range []validator{
 		{"/etc/ssh/", "/usr/sbin/sshd", []string{"-t"}},
 		{"/etc/nginx/", "/usr/sbin/nginx", []string{"-t", "-q"}},
+		{"/etc/sudoers", "/usr/sbin/visudo", []string{"-c", "-q"}},
 	} {
 		if !touched(v.prefix) {
 			continue

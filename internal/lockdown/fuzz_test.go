@@ -20,6 +20,7 @@ func FuzzImageFiles(f *testing.F) {
 	f.Add([]byte("root:x:0:0::/root:/bin/sh\nshadow:x:42:\n"))
 	f.Add([]byte("http { server { listen 80; } include /etc/nginx/nginx.conf; }"))
 	f.Add([]byte("install cramfs /bin/false\n* hard core 0\nUMASK 027\n"))
+	f.Add([]byte("Defaults !use_pty, logfile=\"/tmp/x\"\n-w /etc/sudoers.d/ -p wa -k scope\nminlen = 8\ndeclare -xr TMOUT=99999\nrotate 4\nweekly\n"))
 	c := testCatalog(f)
 	var sel []Selected
 	for _, r := range c.Rules() {
@@ -30,7 +31,9 @@ func FuzzImageFiles(f *testing.F) {
 		sel = append(sel, Selected{Rule: r, Resource: res})
 	}
 	files := []string{"etc/ssh/sshd_config", "etc/sysctl.conf", "etc/login.defs", "etc/security/limits.conf",
-		"etc/modprobe.d/x.conf", "etc/fstab", "var/lib/dpkg/status", "etc/passwd", "etc/group", "etc/nginx/nginx.conf"}
+		"etc/modprobe.d/x.conf", "etc/fstab", "var/lib/dpkg/status", "etc/passwd", "etc/group", "etc/nginx/nginx.conf",
+		"etc/sudoers", "etc/security/pwquality.conf", "etc/audit/auditd.conf", "etc/audit/rules.d/x.rules", "etc/profile",
+		"etc/bash.bashrc", "etc/logrotate.conf", "etc/chrony/chrony.conf", "etc/rsyslog.conf"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		root := t.TempDir()
 		for _, p := range files {

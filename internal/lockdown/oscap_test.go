@@ -35,6 +35,9 @@ var ssgValues = map[string]string{
 	"var_accounts_password_warn_age_login_defs": "7",
 	"var_password_hashing_algorithm":            "SHA512|YESCRYPT", // the rule allows both, as CIS 5.4.1.4 does
 	"sysctl_net_ipv4_conf_all_arp_filter_value": "1",               // SSG's "enabled"; its default, 0, is the kernel's
+	"var_password_pam_minlen":                   "14",              // CIS 5.3.3.2.2; SSG's default is 15
+	"var_accounts_tmout":                        "900",             // CIS 5.4.3.2's 15 minutes; SSG's default is 10
+	"var_auditd_max_log_file_action":            "keep_logs",       // CIS 6.2.2.2
 }
 
 // ssgArgued are the SSG rules cited by applied Bulwark rules that OpenSCAP

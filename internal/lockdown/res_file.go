@@ -279,14 +279,26 @@ func (r *FileKV) parseLine(text string) (string, string, bool) {
 
 func (r *FileKV) settings(t *Tree) ([]setting, bool, error) {
 	var out []setting
-	anyFile := false
 	key := normSpace(r.Key)
-	for _, pat := range r.Files {
+	anyFile, err := scanFiles(t, r.Files, func(f string, line int, text string) {
+		if k, v, ok := r.parseLine(text); ok && k == key {
+			out = append(out, setting{file: f, line: line, value: v})
+		}
+	})
+	return out, anyFile, err
+}
+
+// scanFiles calls fn for every configuration line (see configLines) of the
+// files that exist among patterns (globs allowed), in order, and reports
+// whether any file exists.
+func scanFiles(t *Tree, patterns []string, fn func(file string, line int, text string)) (bool, error) {
+	anyFile := false
+	for _, pat := range patterns {
 		files := []string{pat}
 		if strings.ContainsAny(pat, "*?[") {
 			var err error
 			if files, err = t.Glob(pat); err != nil {
-				return nil, false, err
+				return false, err
 			}
 		}
 		for _, f := range files {
@@ -295,17 +307,13 @@ func (r *FileKV) settings(t *Tree) ([]setting, bool, error) {
 				continue
 			}
 			if err != nil {
-				return nil, false, err
+				return false, err
 			}
 			anyFile = true
-			configLines(data, func(line int, text string) {
-				if k, v, ok := r.parseLine(text); ok && k == key {
-					out = append(out, setting{file: f, line: line, value: v})
-				}
-			})
+			configLines(data, func(line int, text string) { fn(f, line, text) })
 		}
 	}
-	return out, anyFile, nil
+	return anyFile, nil
 }
 
 // Check reads the value in force from the files.
@@ -326,12 +334,7 @@ func (r *FileKV) Check(_ context.Context, env *Env) Verdict {
 	default:
 		v.Actual = "(unset)"
 	}
-	if r.Expect.OK(v.Actual) {
-		v.Result = ResultPass
-	} else {
-		v.Result = ResultFail
-	}
-	return v
+	return r.Expect.judge(v)
 }
 
 // Apply comments out conflicting settings and writes the key to Path: after
@@ -345,7 +348,7 @@ func (r *FileKV) Apply(_ context.Context, env *Env) error {
 	byFile := conflicts(settings, func(s setting) bool { return r.Expect.OK(s.value) })
 	sep := " "
 	if r.Separator == "=" {
-		sep = "="
+		sep = " = " // auditd.conf needs the spaces; the others accept them
 	}
 	newLine := r.Key + sep + r.Value
 	for file, lines := range byFile {

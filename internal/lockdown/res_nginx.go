@@ -348,12 +348,7 @@ func (r *NginxDirective) Check(_ context.Context, env *Env) Verdict {
 	if v.Where == "" {
 		v.Actual, v.Where = r.Default, "nginx default"
 	}
-	if r.Expect.OK(v.Actual) {
-		v.Result = ResultPass
-	} else {
-		v.Result = ResultFail
-	}
-	return v
+	return r.Expect.judge(v)
 }
 
 // Apply changes the configuration as described on the type.

@@ -149,12 +149,7 @@ func (r *SSHDOption) Check(ctx context.Context, env *Env) Verdict {
 	if v.Actual == "" && r.Default == "" {
 		v.Actual = "(unset)"
 	}
-	if r.Expect.OK(v.Actual) {
-		v.Result = ResultPass
-	} else {
-		v.Result = ResultFail
-	}
-	return v
+	return r.Expect.judge(v)
 }
 
 // Apply sets the option in the lockdown block of sshd_config and comments

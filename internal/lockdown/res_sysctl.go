@@ -117,12 +117,7 @@ func (r *Sysctl) Check(ctx context.Context, env *Env) Verdict {
 			return Verdict{Result: ResultNotChecked, Expected: v.Expected, Detail: "no sysctl file sets " + r.Key + " and its kernel default is not known"}
 		}
 	}
-	if r.Expect.OK(v.Actual) {
-		v.Result = ResultPass
-	} else {
-		v.Result = ResultFail
-	}
-	return v
+	return r.Expect.judge(v)
 }
 
 // Apply writes the key to the lockdown drop-in and comments out other

@@ -103,6 +103,7 @@ func ResourceTypes() map[string]func() Resource {
 		"package_absent": func() Resource { return new(PackageAbsent) },
 		"mount_option":   func() Resource { return new(MountOption) },
 		"nginx":          func() Resource { return new(NginxDirective) },
+		"file_line":      func() Resource { return new(FileLine) },
 	}
 }
 
@@ -116,6 +117,9 @@ type Expect struct {
 	// Units parses numbers: "" (plain), "time" (sshd: 90, 2m, 1h), "size"
 	// (nginx: 512k, 1m), "octal" (0027).
 	Units string `yaml:"units"`
+	// ForbidItems makes the value a comma-separated list (sshd's Ciphers)
+	// that passes when it holds none of these items.
+	ForbidItems []string `yaml:"forbid_items"`
 }
 
 func (e *Expect) validate() error {
@@ -141,6 +145,16 @@ func (e *Expect) validate() error {
 // OK reports whether actual satisfies the expectation.
 func (e *Expect) OK(actual string) bool {
 	actual = normSpace(actual)
+	if len(e.ForbidItems) > 0 {
+		for _, item := range strings.Split(actual, ",") {
+			for _, bad := range e.ForbidItems {
+				if strings.EqualFold(strings.TrimSpace(item), bad) {
+					return false
+				}
+			}
+		}
+		return actual != ""
+	}
 	if e.Min != nil || e.Max != nil {
 		n, err := parseNumber(actual, e.Units)
 		if err != nil {
@@ -168,9 +182,20 @@ func (e *Expect) OK(actual string) bool {
 	return strings.EqualFold(normSpace(e.Value), actual)
 }
 
+// judge sets v's result from its Actual value: pass or fail.
+func (e *Expect) judge(v Verdict) Verdict {
+	v.Result = ResultFail
+	if e.OK(v.Actual) {
+		v.Result = ResultPass
+	}
+	return v
+}
+
 // String describes the expectation for a person.
 func (e *Expect) String() string {
 	switch {
+	case len(e.ForbidItems) > 0:
+		return "none of " + strings.Join(e.ForbidItems, ",")
 	case e.Min != nil && e.Max != nil:
 		return fmt.Sprintf("between %s and %s", fmtNum(*e.Min), fmtNum(*e.Max))
 	case e.Min != nil:

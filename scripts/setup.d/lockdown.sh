@@ -16,13 +16,16 @@
 #
 # linux-base is there because the SCAP Security Guide treats a system without
 # it as having no kernel: its SSH, sysctl and kernel rules are then
-# notapplicable. sudo, libpam-pwquality, auditd, chrony, logrotate and
-# rsyslog are the components the PAM, sudo, audit, time and log rules
-# harden; pamtester lets the tests authenticate through the root's PAM stack.
+# notapplicable. sudo, libpam-pwquality, auditd and rsyslog are the
+# components the PAM, sudo, audit and log rules harden; pamtester lets the
+# tests authenticate through the root's PAM stack. chrony and logrotate (which
+# pulls in cron) are left out: their dpkg statoverrides name groups (_chrony,
+# crontab) that `dpkg --root` resolves on the host, which the real-package
+# install tests run; their rules are tested on small trees instead.
 
 lockdown_root="${BULWARK_DEBIAN_ROOT:-$bulwark_test_cache/debian12-root}"
 lockdown_marker="$lockdown_root/.bulwark-debootstrap-complete"
-lockdown_include=openssh-server,nginx,procps,ca-certificates,openssl,linux-base,sudo,libpam-pwquality,auditd,chrony,logrotate,rsyslog,pamtester
+lockdown_include=openssh-server,nginx,procps,ca-certificates,openssl,linux-base,sudo,libpam-pwquality,auditd,rsyslog,pamtester
 
 mkdir -p "$(dirname "$lockdown_root")"
 exec {lockdown_lock}>"$(dirname "$lockdown_root")/.debian12-root.lock"
