@@ -161,3 +161,64 @@ func TestTimeAndLogRules(t *testing.T) {
 	}
 	diffSnapshots(t, orig, snapshot(t, root))
 }
+
+// TestAttackImageJournalEscapesRoot: the journal of a --root run lives in
+// the image, so whoever controls the image controls it. A tampered entry
+// path ("/../victim") or a directory swapped for a symbolic link that leads
+// out of the root must not make undo write outside the root.
+func TestAttackImageJournalEscapesRoot(t *testing.T) {
+	for _, attack := range []string{"dotdot", "symlink"} {
+		t.Run(attack, func(t *testing.T) {
+			base := t.TempDir()
+			root := filepath.Join(base, "img")
+			outside := filepath.Join(base, "outside")
+			for _, d := range []string{filepath.Join(root, "etc"), outside} {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(root, "etc/login.defs"), []byte("UMASK 022\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			victim := filepath.Join(outside, "login.defs")
+			if err := os.WriteFile(victim, []byte("the host's own file\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			c := testCatalog(t)
+			if err := c.Parse("p.yaml", []byte("profiles:\n  - name: p\n    title: p\n    include: [login-umask]\n")); err != nil {
+				t.Fatal(err)
+			}
+			e := testEngine(t)
+			state := DefaultStateDir(root)
+			rep, err := e.Apply(context.Background(), selectProfile(t, c, "p"), root, ApplyOptions{StateDir: state})
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch attack {
+			case "dotdot":
+				ents, _ := filepath.Glob(filepath.Join(state, "runs", rep.Run, "entries", "*.json"))
+				for _, f := range ents {
+					b, _ := os.ReadFile(f)
+					b = []byte(strings.ReplaceAll(string(b), `"/etc/login.defs"`, `"/../outside/login.defs"`))
+					if err := os.WriteFile(f, b, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				}
+			case "symlink":
+				if err := os.Rename(filepath.Join(root, "etc"), filepath.Join(base, "real-etc")); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Symlink(outside, filepath.Join(root, "etc")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err = e.Undo(context.Background(), state, rep.Run, true)
+			if err == nil || !strings.Contains(err.Error(), "refusing to undo") {
+				t.Errorf("undo of a tampered image journal: %v, want a refusal", err)
+			}
+			if b, _ := os.ReadFile(victim); string(b) != "the host's own file\n" {
+				t.Errorf("undo wrote outside the root: %q", b)
+			}
+		})
+	}
+}

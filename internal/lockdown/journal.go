@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -335,6 +336,9 @@ func (j *Journal) Entries(id string) ([]Entry, error) {
 }
 
 func (j *Journal) blob(id, sha string) ([]byte, error) {
+	if !validSHA256(sha) {
+		return nil, fmt.Errorf("saved bytes %q of run %s: not a SHA-256", sha, id)
+	}
 	f, err := os.Open(filepath.Join(j.runDir(id), "blobs", sha))
 	if err != nil {
 		return nil, fmt.Errorf("read saved bytes: %w", err)
@@ -496,6 +500,22 @@ func (j *Journal) undo(id string, force bool, now time.Time) (*UndoResult, error
 	if rec.InRoot {
 		root = rootOfStateDir(j.dir)
 	}
+	// A journal inside an image is as trustworthy as the image: every path
+	// it names must stay inside the root, through no symbolic link, before
+	// anything is touched.
+	for _, e := range entries {
+		if err := checkJournalPath(root, e.Path); err != nil {
+			return nil, fmt.Errorf("refusing to undo run %s: %w", id, err)
+		}
+		if e.Before.Kind == KindFile && !validSHA256(e.Before.SHA256) {
+			return nil, fmt.Errorf("refusing to undo run %s: entry %d for %s has no valid content hash", id, e.Seq, e.Path)
+		}
+	}
+	for _, d := range sortedKeys(rec.DirTimes) {
+		if err := checkJournalPath(root, d); err != nil {
+			return nil, fmt.Errorf("refusing to undo run %s: %w", id, err)
+		}
+	}
 	res := &UndoResult{Run: id}
 	conflicts := map[string]string{}
 	current := map[string]State{}
@@ -585,6 +605,42 @@ func (j *Journal) undo(id string, force bool, now time.Time) (*UndoResult, error
 		return nil, err
 	}
 	return res, nil
+}
+
+// checkJournalPath refuses a journaled path that is not absolute and clean,
+// names the root itself, or whose parent directories under root include a
+// symbolic link (which could lead out of the root).
+func checkJournalPath(root, p string) error {
+	if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" || strings.Contains(p, "\x00") {
+		return fmt.Errorf("journaled path %q is not a clean absolute path inside the root", p)
+	}
+	dir := root
+	parts := strings.Split(strings.TrimPrefix(path.Dir(p), "/"), "/")
+	for _, part := range parts {
+		if part == "" {
+			continue
+		}
+		dir = filepath.Join(dir, part)
+		fi, err := os.Lstat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // undo creates nothing below a missing directory
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("journaled path %s: %s is a symbolic link; undo does not follow links out of the root", p, dir)
+		}
+	}
+	return nil
+}
+
+func validSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
 }
 
 // setMTime sets a path's modification (and access) time; 0 leaves it.
