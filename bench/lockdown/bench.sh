@@ -36,7 +36,7 @@ apt_need() {
 . scripts/setup.d/apt-sources.sh
 . scripts/setup.d/lockdown.sh
 . scripts/setup.d/openscap.sh
-apt_need lynis bc
+apt_need lynis bc time
 
 go build -o "$work/bulwark" ./cmd/bulwark
 root="$BULWARK_TEST_DEBIAN_ROOT"
@@ -54,9 +54,22 @@ median() {
 	printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]}'
 }
 
-declare -A bw rules
+# median of the CPU seconds (user + system, the process and its children)
+# of RUNS runs: on a machine shared with other builds, wall-clock time is
+# mostly waiting for a CPU.
+cpu_median() {
+	local times=() i
+	for i in $(seq "$RUNS"); do
+		/usr/bin/time -f '%U %S' -o "$work/cpu" "$@" >/dev/null 2>&1 || true
+		times+=("$(tail -1 "$work/cpu" | awk '{print $1 + $2}')")
+	done
+	printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.3f", a[int((NR+1)/2)]}'
+}
+
+declare -A bw bwc rules
 for p in end-user small-business sysadmin web-server; do
 	bw[$p]=$(median "$work/bulwark" lockdown audit --profile "$p" --root "$root")
+	bwc[$p]=$(cpu_median "$work/bulwark" lockdown audit --profile "$p" --root "$root")
 	rules[$p]=$("$work/bulwark" lockdown show "$p" | sed -n 's/^rules (\([0-9]*\)):/\1/p')
 done
 
@@ -72,9 +85,10 @@ oscap_on() { # ROOT PROFILE
 }
 counts() { grep '^Result' | awk '{print $2}' | sort | uniq -c | awk '{printf "%s%d %s", sep, $1, $2; sep=", "}'; }
 npass() { grep -c '^Result[[:space:]]*pass' || true; }
-declare -A oscap_t before after pass_after
+declare -A oscap_t oscap_c before after pass_after
 for p in standard anssi_bp28_intermediary; do
 	oscap_t[$p]=$(median oscap_on "$work/stock" "$p")
+	oscap_c[$p]=$(cpu_median bash -c "$(declare -f oscap_on); work=$work ds=$ds; oscap_on $work/stock $p")
 	oscap_on "$work/stock" "$p" >"$work/$p.before"
 	oscap_on "$work/applied" "$p" >"$work/$p.after"
 	before[$p]=$(counts <"$work/$p.before")
@@ -114,6 +128,7 @@ lynis_after=$(lynis_in "$work/applied")
 
 sys=${bw[sysadmin]}
 ratio=$(echo "$sys / ${oscap_t[standard]}" | bc -l)
+cratio=$(echo "${bwc[sysadmin]} / ${oscap_c[standard]}" | bc -l)
 goal() { if [ "$(echo "$1" | bc -l)" -eq 1 ]; then echo met; else echo "NOT met"; fi; }
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')
 load=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -129,17 +144,19 @@ absolute times are noisy.
 
 Audit time (median wall clock of $RUNS runs of the whole process, rule parsing included):
 
-| tool | profile | rules | median time (s) |
-|---|---|---:|---:|
-| bulwark lockdown audit | end-user | ${rules[end-user]} | ${bw[end-user]} |
-| bulwark lockdown audit | small-business | ${rules[small-business]} | ${bw[small-business]} |
-| bulwark lockdown audit | sysadmin | ${rules[sysadmin]} | ${bw[sysadmin]} |
-| bulwark lockdown audit | web-server | ${rules[web-server]} | ${bw[web-server]} |
-| oscap $(oscap --version | head -1 | awk '{print $NF}') xccdf eval, SSG 0.1.76 Debian 12 | standard | | ${oscap_t[standard]} |
-| oscap, same | anssi_bp28_intermediary | | ${oscap_t[anssi_bp28_intermediary]} |
-| lynis $(dpkg-query -W -f='${Version}' lynis) audit system --quick, in the root (1 run) | | | $lynis_time |
+| tool | profile | rules | median wall clock (s) | median CPU, user + system (s) |
+|---|---|---:|---:|---:|
+| bulwark lockdown audit | end-user | ${rules[end-user]} | ${bw[end-user]} | ${bwc[end-user]} |
+| bulwark lockdown audit | small-business | ${rules[small-business]} | ${bw[small-business]} | ${bwc[small-business]} |
+| bulwark lockdown audit | sysadmin | ${rules[sysadmin]} | ${bw[sysadmin]} | ${bwc[sysadmin]} |
+| bulwark lockdown audit | web-server | ${rules[web-server]} | ${bw[web-server]} | ${bwc[web-server]} |
+| oscap $(oscap --version | head -1 | awk '{print $NF}') xccdf eval, SSG 0.1.76 Debian 12 | standard | | ${oscap_t[standard]} | ${oscap_c[standard]} |
+| oscap, same | anssi_bp28_intermediary | | ${oscap_t[anssi_bp28_intermediary]} | ${oscap_c[anssi_bp28_intermediary]} |
+| lynis $(dpkg-query -W -f='${Version}' lynis) audit system --quick, in the root (1 run) | | | $lynis_time | |
 
-Audit time, sysadmin / oscap standard = $(printf '%.3f' "$ratio"): goal ≤ 0.1 $(goal "$ratio <= 0.1").
+sysadmin / oscap standard: wall clock $(printf '%.3f' "$ratio") (goal ≤ 0.1 $(goal "$ratio <= 0.1")), CPU time
+$(printf '%.3f' "$cratio") (goal ≤ 0.1 $(goal "$cratio <= 0.1")). With the machine this loaded, the wall-clock
+figures are mostly time spent waiting for a CPU; the CPU times are the fairer comparison.
 
 The peers before and after \`bulwark lockdown apply --profile sysadmin\`:
 
@@ -161,7 +178,7 @@ doc=docs/BENCHMARKS.md
 tmp=$(mktemp)
 awk -v section="$section" '
 	/^## Lockdown$/ { skip = 1; print section; done = 1; next }
-	skip && /^## / { skip = 0; print "" }
+	skip && (/^## / || /^<!-- /) { skip = 0; print "" }
 	!skip { print }
 	END { if (!done) { print ""; print section } }
 ' "$doc" >"$tmp"

@@ -249,14 +249,17 @@ func newLockdownApplyCmd() *cobra.Command {
 		Use:   "apply --profile P",
 		Short: "Make a profile's failing rules pass, journaled for undo",
 		Long: `Plan the changes that make the profile's failing rules pass, show the exact
-diff, and (on the running system, unless --yes) ask before writing. Drop-in
-files are preferred (sshd_config.d, sysctl.d, modprobe.d, nginx conf.d);
-conflicting lines are commented out, never deleted. Every path's prior bytes,
+diff, and (on the running system, unless --yes) ask before writing. Values that
+pass only on a compiled-in default are written down too, where auditors read
+them. Drop-in files are preferred (sysctl.d, modprobe.d, sudoers.d, nginx
+conf.d); sshd settings go into a block at the top of sshd_config, which is
+what OpenSCAP reads and what sshd applies first; conflicting lines are
+commented out, never deleted. Every path's prior bytes,
 mode, owner and modification time are journaled before it changes, in
 ROOT/var/lib/bulwark/lockdown (--state elsewhere): a --root image carries its
 own undo.
-sshd -t and nginx -t validate the result; if they fail, everything is rolled
-back. Rules that would lock out the SSH session apply runs in are refused
+sshd -t, nginx -t and visudo -c validate the result; if they fail, everything
+is rolled back. Rules that would lock out the SSH session apply runs in are refused
 unless --force. A second apply changes nothing.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
