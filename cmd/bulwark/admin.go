@@ -71,6 +71,7 @@ URL and CA in its data directory.`,
 	cmd.AddCommand(
 		adminStatusCmd(o), adminGroupsCmd(o), adminApprovalsCmd(o), adminApproveCmd(o, "approve", "install"),
 		adminApproveCmd(o, "decline", "decline"), adminUpdatesCmd(o), adminComputersCmd(o), adminTokensCmd(o), adminSyncCmd(o),
+		adminUsersCmd(o), adminAuditCmd(o),
 	)
 	return cmd
 }

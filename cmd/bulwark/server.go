@@ -149,7 +149,7 @@ func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminToken
 	ready := func() {
 		url, pin := s.URL(), s.CAFingerprint()
 		fmt.Fprintf(out, "Bulwark update server %s\n", version.String())
-		fmt.Fprintf(out, "  console:  %s/\n", url)
+		fmt.Fprintf(out, "  console:  %s/console/\n", url)
 		fmt.Fprintf(out, "  data:     %s\n", cfg.DataDir)
 		if cfg.Database != "" {
 			fmt.Fprintf(out, "  database: %s\n", postgres.Redact(cfg.Database))
@@ -165,6 +165,7 @@ func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminToken
 					fmt.Fprintf(out, "  (could not write %s: %v)\n", adminTokenFile, err)
 				}
 			}
+			showFirstPassword(out, cfg.DataDir, url, first)
 			fmt.Fprintf(out, "\nEnroll an agent (token valid 7 days; make more with 'bulwark admin tokens create --kind enroll'):\n")
 			fmt.Fprintf(out, "  bulwark agent enroll --server %s --token %s --ca-fingerprint %s\n", url, first.EnrollToken, pin)
 			fmt.Fprintf(out, "\nAdminister:\n  bulwark admin --server %s --ca-fingerprint %s --token <admin token> groups list\n", url, pin)

@@ -81,26 +81,11 @@ type GroupRequest struct {
 }
 
 func (s *Server) apiCreateGroup(w http.ResponseWriter, r *http.Request) error {
-	if err := s.refuseInReplica(); err != nil {
-		return err
-	}
 	var req GroupRequest
 	if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
 		return err
 	}
-	if err := checkName("group", req.Name); err != nil {
-		return err
-	}
-	unlock, err := s.lockSite(r.Context())
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := s.st.CreateGroup(r.Context(), req.Name, s.now()); err != nil {
-		return storeErr(err, "group "+req.Name)
-	}
-	defer s.forgetApprovals()
-	if err := s.site.SetApprovals(r.Context(), &approval.Document{Group: req.Name}); err != nil {
+	if err := s.createGroup(r.Context(), req.Name); err != nil {
 		return err
 	}
 	s.log.Info("group created", "group", req.Name, "by", tokenFrom(r.Context()).ID)
@@ -157,14 +142,8 @@ func (s *Server) apiMoveComputers(w http.ResponseWriter, r *http.Request) error 
 	if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
 		return err
 	}
-	if len(req.Computers) == 0 || len(req.Computers) > 1000 {
-		return errorf(http.StatusBadRequest, "computers: list 1 to 1000 computer ids")
-	}
-	if _, err := s.st.Approvals(r.Context(), g); err != nil {
-		return storeErr(err, "group "+g)
-	}
-	if err := s.st.MoveAgents(r.Context(), req.Computers, g); err != nil {
-		return storeErr(err, "computer")
+	if err := s.moveComputers(r.Context(), req.Computers, g); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"group": g, "moved": len(req.Computers)})
 	return nil
@@ -221,26 +200,9 @@ func (s *Server) apiSetApproval(w http.ResponseWriter, r *http.Request) error {
 	if err := req.validate(s.now()); err != nil {
 		return err
 	}
-	rp, ok := s.repos[vendor]
-	if !ok {
-		return errorf(http.StatusNotFound, "no vendor repository %q", vendor)
-	}
-	// The update must exist in the vendor's verified metadata, whatever the
-	// action: nothing is approved, or declined, by name alone.
-	if _, _, err := s.updateTargets(r.Context(), rp, id); err != nil {
-		return err
-	}
-	unlock, err := s.lockSite(r.Context())
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	a := &store.Approval{Group: g, Vendor: vendor, UpdateID: id, Action: req.Action, Deadline: req.Deadline, Rollout: req.Rollout,
 		By: tokenFrom(r.Context()).ID, UpdatedAt: s.now()}
-	if err := s.st.SetApproval(r.Context(), a); err != nil {
-		return storeErr(err, "group "+g)
-	}
-	if err := s.publishApprovals(r.Context(), g); err != nil {
+	if err := s.putApproval(r.Context(), a); err != nil {
 		return err
 	}
 	s.log.Info("approval set", "group", g, "vendor", vendor, "update", id, "action", req.Action, "rollout", req.Rollout, "by", a.By)
@@ -249,19 +211,8 @@ func (s *Server) apiSetApproval(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiDeleteApproval(w http.ResponseWriter, r *http.Request) error {
-	if err := s.refuseInReplica(); err != nil {
-		return err
-	}
 	g, vendor, id := r.PathValue("group"), r.PathValue("vendor"), r.PathValue("id")
-	unlock, err := s.lockSite(r.Context())
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if err := s.st.DeleteApproval(r.Context(), g, vendor, id); err != nil {
-		return storeErr(err, "approval")
-	}
-	if err := s.publishApprovals(r.Context(), g); err != nil {
+	if err := s.removeApproval(r.Context(), g, vendor, id); err != nil {
 		return err
 	}
 	s.log.Info("approval removed", "group", g, "vendor", vendor, "update", id, "by", tokenFrom(r.Context()).ID)
@@ -307,13 +258,23 @@ type UpdateView struct {
 func (s *Server) apiListUpdates(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := store.UpdateFilter{Vendor: q.Get("vendor"), Product: q.Get("product"), Classification: q.Get("classification"), Severity: q.Get("severity")}
-	us, err := s.st.ListUpdates(r.Context(), f)
+	out, err := s.updateViews(r.Context(), f)
 	if err != nil {
 		return err
 	}
-	counts, err := s.st.StateCounts(r.Context())
+	writeJSON(w, http.StatusOK, map[string]any{"updates": out})
+	return nil
+}
+
+// updateViews lists indexed updates matching f with their state counts.
+func (s *Server) updateViews(ctx context.Context, f store.UpdateFilter) ([]UpdateView, error) {
+	us, err := s.st.ListUpdates(ctx, f)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	counts, err := s.st.StateCounts(ctx)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]UpdateView, 0, len(us))
 	for _, u := range us {
@@ -323,8 +284,7 @@ func (s *Server) apiListUpdates(w http.ResponseWriter, r *http.Request) error {
 		}
 		out = append(out, UpdateView{Update: u, States: st})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"updates": out})
-	return nil
+	return out, nil
 }
 
 func (s *Server) apiListComputers(w http.ResponseWriter, r *http.Request) error {

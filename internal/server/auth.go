@@ -92,7 +92,13 @@ func (s *Server) withRole(need string, f apiFunc) http.HandlerFunc {
 			s.metrics.authFailures.Inc()
 			return err
 		}
-		return f(w, r.WithContext(context.WithValue(r.Context(), tokenKey, t)))
+		if err := f(w, r.WithContext(context.WithValue(r.Context(), tokenKey, t))); err != nil {
+			return err
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			s.auditAPI(r, t)
+		}
+		return nil
 	})
 }
 

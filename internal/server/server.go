@@ -112,6 +112,9 @@ type UpstreamVendor struct {
 type FirstStart struct {
 	AdminToken  string
 	EnrollToken string
+	// AdminUser and AdminPassword sign in to the console.
+	AdminUser     string
+	AdminPassword string
 }
 
 // Server is a running update server's state.
@@ -137,8 +140,9 @@ type Server struct {
 	ahCache     map[string]string // group → approvals document hash, for check-ins
 	ahGen       uint64            // bumped by every change of the site repository
 
-	ingest *Ingester
-	seen   *lastSeen
+	ingest  *Ingester
+	seen    *lastSeen
+	console consoleState
 	// enrollLimit bounds enrollment attempts per address: a burst of 60
 	// (a classroom of machines behind one NAT), then one a second.
 	enrollLimit *ipLimiter
@@ -368,10 +372,14 @@ func (s *Server) bootstrap(ctx context.Context) (*FirstStart, error) {
 	if err != nil {
 		return nil, err
 	}
+	password, err := s.firstAdmin(ctx)
+	if err != nil {
+		return nil, err
+	}
 	if err := atomicfile.WriteFile(filepath.Join(s.cfg.DataDir, formatFile), []byte(format), 0o600); err != nil {
 		return nil, err
 	}
-	return &FirstStart{AdminToken: admin, EnrollToken: enroll}, nil
+	return &FirstStart{AdminToken: admin, EnrollToken: enroll, AdminUser: FirstAdminUser, AdminPassword: password}, nil
 }
 
 // loadRepos finds every vendor repository the server serves and its

@@ -244,6 +244,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.handleHealthz)
 	mux.Handle("GET /metrics", s.handleMetrics())
 	s.adminRoutes(mux)
+	s.usersRoutes(mux)
+	s.consoleRoutes(mux)
 	s.agentRoutes(mux)
 	return s.instrument(mux)
 }

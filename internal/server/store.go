@@ -18,6 +18,7 @@ type Store interface {
 	SyncStore
 	// Prune deletes the history a retention policy no longer keeps.
 	Prune(ctx context.Context, r store.Retention, now time.Time) (store.Pruned, error)
+	ConsoleStore
 	Close() error
 }
 

@@ -454,6 +454,16 @@ func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, erro
 		return nil, err
 	}
 	defer seen.Close()
+	event, err := tx.PrepareContext(ctx, `INSERT INTO state_events (agent_id, vendor, update_id, state, detail, at) VALUES ($1,$2,$3,$4,$5,$6)`)
+	if err != nil {
+		return nil, err
+	}
+	defer event.Close()
+	compliance, err := tx.PrepareContext(ctx, setCompliance+` WHERE id = $1`)
+	if err != nil {
+		return nil, err
+	}
+	defer compliance.Close()
 	applied := make([]bool, len(rs))
 	// Rows are locked in agent order, so two replicas' group commits on one
 	// PostgreSQL never wait on each other in a cycle (a deadlock).
@@ -479,6 +489,14 @@ func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, erro
 		applied[i] = true
 		for _, c := range r.Changes {
 			if _, err := upsert.ExecContext(ctx, r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
+				return nil, err
+			}
+			if _, err := event.ExecContext(ctx, r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
+				return nil, err
+			}
+		}
+		if len(r.Changes) > 0 {
+			if _, err := compliance.ExecContext(ctx, r.AgentID); err != nil {
 				return nil, err
 			}
 		}
@@ -540,21 +558,7 @@ func (d *DB) StateCounts(ctx context.Context) (map[string]map[string]int, error)
 
 // AgentCounts counts agents per status.
 func (d *DB) AgentCounts(ctx context.Context) (map[string]int, error) {
-	rows, err := d.db.QueryContext(ctx, `SELECT status, COUNT(*) FROM agents GROUP BY status`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string]int{}
-	for rows.Next() {
-		var st string
-		var n int
-		if err := rows.Scan(&st, &n); err != nil {
-			return nil, err
-		}
-		out[st] = n
-	}
-	return out, rows.Err()
+	return countBy(ctx, d.db, `SELECT status, COUNT(*) FROM agents GROUP BY status`)
 }
 
 // Updates index.
@@ -573,6 +577,12 @@ func (d *DB) UpsertUpdates(ctx context.Context, us []store.Update) error {
 				classification = excluded.classification, severity = excluded.severity, released = excluded.released,
 				sha256 = excluded.sha256, indexed_at = excluded.indexed_at`,
 			u.Vendor, u.ID, u.Title, u.Product, u.Classification, u.Severity, u.Released, u.SHA256, ms(u.IndexedAt)); err != nil {
+			return err
+		}
+		// A severity that changed moves the figures of the computers that
+		// reported this update.
+		if _, err := tx.ExecContext(ctx, setCompliance+` WHERE id IN (SELECT agent_id FROM agent_states WHERE vendor = $1 AND update_id = $2)`,
+			u.Vendor, u.ID); err != nil {
 			return err
 		}
 	}

@@ -37,6 +37,9 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 		{"Updates", testUpdates},
 		{"Syncs", testSyncs},
 		{"Prune", testPrune},
+		{"UsersSessions", testUsersSessions},
+		{"Audit", testAudit},
+		{"Compliance", testCompliance},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

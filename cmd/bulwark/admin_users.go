@@ -1,0 +1,110 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/bulwarkhq/bulwark/internal/capread"
+	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+func adminUsersCmd(o *adminOptions) *cobra.Command {
+	cmd := &cobra.Command{Use: "users", Short: "Console users: list, create"}
+	list := &cobra.Command{
+		Use: "list", Short: "List console users", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.call(cmd, "GET", "/api/v1/users", nil, func(w io.Writer, raw []byte) error {
+				var r struct{ Users []store.User }
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return err
+				}
+				var rows [][]string
+				for _, u := range r.Users {
+					rows = append(rows, []string{u.Name, u.Role, fmtTime(&u.CreatedAt)})
+				}
+				return table(w, "NAME\tROLE\tCREATED", rows)
+			})
+		},
+	}
+	var role, pwFile string
+	create := &cobra.Command{
+		Use: "create NAME", Short: "Create a console user (password from --password-file, or asked on the terminal)", Args: cobra.ExactArgs(1),
+		Example: "  bulwark admin users create alice --role approver --password-file alice.pw",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pw, err := readPassword(cmd, pwFile)
+			if err != nil {
+				return err
+			}
+			req := server.UserRequest{Name: args[0], Role: role, Password: pw}
+			return o.call(cmd, "POST", "/api/v1/users", req, say("Created user "+args[0]+" ("+role+")."))
+		},
+	}
+	create.Flags().StringVar(&role, "role", "viewer", "viewer, approver or admin")
+	create.Flags().StringVar(&pwFile, "password-file", "", "read the password from this file (first line)")
+	cmd.AddCommand(list, create)
+	return cmd
+}
+
+// readPassword reads a password from a file or, on a terminal, without echo.
+func readPassword(cmd *cobra.Command, file string) (string, error) {
+	if file != "" {
+		b, err := capread.File(file, 4096)
+		if err != nil {
+			return "", fmt.Errorf("password file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		return strings.TrimRight(line, "\r"), nil
+	}
+	if !term.IsTerminal(int(os.Stdin.Fd())) {
+		return "", fmt.Errorf("give --password-file FILE: standard input is not a terminal to ask on")
+	}
+	fmt.Fprint(cmd.ErrOrStderr(), "Password (12 to 72 bytes): ")
+	b, err := term.ReadPassword(int(os.Stdin.Fd()))
+	fmt.Fprintln(cmd.ErrOrStderr())
+	return string(b), err
+}
+
+func adminAuditCmd(o *adminOptions) *cobra.Command {
+	var before string
+	var limit int
+	cmd := &cobra.Command{
+		Use: "audit", Short: "The audit log: every admin action in the console and the API, newest first", Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			q := url.Values{"limit": {fmt.Sprint(limit)}}
+			if before != "" {
+				q.Set("before", before)
+			}
+			return o.call(cmd, "GET", "/api/v1/audit?"+q.Encode(), nil, func(w io.Writer, raw []byte) error {
+				var r struct {
+					Entries []store.AuditEntry
+					Next    string
+				}
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return err
+				}
+				var rows [][]string
+				for _, e := range r.Entries {
+					rows = append(rows, []string{fmtTime(&e.At), e.Actor, e.Via, e.Action, e.Target, e.Remote, e.Detail})
+				}
+				if err := table(w, "WHEN\tWHO\tVIA\tWHAT\tTARGET\tFROM\tDETAIL", rows); err != nil {
+					return err
+				}
+				if r.Next != "" {
+					fmt.Fprintf(cmd.ErrOrStderr(), "Older entries: --before %s\n", r.Next)
+				}
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&before, "before", "", "show entries older than this id (the cursor printed after a full page)")
+	cmd.Flags().IntVar(&limit, "limit", 100, "entries per page, 1 to 1000")
+	return cmd
+}

@@ -1,0 +1,354 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// The console: server-rendered pages under /console/, every template,
+// style sheet and script embedded in the binary (nothing from a CDN, so it
+// works on an air-gapped network), sessions in cookies that scripts and
+// other sites cannot read or send, a synchronizer CSRF token in every form
+// plus the browser's own cross-origin signals, and a Content-Security-Policy
+// that allows nothing but this origin's own files.
+
+//go:embed console/templates/*.html console/static/*
+var consoleFS embed.FS
+
+const (
+	sessionCookie = "__Host-bulwark-session" // __Host-: Secure, Path=/, no Domain
+	sessionTTL    = 12 * time.Hour
+	consoleCSP    = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+// consoleState is the console's part of the server.
+type consoleState struct {
+	once     sync.Once
+	pages    map[string]*template.Template
+	cop      *http.CrossOriginProtection
+	signinMu sync.Mutex
+	signin   map[string]*rate.Limiter // by "ip:…" and "user:…"
+}
+
+// viewer is who is signed in to a console request.
+type viewer struct {
+	Subject string // user:NAME or token:ID
+	Name    string // what the page shows
+	Role    string
+	CSRF    string
+	hash    string
+}
+
+func (v *viewer) can(role string) bool { return roleRank[v.Role] >= roleRank[role] }
+
+type viewerKey struct{}
+
+func viewerFrom(ctx context.Context) *viewer {
+	v, _ := ctx.Value(viewerKey{}).(*viewer)
+	return v
+}
+
+var consoleFuncs = template.FuncMap{
+	"time": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"timep": func(t *time.Time) string {
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"can": func(v *viewer, role string) bool { return v != nil && v.can(role) },
+}
+
+func (s *Server) consolePages() map[string]*template.Template {
+	s.console.once.Do(func() {
+		base := template.Must(template.New("base").Funcs(consoleFuncs).ParseFS(consoleFS, "console/templates/base.html"))
+		pages, err := fs.Glob(consoleFS, "console/templates/*.html")
+		if err != nil {
+			panic(err)
+		}
+		s.console.pages = map[string]*template.Template{}
+		for _, p := range pages {
+			name := strings.TrimSuffix(strings.TrimPrefix(p, "console/templates/"), ".html")
+			if name == "base" {
+				continue
+			}
+			s.console.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(consoleFS, p))
+		}
+		s.console.cop = http.NewCrossOriginProtection()
+		s.console.signin = map[string]*rate.Limiter{}
+	})
+	return s.console.pages
+}
+
+// consoleHeaders are on every console answer.
+func consoleHeaders(w http.ResponseWriter) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", consoleCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Cache-Control", "no-store")
+}
+
+// render writes a page; data is the page's own value.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, page, title string, data any) {
+	t := s.consolePages()[page]
+	var buf bytes.Buffer
+	err := t.ExecuteTemplate(&buf, "base", map[string]any{"Title": title, "Viewer": viewerFrom(r.Context()), "Page": page, "D": data})
+	if err != nil {
+		s.log.Error("console page", "page", page, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	consoleHeaders(w)
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}
+
+// consoleFunc is a console handler that returns an error to show.
+type consoleFunc func(w http.ResponseWriter, r *http.Request) error
+
+// page wraps a console handler: a session with at least role is required
+// (else the sign-in page), and every state change must come from this
+// origin and carry the session's CSRF token.
+func (s *Server) page(role string, f consoleFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, err := s.sessionOf(r)
+		if err != nil {
+			s.consoleError(w, r, err)
+			return
+		}
+		if v == nil {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+				return
+			}
+			s.consoleError(w, r, errorf(http.StatusUnauthorized, "sign in first"))
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, v))
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if err := s.checkCSRF(r, v); err != nil {
+				s.consoleError(w, r, err)
+				return
+			}
+		}
+		if !v.can(role) {
+			s.consoleError(w, r, errorf(http.StatusForbidden, "this needs the %s role; you have %s", role, v.Role))
+			return
+		}
+		if err := f(w, r); err != nil {
+			s.consoleError(w, r, err)
+		}
+	}
+}
+
+// checkCSRF refuses a state change a browser marks as cross-site, one whose
+// Origin is not this server, and one without the session's token.
+func (s *Server) checkCSRF(r *http.Request, v *viewer) error {
+	s.consolePages()
+	if err := s.console.cop.Check(r); err != nil {
+		return errorf(http.StatusForbidden, "cross-origin request refused")
+	}
+	if err := r.ParseForm(); err != nil {
+		return errorf(http.StatusBadRequest, "form: %v", err)
+	}
+	got := r.PostForm.Get("csrf")
+	if v == nil || got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(v.CSRF)) != 1 {
+		return errorf(http.StatusForbidden, "the form's CSRF token is missing or stale: reload the page and try again")
+	}
+	return nil
+}
+
+func (s *Server) consoleError(w http.ResponseWriter, r *http.Request, err error) {
+	var he *httpError
+	if !errors.As(err, &he) {
+		s.log.Error("console request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		he = &httpError{code: http.StatusInternalServerError, msg: "internal error"}
+	}
+	s.render(w, r, he.code, "error", "Error", he.msg)
+}
+
+// sessionOf reads the session cookie; nil when there is none or it ended.
+func (s *Server) sessionOf(r *http.Request) (*viewer, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" || len(c.Value) > maxTokenLen {
+		return nil, nil
+	}
+	hash := HashToken(c.Value)
+	se, err := s.st.SessionByHash(r.Context(), hash, s.now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	v := &viewer{Subject: se.Subject, Role: se.Role, CSRF: se.CSRF, hash: hash}
+	kind, name, _ := strings.Cut(se.Subject, ":")
+	v.Name = name
+	switch kind {
+	case "user":
+		u, err := s.st.User(r.Context(), name)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.DisabledAt != nil) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+		v.Role = u.Role // a changed role counts at once
+	case "token":
+		v.Name = "token " + name
+	}
+	return v, nil
+}
+
+// startSession makes a session for subject and sets its cookie.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, subject, role string) error {
+	secret := randomString(32)
+	now := s.now()
+	se := &store.Session{Hash: HashToken(secret), Subject: subject, Role: role, CSRF: randomString(20), CreatedAt: now, ExpiresAt: now.Add(sessionTTL)}
+	if err := s.st.CreateSession(r.Context(), se); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: secret, Path: "/", Secure: true, HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL / time.Second)})
+	return nil
+}
+
+// signinAllowed throttles sign-in attempts per client address (a burst of
+// 10, then one every 6 s) and per user name (5, then one every 12 s), so
+// guessing passwords costs time whoever is guessed at.
+func (s *Server) signinAllowed(r *http.Request, name string) bool {
+	s.consolePages()
+	s.console.signinMu.Lock()
+	defer s.console.signinMu.Unlock()
+	if len(s.console.signin) > maxLimiterEntries {
+		s.console.signin = map[string]*rate.Limiter{}
+	}
+	get := func(key string, every time.Duration, burst int) *rate.Limiter {
+		l := s.console.signin[key]
+		if l == nil {
+			l = rate.NewLimiter(rate.Every(every), burst)
+			s.console.signin[key] = l
+		}
+		return l
+	}
+	now := s.now()
+	ip := get("ip:"+remoteHost(r), 6*time.Second, 10)
+	if !ip.AllowN(now, 1) {
+		return false
+	}
+	if name != "" && !get("user:"+name, 12*time.Second, 5).AllowN(now, 1) {
+		return false
+	}
+	return true
+}
+
+func (s *Server) consoleSignin(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet {
+		if v, _ := s.sessionOf(r); v != nil {
+			http.Redirect(w, r, "/console/", http.StatusSeeOther)
+			return
+		}
+		s.render(w, r, http.StatusOK, "signin", "Sign in", map[string]string{})
+		return
+	}
+	s.consolePages()
+	if err := s.console.cop.Check(r); err != nil {
+		s.consoleError(w, r, errorf(http.StatusForbidden, "cross-origin request refused"))
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		s.consoleError(w, r, errorf(http.StatusBadRequest, "form: %v", err))
+		return
+	}
+	name, password, token := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("password"), strings.TrimSpace(r.PostForm.Get("token"))
+	fail := func(code int, msg string) {
+		s.metrics.authFailures.Inc()
+		s.render(w, r, code, "signin", "Sign in", map[string]string{"Error": msg, "Name": name})
+	}
+	if !s.signinAllowed(r, name) {
+		fail(http.StatusTooManyRequests, "too many sign-in attempts: wait a minute and try again")
+		return
+	}
+	var subject, role string
+	if token != "" {
+		req := r.Clone(r.Context())
+		req.Header.Set("Authorization", "Bearer "+token)
+		t, err := s.authorize(req, store.RoleViewer)
+		if err != nil {
+			fail(http.StatusUnauthorized, "that API token is unknown, expired or revoked")
+			return
+		}
+		subject, role = "token:"+t.ID, t.Role
+	} else {
+		u, err := s.checkUser(r.Context(), name, password)
+		var he *httpError
+		if errors.As(err, &he) {
+			fail(he.code, he.msg)
+			return
+		} else if err != nil {
+			s.consoleError(w, r, err)
+			return
+		}
+		subject, role = "user:"+u.Name, u.Role
+	}
+	if err := s.startSession(w, r, subject, role); err != nil {
+		s.consoleError(w, r, err)
+		return
+	}
+	s.audit(r, subject, "console", "signin", "", "")
+	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+}
+
+func (s *Server) consoleSignout(w http.ResponseWriter, r *http.Request) error {
+	v := viewerFrom(r.Context())
+	if err := s.st.DeleteSession(r.Context(), v.hash); err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
+	s.audit(r, v.Subject, "console", "signout", "", "")
+	http.Redirect(w, r, "/console/signin", http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) consoleStatic(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("file")
+	b, err := consoleFS.ReadFile("console/static/" + name)
+	if err != nil || strings.Contains(name, "/") {
+		http.NotFound(w, r)
+		return
+	}
+	consoleHeaders(w)
+	switch {
+	case strings.HasSuffix(name, ".css"):
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	case strings.HasSuffix(name, ".js"):
+		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	case strings.HasSuffix(name, ".svg"):
+		w.Header().Set("Content-Type", "image/svg+xml")
+	}
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Write(b)
+}

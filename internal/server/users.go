@@ -1,0 +1,197 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/bulwarkhq/bulwark/internal/store"
+)
+
+// Console passwords are hashed with bcrypt, which reads at most 72 bytes:
+// longer passwords are refused rather than silently cut.
+const (
+	minPasswordLen = 12
+	maxPasswordLen = 72
+	bcryptCost     = 11
+	// FirstAdminUser is the user made at first start.
+	FirstAdminUser = "admin"
+)
+
+var userPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,63}$`)
+
+func checkPassword(pw string) error {
+	if utf8.RuneCountInString(pw) < minPasswordLen || len(pw) > maxPasswordLen {
+		return errorf(http.StatusBadRequest, "password: use %d to %d bytes (bcrypt reads no more)", minPasswordLen, maxPasswordLen)
+	}
+	return nil
+}
+
+// newUser stores a user with a bcrypt hash of password.
+func (s *Server) newUser(ctx context.Context, name, role, password string) (*store.User, error) {
+	if !userPattern.MatchString(name) {
+		return nil, errorf(http.StatusBadRequest, "user name %q: use 1 to 64 lowercase letters, digits, '.', '_', '@' or '-'", name)
+	}
+	if _, ok := roleRank[role]; !ok {
+		return nil, errorf(http.StatusBadRequest, "role %q: use admin, approver or viewer", role)
+	}
+	if err := checkPassword(password); err != nil {
+		return nil, err
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	if err != nil {
+		return nil, err
+	}
+	u := &store.User{Name: name, Role: role, Hash: string(h), CreatedAt: s.now().UTC()}
+	if err := s.st.CreateUser(ctx, u); err != nil {
+		return nil, storeErr(err, "user "+name)
+	}
+	return u, nil
+}
+
+// firstAdmin makes the first admin user with a random password, or gives
+// it a new one when a first start that did not finish made it already.
+func (s *Server) firstAdmin(ctx context.Context) (string, error) {
+	password := randomString(15) // 24 characters, 120 random bits
+	_, err := s.newUser(ctx, FirstAdminUser, store.RoleAdmin, password)
+	var he *httpError
+	if errors.As(err, &he) && he.code == http.StatusConflict {
+		h, herr := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+		if herr != nil {
+			return "", herr
+		}
+		err = s.st.SetUserPassword(ctx, FirstAdminUser, string(h))
+	}
+	return password, err
+}
+
+// dummyHash is compared against when a user does not exist, so a sign-in
+// takes as long for an unknown name as for a wrong password.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("bulwark-no-such-user"), bcryptCost)
+
+// checkUser returns the user when name and password match an enabled user.
+func (s *Server) checkUser(ctx context.Context, name, password string) (*store.User, error) {
+	u, err := s.st.User(ctx, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	hash := dummyHash
+	if u != nil {
+		hash = []byte(u.Hash)
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil || u.DisabledAt != nil {
+		return nil, errorf(http.StatusUnauthorized, "wrong user name or password")
+	}
+	return u, nil
+}
+
+// remoteHost is the client's address without the port.
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// audit records one administrative action. A failure to record is logged
+// and does not undo the action, which has already happened.
+func (s *Server) audit(r *http.Request, actor, via, action, target, detail string) {
+	e := &store.AuditEntry{At: s.now().UTC(), Actor: actor, Via: via, Action: action, Target: target, Detail: detail, Remote: remoteHost(r)}
+	if err := s.st.AddAudit(context.WithoutCancel(r.Context()), e); err != nil {
+		s.log.Error("audit log", "action", action, "err", err)
+	}
+}
+
+// auditAPI records a successful API write by the token that made it.
+func (s *Server) auditAPI(r *http.Request, t *store.Token) {
+	action := r.Pattern // "METHOD /path/{pattern}"
+	detail := ""
+	if r.URL.RawQuery != "" {
+		detail = "query " + r.URL.RawQuery
+	}
+	s.audit(r, "token:"+t.ID, "api", action, r.URL.Path, detail)
+}
+
+// UserRequest creates a console user.
+type UserRequest struct {
+	Name     string `json:"name"`
+	Role     string `json:"role"`
+	Password string `json:"password"`
+}
+
+func (s *Server) usersRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /api/v1/users", s.withRole(store.RoleAdmin, func(w http.ResponseWriter, r *http.Request) error {
+		us, err := s.st.ListUsers(r.Context())
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"users": us})
+		return nil
+	}))
+	mux.HandleFunc("POST /api/v1/users", s.withRole(store.RoleAdmin, func(w http.ResponseWriter, r *http.Request) error {
+		var req UserRequest
+		if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
+			return err
+		}
+		u, err := s.newUser(r.Context(), req.Name, req.Role, req.Password)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, u)
+		return nil
+	}))
+	mux.HandleFunc("GET /api/v1/audit", s.withRole(store.RoleAdmin, func(w http.ResponseWriter, r *http.Request) error {
+		es, next, err := s.auditList(r)
+		if err != nil {
+			return err
+		}
+		resp := map[string]any{"entries": es}
+		if next != "" {
+			resp["next"] = next
+		}
+		writeJSON(w, http.StatusOK, resp)
+		return nil
+	}))
+	mux.HandleFunc("GET /api/v1/compliance", s.withRole(store.RoleViewer, s.apiCompliance))
+}
+
+// auditList reads one page of the audit log as the request asks (before=ID,
+// limit=N) and the cursor of the next page ("" on the last).
+func (s *Server) auditList(r *http.Request) ([]store.AuditEntry, string, error) {
+	before, limit, err := auditPage(r)
+	if err != nil {
+		return nil, "", err
+	}
+	es, err := s.st.ListAudit(r.Context(), before, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(es) == limit {
+		return es, strconv.FormatInt(es[len(es)-1].ID, 10), nil
+	}
+	return es, "", nil
+}
+
+// auditPage reads the audit list's cursor (before=ID) and limit.
+func auditPage(r *http.Request) (before int64, limit int, err error) {
+	limit = 100
+	q := r.URL.Query()
+	if v := q.Get("limit"); v != "" {
+		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {
+			return 0, 0, errorf(http.StatusBadRequest, "limit %q: use 1 to 1000", v)
+		}
+	}
+	if v := q.Get("before"); v != "" {
+		if before, err = strconv.ParseInt(v, 10, 64); err != nil || before < 1 {
+			return 0, 0, errorf(http.StatusBadRequest, "before %q: use the next value of the previous page", v)
+		}
+	}
+	return before, limit, nil
+}
