@@ -173,9 +173,10 @@ func computerWhere(f store.ComputerFilter) (string, []any) {
 	}
 	if f.Search != "" {
 		p := arg(f.Search)
-		// A hostname prefix; LIKE's wildcards in the search are escaped.
-		esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(f.Search)
-		conds = append(conds, "(id = "+p+" OR hostname LIKE "+arg(esc+"%")+` ESCAPE '\')`)
+		// A hostname prefix; LIKE's wildcards in the search are escaped
+		// (with '!': a backslash in a literal differs between dialects).
+		esc := strings.NewReplacer(`!`, `!!`, `%`, `!%`, `_`, `!_`).Replace(f.Search)
+		conds = append(conds, "(id = "+p+" OR hostname LIKE "+arg(esc+"%")+" ESCAPE '!')")
 	}
 	if f.Group != "" {
 		conds = append(conds, "grp = "+arg(f.Group))
@@ -330,11 +331,13 @@ func (d *DB) RenameGroup(ctx context.Context, from, to string) error {
 		`UPDATE approvals SET grp = $2 WHERE grp = $1`,
 		`UPDATE agents SET grp = $2 WHERE grp = $1`,
 		`UPDATE tokens SET grp = $2 WHERE grp = $1 AND kind = 'enroll'`,
-		`DELETE FROM groups WHERE name = $1`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, from, to); err != nil {
 			return err
 		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM groups WHERE name = $1`, from); err != nil {
+		return err
 	}
 	return tx.Commit()
 }
