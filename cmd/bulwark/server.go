@@ -32,11 +32,14 @@ func newServerCmd() *cobra.Command {
 ./bulwark-data (SQLite, site repository, TLS material; created 0700), HTTPS on
 :8443 with a site CA and server certificate made on first start (for the host
 name, localhost and the machine's addresses). On first start it prints the
-console URL, an admin token (shown once, stored only as a hash) and the exact
-command that enrolls an agent.
+console URL, an admin token (shown once, stored only as a hash), the console's
+first admin user "admin" with its password (printed only on a terminal;
+otherwise written to <data dir>/first-admin-password, mode 0600, whose path is
+printed) and the exact command that enrolls an agent.
 
 It serves, over HTTPS only unless --http is given:
   /                          status page (version, repositories, sync, computers)
+  /console/                  web console (sign in with a user or an API token)
   /repos/<vendor>/metadata/  vendor repositories it publishes or mirrors
   /repos/<vendor>/targets/
   /site/metadata/, /site/targets/   its own site repository (group approvals)

@@ -366,7 +366,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.loaded()
 	txt := b.text()
-	if !strings.Contains(txt, "sign in first") && !strings.Contains(txt, "cross-origin request refused") {
+	if !strings.Contains(txt, "cross-origin request refused") {
 		t.Fatalf("cross-site post answered:\n%s", txt)
 	}
 	b.screenshot("12-cross-site-refused")

@@ -135,6 +135,13 @@ type consoleFunc func(w http.ResponseWriter, r *http.Request) error
 // origin and carry the session's CSRF token.
 func (s *Server) page(role string, f consoleFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		state := r.Method != http.MethodGet && r.Method != http.MethodHead
+		// A state change a browser marks as cross-site is refused first,
+		// whether or not it carried a session.
+		if state && s.crossOrigin(r) {
+			s.consoleError(w, r, errorf(http.StatusForbidden, "cross-origin request refused"))
+			return
+		}
 		v, err := s.sessionOf(r)
 		if err != nil {
 			s.consoleError(w, r, err)
@@ -149,7 +156,8 @@ func (s *Server) page(role string, f consoleFunc) http.HandlerFunc {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), viewerKey{}, v))
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if state {
+			r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
 			if err := s.checkCSRF(r, v); err != nil {
 				s.consoleError(w, r, err)
 				return
@@ -165,13 +173,15 @@ func (s *Server) page(role string, f consoleFunc) http.HandlerFunc {
 	}
 }
 
-// checkCSRF refuses a state change a browser marks as cross-site, one whose
-// Origin is not this server, and one without the session's token.
-func (s *Server) checkCSRF(r *http.Request, v *viewer) error {
+// crossOrigin reports a request the browser marks as cross-site or whose
+// Origin is not this server (net/http's CrossOriginProtection).
+func (s *Server) crossOrigin(r *http.Request) bool {
 	s.consolePages()
-	if err := s.console.cop.Check(r); err != nil {
-		return errorf(http.StatusForbidden, "cross-origin request refused")
-	}
+	return s.console.cop.Check(r) != nil
+}
+
+// checkCSRF refuses a state change without the session's CSRF token.
+func (s *Server) checkCSRF(r *http.Request, v *viewer) error {
 	if err := r.ParseForm(); err != nil {
 		return errorf(http.StatusBadRequest, "form: %v", err)
 	}
@@ -273,8 +283,7 @@ func (s *Server) consoleSignin(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, http.StatusOK, "signin", "Sign in", map[string]string{})
 		return
 	}
-	s.consolePages()
-	if err := s.console.cop.Check(r); err != nil {
+	if s.crossOrigin(r) {
 		s.consoleError(w, r, errorf(http.StatusForbidden, "cross-origin request refused"))
 		return
 	}

@@ -228,7 +228,7 @@ type computerList struct {
 	Query     url.Values
 	Computers []store.Computer
 	Count     int
-	Next      string // query of the next page, "" on the last
+	Next      string // URL of the next page, "" on the last
 	Groups    []store.Group
 	Statuses  []string
 	Missing   []string
@@ -257,7 +257,7 @@ func (s *Server) consoleComputers(w http.ResponseWriter, r *http.Request) error 
 	if len(cs) == f.Limit {
 		q := r.URL.Query()
 		q.Set("after", cursorOf(cs[len(cs)-1]))
-		l.Next = q.Encode()
+		l.Next = "/console/computers?" + q.Encode()
 	}
 	l.Elapsed = time.Since(start).Round(10 * time.Microsecond)
 	s.render(w, r, http.StatusOK, "computers", "Computers", l)

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -12,8 +14,31 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
+
+// Password hashing at the production cost makes every test server's first
+// start slow under -race; TestPasswordHashCost checks the production value.
+func init() { bcryptCost = bcrypt.MinCost }
+
+func TestPasswordHashCost(t *testing.T) {
+	ts := startServer(t, Config{})
+	u, err := ts.st.User(context.Background(), FirstAdminUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := bcrypt.Cost([]byte(u.Hash)); err != nil || c != bcryptCost {
+		t.Fatalf("hash cost %d %v, want %d", c, err, bcryptCost)
+	}
+	if defaultBcryptCost < 11 {
+		t.Fatalf("production bcrypt cost %d, want at least 11", defaultBcryptCost)
+	}
+	if strings.Contains(u.Hash, ts.first.AdminPassword) {
+		t.Fatal("the password is stored in clear")
+	}
+}
 
 // browser is a console client: the server's pinned TLS, a cookie jar, and
 // the CSRF token of the last page it read.
@@ -225,7 +250,10 @@ func TestAttackCrossSiteFormPost(t *testing.T) {
 // TestAttackPasswordGuessing: sign-in attempts are throttled per address
 // and per user name, and an unknown user takes as long as a wrong password.
 func TestAttackPasswordGuessing(t *testing.T) {
-	ts := startServer(t, Config{})
+	// The server's clock stands still, so no token comes back between
+	// guesses however slow the machine is.
+	frozen := time.Now()
+	ts := startServer(t, Config{Now: func() time.Time { return frozen }})
 	b := newBrowser(t, ts)
 	throttled := 0
 	for i := range 12 {
@@ -279,5 +307,32 @@ func TestConsoleRolesAndTokenSignIn(t *testing.T) {
 	if _, body, _ := b2.get("/console/"); !strings.Contains(body, `action="/console/signin"`) {
 		t.Fatalf("still signed in after sign-out")
 	}
-	_ = store.RoleAdmin
+}
+
+// TestConsoleComputerPages: the list pages by cursor through the next link
+// and counts every match.
+func TestConsoleComputerPages(t *testing.T) {
+	ts := startServer(t, Config{})
+	ctx := context.Background()
+	for i := range pageSize + 5 {
+		a := &store.Agent{ID: fmt.Sprintf("agt-%03d", i), MachineID: fmt.Sprintf("%032d", i), Hostname: fmt.Sprintf("pc-%03d", i), OS: "debian 12",
+			Arch: "amd64", Group: DefaultGroup, CertSerial: "s", Status: store.AgentActive, EnrolledAt: time.Now(), LastSeen: time.Now()}
+		if err := ts.st.CreateAgent(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := newBrowser(t, ts)
+	b.signIn("admin", ts.first.AdminPassword)
+	_, body, _ := b.get("/console/computers?group=default")
+	if !strings.Contains(body, fmt.Sprintf("%d computers match", pageSize+5)) || !strings.Contains(body, "pc-049") || strings.Contains(body, "pc-050") {
+		t.Fatalf("first page:\n%s", body)
+	}
+	m := regexp.MustCompile(`rel="next" href="([^"]+)"`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no next link:\n%s", body)
+	}
+	_, body, _ = b.get(html.UnescapeString(m[1]))
+	if !strings.Contains(body, "pc-050") || !strings.Contains(body, "pc-054") || strings.Contains(body, "pc-049") || strings.Contains(body, `rel="next"`) {
+		t.Fatalf("second page (%s):\n%s", m[1], body)
+	}
 }

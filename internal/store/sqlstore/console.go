@@ -261,24 +261,19 @@ func (d *DB) Computer(ctx context.Context, id string) (*store.Computer, error) {
 }
 
 // GroupCompliance counts, per group, the computers in each compliance
-// class; stale are those last seen before staleBefore. Every group is
-// listed, empty ones too.
+// class, read from the counts triggers keep current (migration 000902);
+// stale are those last seen before staleBefore, counted through the
+// (last_seen, grp) index. Every group is listed, empty ones too.
 func (d *DB) GroupCompliance(ctx context.Context, staleBefore time.Time) ([]store.GroupCompliance, error) {
 	return queryList(ctx, d.db, func(s interface{ Scan(...any) error }) (*store.GroupCompliance, error) {
 		var g store.GroupCompliance
 		err := s.Scan(&g.Group, &g.Computers, &g.MissingCritical, &g.MissingImportant, &g.MissingOther, &g.Failed, &g.PendingReboot, &g.Stale, &g.Compliant)
 		return &g, err
-	}, `SELECT g.name, COALESCE(c.n, 0), COALESCE(c.crit, 0), COALESCE(c.imp, 0), COALESCE(c.oth, 0), COALESCE(c.fail, 0),
-			COALESCE(c.reboot, 0), COALESCE(c.stale, 0), COALESCE(c.ok, 0)
-		FROM groups g LEFT JOIN (SELECT grp, COUNT(*) AS n,
-			SUM(CASE WHEN miss_critical > 0 THEN 1 ELSE 0 END) AS crit,
-			SUM(CASE WHEN miss_important > 0 THEN 1 ELSE 0 END) AS imp,
-			SUM(CASE WHEN miss_other > 0 THEN 1 ELSE 0 END) AS oth,
-			SUM(CASE WHEN failed > 0 THEN 1 ELSE 0 END) AS fail,
-			SUM(CASE WHEN pending_reboot > 0 THEN 1 ELSE 0 END) AS reboot,
-			SUM(CASE WHEN last_seen < $1 THEN 1 ELSE 0 END) AS stale,
-			SUM(CASE WHEN miss_critical = 0 AND miss_important = 0 AND miss_other = 0 AND failed = 0 THEN 1 ELSE 0 END) AS ok
-			FROM agents GROUP BY grp) c ON c.grp = g.name
+	}, `SELECT g.name, COALESCE(c.computers, 0), COALESCE(c.critical, 0), COALESCE(c.important, 0), COALESCE(c.other, 0),
+			COALESCE(c.failed, 0), COALESCE(c.reboot, 0), COALESCE(s.n, 0), COALESCE(c.compliant, 0)
+		FROM groups g
+		LEFT JOIN group_compliance c ON c.grp = g.name
+		LEFT JOIN (SELECT grp, COUNT(*) AS n FROM agents WHERE last_seen < $1 GROUP BY grp) s ON s.grp = g.name
 		ORDER BY g.name`, ms(staleBefore))
 }
 

@@ -178,4 +178,17 @@ func testCompliance(t *testing.T, s server.Store) {
 		t.Fatalf("approvals after rename = %+v", aps)
 	}
 	eq(list(store.ComputerFilter{Group: "www"}), "a2", "a3", "a1")
+
+	// The group counts follow renames, moves and removals.
+	must(t, s.DeleteAgent(ctx, "a4"))
+	must(t, s.MoveAgents(ctx, []string{"a1"}, "db"))
+	gs, err = s.GroupCompliance(ctx, t0.Add(-24*time.Hour))
+	must(t, err)
+	want = []store.GroupCompliance{
+		{Group: "db", Computers: 1, MissingCritical: 1, Failed: 1},
+		{Group: "www", Computers: 2, MissingCritical: 1, MissingOther: 1, PendingReboot: 1, Compliant: 1},
+	}
+	if len(gs) != 2 || gs[0] != want[0] || gs[1] != want[1] {
+		t.Fatalf("GroupCompliance after rename, move and delete = %+v, want %+v", gs, want)
+	}
 }
