@@ -529,28 +529,40 @@ func adminUpdatesCmd(o *adminOptions) *cobra.Command {
 
 func adminComputersCmd(o *adminOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "computers", Short: "Enrolled computers: list, show, remove, revoke"}
-	var group string
+	var group, missing string
 	list := &cobra.Command{
-		Use: "list", Short: "List computers", Args: cobra.NoArgs,
+		Use: "list", Short: "List computers (every page) with the updates they miss", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p := "/api/v1/computers"
+			q := url.Values{}
 			if group != "" {
-				p += "?group=" + url.QueryEscape(group)
+				q.Set("group", group)
 			}
-			return o.call(cmd, "GET", p, nil, func(w io.Writer, raw []byte) error {
-				var r struct{ Computers []store.Agent }
-				if err := json.Unmarshal(raw, &r); err != nil {
+			if missing != "" {
+				q.Set("missing", missing)
+			}
+			cs, err := o.allComputers(cmd, q)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if o.out.JSON() {
+				b, err := json.MarshalIndent(map[string]any{"computers": cs}, "", "  ")
+				if err != nil {
 					return err
 				}
-				var rows [][]string
-				for _, a := range r.Computers {
-					rows = append(rows, []string{a.ID, a.Hostname, a.Group, a.Status, a.OS, fmtTime(&a.LastSeen), certExpiry(a.CertNotAfter), a.Flag})
-				}
-				return table(w, "ID\tHOSTNAME\tGROUP\tSTATUS\tOS\tLAST SEEN\tCERT EXPIRES\tFLAG", rows)
-			})
+				_, err = fmt.Fprintf(w, "%s\n", b)
+				return err
+			}
+			var rows [][]string
+			for _, c := range cs {
+				rows = append(rows, []string{c.ID, c.Hostname, c.Group, c.Status, c.OS, fmtTime(&c.LastSeen), certExpiry(c.CertNotAfter),
+					fmt.Sprintf("%d/%d/%d", c.MissingCritical, c.MissingImportant, c.MissingOther), fmt.Sprint(c.Failed), c.Flag})
+			}
+			return table(w, "ID\tHOSTNAME\tGROUP\tSTATUS\tOS\tLAST SEEN\tCERT EXPIRES\tMISSING C/I/O\tFAILED\tFLAG", rows)
 		},
 	}
 	list.Flags().StringVar(&group, "group", "", "only this group")
+	list.Flags().StringVar(&missing, "missing", "", "only computers missing updates: critical, important, other, any, or none (compliant)")
 	cmd.AddCommand(list,
 		&cobra.Command{
 			Use: "show ID", Short: "Show a computer and its per-update states", Args: cobra.ExactArgs(1),
@@ -714,4 +726,28 @@ func certExpiry(t time.Time) string {
 		return "-"
 	}
 	return fmtTime(&t)
+}
+
+// allComputers reads every page of the computer list (the API answers a
+// page at a time with a cursor in next).
+func (o *adminOptions) allComputers(cmd *cobra.Command, q url.Values) ([]store.Computer, error) {
+	c, err := o.client()
+	if err != nil {
+		return nil, err
+	}
+	var all []store.Computer
+	for {
+		var page struct {
+			Computers []store.Computer `json:"computers"`
+			Next      string           `json:"next"`
+		}
+		if err := c.do(cmd.Context(), "GET", "/api/v1/computers?"+q.Encode(), nil, &page); err != nil {
+			return nil, err
+		}
+		all = append(all, page.Computers...)
+		if page.Next == "" {
+			return all, nil
+		}
+		q.Set("after", page.Next)
+	}
 }

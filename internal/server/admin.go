@@ -256,8 +256,10 @@ type UpdateView struct {
 }
 
 func (s *Server) apiListUpdates(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	f := store.UpdateFilter{Vendor: q.Get("vendor"), Product: q.Get("product"), Classification: q.Get("classification"), Severity: q.Get("severity")}
+	f, err := s.updateFilter(r.URL.Query())
+	if err != nil {
+		return err
+	}
 	out, err := s.updateViews(r.Context(), f)
 	if err != nil {
 		return err
@@ -288,11 +290,19 @@ func (s *Server) updateViews(ctx context.Context, f store.UpdateFilter) ([]Updat
 }
 
 func (s *Server) apiListComputers(w http.ResponseWriter, r *http.Request) error {
-	as, err := s.st.ListAgents(r.Context(), r.URL.Query().Get("group"))
+	f, err := s.computerFilter(r, 1000)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"computers": as})
+	cs, err := s.st.ListComputers(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	resp := map[string]any{"computers": cs}
+	if len(cs) == f.Limit {
+		resp["next"] = cursorOf(cs[len(cs)-1])
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 

@@ -26,10 +26,14 @@ func TestAuth(t *testing.T) {
 	ts := startServer(t, Config{})
 	viewer := ts.newToken(TokenRequest{Kind: "api", Role: "viewer"})
 	approver := ts.newToken(TokenRequest{Kind: "api", Role: "approver"})
-	revoked := ts.newToken(TokenRequest{Kind: "api", Role: "admin"})
+	revoked := ts.newToken(TokenRequest{Kind: "api", Role: "admin", Name: "to revoke"})
 	var toks struct{ Tokens []store.Token }
 	json.Unmarshal(ts.admin("GET", "/api/v1/tokens?kind=api", nil, 200), &toks)
-	ts.admin("DELETE", "/api/v1/tokens/"+toks.Tokens[len(toks.Tokens)-1].ID, nil, http.StatusNoContent)
+	for _, tok := range toks.Tokens {
+		if tok.Name == "to revoke" { // by name: tokens made in one millisecond list in id order
+			ts.admin("DELETE", "/api/v1/tokens/"+tok.ID, nil, http.StatusNoContent)
+		}
+	}
 	// An expired token: made with a short life, checked after it.
 	expired := ts.newToken(TokenRequest{Kind: "api", Role: "admin", ExpiresIn: "1ms"})
 	time.Sleep(5 * time.Millisecond)

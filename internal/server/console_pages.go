@@ -167,14 +167,22 @@ func flagParam(q url.Values, name string) (bool, error) {
 	return false, errorf(http.StatusBadRequest, "%s %q: use 1 or leave it out", name, q.Get(name))
 }
 
-// computerFilter reads a computer list's filters from a query.
-func (s *Server) computerFilter(r *http.Request) (store.ComputerFilter, error) {
+// computerFilter reads a computer list's filters, cursor and page size
+// (limit, 1 to 1000; default limit) from a query.
+func (s *Server) computerFilter(r *http.Request, limit int) (store.ComputerFilter, error) {
 	q := r.URL.Query()
-	f := store.ComputerFilter{Search: strings.TrimSpace(q.Get("q")), Group: q.Get("group"), Status: q.Get("status"), Missing: q.Get("missing"), OS: q.Get("os"), Limit: pageSize}
+	f := store.ComputerFilter{Search: strings.TrimSpace(q.Get("q")), Group: q.Get("group"), Status: q.Get("status"), Missing: q.Get("missing"), OS: q.Get("os"), Limit: limit}
 	for k := range q {
-		if !slices.Contains([]string{"q", "group", "status", "missing", "os", "failed", "reboot", "stale", "seen", "after"}, k) {
-			return f, errorf(http.StatusBadRequest, "filter %q: use q, group, status, missing, os, failed, reboot, stale, seen or after", k)
+		if !slices.Contains([]string{"q", "group", "status", "missing", "os", "failed", "reboot", "stale", "seen", "after", "limit"}, k) {
+			return f, errorf(http.StatusBadRequest, "filter %q: use q, group, status, missing, os, failed, reboot, stale, seen, after or limit", k)
 		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return f, errorf(http.StatusBadRequest, "limit %q: use 1 to 1000", v)
+		}
+		f.Limit = n
 	}
 	if len(f.Search) > 200 {
 		return f, errorf(http.StatusBadRequest, "q: at most 200 characters")
@@ -237,7 +245,7 @@ type computerList struct {
 
 func (s *Server) consoleComputers(w http.ResponseWriter, r *http.Request) error {
 	start := time.Now()
-	f, err := s.computerFilter(r)
+	f, err := s.computerFilter(r, pageSize)
 	if err != nil {
 		return err
 	}
@@ -353,31 +361,49 @@ type updateList struct {
 	ApprovalStates                 []string
 }
 
+func (s *Server) vendorNames() []string {
+	var vendors []string
+	for _, rp := range s.sortedRepos() {
+		vendors = append(vendors, rp.name)
+	}
+	return vendors
+}
+
+// updateFilter reads the catalog filters (vendor, product, classification,
+// severity, and the extra keys a caller takes) strictly: unknown keys and
+// values are errors that list what is valid.
+func (s *Server) updateFilter(q url.Values, extra ...string) (store.UpdateFilter, error) {
+	keys := append([]string{"vendor", "product", "classification", "severity"}, extra...)
+	for k := range q {
+		if !slices.Contains(keys, k) {
+			return store.UpdateFilter{}, errorf(http.StatusBadRequest, "filter %q: use %s", k, strings.Join(keys, ", "))
+		}
+	}
+	f := store.UpdateFilter{Vendor: q.Get("vendor"), Product: q.Get("product"), Classification: q.Get("classification"), Severity: q.Get("severity")}
+	for _, c := range []struct {
+		name, v string
+		allowed []string
+	}{{"vendor", f.Vendor, s.vendorNames()}, {"classification", f.Classification, classifications}, {"severity", f.Severity, severities}} {
+		if err := oneOf(c.name, c.v, c.allowed); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
 var classifications = []string{"security", "critical", "rollup", "service-pack", "definition", "feature", "driver", "tool", "update"}
 
 func (s *Server) consoleUpdates(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
-	for k := range q {
-		if !slices.Contains([]string{"vendor", "product", "classification", "severity", "group", "approval", "needed"}, k) {
-			return errorf(http.StatusBadRequest, "filter %q: use vendor, product, classification, severity, group, approval or needed", k)
-		}
-	}
-	f := store.UpdateFilter{Vendor: q.Get("vendor"), Product: q.Get("product"), Classification: q.Get("classification"), Severity: q.Get("severity")}
-	var vendors []string
-	for _, rp := range s.sortedRepos() {
-		vendors = append(vendors, rp.name)
+	f, err := s.updateFilter(q, "group", "approval", "needed")
+	if err != nil {
+		return err
 	}
 	approvalStates := []string{"install", "uninstall", "decline", "none"}
-	l := &updateList{Query: q, Vendors: vendors, Classifications: classifications, Sevs: severities, Group: q.Get("group"), Approval: q.Get("approval"), ApprovalStates: approvalStates}
-	for _, c := range []struct {
-		name, v string
-		allowed []string
-	}{{"vendor", f.Vendor, vendors}, {"classification", f.Classification, classifications}, {"severity", f.Severity, severities},
-		{"approval", l.Approval, approvalStates}} {
-		if err := oneOf(c.name, c.v, c.allowed); err != nil {
-			return err
-		}
+	l := &updateList{Query: q, Vendors: s.vendorNames(), Classifications: classifications, Sevs: severities, Group: q.Get("group"), Approval: q.Get("approval"), ApprovalStates: approvalStates}
+	if err := oneOf("approval", l.Approval, approvalStates); err != nil {
+		return err
 	}
 	needed, err := flagParam(q, "needed")
 	if err != nil {

@@ -73,7 +73,7 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	} else {
 		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "code", he.code, "err", err)
 	}
-	writeJSON(w, he.code, map[string]string{"error": he.msg})
+	writeProblem(w, r, he.code, he.msg)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -247,7 +247,7 @@ func (s *Server) routes() http.Handler {
 	s.usersRoutes(mux)
 	s.consoleRoutes(mux)
 	s.agentRoutes(mux)
-	return s.instrument(mux)
+	return s.instrument(apiProblems(mux))
 }
 
 // plainRoutes is the plain-HTTP handler, when configured: repositories

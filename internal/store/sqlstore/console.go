@@ -147,19 +147,29 @@ const setCompliance = `UPDATE agents SET
 	failed = (SELECT COUNT(*) FROM agent_states s WHERE s.agent_id = agents.id AND s.state = 'failed'),
 	pending_reboot = (SELECT COUNT(*) FROM agent_states s WHERE s.agent_id = agents.id AND s.state = 'installed-pending-reboot')`
 
-const computerCols = `id, machine_id, hostname, os, arch, grp, cert_serial, status, flag, token_id, enrolled_at, last_seen, NULL,
-	miss_critical, miss_important, miss_other, failed, pending_reboot`
+// complianceCols follow an agent's columns in computer rows.
+const complianceCols = `, miss_critical, miss_important, miss_other, failed, pending_reboot`
+
+// computerCols are a list row's columns: the inventory (up to 50,000
+// packages) is left out.
+var computerCols = strings.Replace(agentCols, "inventory", "NULL AS inventory", 1) + complianceCols
+
+// withExtra scans a row into an agent's destinations and then extra ones.
+type withExtra struct {
+	s     interface{ Scan(...any) error }
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.s.Scan(append(dest, w.extra...)...) }
 
 func scanComputer(s interface{ Scan(...any) error }) (*store.Computer, error) {
 	var c store.Computer
-	var en, seen int64
-	var inv sql.NullString
 	var reboot int
-	if err := s.Scan(&c.ID, &c.MachineID, &c.Hostname, &c.OS, &c.Arch, &c.Group, &c.CertSerial, &c.Status, &c.Flag, &c.TokenID, &en, &seen, &inv,
-		&c.MissingCritical, &c.MissingImportant, &c.MissingOther, &c.Failed, &reboot); err != nil {
+	a, err := scanAgent(withExtra{s, []any{&c.MissingCritical, &c.MissingImportant, &c.MissingOther, &c.Failed, &reboot}})
+	if err != nil {
 		return nil, err
 	}
-	c.EnrolledAt, c.LastSeen, c.PendingReboot = fromMS(en), fromMS(seen), reboot > 0
+	c.Agent, c.PendingReboot = *a, reboot > 0
 	return &c, nil
 }
 
@@ -243,21 +253,11 @@ func (d *DB) CountComputers(ctx context.Context, f store.ComputerFilter) (int, e
 
 // Computer returns one computer with its figures and inventory.
 func (d *DB) Computer(ctx context.Context, id string) (*store.Computer, error) {
-	c, err := scanComputer(d.db.QueryRowContext(ctx, `SELECT `+computerCols+` FROM agents WHERE id = $1`, id))
+	c, err := scanComputer(d.db.QueryRowContext(ctx, `SELECT `+agentCols+complianceCols+` FROM agents WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("computer %s: %w", id, store.ErrNotFound)
 	}
-	if err != nil {
-		return nil, err
-	}
-	var inv sql.NullString
-	if err := d.db.QueryRowContext(ctx, `SELECT inventory FROM agents WHERE id = $1`, id).Scan(&inv); err != nil {
-		return nil, err
-	}
-	if inv.Valid {
-		c.Inventory = []byte(inv.String)
-	}
-	return c, nil
+	return c, err
 }
 
 // GroupCompliance counts, per group, the computers in each compliance

@@ -1,0 +1,229 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/legacy"
+)
+
+// TestOpenAPIContract checks every documented operation's live answers
+// against openapi.json with kin-openapi: the status must be documented for
+// the route and the body must match its schema. Every documented operation
+// must be exercised, so the document cannot drift from the code.
+func TestOpenAPIContract(t *testing.T) {
+	ctx := context.Background()
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(openAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(ctx); err != nil {
+		t.Fatalf("openapi.json is not a valid OpenAPI document: %v", err)
+	}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newVendorRepo(t, "example")
+	v.publish(t, "BW-1", "critical", map[string]string{"a.deb": "aaaa"})
+	ts := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
+	if _, err := ts.SyncAll(ctx, "", "manual"); err != nil {
+		t.Fatal(err)
+	}
+	admin := ts.first.AdminToken
+	seen := map[string]bool{}
+	validate := func(method, path string, code int, body []byte, hdr http.Header) error {
+		req, _ := http.NewRequest(method, "https://x"+path, nil)
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			return err
+		}
+		seen[method+" "+route.Path] = true
+		return openapi3filter.ValidateResponse(ctx, &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
+			Status: code, Header: hdr, Body: io.NopCloser(bytes.NewReader(body)),
+			Options: &openapi3filter.Options{IncludeResponseStatus: true},
+		})
+	}
+	check := func(method, path string, code int, body []byte, hdr http.Header) {
+		t.Helper()
+		if err := validate(method, path, code, body, hdr); err != nil {
+			t.Errorf("%s %s answered %d, which openapi.json does not allow: %v\n%s", method, path, code, err, body)
+		}
+	}
+	// The check itself refuses what the document does not allow.
+	js := http.Header{"Content-Type": {"application/json"}}
+	for _, bad := range []struct {
+		code int
+		body string
+	}{{200, `{"groups":[],"extra":1}`}, {200, `{"groups":[{"name":1}]}`}, {418, `{}`}} {
+		if validate("GET", "/api/v1/groups", bad.code, []byte(bad.body), js) == nil {
+			t.Fatalf("the contract check accepts %d %s", bad.code, bad.body)
+		}
+	}
+	call := func(method, path, token string, body any, want int) []byte {
+		t.Helper()
+		code, b, hdr := ts.do(ts.client, method, path, token, body)
+		if code != want {
+			t.Errorf("%s %s: %d %s, want %d", method, path, code, b, want)
+		}
+		check(method, path, code, b, hdr)
+		return b
+	}
+	agentCall := func(a *testAgent, method, path string, body any, hdr map[string]string, want int) []byte {
+		t.Helper()
+		code, b, h := ts.agentDo(a, a.client, method, path, body, hdr)
+		if code != want {
+			t.Errorf("%s %s: %d %s, want %d", method, path, code, b, want)
+		}
+		check(method, path, code, b, h)
+		return b
+	}
+
+	call("GET", "/api/v1/openapi.json", "", nil, 200)
+	call("GET", "/api/v1/status", admin, nil, 200)
+	call("GET", "/api/v1/status", "", nil, 401)
+	call("GET", "/api/v1/repositories", admin, nil, 200)
+	call("POST", "/api/v1/groups", admin, GroupRequest{Name: "web"}, 201)
+	call("POST", "/api/v1/groups", admin, GroupRequest{Name: "web"}, 409)
+	call("POST", "/api/v1/groups", admin, GroupRequest{Name: "bad name"}, 400)
+	call("GET", "/api/v1/groups", admin, nil, 200)
+	viewer := ts.newToken(TokenRequest{Kind: "api", Role: "viewer"})
+	call("POST", "/api/v1/groups", viewer, GroupRequest{Name: "ops"}, 403)
+	call("GET", "/api/v1/groups/web/approvals", admin, nil, 200)
+	call("GET", "/api/v1/groups/nope/approvals", admin, nil, 404)
+	call("PUT", "/api/v1/groups/web/approvals/example/BW-1", admin, ApprovalRequest{Action: "install", Rollout: 50}, 200)
+	call("PUT", "/api/v1/groups/web/approvals/example/BW-9", admin, ApprovalRequest{Action: "install"}, 404)
+	call("DELETE", "/api/v1/groups/web/approvals/example/BW-1", admin, nil, 204)
+	call("DELETE", "/api/v1/groups/web/approvals/example/BW-1", admin, nil, 404)
+	call("GET", "/api/v1/updates", admin, nil, 200)
+	call("GET", "/api/v1/updates?severity=critical&vendor=example", admin, nil, 200)
+	call("GET", "/api/v1/updates?severity=huge", admin, nil, 400)
+	call("GET", "/api/v1/updates?colour=red", admin, nil, 400)
+	call("GET", "/api/v1/computers?missing=sometimes", admin, nil, 400)
+	call("GET", "/api/v1/computers?group=nope", admin, nil, 404)
+
+	tb := call("POST", "/api/v1/tokens", admin, TokenRequest{Kind: "enroll", Group: "web"}, 201)
+	call("POST", "/api/v1/tokens", admin, TokenRequest{Kind: "enroll", Group: "nope"}, 404)
+	var tok TokenResponse
+	json.Unmarshal(tb, &tok)
+	call("GET", "/api/v1/tokens", admin, nil, 200)
+	a := ts.enroll(tok.Token, machineA, "")
+	code, b, hdr := ts.do(ts.client, "POST", "/agent/v1/enroll", "", EnrollRequest{Token: "bwe_nope", CSR: csrFor(t, mustKey(t)),
+		Facts: Facts{MachineID: machineB, Hostname: "h", OS: "debian 12", Arch: "amd64"}})
+	check("POST", "/agent/v1/enroll", code, b, hdr)
+	b2 := ts.enroll(ts.newToken(TokenRequest{Kind: "enroll", Group: "web"}), machineB, "")
+	_ = b2
+	// A real enrollment's answer, checked too.
+	key := mustKey(t)
+	code, b, hdr = ts.do(ts.client, "POST", "/agent/v1/enroll", "", EnrollRequest{Token: ts.newToken(TokenRequest{Kind: "enroll"}), CSR: csrFor(t, key),
+		Facts: Facts{MachineID: "99998888777766665555444433332222", Hostname: "h", OS: "debian 12", Arch: "amd64"}})
+	if code != 201 {
+		t.Fatalf("enroll: %d %s", code, b)
+	}
+	check("POST", "/agent/v1/enroll", code, b, hdr)
+	agentCall(a, "GET", "/agent/v1/checkin", nil, nil, 200)
+	agentCall(a, "GET", "/agent/v1/vendors", nil, nil, 200)
+	agentCall(a, "POST", "/agent/v1/report", ReportRequest{BatchID: "b1", Changes: []StateChange{{Key: "example/BW-1", State: "needed", Time: time.Now().UTC()}}}, nil, 200)
+	agentCall(a, "POST", "/agent/v1/report", ReportRequest{BatchID: "bad batch"}, nil, 400)
+
+	call("GET", "/api/v1/computers", admin, nil, 200)
+	// Pages by cursor: three computers, two a page.
+	var page struct {
+		Computers []struct{ ID string }
+		Next      string
+	}
+	json.Unmarshal(call("GET", "/api/v1/computers?limit=2", admin, nil, 200), &page)
+	first := page.Computers
+	if len(first) != 2 || page.Next == "" {
+		t.Fatalf("first page: %+v", page)
+	}
+	page.Next, page.Computers = "", nil
+	json.Unmarshal(call("GET", "/api/v1/computers?limit=2&after="+url.QueryEscape(func() string {
+		var p struct{ Next string }
+		json.Unmarshal(call("GET", "/api/v1/computers?limit=2", admin, nil, 200), &p)
+		return p.Next
+	}()), admin, nil, 200), &page)
+	if len(page.Computers) != 1 || page.Next != "" || page.Computers[0].ID == first[0].ID || page.Computers[0].ID == first[1].ID {
+		t.Fatalf("second page: %+v after %+v", page, first)
+	}
+	call("GET", "/api/v1/computers/"+a.resp.AgentID, admin, nil, 200)
+	call("GET", "/api/v1/computers/agt-nope", admin, nil, 404)
+	call("POST", "/api/v1/groups/web/computers", admin, MoveRequest{Computers: []string{"agt-nope"}}, 404)
+	call("POST", "/api/v1/groups/web/computers", admin, MoveRequest{Computers: []string{a.resp.AgentID}}, 200)
+	call("POST", "/api/v1/computers/"+b2.resp.AgentID+"/revoke", admin, nil, 204)
+	call("POST", "/api/v1/computers/agt-nope/revoke", admin, nil, 404)
+	call("DELETE", "/api/v1/computers/"+b2.resp.AgentID, admin, nil, 204)
+	call("DELETE", "/api/v1/computers/"+b2.resp.AgentID, admin, nil, 404)
+	call("DELETE", "/api/v1/tokens/"+tok.Info.ID, admin, nil, 204)
+	call("DELETE", "/api/v1/tokens/tok-nope", admin, nil, 404)
+	call("GET", "/api/v1/sync", admin, nil, 200)
+	call("POST", "/api/v1/sync?wait=true", admin, SyncRequest{Vendor: "example"}, 200)
+	call("POST", "/api/v1/sync", admin, SyncRequest{Vendor: "nope"}, 404)
+	call("POST", "/api/v1/users", admin, UserRequest{Name: "alice", Role: "viewer", Password: "correct horse battery"}, 201)
+	call("POST", "/api/v1/users", admin, UserRequest{Name: "alice", Role: "viewer", Password: "correct horse battery"}, 409)
+	call("GET", "/api/v1/users", admin, nil, 200)
+	call("GET", "/api/v1/audit?limit=2", admin, nil, 200)
+	call("GET", "/api/v1/audit?limit=0", admin, nil, 400)
+	call("GET", "/api/v1/compliance?by=computers", admin, nil, 200)
+	call("GET", "/api/v1/compliance?by=groups&format=json", admin, nil, 200)
+	call("GET", "/api/v1/compliance?by=everything", admin, nil, 400)
+	call("DELETE", "/api/v1/groups/web", admin, nil, 204)
+	call("DELETE", "/api/v1/groups/web", admin, nil, 404)
+
+	var missing []string
+	for p, item := range doc.Paths.Map() {
+		for m := range item.Operations() {
+			if !seen[m+" "+p] {
+				missing = append(missing, m+" "+p)
+			}
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("documented but not exercised against the live server: %s", strings.Join(missing, ", "))
+	}
+}
+
+// TestAPIProblems: every API error, the router's own included, is an RFC
+// 9457 problem document; a 401 says how to authenticate.
+func TestAPIProblems(t *testing.T) {
+	ts := startServer(t, Config{})
+	for _, c := range []struct {
+		method, path, token string
+		code                int
+		allow               string
+	}{
+		{"GET", "/api/v1/nothing-here", ts.first.AdminToken, 404, ""},
+		{"GET", "/agent/v1/nothing-here", "", 404, ""},
+		{"PATCH", "/api/v1/groups", ts.first.AdminToken, 405, "GET, HEAD, POST"},
+		{"GET", "/api/v1/groups", "", 401, ""},
+		{"GET", "/api/v1/computers/agt-none", ts.first.AdminToken, 404, ""},
+	} {
+		code, b, hdr := ts.do(ts.client, c.method, c.path, c.token, nil)
+		var p Problem
+		err := json.Unmarshal(b, &p)
+		if code != c.code || err != nil || p.Status != c.code || p.Title != http.StatusText(c.code) || p.Type != "about:blank" || p.Detail == "" ||
+			p.Error != p.Detail || hdr.Get("Content-Type") != "application/problem+json" {
+			t.Errorf("%s %s: %d %s %v (%s)", c.method, c.path, code, b, err, hdr.Get("Content-Type"))
+		}
+		if c.allow != "" && hdr.Get("Allow") != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, hdr.Get("Allow"), c.allow)
+		}
+		if c.code == 401 && hdr.Get("WWW-Authenticate") != `Bearer realm="bulwark"` {
+			t.Errorf("%s %s: WWW-Authenticate %q", c.method, c.path, hdr.Get("WWW-Authenticate"))
+		}
+	}
+}
