@@ -326,6 +326,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.open("/console/users")
 	b.checkLabels("users")
 	b.screenshot("11-users")
+	b.open("/console/tokens")
+	b.checkLabels("tokens")
+	b.screenshot("13-tokens")
+	b.open("/console/sync")
+	b.want("sync", "debian", "manual")
+	b.checkLabels("sync")
+	b.screenshot("14-sync")
 
 	// Every request went to the console's own origin.
 	b.mu.Lock()

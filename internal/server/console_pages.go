@@ -43,6 +43,11 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/users", s.page(ad, s.consoleUsers))
 	mux.HandleFunc("POST /console/users", s.page(ad, s.consoleCreateUser))
 	mux.HandleFunc("GET /console/export/{file}", s.page(v, s.consoleExport))
+	mux.HandleFunc("GET /console/sync", s.page(v, s.consoleSync))
+	mux.HandleFunc("POST /console/sync", s.page(ad, s.consoleSyncNow))
+	mux.HandleFunc("GET /console/tokens", s.page(ad, s.consoleTokens))
+	mux.HandleFunc("POST /console/tokens", s.page(ad, s.consoleCreateToken))
+	mux.HandleFunc("POST /console/tokens/{id}/revoke", s.page(ad, s.consoleRevokeToken))
 }
 
 // Dashboard.

@@ -336,3 +336,46 @@ func TestConsoleComputerPages(t *testing.T) {
 		t.Fatalf("second page (%s):\n%s", m[1], body)
 	}
 }
+
+// TestConsoleTokensAndSync: an admin makes an enrollment token in the
+// console (its secret shown once) that enrolls a machine, revokes it, and
+// sees and starts syncs.
+func TestConsoleTokensAndSync(t *testing.T) {
+	ts, _ := consoleServer(t)
+	b := newBrowser(t, ts)
+	b.signIn("admin", ts.first.AdminPassword)
+	b.get("/console/tokens")
+	code, body, _ := b.post("/console/tokens", url.Values{"group": {"default"}, "max_uses": {"1"}, "days": {"2"}, "name": {"lab"}}, nil)
+	m := regexp.MustCompile(`<code>(bwe_[a-z2-7]{52})</code>`).FindStringSubmatch(body)
+	if code != 200 || m == nil {
+		t.Fatalf("create token: %d %s", code, body)
+	}
+	ts.enroll(m[1], machineA, "")
+	if code, body, _ := b.post("/console/tokens", url.Values{"group": {"default"}, "max_uses": {"-1"}, "days": {"2"}}, nil); code != 400 || !strings.Contains(body, "use 0 (unlimited) to 1000000") {
+		t.Fatalf("bad uses: %d %s", code, body)
+	}
+	toks, _ := ts.st.ListTokens(context.Background(), "enroll")
+	var id string
+	for _, tk := range toks {
+		if tk.Name == "lab" {
+			id = tk.ID
+		}
+	}
+	if code, _, _ := b.post("/console/tokens/"+id+"/revoke", nil, nil); code != 200 {
+		t.Fatalf("revoke: %d", code)
+	}
+	if tk, _ := ts.st.TokenByHash(context.Background(), HashToken(m[1])); tk == nil || tk.RevokedAt == nil {
+		t.Fatalf("token not revoked: %+v", tk)
+	}
+	_, body, _ = b.get("/console/sync")
+	if !strings.Contains(body, "example") || !strings.Contains(body, "manual") {
+		t.Fatalf("sync page:\n%s", body)
+	}
+	if code, _, _ := b.post("/console/sync", nil, nil); code != 200 {
+		t.Fatalf("sync now: %d", code)
+	}
+	es, _ := ts.st.ListAudit(context.Background(), 0, 5)
+	if len(es) < 3 || es[0].Action != "sync.queue" || es[1].Action != "token.revoke" || es[2].Action != "token.create" {
+		t.Fatalf("audit = %+v", es)
+	}
+}
