@@ -86,7 +86,8 @@ Config file (every key optional):
   agent_cert_lifetime: 365d  # agents renew at two thirds of it over mTLS
   log: {level: info, format: text}
 
-SIGTERM or SIGINT shuts down gracefully. With NOTIFY_SOCKET set (systemd
+SIGTERM or SIGINT shuts down gracefully. SIGHUP (systemctl reload) re-reads the
+server certificate in the data directory and the log level, and keeps running. With NOTIFY_SOCKET set (systemd
 Type=notify) it reports READY=1 once listening.`,
 		Example: `  bulwark server
   bulwark server --data-dir /var/lib/bulwark --vendor example=/srv/vendor
@@ -111,11 +112,23 @@ Type=notify) it reports READY=1 once listening.`,
 			if err != nil {
 				return err
 			}
-			logger, err := newLogger(cmd.ErrOrStderr(), fc.Log.Level, fc.Log.Format)
+			logger, level, err := newLogger(cmd.ErrOrStderr(), fc.Log.Level, fc.Log.Format)
 			if err != nil {
 				return err
 			}
 			cfg.Logger = logger
+			// SIGHUP re-reads the TLS material and the log level; it never
+			// stops the server.
+			cfg.Reload, cfg.OnReload = reloadOnHUP(ctx, logger, level, func() (*serverFileConfig, error) {
+				fc, err := loadServerConfig(configPath)
+				if err == nil {
+					err = fc.applyEnv(os.LookupEnv)
+				}
+				if err == nil {
+					err = fc.applyFlags(cmd.Flags(), &flags)
+				}
+				return fc, err
+			})
 			return runServer(ctx, cmd.OutOrStdout(), cfg, adminTokenFile)
 		},
 	}
@@ -128,19 +141,31 @@ Type=notify) it reports READY=1 once listening.`,
 	return cmd
 }
 
-func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+// newLogger makes the server's logger; the level can change while it runs
+// (SIGHUP).
+func newLogger(w io.Writer, level, format string) (*slog.Logger, *slog.LevelVar, error) {
+	lv, err := parseLevel(level)
+	if err != nil {
+		return nil, nil, err
 	}
-	opts := &slog.HandlerOptions{Level: lv}
+	v := &slog.LevelVar{}
+	v.Set(lv)
+	opts := &slog.HandlerOptions{Level: v}
 	switch format {
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), v, nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), v, nil
 	}
-	return nil, fmt.Errorf("log format %q: use text or json", format)
+	return nil, nil, fmt.Errorf("log format %q: use text or json", format)
+}
+
+func parseLevel(level string) (slog.Level, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return lv, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	return lv, nil
 }
 
 func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminTokenFile string) error {

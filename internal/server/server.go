@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
@@ -59,6 +60,12 @@ type Config struct {
 	// Upstream, when set, is the server this one syncs vendor repositories
 	// from.
 	Upstream *Upstream
+
+	// Reload, when set, asks the running server to re-read its TLS
+	// material (the server certificate in the data directory) and then
+	// call OnReload (the command re-reads its log level): SIGHUP.
+	Reload   <-chan struct{}
+	OnReload func() error
 
 	// AgentCertLifetime is how long agent certificates are valid; agents
 	// renew at two thirds of it. Default pki.AgentValidity (365 days).
@@ -125,6 +132,7 @@ type Server struct {
 	st      Store
 	ownsSt  bool
 	tls     *pki.Material
+	cert    atomic.Pointer[tls.Certificate] // the server certificate served; SIGHUP reloads it
 	site    *tuf.SiteRepository
 	repos   map[string]*repo // vendor repositories by name
 	metrics *metrics
@@ -209,6 +217,7 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	s.cert.Store(&s.tls.Server)
 	if s.site, err = openSite(filepath.Join(cfg.DataDir, siteDir), cfg, fresh, s.coord != nil); err != nil {
 		return nil, nil, err
 	}
@@ -479,10 +488,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // certificates from the site CA verified when presented (agents).
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{s.tls.Server},
-		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    s.tls.CA.Pool(),
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
+		ClientAuth:     tls.VerifyClientCertIfGiven,
+		ClientCAs:      s.tls.CA.Pool(),
 	}
 }
 
@@ -547,6 +556,9 @@ func (s *Server) Serve(ctx context.Context, ln, plain net.Listener, ready func()
 	if plain != nil {
 		ps = &http.Server{Handler: s.plainRoutes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 		go func() { errc <- ps.Serve(plain) }()
+	}
+	if s.cfg.Reload != nil {
+		go s.reloadOn(ctx, s.cfg.Reload)
 	}
 	s.log.Info("serving", "https", ln.Addr().String(), "url", s.URL())
 	if ready != nil {
