@@ -39,6 +39,8 @@ var stockVerdicts = map[string]Result{
 	"auditd-max-log-file":                   ResultPass,
 	"auditd-max-log-file-action":            ResultFail,
 	"auditd-space-left-action":              ResultFail,
+	"banner-issue":                          ResultFail,
+	"banner-issue-net":                      ResultFail,
 	"chrony-user":                           ResultNotApplicable,
 	"kernel-bpf-jit-harden":                 ResultFail,
 	"kernel-core-dumps-limit":               ResultFail,
