@@ -56,7 +56,7 @@ then flags. On the server's own machine, --data-dir DIR finds the server's
 URL and CA in its data directory.`,
 		Example: `  bulwark admin --server https://hq:8443 --ca-fingerprint sha256:… --token bwa_… groups list
   bulwark admin --data-dir ./bulwark-data --token-file admin.token groups create web
-  bulwark admin approve web example/BW-2026-0042 --deadline-in 72h --rollout 25
+  bulwark admin approve web example/BW-2026-0042 --deadline-in 3d --rollout 25
   bulwark admin tokens create --kind enroll --group web --max-uses 50 --expires-in 168h`,
 	}
 	pf := cmd.PersistentFlags()
@@ -417,7 +417,7 @@ func (af *approvalFlags) register(cmd *cobra.Command, withAction bool) {
 		f.StringVar(&af.action, "action", "install", "install, uninstall or decline")
 	}
 	f.StringVar(&af.deadline, "deadline", "", "install by this time (RFC 3339); overrides every agent policy")
-	f.DurationVar(&af.deadlineIn, "deadline-in", 0, "install within this long from now, e.g. 72h")
+	f.DurationVar(&af.deadlineIn, "deadline-in", 0, "install within this long from now, e.g. 3d or 72h")
 	f.IntVar(&af.rollout, "rollout", 100, "percentage of the group's computers, 1 to 100")
 }
 

@@ -86,7 +86,7 @@ the configuration is written to --config.`,
 	f := cmd.Flags()
 	f.StringVar(&o.Server, "server", "", "the update server's URL (https://host:8443)")
 	f.StringVar(&o.Token, "token", "", "an enrollment token")
-	f.StringVar(&o.CAFingerprint, "ca-fingerprint", "", "the site CA's fingerprint (sha256:…), as `bulwark server` printed it")
+	f.StringVar(&o.CAFingerprint, "ca-fingerprint", "", "the site CA's fingerprint (sha256:…), as bulwark server printed it")
 	f.StringVar(&o.Group, "group", "", "ask for this computer group (when the token allows it)")
 	f.StringVar(&o.StateDir, "state", "/var/lib/bulwark", "state directory (0700)")
 	f.StringVar(&config, "config", agent.DefaultConfigPath, "configuration file to write")

@@ -76,7 +76,7 @@ offline after init and bring them back to rotate keys.`,
 	durationFlag(f.DurationVar, (*time.Duration)(&exp.Targets), "targets-expiry", "how long targets metadata stays valid")
 	durationFlag(f.DurationVar, (*time.Duration)(&exp.Bins), "bins-expiry", "how long each hashed bin stays valid")
 	durationFlag(f.DurationVar, (*time.Duration)(&exp.Snapshot), "snapshot-expiry", "how long a snapshot stays valid")
-	durationFlag(f.DurationVar, (*time.Duration)(&exp.Timestamp), "timestamp-expiry", "how long a timestamp stays valid (run `repo refresh` more often than this)")
+	durationFlag(f.DurationVar, (*time.Duration)(&exp.Timestamp), "timestamp-expiry", "how long a timestamp stays valid (run bulwark repo refresh more often than this)")
 	return cmd
 }
 

@@ -36,5 +36,6 @@ a lockdown tool for hardening profiles, and offline media.`,
 		newGenDocsCmd(),
 	)
 	enforceUsage(root)
+	acceptDays(root)
 	return root
 }
