@@ -9,6 +9,7 @@
 //	fleet setup -data DIR [-database URL] -n N
 //	fleet storm -data DIR -url https://127.0.0.1:PORT -n N -c 64 -pid PID
 //	fleet keepalive -data DIR -url … -conns 64 -d 10s -pid PID
+//	fleet history -dir DIR -n N -days D   (database size with D days of reports)
 //
 // Not part of the test suite: bench/fleet/run.sh drives it.
 package main
@@ -60,6 +61,8 @@ func main() {
 		err = storm(os.Args[2:])
 	case "keepalive":
 		err = keepalive(os.Args[2:])
+	case "history":
+		err = history(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -552,4 +555,101 @@ func keepalive(args []string) error {
 		hc.CloseIdleConnections()
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// history measures the SQLite database of n agents that each reported
+// daily for days days, five states each, before and after pruning with the
+// default retention.
+func history(args []string) error {
+	fs := flag.NewFlagSet("history", flag.ExitOnError)
+	dir := fs.String("dir", "", "empty directory for the database")
+	n := fs.Int("n", 100000, "agents")
+	days := fs.Int("days", 60, "days of daily reports")
+	fs.Parse(args)
+	ctx := context.Background()
+	path := filepath.Join(*dir, "bulwark.db")
+	st, err := sqlite.Open(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now()
+	size := func() float64 {
+		var total int64
+		for _, suf := range []string{"", "-wal"} {
+			if fi, err := os.Stat(path + suf); err == nil {
+				total += fi.Size()
+			}
+		}
+		return float64(total) / (1 << 20)
+	}
+	ins := func(q string, rows func(exec func(args ...any) error) error) error {
+		tx, err := st.SQL().BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		stmt, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			return err
+		}
+		if err := rows(func(args ...any) error { _, err := stmt.ExecContext(ctx, args...); return err }); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	err = ins(`INSERT INTO agents (id, machine_id, hostname, os, arch, grp, cert_serial, status, enrolled_at, last_seen)
+		VALUES ($1,$2,$3,'debian 12','amd64','default',$4,'active',$5,$5)`, func(exec func(...any) error) error {
+		for i := range *n {
+			if err := exec(fmt.Sprintf("agt-%026x", i), fmt.Sprintf("%032x", i+1), "host-"+strconv.Itoa(i), fmt.Sprintf("%032x", i), now.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = ins(`INSERT INTO agent_states (agent_id, vendor, update_id, state, detail, updated_at) VALUES ($1,'example',$2,'installed','',$3)`,
+		func(exec func(...any) error) error {
+			for i := range *n {
+				for u := 1; u <= 5; u++ {
+					if err := exec(fmt.Sprintf("agt-%026x", i), fmt.Sprintf("BW-2026-%04d", u), now.UnixMilli()); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return err
+	}
+	base := size()
+	for d := *days; d >= 1; d-- {
+		err = ins(`INSERT INTO reports (agent_id, batch_id, received_at) VALUES ($1,$2,$3)`, func(exec func(...any) error) error {
+			at := now.Add(-time.Duration(d) * 24 * time.Hour).UnixMilli()
+			for i := range *n {
+				if err := exec(fmt.Sprintf("agt-%026x", i), fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", d, i>>16, i&0xffff, d, i), at); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	full := size()
+	t := time.Now()
+	pruned, err := st.Prune(ctx, store.DefaultRetention, now)
+	if err != nil {
+		return err
+	}
+	took := time.Since(t)
+	if _, err := st.SQL().ExecContext(ctx, `VACUUM`); err != nil {
+		return err
+	}
+	fmt.Printf("history: %d agents with 5 states each: %.1f MiB; with %d days of daily report batch ids: %.1f MiB; pruned %d batch ids (default retention, %s) in %.1f s; after VACUUM: %.1f MiB\n",
+		*n, base, *days, full, pruned["reports"], store.DefaultRetention.Reports, took.Seconds(), size())
+	return nil
 }

@@ -63,6 +63,7 @@ Config file (every key optional):
   retention:                 # history pruned hourly; 0 keeps it forever
     reports: 720h            # delivered batch ids (retries older than this apply again, harmlessly)
     syncs: 2160h             # finished sync runs
+    events: 100              # reported state changes kept per computer (its timeline)
   listen: ":8443"
   http: ""                   # plain HTTP for repositories only; off unless set
   hosts: [updates.example.com]

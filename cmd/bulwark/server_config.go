@@ -94,6 +94,7 @@ type serverFlags struct {
 	dataDir, database, listen, http, publicURL string
 	siteName                                   string
 	retainReports, retainSyncs                 time.Duration
+	retainEvents                               int
 	hosts, vendors                             []string
 	upstream, upstreamCA                       string
 	upstreamVendors                            []string
@@ -110,6 +111,7 @@ func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&sf.database, "database", "", "PostgreSQL URL postgres://user@host:port/name (default: SQLite in the data directory); prefer BULWARK_DATABASE or the config file when it holds a password")
 	f.StringVar(&sf.listen, "listen", ":8443", "HTTPS listen address")
 	f.DurationVar(&sf.retainReports, "retain-reports", store.DefaultRetention.Reports, "how long delivered report batch ids are remembered; 0 keeps them forever")
+	f.IntVar(&sf.retainEvents, "retain-events", store.DefaultRetention.Events, "reported state changes kept per computer (its timeline); 0 keeps them all")
 	f.DurationVar(&sf.retainSyncs, "retain-syncs", store.DefaultRetention.Syncs, "how long finished sync runs stay in the sync history; 0 keeps them forever")
 	f.StringVar(&sf.http, "http", "", "also serve repositories (only) over plain HTTP on this address; off unless set")
 	f.StringSliceVar(&sf.hosts, "host", nil, "extra DNS name or IP address for the server certificate (repeatable)")
@@ -206,6 +208,13 @@ func (c *serverFileConfig) applyEnv(lookup func(string) (string, bool)) error {
 			*d.dst() = dur
 		}
 	}
+	if v, ok := lookup("BULWARK_RETAIN_EVENTS"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("BULWARK_RETAIN_EVENTS %q: use a count such as 100, or 0 to keep all", v)
+		}
+		c.retention().Events = n
+	}
 	if v, ok := lookup("BULWARK_METADATA_ONLY"); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -276,6 +285,9 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 	}
 	if set("retain-syncs") {
 		c.retention().Syncs = sf.retainSyncs
+	}
+	if set("retain-events") {
+		c.retention().Events = sf.retainEvents
 	}
 	if set("database") {
 		c.Database = sf.database
@@ -357,7 +369,7 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 
 // serverConfig turns the merged settings into the server's Config.
 func (c *serverFileConfig) serverConfig() (server.Config, error) {
-	if r := c.Retention; r != nil && (r.Reports < 0 || r.Syncs < 0) {
+	if r := c.Retention; r != nil && (r.Reports < 0 || r.Syncs < 0 || r.Events < 0) {
 		return server.Config{}, fmt.Errorf("retention: reports %v, syncs %v: use a duration such as 720h, or 0 to keep forever", r.Reports, r.Syncs)
 	}
 	cfg := server.Config{DataDir: c.DataDir, Database: c.Database, Retention: c.Retention, Listen: c.Listen, HTTP: c.HTTP, Hosts: c.Hosts, PublicURL: c.PublicURL,

@@ -338,7 +338,7 @@ func (s *Server) consoleComputer(w http.ResponseWriter, r *http.Request) error {
 			p.Missing[row.Severity] = append(p.Missing[row.Severity], row)
 		}
 	}
-	if p.Events, err = s.st.StateEvents(ctx, c.ID, 100); err != nil {
+	if p.Events, err = s.st.StateEvents(ctx, c.ID, store.TimelineEvents); err != nil {
 		return err
 	}
 	if p.Groups, err = s.st.ListGroups(ctx); err != nil {

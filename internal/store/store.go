@@ -180,11 +180,18 @@ type Retention struct {
 	Reports time.Duration `json:"reports" yaml:"reports"`
 	// Syncs is how long finished sync runs are kept in the sync history.
 	Syncs time.Duration `json:"syncs" yaml:"syncs"`
+	// Events is how many reported state changes are kept per computer
+	// (the console's timeline); older ones are deleted.
+	Events int `json:"events" yaml:"events"`
 }
 
 // DefaultRetention keeps a month of batch ids (an agent offline longer
-// than that re-sends harmlessly) and a quarter of sync history.
-var DefaultRetention = Retention{Reports: 30 * 24 * time.Hour, Syncs: 90 * 24 * time.Hour}
+// than that re-sends harmlessly), a quarter of sync history and what a
+// computer's timeline shows.
+var DefaultRetention = Retention{Reports: 30 * 24 * time.Hour, Syncs: 90 * 24 * time.Hour, Events: TimelineEvents}
+
+// TimelineEvents is how many state changes a computer's timeline shows.
+const TimelineEvents = 100
 
 // Pruned counts what one pruning pass deleted, by table.
 type Pruned map[string]int64

@@ -29,29 +29,45 @@ var pruneRules = []pruneRule{
 			(SELECT id FROM sync_runs WHERE started_at < $1 AND finished_at IS NOT NULL LIMIT $2)`},
 }
 
+// pruneEvents deletes, at most $2 at a time, each computer's state events
+// beyond its newest $1.
+const pruneEvents = `DELETE FROM state_events WHERE id IN
+	(SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY agent_id ORDER BY id DESC) AS rn FROM state_events) ranked
+	 WHERE rn > $1 LIMIT $2)`
+
 // Prune deletes the history r no longer keeps at now.
 func (d *DB) Prune(ctx context.Context, r store.Retention, now time.Time) (store.Pruned, error) {
 	out := store.Pruned{}
 	for _, rule := range pruneRules {
-		age := rule.keep(r)
-		if age <= 0 {
-			continue
-		}
-		cutoff := ms(now.Add(-age))
-		for {
-			res, err := d.db.ExecContext(ctx, rule.del, cutoff, pruneChunk)
-			if err != nil {
+		if age := rule.keep(r); age > 0 {
+			if err := d.pruneChunks(ctx, out, rule.table, rule.del, ms(now.Add(-age))); err != nil {
 				return out, err
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return out, err
-			}
-			out[rule.table] += n
-			if n < pruneChunk {
-				break
 			}
 		}
 	}
+	if r.Events > 0 {
+		if err := d.pruneChunks(ctx, out, "state_events", pruneEvents, r.Events); err != nil {
+			return out, err
+		}
+	}
 	return out, nil
+}
+
+// pruneChunks runs del (arguments arg and the chunk size) until it deletes
+// less than a chunk, counting into out[table].
+func (d *DB) pruneChunks(ctx context.Context, out store.Pruned, table, del string, arg any) error {
+	for {
+		res, err := d.db.ExecContext(ctx, del, arg, pruneChunk)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		out[table] += n
+		if n < pruneChunk {
+			return nil
+		}
+	}
 }

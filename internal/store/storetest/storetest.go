@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 		{"Updates", testUpdates},
 		{"Syncs", testSyncs},
 		{"Prune", testPrune},
+		{"PruneEvents", testPruneEvents},
 		{"UsersSessions", testUsersSessions},
 		{"Audit", testAudit},
 		{"Compliance", testCompliance},
@@ -515,5 +516,38 @@ func testPrune(t *testing.T, s server.Store) {
 	must(t, err)
 	if len(got) != 0 {
 		t.Fatalf("Prune with a zero policy deleted %v", got)
+	}
+}
+
+// testPruneEvents: the default policy keeps each computer's newest
+// store.TimelineEvents state changes (what its timeline shows).
+func testPruneEvents(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	must(t, s.CreateAgent(ctx, agent("a1", "m1", "web")))
+	must(t, s.CreateAgent(ctx, agent("a2", "m2", "web")))
+	n := store.TimelineEvents + 3
+	var rs []*store.Report
+	for i := range n {
+		rs = append(rs, &store.Report{AgentID: "a1", BatchID: fmt.Sprintf("b%d", i), ReceivedAt: t0,
+			Changes: []store.UpdateState{{Vendor: "v", UpdateID: fmt.Sprintf("u%03d", i), State: "needed", UpdatedAt: t0}}})
+	}
+	rs = append(rs, &store.Report{AgentID: "a2", BatchID: "b0", ReceivedAt: t0,
+		Changes: []store.UpdateState{{Vendor: "v", UpdateID: "u000", State: "needed", UpdatedAt: t0}}})
+	for _, r := range rs {
+		_, err := s.ApplyReport(ctx, r)
+		must(t, err)
+	}
+	got, err := s.Prune(ctx, store.DefaultRetention, t0)
+	must(t, err)
+	if got["state_events"] != 3 {
+		t.Fatalf("Prune = %v, want 3 state events", got)
+	}
+	ev, err := s.StateEvents(ctx, "a1", 1000)
+	must(t, err)
+	if len(ev) != store.TimelineEvents || ev[0].UpdateID != fmt.Sprintf("u%03d", n-1) || ev[len(ev)-1].UpdateID != "u003" {
+		t.Fatalf("a1 keeps %d events, newest %s, oldest %s", len(ev), ev[0].UpdateID, ev[len(ev)-1].UpdateID)
+	}
+	if ev, _ := s.StateEvents(ctx, "a2", 1000); len(ev) != 1 {
+		t.Fatalf("a2's single event pruned: %+v", ev)
 	}
 }
