@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -99,7 +98,7 @@ the configuration is written to --config.`,
 }
 
 func newAgentRunCmd() *cobra.Command {
-	var config, arch string
+	var config, arch, logLevel, logFormat string
 	var once bool
 	var out *outputFormat
 	cmd := &cobra.Command{
@@ -132,7 +131,10 @@ Settings in the configuration file (YAML):
   socket                          default /run/bulwark/agent.sock`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			log, _, err := newLogger(cmd.ErrOrStderr(), logLevel, logFormat)
+			if err != nil {
+				return err
+			}
 			settings, err := agent.LoadConfig(config)
 			if errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("%w: enroll first with `bulwark agent enroll`, or name the file with --config", err)
@@ -267,6 +269,8 @@ Settings in the configuration file (YAML):
 	cmd.Flags().StringVar(&config, "config", agent.DefaultConfigPath, "configuration file")
 	cmd.Flags().StringVar(&arch, "arch", "", "dpkg architecture of a directory root (default: this machine's)")
 	cmd.Flags().BoolVar(&once, "once", false, "run one full cycle and exit")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json (under systemd each line carries its journal priority)")
 	out = addOutputFlag(cmd)
 	return cmd
 }

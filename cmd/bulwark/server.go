@@ -151,14 +151,11 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, *slog.LevelVar,
 	}
 	v := &slog.LevelVar{}
 	v.Set(lv)
-	opts := &slog.HandlerOptions{Level: v}
-	switch format {
-	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), v, nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), v, nil
+	h, err := logHandler(w, format, &slog.HandlerOptions{Level: v})
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, fmt.Errorf("log format %q: use text or json", format)
+	return slog.New(h), v, nil
 }
 
 func parseLevel(level string) (slog.Level, error) {

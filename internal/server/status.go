@@ -5,6 +5,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -79,6 +80,10 @@ func newMetrics(st AgentStore) *metrics {
 	fleet := &fleetCollector{st: st,
 		computers: prometheus.NewDesc("bulwark_computers", "Enrolled computers by status.", []string{"status"}, nil),
 		states:    prometheus.NewDesc("bulwark_update_states", "Computer × update pairs by reported state.", []string{"state"}, nil)}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "bulwark_build_info", Help: "Always 1; the labels name this build of Bulwark."}, []string{"version", "goversion"})
+	buildInfo.WithLabelValues(version.String(), runtime.Version()).Set(1)
+	m.reg.MustRegister(buildInfo)
 	m.reg.MustRegister(m.requests, m.authFailures, m.enrollments, m.renewals, m.reports, m.syncs, fleet, newCertCollector(st),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
