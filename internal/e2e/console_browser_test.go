@@ -205,7 +205,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	adm := admin{t: t, url: base, token: first.AdminToken, hc: &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}}
 
 	// The browser trusts exactly the server's certificate, by its key.
-	leaf, err := x509.ParseCertificate(srv.TLSConfig().Certificates[0].Certificate[0])
+	leaf, err := x509.ParseCertificate(srv.ServerCertificate().Certificate[0])
 	if err != nil {
 		t.Fatal(err)
 	}

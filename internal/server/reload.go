@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"path/filepath"
 
@@ -29,6 +30,10 @@ func (s *Server) ReloadTLS() error {
 	s.cert.Store(&m.Server)
 	return nil
 }
+
+// ServerCertificate is the certificate the server presents now (the last
+// one SIGHUP loaded).
+func (s *Server) ServerCertificate() *tls.Certificate { return s.cert.Load() }
 
 // reloadOn reloads the TLS material and calls OnReload at each signal on
 // reload until ctx ends. A failed reload keeps what runs.
