@@ -111,9 +111,16 @@ func (s *Server) consoleDashboard(w http.ResponseWriter, r *http.Request) error 
 	return nil
 }
 
+// daysAgo is the start of the UTC day n days before now: "not seen for n
+// days" counts whole days, so the dashboard's counts (kept per day) and the
+// lists behind them agree.
+func daysAgo(now time.Time, n int) time.Time {
+	return now.UTC().Add(-time.Duration(n) * 24 * time.Hour).Truncate(24 * time.Hour)
+}
+
 func (s *Server) dashboard(r *http.Request) (*dashboard, error) {
 	d := &dashboard{StaleDays: defaultStaleDays}
-	gs, err := s.st.GroupCompliance(r.Context(), s.now().Add(-time.Duration(d.StaleDays)*24*time.Hour))
+	gs, err := s.st.GroupCompliance(r.Context(), daysAgo(s.now(), d.StaleDays))
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +226,7 @@ func (s *Server) computerFilter(r *http.Request, limit int) (store.ComputerFilte
 			if err != nil || n < 0 || n > 3650 {
 				return f, errorf(http.StatusBadRequest, "%s %q: use a number of days from 0 to 3650", p.name, v)
 			}
-			*p.t = s.now().Add(-time.Duration(n) * 24 * time.Hour)
+			*p.t = daysAgo(s.now(), n)
 		}
 	}
 	if v := q.Get("after"); v != "" {
@@ -590,7 +597,7 @@ func (s *Server) consoleApproval(w http.ResponseWriter, r *http.Request) error {
 // Groups.
 
 func (s *Server) consoleGroups(w http.ResponseWriter, r *http.Request) error {
-	gs, err := s.st.GroupCompliance(r.Context(), s.now().Add(-defaultStaleDays*24*time.Hour))
+	gs, err := s.st.GroupCompliance(r.Context(), daysAgo(s.now(), defaultStaleDays))
 	if err != nil {
 		return err
 	}

@@ -62,7 +62,7 @@ func (s *Server) writeCompliance(w http.ResponseWriter, r *http.Request, by, for
 		}
 	case "groups":
 		header = []string{"group", "computers", "compliant", "missing_critical", "missing_important", "missing_other", "failed", "pending_reboot", "stale"}
-		gs, err := s.st.GroupCompliance(ctx, s.now().Add(-defaultStaleDays*24*time.Hour))
+		gs, err := s.st.GroupCompliance(ctx, daysAgo(s.now(), defaultStaleDays))
 		if err != nil {
 			return err
 		}

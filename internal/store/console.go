@@ -71,7 +71,7 @@ type ComputerFilter struct {
 	Reboot    bool      // waiting for a reboot
 	OS        string    // exact OS string
 	SeenAfter time.Time // last seen at or after (zero: any)
-	StaleFrom time.Time // last seen before (zero: any)
+	StaleFrom time.Time // last seen before (zero: any); the dashboard's counts use the start of a UTC day
 	After     string    // cursor: hostname + "\x00" + id of the last row shown
 	Limit     int
 }
@@ -85,6 +85,6 @@ type GroupCompliance struct {
 	MissingOther     int    `json:"missing_other"`
 	Failed           int    `json:"failed"`         // computers with a failed install
 	PendingReboot    int    `json:"pending_reboot"` // computers waiting for a reboot
-	Stale            int    `json:"stale"`          // not seen since the stale time
+	Stale            int    `json:"stale"`          // last seen on a UTC day before the stale time's
 	Compliant        int    `json:"compliant"`      // missing nothing, nothing failed
 }

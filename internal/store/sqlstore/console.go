@@ -261,9 +261,9 @@ func (d *DB) Computer(ctx context.Context, id string) (*store.Computer, error) {
 }
 
 // GroupCompliance counts, per group, the computers in each compliance
-// class, read from the counts triggers keep current (migration 000902);
-// stale are those last seen before staleBefore, counted through the
-// (last_seen, grp) index. Every group is listed, empty ones too.
+// class, read from the counts triggers keep current (migrations 000902-5);
+// stale are those last seen on a UTC day before the one staleBefore falls
+// in. Every group is listed, empty ones too.
 func (d *DB) GroupCompliance(ctx context.Context, staleBefore time.Time) ([]store.GroupCompliance, error) {
 	return queryList(ctx, d.db, func(s interface{ Scan(...any) error }) (*store.GroupCompliance, error) {
 		var g store.GroupCompliance
@@ -273,8 +273,8 @@ func (d *DB) GroupCompliance(ctx context.Context, staleBefore time.Time) ([]stor
 			COALESCE(c.failed, 0), COALESCE(c.reboot, 0), COALESCE(s.n, 0), COALESCE(c.compliant, 0)
 		FROM groups g
 		LEFT JOIN group_compliance c ON c.grp = g.name
-		LEFT JOIN (SELECT grp, COUNT(*) AS n FROM agents WHERE last_seen < $1 GROUP BY grp) s ON s.grp = g.name
-		ORDER BY g.name`, ms(staleBefore))
+		LEFT JOIN (SELECT grp, SUM(n) AS n FROM group_seen WHERE day < $1 GROUP BY grp) s ON s.grp = g.name
+		ORDER BY g.name`, ms(staleBefore)/86400000)
 }
 
 // GroupStateCounts counts the computers of one group ("" for all) in each

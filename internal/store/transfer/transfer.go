@@ -40,9 +40,9 @@ type Options struct {
 }
 
 // skipped are tables the copy leaves alone: each database's own migration
-// bookkeeping, and group_compliance, which the target's triggers fill as
-// the agents are copied (migrations 000902-3).
-var skipped = map[string]bool{"goose_db_version": true, "group_compliance": true}
+// bookkeeping, and group_compliance and group_seen, which the target's
+// triggers fill as the agents are copied (migrations 000902-5).
+var skipped = map[string]bool{"goose_db_version": true, "group_compliance": true, "group_seen": true}
 
 type column struct {
 	name string
