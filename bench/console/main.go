@@ -99,12 +99,14 @@ func main() {
 	}
 
 	// Peers, same file, same run: the sqlite3 CLI running the dashboard's
-	// query (process start included), and the query a dashboard without the
-	// kept figures would need (every state joined with the index).
+	// own query on the kept counts (process start included), and the query
+	// a dashboard without kept counts would need (every state joined with
+	// the index).
 	st.Close()
-	kept := `SELECT grp, COUNT(*), SUM(CASE WHEN miss_critical > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN miss_important > 0 THEN 1 ELSE 0 END),
-		SUM(CASE WHEN failed > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN pending_reboot > 0 THEN 1 ELSE 0 END), SUM(CASE WHEN last_seen < 0 THEN 1 ELSE 0 END)
-		FROM agents GROUP BY grp;`
+	day := time.Now().Add(-7*24*time.Hour).UnixMilli() / 86400000
+	kept := fmt.Sprintf(`SELECT g.name, c.computers, c.critical, c.important, c.other, c.failed, c.reboot, s.n, c.compliant FROM groups g
+		LEFT JOIN group_compliance c ON c.grp = g.name LEFT JOIN (SELECT grp, SUM(n) AS n FROM group_seen WHERE day < %d GROUP BY grp) s ON s.grp = g.name
+		ORDER BY g.name;`, day)
 	scan := `SELECT a.grp, COUNT(DISTINCT a.id) FROM agents a JOIN agent_states s ON s.agent_id = a.id JOIN updates u ON u.vendor = s.vendor AND u.id = s.update_id
 		WHERE s.state IN ('needed','downloaded','failed') AND u.severity = 'critical' GROUP BY a.grp;`
 	cli := func(q string) time.Duration {
@@ -120,8 +122,10 @@ func main() {
 		return med
 	}
 	keptT, scanT := cli(kept), cli(scan)
-	fmt.Printf("\nsqlite3 CLI, the dashboard's group query on the kept figures: median %s (bulwark's whole dashboard page: %.2f× that)\n", ms(keptT), float64(dashMedian)/float64(keptT))
-	fmt.Printf("sqlite3 CLI, the same count from every state (no kept figures): median %s (%.1f× the kept query)\n", ms(scanT), float64(scanT)/float64(keptT))
+	fmt.Printf("\nPeer, same file, same run: the sqlite3 CLI running the dashboard's query on the kept counts: median %s, process start included "+
+		"(bulwark's whole dashboard page, rendered: %.2f× that).\n", ms(keptT), float64(dashMedian)/float64(keptT))
+	fmt.Printf("Without kept counts: the sqlite3 CLI counting computers missing a critical update from every state: median %s (%.0f× bulwark's dashboard page).\n",
+		ms(scanT), float64(scanT)/float64(dashMedian))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
