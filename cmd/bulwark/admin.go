@@ -24,6 +24,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/termtext"
 )
 
 // adminOptions say how `bulwark admin` reaches the server.
@@ -51,18 +52,22 @@ only the server's site CA, pinned by fingerprint.
 
 Connection settings, lowest first: the YAML file given with --config (or
 $XDG_CONFIG_HOME/bulwark/admin.yaml when present; keys server, token,
-ca_fingerprint), BULWARK_SERVER, BULWARK_TOKEN and BULWARK_CA_FINGERPRINT,
-then flags. On the server's own machine, --data-dir DIR finds the server's
+ca_fingerprint; with a token it must be mode 0600), BULWARK_SERVER,
+BULWARK_TOKEN and BULWARK_CA_FINGERPRINT, then flags. Give the token with
+--token-file FILE (mode 0600, refused when others can read it) or
+--token-file - (stdin); --token works but shows the token to every user of the
+machine in ps. On the server's own machine, --data-dir DIR finds the server's
 URL and CA in its data directory.`,
-		Example: `  bulwark admin --server https://hq:8443 --ca-fingerprint sha256:… --token bwa_… groups list
+		Example: `  bulwark admin --server https://hq:8443 --ca-fingerprint sha256:… --token-file admin.token groups list
+  pass show bulwark/admin | bulwark admin --server https://hq:8443 --ca-fingerprint sha256:… --token-file - status
   bulwark admin --data-dir ./bulwark-data --token-file admin.token groups create web
   bulwark admin approve web example/BW-2026-0042 --deadline-in 3d --rollout 25
   bulwark admin tokens create --kind enroll --group web --max-uses 50 --expires-in 168h`,
 	}
 	pf := cmd.PersistentFlags()
 	pf.StringVar(&o.server, "server", "", "server URL, https://host:port")
-	pf.StringVar(&o.token, "token", "", "API token (bwa_…)")
-	pf.StringVar(&o.tokenFile, "token-file", "", "read the API token from this file")
+	pf.StringVar(&o.token, "token", "", "API token (bwa_…); visible to other users in ps: prefer --token-file")
+	pf.StringVar(&o.tokenFile, "token-file", "", "read the API token from this file (mode 0600), or from stdin with -")
 	pf.StringVar(&o.caFingerprint, "ca-fingerprint", "", "the server's site CA fingerprint, sha256:<64 hex>")
 	pf.StringVar(&o.dataDir, "data-dir", "", "a local server's data directory: its URL and CA are read from it")
 	pf.StringVar(&o.config, "config", "", "YAML file with server, token and ca_fingerprint")
@@ -84,7 +89,7 @@ type apiClient struct {
 	wait  time.Duration
 }
 
-func (o *adminOptions) client() (*apiClient, error) {
+func (o *adminOptions) client(stdin io.Reader, stderr io.Writer) (*apiClient, error) {
 	var fc adminFileConfig
 	path := o.config
 	if path == "" {
@@ -104,6 +109,16 @@ func (o *adminOptions) client() (*apiClient, error) {
 		if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("admin config %s: %w", path, err)
 		}
+		// A config that holds a token is a secret file (F17).
+		if fc.Token != "" {
+			fi, err := os.Stat(path)
+			if err != nil {
+				return nil, fmt.Errorf("admin config: %w", err)
+			}
+			if err := capread.CheckPrivate(path, fi); err != nil {
+				return nil, fmt.Errorf("admin config holds a token: %w", err)
+			}
+		}
 	}
 	pick := func(flag, env, file string) string {
 		if flag != "" {
@@ -118,12 +133,21 @@ func (o *adminOptions) client() (*apiClient, error) {
 	token := pick(o.token, "BULWARK_TOKEN", fc.Token)
 	pin := pick(o.caFingerprint, "BULWARK_CA_FINGERPRINT", fc.CAFingerprint)
 	deadline := time.Now().Add(o.wait)
+	if o.token != "" {
+		tokenOnCommandLine(stderr, "token", "token-file", "BULWARK_TOKEN")
+	}
 	if o.tokenFile != "" {
-		b, err := readWaiting(o.tokenFile, 4<<10, deadline)
-		if err != nil {
-			return nil, fmt.Errorf("token file: %w", err)
+		if o.tokenFile != "-" {
+			// A server started at the same time writes the file.
+			if _, err := readWaiting(o.tokenFile, maxTokenFile, deadline); err != nil {
+				return nil, fmt.Errorf("--token-file: %w", err)
+			}
 		}
-		token = strings.TrimSpace(string(b))
+		t, err := readTokenFile("token-file", o.tokenFile, stdin)
+		if err != nil {
+			return nil, err
+		}
+		token = t
 	}
 	if o.dataDir != "" {
 		if pin == "" {
@@ -160,7 +184,7 @@ func (o *adminOptions) client() (*apiClient, error) {
 		return nil, errors.New("no CA fingerprint: give --ca-fingerprint sha256:… as the server printed it (or --data-dir)")
 	}
 	if token == "" {
-		return nil, errors.New("no API token: give --token, --token-file, BULWARK_TOKEN or a config file")
+		return nil, errors.New("no API token: give --token-file FILE (or - for stdin), BULWARK_TOKEN or a config file (mode 0600)")
 	}
 	tc, err := pki.PinnedClientConfig(pin)
 	if err != nil {
@@ -248,7 +272,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 // call runs one API call and prints the answer: raw JSON with -o json, or
 // through text.
 func (o *adminOptions) call(cmd *cobra.Command, method, path string, body any, text func(w io.Writer, raw []byte) error) error {
-	c, err := o.client()
+	c, err := o.client(cmd.InOrStdin(), cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -261,10 +285,16 @@ func (o *adminOptions) call(cmd *cobra.Command, method, path string, body any, t
 		if len(raw) == 0 {
 			raw = json.RawMessage(`{}`)
 		}
+		// Valid JSON holds no raw control characters (they are \u
+		// escapes), so nothing the server relays reaches the terminal.
+		if !json.Valid(raw) {
+			return fmt.Errorf("the server's answer to %s %s is not valid JSON", method, path)
+		}
 		_, err := w.Write(raw)
 		return err
 	}
-	return text(w, raw)
+	// Every text output escapes what could drive the terminal (F9).
+	return text(termtext.NewWriter(w), raw)
 }
 
 func say(msg string) func(io.Writer, []byte) error {
@@ -278,7 +308,11 @@ func table(w io.Writer, header string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		cells := make([]string, len(r))
+		for i, c := range r {
+			cells[i] = termtext.Escape(c) // a tab or newline in a cell would fake columns or rows
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
 	}
 	return tw.Flush()
 }
@@ -306,7 +340,7 @@ func adminStatusCmd(o *adminOptions) *cobra.Command {
 					fmt.Fprintf(w, "vendor %s (%s): root %s, timestamp v%d\n", r.Name, r.Kind, orPending(r.RootFingerprint), r.TimestampVersion)
 				}
 				for _, s := range st.LastSyncs {
-					fmt.Fprintf(w, "last sync of %s: %s at %s %s\n", s.Vendor, s.Status, fmtTime(&s.StartedAt), s.Error)
+					fmt.Fprintf(w, "last sync of %s: %s at %s %s\n", s.Vendor, s.Status, fmtTime(&s.StartedAt), termtext.Escape(s.Error))
 				}
 				for k, n := range st.Computers {
 					fmt.Fprintf(w, "computers %s: %d\n", k, n)
@@ -558,7 +592,7 @@ func adminComputersCmd(o *adminOptions) *cobra.Command {
 				rows = append(rows, []string{c.ID, c.Hostname, c.Group, c.Status, c.OS, fmtTime(&c.LastSeen), certExpiry(c.CertNotAfter),
 					fmt.Sprintf("%d/%d/%d", c.MissingCritical, c.MissingImportant, c.MissingOther), fmt.Sprint(c.Failed), c.Flag})
 			}
-			return table(w, "ID\tHOSTNAME\tGROUP\tSTATUS\tOS\tLAST SEEN\tCERT EXPIRES\tMISSING C/I/O\tFAILED\tFLAG", rows)
+			return table(termtext.NewWriter(w), "ID\tHOSTNAME\tGROUP\tSTATUS\tOS\tLAST SEEN\tCERT EXPIRES\tMISSING C/I/O\tFAILED\tFLAG", rows)
 		},
 	}
 	list.Flags().StringVar(&group, "group", "", "only this group")
@@ -572,7 +606,7 @@ func adminComputersCmd(o *adminOptions) *cobra.Command {
 					if err := json.Unmarshal(raw, &c); err != nil {
 						return err
 					}
-					fmt.Fprintf(w, "%s %s group=%s status=%s os=%q arch=%s machine=%s last seen %s certificate expires %s %s\n", c.ID, c.Hostname, c.Group, c.Status, c.OS, c.Arch, c.MachineID, fmtTime(&c.LastSeen), certExpiry(c.CertNotAfter), c.Flag)
+					fmt.Fprintf(w, "%s %s group=%s status=%s os=%q arch=%s machine=%s last seen %s certificate expires %s %s\n", c.ID, c.Hostname, c.Group, c.Status, c.OS, c.Arch, c.MachineID, fmtTime(&c.LastSeen), certExpiry(c.CertNotAfter), termtext.Escape(c.Flag))
 					var rows [][]string
 					for _, u := range c.Updates {
 						rows = append(rows, []string{u.Vendor + "/" + u.UpdateID, u.State, fmtTime(&u.UpdatedAt), u.Detail})
@@ -585,6 +619,17 @@ func adminComputersCmd(o *adminOptions) *cobra.Command {
 			Use: "remove ID", Short: "Remove a computer; its certificate is refused from then on", Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "DELETE", "/api/v1/computers/"+url.PathEscape(args[0]), nil, say("Removed "+args[0]+"."))
+			},
+		},
+		&cobra.Command{
+			Use:   "approve ID",
+			Short: "Approve a pending enrollment: it becomes active, other identities of its machine id are revoked",
+			Long: `A computer is pending when it enrolled with the machine id of an active computer
+without presenting that computer's certificate (a reinstalled machine, or someone
+claiming its name). Approve it only if it is the real machine.`,
+			Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "POST", "/api/v1/computers/"+url.PathEscape(args[0])+"/approve", nil, say("Approved "+args[0]+"."))
 			},
 		},
 		&cobra.Command{
@@ -731,7 +776,7 @@ func certExpiry(t time.Time) string {
 // allComputers reads every page of the computer list (the API answers a
 // page at a time with a cursor in next).
 func (o *adminOptions) allComputers(cmd *cobra.Command, q url.Values) ([]store.Computer, error) {
-	c, err := o.client()
+	c, err := o.client(cmd.InOrStdin(), cmd.ErrOrStderr())
 	if err != nil {
 		return nil, err
 	}

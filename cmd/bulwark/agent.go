@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
+	"github.com/bulwarkhq/bulwark/internal/termtext"
 )
 
 func newAgentCmd() *cobra.Command {
@@ -54,18 +55,18 @@ func newAgentStatusCmd() *cobra.Command {
 			if out.JSON() {
 				return printJSON(cmd.OutOrStdout(), st)
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "Agent:\t%s\n", st.AgentID)
-			fmt.Fprintf(w, "Server:\t%s\n", st.Server)
-			fmt.Fprintf(w, "Group:\t%s\n", st.Group)
+			w := tabwriter.NewWriter(termtext.NewWriter(cmd.OutOrStdout()), 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "Agent:\t%s\n", termtext.Escape(st.AgentID))
+			fmt.Fprintf(w, "Server:\t%s\n", termtext.Escape(st.Server))
+			fmt.Fprintf(w, "Group:\t%s\n", termtext.Escape(st.Group))
 			fmt.Fprintf(w, "Policy:\t%s\n", st.Mode)
 			fmt.Fprintf(w, "Last check-in:\t%s\n", when(st.LastCheckIn))
 			if st.LastError != "" {
-				fmt.Fprintf(w, "Last error:\t%s\n", st.LastError)
+				fmt.Fprintf(w, "Last error:\t%s\n", termtext.Escape(st.LastError))
 			}
 			fmt.Fprintf(w, "Next check-in:\t%s\n", when(st.NextCheckIn))
 			if st.Busy != "" {
-				fmt.Fprintf(w, "Now:\t%s\n", st.Busy)
+				fmt.Fprintf(w, "Now:\t%s\n", termtext.Escape(st.Busy))
 			}
 			if !st.CertNotAfter.IsZero() {
 				fmt.Fprintf(w, "Certificate:\texpires %s, renewed from %s\n", when(st.CertNotAfter), when(st.CertRenewal))
@@ -107,10 +108,11 @@ func newAgentUpdatesCmd() *cobra.Command {
 			if out.JSON() {
 				return printJSON(cmd.OutOrStdout(), ups)
 			}
-			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			w := tabwriter.NewWriter(termtext.NewWriter(cmd.OutOrStdout()), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "UPDATE\tSTATE\tSEVERITY\tTITLE\tREASON")
 			for _, u := range ups {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", u.Key, u.State, u.Severity, u.Title, u.Reason)
+				e := termtext.Escape
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e(u.Key), e(string(u.State)), e(u.Severity), e(u.Title), e(u.Reason))
 			}
 			return w.Flush()
 		},
@@ -164,7 +166,7 @@ With --site sha256:… the site's approvals for --group are followed instead.`,
 			if out.JSON() {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
-			w := cmd.OutOrStdout()
+			w := termtext.NewWriter(cmd.OutOrStdout())
 			for _, k := range res.Pass.Installed {
 				fmt.Fprintf(w, "installed %s\n", k)
 			}

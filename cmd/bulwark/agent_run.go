@@ -17,22 +17,34 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/facts"
 	"github.com/bulwarkhq/bulwark/internal/sdnotify"
+	"github.com/bulwarkhq/bulwark/internal/termtext"
 	"github.com/bulwarkhq/bulwark/internal/version"
 )
 
 func newAgentEnrollCmd() *cobra.Command {
 	var o agent.EnrollOptions
-	var config, root, arch string
+	var config, root, arch, tokenFile string
 	cmd := &cobra.Command{
-		Use:   "enroll --server URL --token T --ca-fingerprint sha256:…",
+		Use:   "enroll --server URL --token-file FILE --ca-fingerprint sha256:…",
 		Short: "Join this machine to an update server",
 		Long: `Enroll this machine with an update server: pin the site CA by the fingerprint
 that ` + "`bulwark server`" + ` printed, send a certificate request and the machine's facts
 (machine id, hostname, OS, architecture) with an enrollment token, and keep the
 client certificate, the site and vendor roots and the agent id in the state
 directory (0700). The private key never leaves the machine. The server part of
-the configuration is written to --config.`,
-		Example: `  bulwark agent enroll --server https://updates.example:8443 --token bwe_… --ca-fingerprint sha256:…
+the configuration is written to --config.
+
+The token comes from --token-file FILE (mode 0600; a file other users can read
+is refused) or --token-file - (stdin). --token works but shows the token to
+every user of the machine in ps.
+
+Enrolling again on an enrolled machine (same state directory, same site CA)
+presents the current client certificate, and the server replaces the old
+identity at once. An enrollment that claims the machine id of an enrolled
+computer without its certificate stays pending until an admin approves it
+(` + "`bulwark admin computers approve`" + `).`,
+		Example: `  bulwark agent enroll --server https://updates.example:8443 --token-file enroll.token --ca-fingerprint sha256:…
+  printf '%s\n' "$TOKEN" | bulwark agent enroll --server https://updates.example:8443 --token-file - --ca-fingerprint sha256:…
   bulwark agent enroll … --group web-servers      # ask for a group (client-side targeting)
   bulwark agent enroll … --state ./state --root ./image --config ./agent.yaml   # a directory root, unprivileged`,
 		Args: cobra.NoArgs,
@@ -53,6 +65,18 @@ the configuration is written to --config.`,
 				host, _ = os.Hostname()
 			}
 			o.Facts = agent.MachineFacts{MachineID: inv.MachineID, Hostname: host, OS: strings.TrimSpace(inv.OSID + " " + inv.OSVersionID), Arch: inv.Arch}
+			switch {
+			case tokenFile != "" && o.Token != "":
+				return errors.New("give the enrollment token once: --token-file or --token, not both")
+			case tokenFile != "":
+				if o.Token, err = readTokenFile("token-file", tokenFile, cmd.InOrStdin()); err != nil {
+					return err
+				}
+			case o.Token != "":
+				tokenOnCommandLine(cmd.ErrOrStderr(), "token", "token-file", "")
+			default:
+				return errors.New("no enrollment token: give --token-file FILE (or - for stdin); create one with `bulwark admin tokens create --kind enroll`")
+			}
 			e, err := agent.Enroll(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -79,19 +103,23 @@ the configuration is written to --config.`,
 				fmt.Fprintf(w, "  vendor %s: %s\n", v.Name, v.MetadataURL)
 			}
 			fmt.Fprintf(w, "Configuration: %s. Start the agent: bulwark agent run --config %s\n", config, config)
+			if e.Status == "pending" {
+				fmt.Fprintf(w, "Pending: %s\nThe server refuses this computer until an admin approves it.\n", termtext.Escape(e.Message))
+			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Server, "server", "", "the update server's URL (https://host:8443)")
-	f.StringVar(&o.Token, "token", "", "an enrollment token")
+	f.StringVar(&tokenFile, "token-file", "", "read the enrollment token from this file (mode 0600), or from stdin with -")
+	f.StringVar(&o.Token, "token", "", "the enrollment token itself; visible to other users in ps: prefer --token-file")
 	f.StringVar(&o.CAFingerprint, "ca-fingerprint", "", "the site CA's fingerprint (sha256:…), as bulwark server printed it")
 	f.StringVar(&o.Group, "group", "", "ask for this computer group (when the token allows it)")
 	f.StringVar(&o.StateDir, "state", "/var/lib/bulwark", "state directory (0700)")
 	f.StringVar(&config, "config", agent.DefaultConfigPath, "configuration file to write")
 	f.StringVar(&root, "root", "/", "the root this agent manages (a directory for golden images and tests)")
 	f.StringVar(&arch, "arch", "", "dpkg architecture of a directory root (default: this machine's)")
-	for _, r := range []string{"server", "token", "ca-fingerprint"} {
+	for _, r := range []string{"server", "ca-fingerprint"} {
 		cmd.MarkFlagRequired(r)
 	}
 	return cmd
@@ -276,13 +304,14 @@ Settings in the configuration file (YAML):
 }
 
 func printAgentSummary(cmd *cobra.Command, d *agent.Daemon) {
-	w := cmd.OutOrStdout()
+	w := termtext.NewWriter(cmd.OutOrStdout())
 	st := d.Status()
-	fmt.Fprintf(w, "Agent %s, group %s, policy %s.\n", st.AgentID, st.Group, st.Mode)
+	e := termtext.Escape
+	fmt.Fprintf(w, "Agent %s, group %s, policy %s.\n", e(st.AgentID), e(st.Group), e(string(st.Mode)))
 	for _, u := range d.Updates() {
-		line := fmt.Sprintf("  %-28s %-26s %s", u.Key, u.State, u.Title)
+		line := fmt.Sprintf("  %-28s %-26s %s", e(u.Key), e(string(u.State)), e(u.Title))
 		if u.Reason != "" {
-			line += " — " + u.Reason
+			line += " — " + e(u.Reason)
 		}
 		fmt.Fprintln(w, line)
 	}

@@ -553,7 +553,7 @@ func importApprovals(cmd *cobra.Command, dir, dataDir, tokenFile string, s *medi
 		return err
 	}
 	o := &adminOptions{dataDir: dataDir, tokenFile: tokenFile, wait: time.Minute}
-	c, err := o.client()
+	c, err := o.client(cmd.InOrStdin(), cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/sdnotify"
@@ -32,10 +34,12 @@ func newServerCmd() *cobra.Command {
 ./bulwark-data (SQLite, site repository, TLS material; created 0700), HTTPS on
 :8443 with a site CA and server certificate made on first start (for the host
 name, localhost and the machine's addresses). On first start it prints the
-console URL, an admin token (shown once, stored only as a hash), the console's
-first admin user "admin" with its password (printed only on a terminal;
-otherwise written to <data dir>/first-admin-password, mode 0600, whose path is
-printed) and the exact command that enrolls an agent.
+console URL, an admin token (stored only as a hash), the console's first admin
+user "admin" with its password and the exact command that enrolls an agent.
+Secrets are printed only when the output is a terminal; otherwise (systemd's
+journal, a log file) they are written to admin.token, enroll.token and
+first-admin-password (mode 0600) in the data directory and only the paths are
+printed. The first enrollment token is valid 24 hours for 100 enrollments.
 
 It serves, over HTTPS only unless --http is given:
   /                          status page (version, repositories, sync, computers)
@@ -80,7 +84,7 @@ Config file (every key optional):
     jitter: 6m
     metadata_only: false     # agents then fetch payloads from the upstream
     mode: autonomous         # or replica: groups and approvals from the upstream
-    token: bwa_…             # replica: an upstream API token (viewer)
+    token: bwa_…             # replica: an upstream API token (viewer); the file must then be mode 0600
     products: []             # filters; empty = everything
     classifications: []
     severities: []
@@ -185,17 +189,7 @@ func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminToken
 			fmt.Fprintf(out, "  vendor repository %s (%s): root %s\n", r.Name, r.Kind, orPending(r.RootFingerprint))
 		}
 		if first != nil {
-			fmt.Fprintf(out, "\nAdmin token (shown once, stored only as a hash; keep it safe):\n  %s\n", first.AdminToken)
-			if adminTokenFile != "" {
-				if err := atomicfile.WriteFile(adminTokenFile, []byte(first.AdminToken+"\n"), 0o600); err != nil {
-					fmt.Fprintf(out, "  (could not write %s: %v)\n", adminTokenFile, err)
-				}
-			}
-			showFirstPassword(out, cfg.DataDir, url, first)
-			fmt.Fprintf(out, "\nEnroll an agent (token valid 7 days; make more with 'bulwark admin tokens create --kind enroll'):\n")
-			fmt.Fprintf(out, "  bulwark agent enroll --server %s --token %s --ca-fingerprint %s\n", url, first.EnrollToken, pin)
-			fmt.Fprintf(out, "\nAdminister:\n  bulwark admin --server %s --ca-fingerprint %s --token <admin token> groups list\n", url, pin)
-			fmt.Fprintf(out, "\nSync another server from this one: on it, run\n  bulwark server --upstream %s --upstream-ca %s --upstream-vendor NAME=<root fingerprint above>\n", url, pin)
+			printFirstStart(out, cfg.DataDir, adminTokenFile, url, pin, first)
 		} else {
 			fmt.Fprintf(out, "\nThe admin token was shown at first start; make more with 'bulwark admin tokens create'.\n")
 		}
@@ -207,6 +201,58 @@ func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminToken
 	err = s.Run(ctx, ready)
 	_ = sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), "STOPPING=1")
 	return err
+}
+
+// First-start secret files in the data directory (F8), written when the
+// banner does not go to a terminal (a journal, a log file, a pipe).
+const (
+	firstAdminTokenFile  = "admin.token"
+	firstEnrollTokenFile = "enroll.token"
+)
+
+// printFirstStart shows the first admin token and the enrollment command.
+// On a terminal the secrets are printed; anywhere else (systemd's journal,
+// a log file) they go to 0600 files in the data directory and only their
+// paths are printed, and the enrollment command reads the token from a
+// file, never from the command line.
+func printFirstStart(out io.Writer, dataDir, adminTokenFile, url, pin string, first *server.FirstStart) {
+	f, ok := out.(*os.File)
+	tty := ok && term.IsTerminal(int(f.Fd()))
+	write := func(p, secret string) bool {
+		if err := atomicfile.WriteFile(p, []byte(secret+"\n"), 0o600); err != nil {
+			fmt.Fprintf(out, "  (could not write %s: %v)\n", p, err)
+			return false
+		}
+		return true
+	}
+	if adminTokenFile != "" {
+		write(adminTokenFile, first.AdminToken)
+	}
+	lifetime := fmt.Sprintf("valid %d hours for %d enrollments", int(server.FirstEnrollLifetime.Hours()), server.FirstEnrollUses)
+	if tty {
+		fmt.Fprintf(out, "\nAdmin token (shown once, stored only as a hash; keep it safe):\n  %s\n", first.AdminToken)
+		showFirstPassword(out, dataDir, url, first)
+		fmt.Fprintf(out, "\nEnroll an agent (token %s; make more with 'bulwark admin tokens create --kind enroll'):\n", lifetime)
+		fmt.Fprintf(out, "  printf '%%s\\n' %s | bulwark agent enroll --server %s --token-file - --ca-fingerprint %s\n", first.EnrollToken, url, pin)
+	} else {
+		adminPath := adminTokenFile
+		if adminPath == "" {
+			adminPath = filepath.Join(dataDir, firstAdminTokenFile)
+			if !write(adminPath, first.AdminToken) {
+				adminPath = ""
+			}
+		}
+		enrollPath := filepath.Join(dataDir, firstEnrollTokenFile)
+		if !write(enrollPath, first.EnrollToken) {
+			enrollPath = ""
+		}
+		fmt.Fprintf(out, "\nAdmin token (stored only as a hash; not printed here because this is not a terminal):\n  in %s (mode 0600): move it somewhere safe\n", adminPath)
+		showFirstPassword(out, dataDir, url, first)
+		fmt.Fprintf(out, "\nEnroll an agent (token in %s, mode 0600, %s; copy it to the machine):\n", enrollPath, lifetime)
+		fmt.Fprintf(out, "  bulwark agent enroll --server %s --token-file %s --ca-fingerprint %s\n", url, firstEnrollTokenFile, pin)
+	}
+	fmt.Fprintf(out, "\nAdminister:\n  bulwark admin --server %s --ca-fingerprint %s --token-file <admin token file> groups list\n", url, pin)
+	fmt.Fprintf(out, "\nSync another server from this one: on it, run\n  bulwark server --upstream %s --upstream-ca %s --upstream-vendor NAME=<root fingerprint above>\n", url, pin)
 }
 
 func orPending(s string) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -76,7 +77,34 @@ func loadServerConfig(path string) (*serverFileConfig, error) {
 	if len(b) > maxConfigSize {
 		return nil, fmt.Errorf("config %s: over the %d byte limit", path, maxConfigSize)
 	}
-	return parseServerConfig(path, b, c)
+	if c, err = parseServerConfig(path, b, c); err != nil {
+		return nil, err
+	}
+	// A config holding a secret (the upstream token, a database password)
+	// must be private, like key and token files (F17).
+	if c.holdsSecret() {
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := capread.CheckPrivate(path, fi); err != nil {
+			return nil, fmt.Errorf("config holds a secret: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// holdsSecret reports whether the file config carries a token or password.
+func (c *serverFileConfig) holdsSecret() bool {
+	if c.Upstream != nil && c.Upstream.Token != "" {
+		return true
+	}
+	if u, err := url.Parse(c.Database); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func parseServerConfig(name string, b []byte, c *serverFileConfig) (*serverFileConfig, error) {
@@ -349,7 +377,7 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 		c.up().Mode = sf.mode
 	}
 	if set("upstream-token-file") {
-		b, err := capread.File(sf.tokenFile, 4<<10)
+		b, err := capread.Secret(sf.tokenFile, maxTokenFile)
 		if err != nil {
 			return fmt.Errorf("--upstream-token-file: %w", err)
 		}

@@ -56,6 +56,8 @@ type enrollRequest struct {
 // state directory, with client.key, client.crt and ca.crt beside it).
 type Enrollment struct {
 	AgentID     string    `json:"agent_id"`
+	Status      string    `json:"status,omitempty"`  // pending: waits for an admin's approval
+	Message     string    `json:"message,omitempty"` // why, when pending
 	Certificate string    `json:"certificate"`
 	CA          string    `json:"ca"`
 	Group       string    `json:"group"`
@@ -110,6 +112,15 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 		return nil, err
 	}
 	body, _ := json.Marshal(enrollRequest{Token: o.Token, CSR: csrPEM, Facts: o.Facts, Group: o.Group})
+	// Re-enrolling with the same site CA: present the current client
+	// certificate, which proves to the server that this is the machine that
+	// holds the old identity, so the server retires it at once rather than
+	// holding the new one for an admin's approval.
+	if prev, err := LoadEnrollment(o.StateDir); err == nil && sameCA(prev.CA, o.CAFingerprint) {
+		if pc, err := prev.TLSConfig(o.StateDir); err == nil {
+			tlsConf.GetClientCertificate = pc.GetClientCertificate
+		}
+	}
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(o.Server, "/")+"/agent/v1/enroll", bytes.NewReader(body))
 	if err != nil {
@@ -201,9 +212,23 @@ func (e *Enrollment) TLSConfig(dir string) (*tls.Config, error) {
 	// The session cache lets the next check-in resume the TLS session (no
 	// certificate exchange or signatures): most of a check-in's server CPU.
 	// A renewal empties it: a resumed session carries the old certificate.
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12,
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12, CipherSuites: pki.CipherSuites(),
 		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return id.cur.Load(), nil },
 		ClientSessionCache:   id}, nil
+}
+
+// sameCA reports whether caPEM is the CA with the pinned fingerprint.
+func sameCA(caPEM, fingerprint string) bool {
+	c, err := parseCert(caPEM)
+	if err != nil {
+		return false
+	}
+	want, err := pki.ParseFingerprint(fingerprint)
+	if err != nil {
+		return false
+	}
+	got, _ := pki.ParseFingerprint(pki.Fingerprint(c))
+	return bytes.Equal(got, want)
 }
 
 func parseCert(p string) (*x509.Certificate, error) {

@@ -359,6 +359,7 @@ func PinnedClientConfig(pin string) (*tls.Config, error) {
 	}
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
+		CipherSuites:       CipherSuites(),
 		InsecureSkipVerify: true, // replaced by the pin check below
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			var ca *x509.Certificate
@@ -395,4 +396,19 @@ func randomSerial() *big.Int {
 		panic(err) // crypto/rand does not fail on Linux
 	}
 	return n.Add(n, big.NewInt(1))
+}
+
+// CipherSuites are the TLS 1.2 suites Bulwark offers and accepts: ECDHE
+// with AEAD ciphers only (AES-GCM, ChaCha20-Poly1305); no CBC, no SHA-1
+// MACs, no RSA key exchange. TLS 1.3 suites are not configurable and are
+// all AEAD.
+func CipherSuites() []uint16 {
+	return []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+		tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	}
 }

@@ -35,6 +35,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/computers/{id}", s.withRole(v, s.apiShowComputer))
 	mux.HandleFunc("DELETE /api/v1/computers/{id}", s.withRole(ad, s.apiDeleteComputer))
 	mux.HandleFunc("POST /api/v1/computers/{id}/revoke", s.withRole(ad, s.apiRevokeComputer))
+	mux.HandleFunc("POST /api/v1/computers/{id}/approve", s.withRole(ad, s.apiApproveComputer))
 	mux.HandleFunc("GET /api/v1/tokens", s.withRole(ad, s.apiListTokens))
 	mux.HandleFunc("POST /api/v1/tokens", s.withRole(ad, s.apiCreateToken))
 	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.withRole(ad, s.apiRevokeToken))
@@ -339,6 +340,36 @@ func (s *Server) apiRevokeComputer(w http.ResponseWriter, r *http.Request) error
 		return storeErr(err, "computer "+r.PathValue("id"))
 	}
 	s.log.Info("computer revoked", "agent", r.PathValue("id"), "by", tokenFrom(r.Context()).ID)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// apiApproveComputer lets a pending enrollment (F2) replace the other
+// identities of its machine id.
+func (s *Server) apiApproveComputer(w http.ResponseWriter, r *http.Request) error {
+	ctx, id, by := r.Context(), r.PathValue("id"), tokenFrom(r.Context()).ID
+	a, err := s.st.Agent(ctx, id)
+	if err != nil {
+		return storeErr(err, "computer "+id)
+	}
+	if a.Status != store.AgentPending {
+		return errorf(http.StatusConflict, "computer %s is %s, not pending approval", id, a.Status)
+	}
+	others, err := s.st.AgentsByMachine(ctx, a.MachineID)
+	if err != nil {
+		return err
+	}
+	for _, o := range others {
+		if o.ID != id && o.Status != store.AgentRevoked {
+			if err := s.st.SetAgentStatus(ctx, o.ID, store.AgentRevoked, "replaced by "+id+", approved by "+by); err != nil {
+				return err
+			}
+		}
+	}
+	if err := s.st.SetAgentStatus(ctx, id, store.AgentActive, ""); err != nil {
+		return storeErr(err, "computer "+id)
+	}
+	s.log.Info("pending enrollment approved", "agent", id, "machine_id", a.MachineID, "by", by)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -78,7 +78,12 @@ type RepoRef struct {
 
 // EnrollResponse is everything an enrolled agent needs.
 type EnrollResponse struct {
-	AgentID     string    `json:"agent_id"`
+	AgentID string `json:"agent_id"`
+	// Status is active, or pending when the machine id belongs to an active
+	// agent and the enrollment did not prove to be it: the certificate is
+	// refused until an admin approves (Message says how).
+	Status      string    `json:"status"`
+	Message     string    `json:"message,omitempty"`
 	Certificate string    `json:"certificate"` // PEM client certificate
 	CA          string    `json:"ca"`          // PEM site CA
 	Group       string    `json:"group"`
@@ -89,9 +94,9 @@ type EnrollResponse struct {
 }
 
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
-	if !s.enrollLimit.allow(r, time.Now()) {
-		w.Header().Set("Retry-After", "60")
-		return errorf(http.StatusTooManyRequests, "too many enrollment attempts from this address; try again in a minute")
+	if now := time.Now(); !s.enrollLimit.Allow(clientKey(r), now) {
+		_, wait := s.enrollLimit.Blocked(clientKey(r), now)
+		return tooMany(w, wait, "enrollment attempts")
 	}
 	var req EnrollRequest
 	if err := decodeBody(w, r, maxEnrollBody, &req); err != nil {
@@ -130,6 +135,26 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return &httpError{code: http.StatusBadRequest, msg: "csr: " + err.Error(), err: err}
 	}
+	// Other identities of this machine id (F2): machine ids are
+	// world-readable and listed to viewers, so claiming one proves nothing.
+	// An identity is retired only by its own holder (the enrollment comes
+	// over mTLS with its client certificate) or when the server already
+	// asked it to enroll again (a flagged clone); any other active identity
+	// stays, and the new one waits for an admin's approval.
+	olds, err := s.st.AgentsByMachine(ctx, req.Facts.MachineID)
+	if err != nil {
+		return err
+	}
+	proven := s.presentedAgent(r)
+	var retire, blocking []string
+	for _, o := range olds {
+		switch {
+		case o.ID == proven || o.Status == store.AgentReenroll:
+			retire = append(retire, o.ID)
+		case o.Status == store.AgentActive:
+			blocking = append(blocking, o.ID)
+		}
+	}
 	if err := s.st.UseToken(ctx, tok.ID, s.now()); err != nil {
 		return storeErr(err, "token")
 	}
@@ -142,21 +167,21 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 	a := &store.Agent{ID: id, MachineID: req.Facts.MachineID, Hostname: req.Facts.Hostname, OS: req.Facts.OS, Arch: req.Facts.Arch,
 		Group: group, CertSerial: serial, CertNotAfter: now.Add(s.agentCertLifetime()).Truncate(time.Second),
 		Status: store.AgentActive, TokenID: tok.ID, EnrolledAt: now, LastSeen: now}
+	if len(blocking) > 0 {
+		a.Status = store.AgentPending
+		a.Flag = fmt.Sprintf("machine id already enrolled as %s; enrolled without that identity's certificate: approve with `bulwark admin computers approve %s`",
+			strings.Join(blocking, ", "), id)
+	}
 	if err := s.st.CreateAgent(ctx, a); err != nil {
 		return err
 	}
-	// The same machine enrolling again (reinstalled, or told to re-enroll)
-	// retires its earlier identities: one machine, one active agent.
-	if olds, err := s.st.AgentsByMachine(ctx, req.Facts.MachineID); err == nil {
-		for _, o := range olds {
-			if o.ID != id && o.Status != store.AgentRevoked {
-				if err := s.st.SetAgentStatus(ctx, o.ID, store.AgentRevoked, "re-enrolled as "+id); err != nil {
-					return err
-				}
-			}
+	for _, o := range retire {
+		if err := s.st.SetAgentStatus(ctx, o, store.AgentRevoked, "re-enrolled as "+id); err != nil {
+			return err
 		}
-	} else {
-		return err
+	}
+	if a.Status == store.AgentPending {
+		s.log.Warn("enrollment claims the machine id of an active agent; pending an admin's approval", "agent", id, "machine_id", a.MachineID, "active", blocking, "token", tok.ID)
 	}
 	resp, err := s.enrollResponse(a, certPEM)
 	if err != nil {
@@ -168,6 +193,23 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// presentedAgent is the id of the agent whose client certificate came with
+// r (valid, its current serial or the one a renewal just replaced), or "".
+func (s *Server) presentedAgent(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 || len(r.TLS.VerifiedChains[0]) == 0 {
+		return ""
+	}
+	leaf := r.TLS.VerifiedChains[0][0]
+	if !hasClientUse(leaf) {
+		return ""
+	}
+	a, err := s.st.Agent(r.Context(), leaf.Subject.CommonName)
+	if serial := pki.SerialString(leaf.SerialNumber); err != nil || (serial != a.CertSerial && serial != a.PrevCertSerial) || a.Status == store.AgentRevoked {
+		return ""
+	}
+	return a.ID
+}
+
 func (s *Server) enrollResponse(a *store.Agent, certPEM []byte) (*EnrollResponse, error) {
 	root, err := s.site.Root()
 	if err != nil {
@@ -175,7 +217,7 @@ func (s *Server) enrollResponse(a *store.Agent, certPEM []byte) (*EnrollResponse
 	}
 	u := s.URL()
 	resp := &EnrollResponse{
-		AgentID: a.ID, Certificate: string(certPEM), CA: string(s.tls.CA.CertPEM), Group: a.Group,
+		AgentID: a.ID, Status: a.Status, Message: a.Flag, Certificate: string(certPEM), CA: string(s.tls.CA.CertPEM), Group: a.Group,
 		Site:       RepoRef{Name: "site", MetadataURL: u + "/site/metadata", TargetsURL: u + "/site/targets", Root: root},
 		Vendors:    []RepoRef{},
 		CheckinURL: u + "/agent/v1/checkin", ReportURL: u + "/agent/v1/report",
@@ -411,8 +453,7 @@ func (rq *ReportRequest) validate(now time.Time) error {
 		return errorf(http.StatusRequestEntityTooLarge, "changes: %d in one batch, over the %d limit; send several batches", len(rq.Changes), maxReportChanges)
 	}
 	for i, c := range rq.Changes {
-		vendor, id, ok := strings.Cut(c.Key, "/")
-		if !ok || !approval.ValidName(vendor) || !updateIDPattern.MatchString(id) {
+		if _, _, ok := cutKey(c.Key); !ok {
 			return errorf(http.StatusBadRequest, "changes[%d].key %q: use vendor/update-id", i, c.Key)
 		}
 		if !agentStates[c.State] {
@@ -447,6 +488,13 @@ func (rq *ReportRequest) validate(now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// cutKey splits a report key "vendor/update-id" and says whether both
+// parts are valid names.
+func cutKey(key string) (vendor, id string, ok bool) {
+	vendor, id, ok = strings.Cut(key, "/")
+	return vendor, id, ok && approval.ValidName(vendor) && updateIDPattern.MatchString(id)
 }
 
 // toStore turns a validated request into a store batch.
@@ -484,6 +532,9 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) error {
 	}
 	now := s.now()
 	if err := req.validate(now); err != nil {
+		return err
+	}
+	if err := s.checkKnownUpdates(r.Context(), req.Changes); err != nil {
 		return err
 	}
 	rep, err := req.toStore(a.ID, now)

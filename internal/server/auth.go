@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -87,9 +88,17 @@ func (s *Server) authorize(r *http.Request, need string) (*store.Token, error) {
 // withRole wraps an API handler with bearer-token authorization.
 func (s *Server) withRole(need string, f apiFunc) http.HandlerFunc {
 	return s.api(func(w http.ResponseWriter, r *http.Request) error {
+		key, now := clientKey(r), time.Now()
+		if blocked, wait := s.authFailLimit.Blocked(key, now); blocked {
+			s.metrics.authFailures.Inc()
+			return tooMany(w, wait, "requests with a bad token")
+		}
 		t, err := s.authorize(r, need)
 		if err != nil {
 			s.metrics.authFailures.Inc()
+			if he := (*httpError)(nil); errors.As(err, &he) && he.code == http.StatusUnauthorized {
+				s.authFailLimit.Allow(key, now)
+			}
 			return err
 		}
 		if err := f(w, r.WithContext(context.WithValue(r.Context(), tokenKey, t))); err != nil {
@@ -142,6 +151,8 @@ func (s *Server) agentFromTLS(r *http.Request) (*store.Agent, error) {
 	case store.AgentActive:
 	case store.AgentReenroll:
 		return nil, &httpError{code: http.StatusConflict, msg: "re-enroll: " + a.Flag}
+	case store.AgentPending:
+		return nil, errorf(http.StatusForbidden, "agent is pending an admin's approval: %s", a.Flag)
 	default:
 		return nil, errorf(http.StatusForbidden, "agent is %s", a.Status)
 	}

@@ -10,13 +10,14 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/ratelimit"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -24,6 +25,7 @@ import (
 // that must be refused, with the status it must get.
 func TestAuth(t *testing.T) {
 	ts := startServer(t, Config{})
+	ts.authFailLimit = ratelimit.New(1000, 1000, 10) // every row gets its own answer; see TestAttackAdminTokenGuessing
 	viewer := ts.newToken(TokenRequest{Kind: "api", Role: "viewer"})
 	approver := ts.newToken(TokenRequest{Kind: "api", Role: "approver"})
 	revoked := ts.newToken(TokenRequest{Kind: "api", Role: "admin", Name: "to revoke"})
@@ -94,9 +96,9 @@ func TestAgentAuth(t *testing.T) {
 	ts.admin("POST", "/api/v1/computers/"+revoked.resp.AgentID+"/revoke", nil, http.StatusNoContent)
 	removed := ts.enroll(ts.first.EnrollToken, "aaaabbbbccccddddeeeeffff00002222", "")
 	ts.admin("DELETE", "/api/v1/computers/"+removed.resp.AgentID, nil, http.StatusNoContent)
-	// Re-enrolling the same machine retires the earlier certificate.
+	// Re-enrolling the same machine with its certificate retires it.
 	old := ts.enroll(ts.first.EnrollToken, "aaaabbbbccccddddeeeeffff00003333", "")
-	ts.enroll(ts.first.EnrollToken, "aaaabbbbccccddddeeeeffff00003333", "")
+	ts.enrollFrom(old.client, ts.first.EnrollToken, "aaaabbbbccccddddeeeeffff00003333", "")
 
 	// A certificate for a's agent id, from another CA.
 	other, err := pki.NewCA("attacker", time.Now())
@@ -148,6 +150,7 @@ func TestAgentAuth(t *testing.T) {
 		})
 	}
 	// b's own report still works, and a's state was not touched by a.
+	ts.knowUpdates("v", "BW-1")
 	if code, body, _ := ts.agentDo(b, b.client, "POST", "/agent/v1/report", report(b.resp.AgentID), nil); code != 200 {
 		t.Fatalf("b's own report: %d %s", code, body)
 	}
@@ -337,7 +340,7 @@ func FuzzRepoPath(f *testing.F) {
 // guessing tokens costs time; other addresses are not affected.
 func TestEnrollRateLimit(t *testing.T) {
 	ts := startServer(t, Config{})
-	ts.enrollLimit = newIPLimiter(0, 3) // three attempts, never refilled
+	ts.enrollLimit = ratelimit.New(0, 3, 10) // three attempts, never refilled
 	bad := EnrollRequest{Token: enrollTokenPrefix + strings.Repeat("a", 52), CSR: csrFor(t, mustKey(t)),
 		Facts: Facts{MachineID: machineA, Hostname: "h", OS: "debian 12", Arch: "amd64"}}
 	var codes []int
@@ -351,9 +354,90 @@ func TestEnrollRateLimit(t *testing.T) {
 	if fmt.Sprint(codes) != "[401 401 401 429 429]" {
 		t.Fatalf("codes = %v, want three refusals then 429s", codes)
 	}
-	req := httptest.NewRequest("POST", "/agent/v1/enroll", nil)
-	req.RemoteAddr = "192.0.2.7:5555"
-	if !ts.enrollLimit.allow(req, time.Now()) {
-		t.Fatal("another address was limited too")
+	// Another address of the same IPv6 /64 is the same client.
+	if ts.enrollLimit.Allow(ratelimit.Prefix("[2001:db8::1]:1"), time.Now()) {
+		for ts.enrollLimit.Allow(ratelimit.Prefix("[2001:db8::1]:1"), time.Now()) {
+		}
+		if ts.enrollLimit.Allow(ratelimit.Prefix("[2001:db8::ffff:2]:1"), time.Now()) {
+			t.Fatal("another address of the same /64 was not limited")
+		}
 	}
+	// Another client is not affected.
+	code, _, _ := ts.do(clientFrom(t, ts, "127.0.0.2"), "POST", "/agent/v1/enroll", "", bad)
+	if code != http.StatusUnauthorized {
+		t.Fatalf("enrollment from another address: %d, want 401 (not limited)", code)
+	}
+}
+
+// clientFrom returns a client of ts whose connections come from the
+// loopback address ip (127.0.0.0/8 is all loopback on Linux).
+func clientFrom(t testing.TB, ts *testServer, ip string) *http.Client {
+	t.Helper()
+	c := pinnedClient(t, ts.CAFingerprint(), nil)
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 10 * time.Second}
+	c.Transport.(*http.Transport).DialContext = d.DialContext
+	return c
+}
+
+// TestAttackAdminTokenGuessing: requests with bad API tokens are throttled
+// per client prefix; after the burst the server answers 429 without
+// looking at the token, and other clients are not affected.
+func TestAttackAdminTokenGuessing(t *testing.T) {
+	ts := startServer(t, Config{})
+	viewer := ts.newToken(TokenRequest{Kind: "api", Role: "viewer"})
+	var codes []int
+	for i := range authFailBurst + 5 {
+		code, _, hdr := ts.do(ts.client, "GET", "/api/v1/status", apiTokenPrefix+fmt.Sprintf("%052d", i), nil)
+		codes = append(codes, code)
+		if code == http.StatusTooManyRequests && hdr.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
+	}
+	want := strings.Repeat("401 ", authFailBurst) + "429 429 429 429 429"
+	if got := strings.Trim(fmt.Sprint(codes), "[]"); got != want {
+		t.Fatalf("codes = %s, want %s", got, want)
+	}
+	// The guesser's address is throttled even with a right token: the
+	// guess is refused before it is checked.
+	if code, _, _ := ts.do(ts.client, "GET", "/api/v1/status", ts.first.AdminToken, nil); code != http.StatusTooManyRequests {
+		t.Fatalf("right token from the throttled address: %d, want 429", code)
+	}
+	// An admin elsewhere is not.
+	if code, _, _ := ts.do(clientFrom(t, ts, "127.0.0.3"), "GET", "/api/v1/status", ts.first.AdminToken, nil); code != http.StatusOK {
+		t.Fatalf("admin from another address: %d, want 200", code)
+	}
+	// A valid token without the role (403) costs nothing.
+	c4 := clientFrom(t, ts, "127.0.0.4")
+	for range authFailBurst + 2 {
+		if code, _, _ := ts.do(c4, "POST", "/api/v1/groups", viewer, map[string]string{"name": "g"}); code != http.StatusForbidden {
+			t.Fatalf("viewer creating a group: %d, want 403", code)
+		}
+	}
+}
+
+// TestAttackTLSCBCSuites: a client that offers only CBC (SHA-1 MAC) suites
+// in TLS 1.2 gets no handshake; AEAD suites are the only ones offered.
+func TestAttackTLSCBCSuites(t *testing.T) {
+	ts := startServer(t, Config{})
+	addr := strings.TrimPrefix(ts.url, "https://")
+	cbc := []uint16{
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_RSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256,
+	}
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12, CipherSuites: cbc})
+	if err == nil {
+		suite := tls.CipherSuiteName(conn.ConnectionState().CipherSuite)
+		conn.Close()
+		t.Fatalf("handshake with CBC-only client succeeded: %s", suite)
+	}
+	t.Logf("refused: %v", err)
+	// The same client with AEAD suites, TLS 1.2: accepted.
+	conn, err = tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}})
+	if err != nil {
+		t.Fatalf("AEAD TLS 1.2 handshake: %v", err)
+	}
+	conn.Close()
 }

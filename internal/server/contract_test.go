@@ -161,6 +161,11 @@ func TestOpenAPIContract(t *testing.T) {
 	}
 	call("GET", "/api/v1/computers/"+a.resp.AgentID, admin, nil, 200)
 	call("GET", "/api/v1/computers/agt-nope", admin, nil, 404)
+	// A claim on an enrolled machine id is pending until approved (F2).
+	claim := ts.enroll(ts.newToken(TokenRequest{Kind: "enroll"}), "99998888777766665555444433332222", "")
+	call("POST", "/api/v1/computers/"+claim.resp.AgentID+"/approve", admin, nil, 204)
+	call("POST", "/api/v1/computers/"+claim.resp.AgentID+"/approve", admin, nil, 409)
+	call("POST", "/api/v1/computers/agt-nope/approve", admin, nil, 404)
 	call("POST", "/api/v1/groups/web/computers", admin, MoveRequest{Computers: []string{"agt-nope"}}, 404)
 	call("POST", "/api/v1/groups/web/computers", admin, MoveRequest{Computers: []string{a.resp.AgentID}}, 200)
 	call("POST", "/api/v1/computers/"+b2.resp.AgentID+"/revoke", admin, nil, 204)

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
@@ -219,10 +220,17 @@ func csrFor(t testing.TB, key *ecdsa.PrivateKey) string {
 
 func (ts *testServer) enroll(token, machineID, group string) *testAgent {
 	ts.t.Helper()
+	return ts.enrollFrom(ts.client, token, machineID, group)
+}
+
+// enrollFrom enrolls through c: ts.client, or an agent's client to prove
+// it holds that agent's identity.
+func (ts *testServer) enrollFrom(c *http.Client, token, machineID, group string) *testAgent {
+	ts.t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	req := EnrollRequest{Token: token, CSR: csrFor(ts.t, key), Group: group,
 		Facts: Facts{MachineID: machineID, Hostname: "host-" + machineID[:8], OS: "debian 12", Arch: "amd64"}}
-	code, b, _ := ts.do(ts.client, "POST", "/agent/v1/enroll", "", req)
+	code, b, _ := ts.do(c, "POST", "/agent/v1/enroll", "", req)
 	if code != http.StatusCreated {
 		ts.t.Fatalf("enroll: %d %s", code, b)
 	}
@@ -262,3 +270,17 @@ func (ts *testServer) agentDo(a *testAgent, c *http.Client, method, path string,
 
 const machineA = "0123456789abcdef0123456789abcdef"
 const machineB = "fedcba9876543210fedcba9876543210"
+
+// knowUpdates adds updates of vendor to the server's index, as a sync
+// would, so that reports may name them.
+func (ts *testServer) knowUpdates(vendor string, ids ...string) {
+	ts.t.Helper()
+	var us []store.Update
+	for _, id := range ids {
+		us = append(us, store.Update{Vendor: vendor, ID: id, Title: id, SHA256: strings.Repeat("0", 64), IndexedAt: time.Now()})
+	}
+	if err := ts.st.UpsertUpdates(context.Background(), us); err != nil {
+		ts.t.Fatal(err)
+	}
+	ts.known.forget(vendor)
+}

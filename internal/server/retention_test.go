@@ -19,6 +19,7 @@ func TestPruneFollowsPolicy(t *testing.T) {
 	ts := startServer(t, Config{Now: now, Retention: &store.Retention{Reports: 2 * time.Hour}})
 	tok := ts.newToken(TokenRequest{Kind: "enroll", Group: "default", ExpiresIn: "1h"})
 	a := ts.enroll(tok, machineA, "")
+	ts.knowUpdates("example", "BW-1")
 	rep := ReportRequest{BatchID: "b-1", Changes: []StateChange{{Key: "example/BW-1", State: "needed", Time: now()}}}
 	if code, body, _ := ts.agentDo(a, a.client, "POST", "/agent/v1/report", rep, nil); code != http.StatusOK {
 		t.Fatalf("report: %d %s", code, body)

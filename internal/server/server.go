@@ -22,6 +22,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/ratelimit"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/store/postgres"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
@@ -76,6 +77,13 @@ type Config struct {
 	Store  Store // nil: opened from Database
 	// Retention is how long history is kept; nil is store.DefaultRetention.
 	Retention *store.Retention
+
+	// MaxConnsPerClient and MaxConns cap open connections per client
+	// address prefix (an IPv4 address, an IPv6 /64) and in all; 0 → 64 and
+	// 4096. BodyTimeout is how long a request body may take to arrive; 0 →
+	// 30s. See limit.go.
+	MaxConnsPerClient, MaxConns int
+	BodyTimeout                 time.Duration
 }
 
 // HostedVendor is a vendor repository directory this server serves.
@@ -151,14 +159,17 @@ type Server struct {
 	ingest  *Ingester
 	seen    *lastSeen
 	console consoleState
-	// enrollLimit bounds enrollment attempts per address: a burst of 60
-	// (a classroom of machines behind one NAT), then one a second.
-	enrollLimit *ipLimiter
-	revokeMu    sync.Mutex // one token revocation at a time
-	syncMu      sync.Mutex // one sync at a time
-	syncNow     chan string
-	cancel      context.CancelFunc
-	wg          sync.WaitGroup
+	// enrollLimit bounds enrollment attempts per client prefix;
+	// authFailLimit bounds requests with a bad API token (limit.go).
+	enrollLimit, authFailLimit *ratelimit.Limiter
+	conns                      *connLimiter // the HTTPS listener's, while serving
+	fleet                      fleetCache   // aggregates for /, status and metrics (fleetcounts.go)
+	known                      updateKeys   // update ids reports may name (fleetcounts.go)
+	revokeMu                   sync.Mutex   // one token revocation at a time
+	syncMu                     sync.Mutex   // one sync at a time
+	syncNow                    chan string
+	cancel                     context.CancelFunc
+	wg                         sync.WaitGroup
 }
 
 // repo is one vendor repository the server serves.
@@ -186,6 +197,15 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxConnsPerClient <= 0 {
+		cfg.MaxConnsPerClient = defaultMaxConnsPerClient
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = defaultMaxConns
+	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = defaultBodyTimeout
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, nil, err
@@ -231,10 +251,11 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 			return nil, nil, err
 		}
 	}
-	s.metrics = newMetrics(s.st)
+	s.metrics = newMetrics(s)
 	s.ingest = NewIngester(s.st)
 	s.seen = newLastSeen(s.st, s.log)
-	s.enrollLimit = newIPLimiter(1, 60)
+	s.enrollLimit = newLimiter(enrollEvery, enrollBurst)
+	s.authFailLimit = newLimiter(authFailEvery, authFailBurst)
 	s.handler = s.routes()
 	ok = true
 	return s, first, nil
@@ -364,6 +385,13 @@ func prepareDataDir(dir string) (fresh bool, err error) {
 // bootstrap runs once, on first start: default group, an admin token and an
 // enrollment token, and the format marker written last so a crash before it
 // starts over.
+// The first start's enrollment token is short-lived and limited (F8): it
+// is printed once, and may end up in a terminal's scrollback.
+const (
+	FirstEnrollLifetime = 24 * time.Hour
+	FirstEnrollUses     = 100
+)
+
 func (s *Server) bootstrap(ctx context.Context) (*FirstStart, error) {
 	now := s.now()
 	if err := s.st.CreateGroup(ctx, DefaultGroup, now); err != nil && !errors.Is(err, store.ErrExists) {
@@ -376,8 +404,8 @@ func (s *Server) bootstrap(ctx context.Context) (*FirstStart, error) {
 	if err != nil {
 		return nil, err
 	}
-	exp := now.Add(7 * 24 * time.Hour)
-	enroll, _, err := s.newToken(ctx, &store.Token{Kind: store.KindEnroll, Name: "first enrollment", Group: DefaultGroup, ExpiresAt: &exp})
+	exp := now.Add(FirstEnrollLifetime)
+	enroll, _, err := s.newToken(ctx, &store.Token{Kind: store.KindEnroll, Name: "first enrollment", Group: DefaultGroup, ExpiresAt: &exp, MaxUses: FirstEnrollUses})
 	if err != nil {
 		return nil, err
 	}
@@ -489,6 +517,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) TLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   pki.CipherSuites(),
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil },
 		ClientAuth:     tls.VerifyClientCertIfGiven,
 		ClientCAs:      s.tls.CA.Pool(),
@@ -543,19 +572,22 @@ func (s *Server) Serve(ctx context.Context, ln, plain net.Listener, ready func()
 		return err
 	}
 	s.Start()
+	refused := func(string) { s.metrics.connsRefused.Inc() }
+	s.conns = limitConns(ln, s.cfg.MaxConnsPerClient, s.cfg.MaxConns, refused)
 	hs := &http.Server{
 		Handler:           s.handler,
 		TLSConfig:         s.TLSConfig(),
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	go func() { errc <- hs.ServeTLS(s.conns, "", "") }()
 	var ps *http.Server
 	if plain != nil {
-		ps = &http.Server{Handler: s.plainRoutes(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
-		go func() { errc <- ps.Serve(plain) }()
+		ps = &http.Server{Handler: s.plainRoutes(), ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: s.cfg.BodyTimeout, IdleTimeout: 2 * time.Minute}
+		pl := limitConns(plain, s.cfg.MaxConnsPerClient, s.cfg.MaxConns, refused)
+		go func() { errc <- ps.Serve(pl) }()
 	}
 	if s.cfg.Reload != nil {
 		go s.reloadOn(ctx, s.cfg.Reload)
@@ -614,6 +646,7 @@ func (s *Server) Start() {
 	if s.coord != nil {
 		s.wg.Go(func() { s.coord.ListenSite(ctx, s.dropSiteCaches) })
 	}
+	s.wg.Go(func() { s.fleetLoop(ctx) })
 }
 
 // Stop ends the background workers and waits for them.

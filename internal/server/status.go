@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"html/template"
 	"io"
 	"net/http"
@@ -21,6 +20,7 @@ type metrics struct {
 	reg          *prometheus.Registry
 	requests     *prometheus.CounterVec
 	authFailures prometheus.Counter
+	connsRefused prometheus.Counter
 	enrollments  prometheus.Counter
 	renewals     prometheus.Counter
 	reports      *prometheus.CounterVec
@@ -28,46 +28,43 @@ type metrics struct {
 }
 
 // fleetCollector reports computers by status and computer×update pairs by
-// state, read from the store when Prometheus scrapes.
+// state from the fleet cache (fleetcounts.go): a scrape reads no table.
 type fleetCollector struct {
-	st        AgentStore
+	s         *Server
 	computers *prometheus.Desc
 	states    *prometheus.Desc
+	age       *prometheus.Desc
 }
 
 func (c *fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.computers
 	ch <- c.states
+	ch <- c.age
 }
 
 func (c *fleetCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if counts, err := c.st.AgentCounts(ctx); err == nil {
-		for status, n := range counts {
-			ch <- prometheus.MustNewConstMetric(c.computers, prometheus.GaugeValue, float64(n), status)
-		}
+	fc := c.s.fleet.get()
+	if fc.At.IsZero() {
+		return
 	}
-	if counts, err := c.st.StateCounts(ctx); err == nil {
-		total := map[string]int{}
-		for _, byState := range counts {
-			for state, n := range byState {
-				total[state] += n
-			}
-		}
-		for state, n := range total {
-			ch <- prometheus.MustNewConstMetric(c.states, prometheus.GaugeValue, float64(n), state)
-		}
+	for status, n := range fc.Computers {
+		ch <- prometheus.MustNewConstMetric(c.computers, prometheus.GaugeValue, float64(n), status)
 	}
+	for state, n := range fc.States {
+		ch <- prometheus.MustNewConstMetric(c.states, prometheus.GaugeValue, float64(n), state)
+	}
+	ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, float64(fc.At.Unix()))
 }
 
-func newMetrics(st AgentStore) *metrics {
+func newMetrics(s *Server) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bulwark_auth_failures_total", Help: "API requests refused for a missing, bad or under-privileged token."}),
+		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bulwark_connections_refused_total", Help: "Connections closed at accept for being over the per-client or total cap."}),
 		enrollments: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bulwark_enrollments_total", Help: "Agents enrolled."}),
 		renewals: prometheus.NewCounter(prometheus.CounterOpts{
@@ -77,14 +74,15 @@ func newMetrics(st AgentStore) *metrics {
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_sync_runs_total", Help: "Vendor repository syncs by status."}, []string{"status"}),
 	}
-	fleet := &fleetCollector{st: st,
-		computers: prometheus.NewDesc("bulwark_computers", "Enrolled computers by status.", []string{"status"}, nil),
-		states:    prometheus.NewDesc("bulwark_update_states", "Computer × update pairs by reported state.", []string{"state"}, nil)}
+	fleet := &fleetCollector{s: s,
+		computers: prometheus.NewDesc("bulwark_computers", "Enrolled computers by status (as of bulwark_fleet_counts_timestamp_seconds).", []string{"status"}, nil),
+		states:    prometheus.NewDesc("bulwark_update_states", "Computer × update pairs by reported state (as of bulwark_fleet_counts_timestamp_seconds).", []string{"state"}, nil),
+		age:       prometheus.NewDesc("bulwark_fleet_counts_timestamp_seconds", "When the fleet counts were last computed (every 15 s, off the request path).", nil, nil)}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "bulwark_build_info", Help: "Always 1; the labels name this build of Bulwark."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version.String(), runtime.Version()).Set(1)
 	m.reg.MustRegister(buildInfo)
-	m.reg.MustRegister(m.requests, m.authFailures, m.enrollments, m.renewals, m.reports, m.syncs, fleet, newCertCollector(st),
+	m.reg.MustRegister(m.requests, m.authFailures, m.connsRefused, m.enrollments, m.renewals, m.reports, m.syncs, fleet, newCertCollector(s.st),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -146,8 +144,9 @@ func (s *Server) handleMetrics() http.Handler {
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.st.AgentCounts(r.Context()); err != nil {
-		s.log.Error("health check", "err", err)
+	if fc := s.fleet.get(); fc.Err != nil {
+		// The last refresh of the fleet counts failed: the store is not
+		// answering. (Healthz itself reads nothing.)
 		http.Error(w, "store unavailable\n", http.StatusServiceUnavailable)
 		return
 	}
@@ -166,11 +165,11 @@ type Status struct {
 	LastSyncs    []store.SyncRun `json:"last_syncs"`
 	Computers    map[string]int  `json:"computers"`
 	States       map[string]int  `json:"update_states"`
+	CountsAt     time.Time       `json:"counts_at"` // when computers, states and syncs were counted
 	Now          time.Time       `json:"now"`
 }
 
 func (s *Server) status(r *http.Request) (*Status, error) {
-	ctx := r.Context()
 	st := &Status{Version: version.String(), URL: s.URL(), CA: s.CAFingerprint(), Repositories: s.Repositories(), Now: s.now().UTC(),
 		Site: RepoInfo{Name: "site", Kind: "site", MetadataURL: s.URL() + "/site/metadata", TargetsURL: s.URL() + "/site/targets"}}
 	if st.Repositories == nil {
@@ -181,31 +180,18 @@ func (s *Server) status(r *http.Request) (*Status, error) {
 		st.Site.RootFingerprint = sum(root)
 	}
 	st.Site.TimestampVersion, st.Site.TimestampExpires = timestampOf(s.site.Dir() + "/metadata/timestamp.json")
-	runs, err := s.st.ListSyncs(ctx, 200)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[string]bool{}
-	st.LastSyncs = []store.SyncRun{}
-	for _, run := range runs {
-		if !seen[run.Vendor] {
-			seen[run.Vendor] = true
-			st.LastSyncs = append(st.LastSyncs, run)
+	fc := s.fleet.get()
+	if fc.At.IsZero() {
+		if fc.Err != nil {
+			return nil, fc.Err
+		}
+		// Before the first refresh (a server that just started).
+		s.refreshFleet(r.Context())
+		if fc = s.fleet.get(); fc.At.IsZero() {
+			return nil, errorf(http.StatusServiceUnavailable, "fleet counts not computed yet; try again")
 		}
 	}
-	if st.Computers, err = s.st.AgentCounts(ctx); err != nil {
-		return nil, err
-	}
-	counts, err := s.st.StateCounts(ctx)
-	if err != nil {
-		return nil, err
-	}
-	st.States = map[string]int{}
-	for _, byState := range counts {
-		for k, n := range byState {
-			st.States[k] += n
-		}
-	}
+	st.LastSyncs, st.Computers, st.States, st.CountsAt = fc.Syncs, fc.Computers, fc.States, fc.At
 	return st, nil
 }
 
@@ -225,6 +211,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 {{range .LastSyncs}}<tr><td>{{.Vendor}}</td><td>{{.Status}}</td><td>{{.StartedAt.Format "2006-01-02 15:04:05 UTC"}}</td><td>{{.UpdatesFetched}}</td><td>{{.PayloadsFetched}}</td><td>{{.BytesFetched}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>{{else}}<p>No syncs yet.</p>{{end}}
 <h2>Computers</h2>
+<p>Counted {{.CountsAt.Format "2006-01-02 15:04:05 UTC"}}.</p>
 {{if .Computers}}<table><tr><th>status</th><th>computers</th></tr>{{range $k, $v := .Computers}}<tr><td>{{$k}}</td><td>{{$v}}</td></tr>{{end}}</table>{{else}}<p>No computers enrolled yet.</p>{{end}}
 {{if .States}}<h2>Update states</h2><table><tr><th>state</th><th>computer×update</th></tr>{{range $k, $v := .States}}<tr><td>{{$k}}</td><td>{{$v}}</td></tr>{{end}}</table>{{end}}
 </body></html>
@@ -252,7 +239,19 @@ func (s *Server) routes() http.Handler {
 	s.usersRoutes(mux)
 	s.consoleRoutes(mux)
 	s.agentRoutes(mux)
-	return s.instrument(apiProblems(mux))
+	return s.instrument(s.bodyDeadline(apiProblems(mux)))
+}
+
+// bodyDeadline gives a request body cfg.BodyTimeout to arrive, so a client
+// that sends headers and then a byte now and then cannot hold a handler.
+// (Headers have readHeaderTimeout.)
+func (s *Server) bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // plainRoutes is the plain-HTTP handler, when configured: repositories

@@ -135,5 +135,6 @@ func (s *Server) indexRepo(ctx context.Context, rp *repo) (int, error) {
 	if err := s.st.UpsertUpdates(ctx, batch); err != nil {
 		return 0, err
 	}
+	s.known.forget(rp.name)
 	return len(batch), nil
 }

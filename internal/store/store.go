@@ -39,6 +39,7 @@ const (
 	AgentActive   = "active"
 	AgentRevoked  = "revoked"  // refused until enrolled again with a new token
 	AgentReenroll = "reenroll" // flagged (e.g. a cloned disk image); must enroll again
+	AgentPending  = "pending"  // claims the machine id of an active agent; waits for an admin's approval
 )
 
 // Sync statuses.

@@ -17,6 +17,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/capread"
 )
 
 // A signingKey is one private key of a role, as kept in a key file.
@@ -32,6 +33,9 @@ func (k *signingKey) signer() (signature.Signer, error) {
 }
 
 const pemType = "PRIVATE KEY"
+
+// maxKeyFile caps a key file read (an Ed25519 PKCS #8 PEM is 119 bytes).
+const maxKeyFile = 64 << 10
 
 // generateKey creates an Ed25519 key and writes it to path (0600) in PKCS #8
 // PEM, the form `openssl pkey` and most HSM import tools read.
@@ -69,14 +73,7 @@ func newSigningKey(path string, priv ed25519.PrivateKey) (*signingKey, error) {
 // others can read: a leaked signing key is the one thing TUF cannot undo
 // without a key rotation.
 func loadKey(path string) (*signingKey, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("load key: %w", err)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("load key %s: mode %04o lets other users read it; run chmod 600 %s", path, fi.Mode().Perm(), path)
-	}
-	data, err := os.ReadFile(path)
+	data, err := capread.Secret(path, maxKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("load key: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,4 +71,38 @@ func TestOpensDatabaseFromBeforeTheDialectSplit(t *testing.T) {
 	if runs, err := db.ListSyncs(ctx, 0); err != nil || len(runs) != 1 {
 		t.Fatalf("sync history after migration: %v, %v", runs, err)
 	}
+}
+
+// TestDatabaseFilesPrivate (F17): the database, its WAL and shared-memory
+// files are 0600 even under a permissive umask, and a database an older
+// server left 0644 is tightened at open.
+func TestDatabaseFilesPrivate(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bulwark.db")
+	db := openAt(t, path)
+	if err := db.CreateGroup(context.Background(), "web", storetestTime()); err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		for _, p := range []string{path, path + "-wal", path + "-shm"} {
+			fi, err := os.Stat(p)
+			if err != nil {
+				t.Fatalf("%s: %v", filepath.Base(p), err)
+			}
+			if fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %04o, want 0600", filepath.Base(p), fi.Mode().Perm())
+			}
+		}
+	}
+	check()
+	db.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		os.Chmod(p, 0o644)
+	}
+	db = openAt(t, path)
+	defer db.Close()
+	check()
 }
