@@ -268,7 +268,10 @@ func TestFileBackgroundYields(t *testing.T) {
 		if r.Method == http.MethodHead && heads.Add(1) > 3 {
 			time.Sleep(200 * time.Millisecond)
 		}
-		http.ServeContent(w, r, "p", time.Time{}, bytes.NewReader(good))
+		// The body trickles at about 1 MiB/s, so the download outlasts the
+		// pacer's fall to its floor even though it starts fast on an idle
+		// link (at loopback speed 8 MiB would be done in a tenth of a second).
+		http.ServeContent(trickle{w}, r, "p", time.Time{}, bytes.NewReader(good))
 	})
 	rates := make(chan int64, 1000)
 	c := newTestClient(t, Options{Logger: slog.New(pacingLog{rates})})
@@ -318,6 +321,15 @@ func TestBackgroundHTTPClient(t *testing.T) {
 	if backgroundHTTPClient(other) != other {
 		t.Fatal("custom RoundTripper replaced")
 	}
+}
+
+// trickle is a ResponseWriter that pauses 30 ms after each write.
+type trickle struct{ http.ResponseWriter }
+
+func (t trickle) Write(p []byte) (int, error) {
+	n, err := t.ResponseWriter.Write(p)
+	time.Sleep(30 * time.Millisecond)
+	return n, err
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)
