@@ -358,7 +358,10 @@ type RepoInfo struct {
 }
 
 func (s *Server) repoInfo(r *repo) RepoInfo {
-	ri := RepoInfo{Name: r.name, Kind: r.kind, RootFingerprint: r.rootSum,
+	r.mu.Lock() // a first sync or media import sets the root
+	rootSum := r.rootSum
+	r.mu.Unlock()
+	ri := RepoInfo{Name: r.name, Kind: r.kind, RootFingerprint: rootSum,
 		MetadataURL: s.URL() + "/repos/" + r.name + "/metadata", TargetsURL: s.URL() + "/repos/" + r.name + "/targets"}
 	if r.upstreamTU != "" {
 		ri.TargetsURL = r.upstreamTU

@@ -164,8 +164,11 @@ func (s *Server) doSync(ctx context.Context, rp *repo, run *store.SyncRun) error
 		if err := s.pinVendorRoot(ctx, rp, fc); err != nil {
 			return err
 		}
+		rp.mu.Lock()
+		trusted := rp.root
+		rp.mu.Unlock()
 		res, err := tuf.Mirror(ctx, tuf.MirrorConfig{
-			TrustedRoot:  rp.root,
+			TrustedRoot:  trusted,
 			MetadataURL:  up.URL + "/repos/" + rp.name + "/metadata",
 			TargetsURL:   up.URL + "/repos/" + rp.name + "/targets",
 			Dir:          rp.dir,
