@@ -88,7 +88,11 @@ func run(bin string, runs int, idle time.Duration) error {
 		os.WriteFile(filepath.Join(root, f), []byte(c), 0o644)
 	}
 	state := filepath.Join(work, "state")
-	if _, err := agent.Enroll(ctx, agent.EnrollOptions{Server: srv.URL(), Token: tok.Token, CAFingerprint: srv.CAFingerprint(), StateDir: state,
+	siteRoot, err := srv.SiteRootFingerprint()
+	if err != nil {
+		return err
+	}
+	if _, err := agent.Enroll(ctx, agent.EnrollOptions{Server: srv.URL(), Token: tok.Token, CAFingerprint: srv.CAFingerprint(), SiteRootFingerprint: siteRoot, StateDir: state,
 		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "bench", OS: "debian 12", Arch: "amd64"}}); err != nil {
 		return err
 	}

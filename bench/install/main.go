@@ -227,7 +227,11 @@ func (b *bench) agentPass(ctx context.Context, root string, mode fetch.Mode) err
 	var tok struct{ Token string }
 	json.Unmarshal(out, &tok)
 	state := root + "-state"
-	if _, err := agent.Enroll(ctx, agent.EnrollOptions{Server: b.srv.URL(), Token: tok.Token, CAFingerprint: b.srv.CAFingerprint(), StateDir: state,
+	siteRoot, err := b.srv.SiteRootFingerprint()
+	if err != nil {
+		return err
+	}
+	if _, err := agent.Enroll(ctx, agent.EnrollOptions{Server: b.srv.URL(), Token: tok.Token, CAFingerprint: b.srv.CAFingerprint(), SiteRootFingerprint: siteRoot, StateDir: state,
 		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "bench", OS: "debian 12", Arch: "amd64"}}); err != nil {
 		return err
 	}

@@ -76,7 +76,7 @@ URL and CA in its data directory.`,
 	cmd.AddCommand(
 		adminStatusCmd(o), adminGroupsCmd(o), adminApprovalsCmd(o), adminApproveCmd(o, "approve", "install"),
 		adminApproveCmd(o, "decline", "decline"), adminUpdatesCmd(o), adminComputersCmd(o), adminTokensCmd(o), adminSyncCmd(o),
-		adminUsersCmd(o), adminAuditCmd(o),
+		adminUsersCmd(o), adminAuditCmd(o), adminVendorsCmd(o),
 	)
 	return cmd
 }
@@ -337,7 +337,7 @@ func adminStatusCmd(o *adminOptions) *cobra.Command {
 				}
 				fmt.Fprintf(w, "server %s at %s\nsite CA %s\nsite root %s\n", st.Version, st.URL, st.CA, st.Site.RootFingerprint)
 				for _, r := range st.Repositories {
-					fmt.Fprintf(w, "vendor %s (%s): root %s, timestamp v%d\n", r.Name, r.Kind, orPending(r.RootFingerprint), r.TimestampVersion)
+					fmt.Fprintf(w, "vendor %s (%s): root %s, timestamp v%d%s\n", r.Name, r.Kind, orPending(r.RootFingerprint), r.TimestampVersion, trustNote(r.SiteTrust))
 				}
 				for _, s := range st.LastSyncs {
 					fmt.Fprintf(w, "last sync of %s: %s at %s %s\n", s.Vendor, s.Status, fmtTime(&s.StartedAt), termtext.Escape(s.Error))

@@ -24,8 +24,9 @@ import (
 func newAgentEnrollCmd() *cobra.Command {
 	var o agent.EnrollOptions
 	var config, root, arch, tokenFile string
+	var vendorPins []string
 	cmd := &cobra.Command{
-		Use:   "enroll --server URL --token-file FILE --ca-fingerprint sha256:…",
+		Use:   "enroll --server URL --token-file FILE --ca-fingerprint sha256:… --site-root sha256:…",
 		Short: "Join this machine to an update server",
 		Long: `Enroll this machine with an update server: pin the site CA by the fingerprint
 that ` + "`bulwark server`" + ` printed, send a certificate request and the machine's facts
@@ -42,9 +43,17 @@ Enrolling again on an enrolled machine (same state directory, same site CA)
 presents the current client certificate, and the server replaces the old
 identity at once. An enrollment that claims the machine id of an enrolled
 computer without its certificate stays pending until an admin approves it
-(` + "`bulwark admin computers approve`" + `).`,
-		Example: `  bulwark agent enroll --server https://updates.example:8443 --token-file enroll.token --ca-fingerprint sha256:…
-  printf '%s\n' "$TOKEN" | bulwark agent enroll --server https://updates.example:8443 --token-file - --ca-fingerprint sha256:…
+(` + "`bulwark admin computers approve`" + `).
+
+--site-root pins the site's first TUF root (printed with the enrollment
+command): a server that hands out another site root is refused. The agent then
+uses a vendor repository only when its root is the one the site root's signed
+vendor list names (signed with the offline site root key), or the one pinned
+here with --vendor NAME=sha256:…, which decides for that vendor. Enrolling
+again starts the TUF caches afresh (after a server was rebuilt).`,
+		Example: `  bulwark agent enroll --server https://updates.example:8443 --token-file enroll.token --ca-fingerprint sha256:… --site-root sha256:…
+  printf '%s\n' "$TOKEN" | bulwark agent enroll --server https://updates.example:8443 --token-file - --ca-fingerprint sha256:… --site-root sha256:…
+  bulwark agent enroll … --vendor example=sha256:…   # pin a vendor root out of band
   bulwark agent enroll … --group web-servers      # ask for a group (client-side targeting)
   bulwark agent enroll … --state ./state --root ./image --config ./agent.yaml   # a directory root, unprivileged`,
 		Args: cobra.NoArgs,
@@ -63,6 +72,14 @@ computer without its certificate stays pending until an admin approves it
 			host := inv.Hostname
 			if host == "" && m.Root() == "/" {
 				host, _ = os.Hostname()
+			}
+			o.VendorPins = map[string]string{}
+			for _, p := range vendorPins {
+				name, fp, err := splitPair("vendor", p)
+				if err != nil {
+					return err
+				}
+				o.VendorPins[name] = fp
 			}
 			o.Facts = agent.MachineFacts{MachineID: inv.MachineID, Hostname: host, OS: strings.TrimSpace(inv.OSID + " " + inv.OSVersionID), Arch: inv.Arch}
 			switch {
@@ -114,12 +131,14 @@ computer without its certificate stays pending until an admin approves it
 	f.StringVar(&tokenFile, "token-file", "", "read the enrollment token from this file (mode 0600), or from stdin with -")
 	f.StringVar(&o.Token, "token", "", "the enrollment token itself; visible to other users in ps: prefer --token-file")
 	f.StringVar(&o.CAFingerprint, "ca-fingerprint", "", "the site CA's fingerprint (sha256:…), as bulwark server printed it")
+	f.StringVar(&o.SiteRootFingerprint, "site-root", "", "the site's first TUF root fingerprint (sha256:…), as bulwark server printed it")
+	f.StringArrayVar(&vendorPins, "vendor", nil, "trust this vendor root out of band: NAME=sha256:<fingerprint of its metadata/1.root.json> (repeatable)")
 	f.StringVar(&o.Group, "group", "", "ask for this computer group (when the token allows it)")
 	f.StringVar(&o.StateDir, "state", "/var/lib/bulwark", "state directory (0700)")
 	f.StringVar(&config, "config", agent.DefaultConfigPath, "configuration file to write")
 	f.StringVar(&root, "root", "/", "the root this agent manages (a directory for golden images and tests)")
 	f.StringVar(&arch, "arch", "", "dpkg architecture of a directory root (default: this machine's)")
-	for _, r := range []string{"server", "ca-fingerprint"} {
+	for _, r := range []string{"server", "ca-fingerprint", "site-root"} {
 		cmd.MarkFlagRequired(r)
 	}
 	return cmd
@@ -213,29 +232,7 @@ Settings in the configuration file (YAML):
 					showCert()
 					log.Info("client certificate renewed", "not_after", d.Status().CertNotAfter)
 				}
-				info, changed, err := sc.CheckIn(ctx)
-				if err != nil {
-					return err
-				}
-				if !changed {
-					return d.CheckInUnchanged(ctx)
-				}
-				if !d.KnowsVendors(info.Vendors) {
-					refs, err := sc.Vendors(ctx)
-					if err != nil {
-						return err
-					}
-					if added, err := d.AddVendors(refs); err != nil {
-						return err
-					} else if len(added) > 0 {
-						log.Info("trusting vendor repositories synced after enrollment", "vendors", added)
-					}
-				}
-				if info.Group != "" && info.Group != d.Sources.Group {
-					log.Info("the server moved this computer to another group", "from", d.Sources.Group, "to", info.Group)
-					d.Sources.Group = info.Group
-				}
-				return d.CheckIn(ctx)
+				return d.CheckInWith(ctx, sc)
 			}
 			if once {
 				err := checkIn(ctx)

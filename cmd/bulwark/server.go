@@ -35,11 +35,19 @@ func newServerCmd() *cobra.Command {
 :8443 with a site CA and server certificate made on first start (for the host
 name, localhost and the machine's addresses). On first start it prints the
 console URL, an admin token (stored only as a hash), the console's first admin
-user "admin" with its password and the exact command that enrolls an agent.
+user "admin" with its password and the exact command that enrolls an agent,
 Secrets are printed only when the output is a terminal; otherwise (systemd's
 journal, a log file) they are written to admin.token, enroll.token and
 first-admin-password (mode 0600) in the data directory and only the paths are
 printed. The first enrollment token is valid 24 hours for 100 enrollments.
+which pins the site CA and the site's first TUF root by fingerprint.
+
+The site root key signs the one thing the online server must not decide:
+which vendor repositories (by root fingerprint) agents trust. The first start
+signs the vendors it is started with, then writes the key to
+--site-root-key-out FILE, or into the data directory with a loud notice to
+move it off the server. The server runs with online keys only; add or remove
+a vendor later with 'bulwark admin vendors trust|untrust --site-root-key FILE'.
 
 It serves, over HTTPS only unless --http is given:
   /                          status page (version, repositories, sync, computers)
@@ -73,6 +81,7 @@ Config file (every key optional):
   hosts: [updates.example.com]
   public_url: https://updates.example.com:8443
   site_name: site
+  site_root_key_out: ""      # first start: where the site root key goes
   vendors:                   # vendor repositories made with 'bulwark repo init'
     - {name: example, dir: /srv/bulwark/vendor}
   upstream:                  # sync vendor repositories from another server
@@ -176,6 +185,10 @@ func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminToken
 		return err
 	}
 	defer s.Close()
+	siteRoot, err := s.SiteRootFingerprint()
+	if err != nil {
+		return err
+	}
 	ready := func() {
 		url, pin := s.URL(), s.CAFingerprint()
 		fmt.Fprintf(out, "Bulwark update server %s\n", version.String())
@@ -185,11 +198,20 @@ func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminToken
 			fmt.Fprintf(out, "  database: %s\n", postgres.Redact(cfg.Database))
 		}
 		fmt.Fprintf(out, "  site CA:  %s\n", pin)
+		fmt.Fprintf(out, "  site root: %s\n", siteRoot)
 		for _, r := range s.Repositories() {
-			fmt.Fprintf(out, "  vendor repository %s (%s): root %s\n", r.Name, r.Kind, orPending(r.RootFingerprint))
+			fmt.Fprintf(out, "  vendor repository %s (%s): root %s%s\n", r.Name, r.Kind, orPending(r.RootFingerprint), trustNote(r.SiteTrust))
 		}
 		if first != nil {
-			printFirstStart(out, cfg.DataDir, adminTokenFile, url, pin, first)
+			printFirstStart(out, cfg.DataDir, adminTokenFile, url, pin, siteRoot, first)
+			if first.SiteRootKeyOnServer {
+				fmt.Fprintf(out, "\n!!! The site root key is in the data directory: %s\n", first.SiteRootKey)
+				fmt.Fprintf(out, "!!! It alone decides which vendors agents trust. Move it off this server now (keep it offline);\n")
+				fmt.Fprintf(out, "!!! the server runs without it. Next time start with --site-root-key-out FILE.\n")
+			} else {
+				fmt.Fprintf(out, "\nSite root key (offline; signs which vendors agents trust): %s\n", first.SiteRootKey)
+			}
+			fmt.Fprintf(out, "Trust another vendor: bulwark admin vendors trust NAME sha256:<its root fingerprint> --site-root-key FILE\n")
 		} else {
 			fmt.Fprintf(out, "\nThe admin token was shown at first start; make more with 'bulwark admin tokens create'.\n")
 		}
@@ -215,7 +237,7 @@ const (
 // a log file) they go to 0600 files in the data directory and only their
 // paths are printed, and the enrollment command reads the token from a
 // file, never from the command line.
-func printFirstStart(out io.Writer, dataDir, adminTokenFile, url, pin string, first *server.FirstStart) {
+func printFirstStart(out io.Writer, dataDir, adminTokenFile, url, pin, siteRoot string, first *server.FirstStart) {
 	f, ok := out.(*os.File)
 	tty := ok && term.IsTerminal(int(f.Fd()))
 	write := func(p, secret string) bool {
@@ -233,7 +255,7 @@ func printFirstStart(out io.Writer, dataDir, adminTokenFile, url, pin string, fi
 		fmt.Fprintf(out, "\nAdmin token (shown once, stored only as a hash; keep it safe):\n  %s\n", first.AdminToken)
 		showFirstPassword(out, dataDir, url, first)
 		fmt.Fprintf(out, "\nEnroll an agent (token %s; make more with 'bulwark admin tokens create --kind enroll'):\n", lifetime)
-		fmt.Fprintf(out, "  printf '%%s\\n' %s | bulwark agent enroll --server %s --token-file - --ca-fingerprint %s\n", first.EnrollToken, url, pin)
+		fmt.Fprintf(out, "  printf '%%s\\n' %s | bulwark agent enroll --server %s --token-file - --ca-fingerprint %s --site-root %s\n", first.EnrollToken, url, pin, siteRoot)
 	} else {
 		adminPath := adminTokenFile
 		if adminPath == "" {
@@ -249,10 +271,21 @@ func printFirstStart(out io.Writer, dataDir, adminTokenFile, url, pin string, fi
 		fmt.Fprintf(out, "\nAdmin token (stored only as a hash; not printed here because this is not a terminal):\n  in %s (mode 0600): move it somewhere safe\n", adminPath)
 		showFirstPassword(out, dataDir, url, first)
 		fmt.Fprintf(out, "\nEnroll an agent (token in %s, mode 0600, %s; copy it to the machine):\n", enrollPath, lifetime)
-		fmt.Fprintf(out, "  bulwark agent enroll --server %s --token-file %s --ca-fingerprint %s\n", url, firstEnrollTokenFile, pin)
+		fmt.Fprintf(out, "  bulwark agent enroll --server %s --token-file %s --ca-fingerprint %s --site-root %s\n", url, firstEnrollTokenFile, pin, siteRoot)
 	}
 	fmt.Fprintf(out, "\nAdminister:\n  bulwark admin --server %s --ca-fingerprint %s --token-file <admin token file> groups list\n", url, pin)
 	fmt.Fprintf(out, "\nSync another server from this one: on it, run\n  bulwark server --upstream %s --upstream-ca %s --upstream-vendor NAME=<root fingerprint above>\n", url, pin)
+}
+
+// trustNote says when agents will refuse a vendor repository's updates.
+func trustNote(t string) string {
+	switch t {
+	case "unlisted":
+		return " — NOT in the site's signed vendor list: agents refuse its updates (bulwark admin vendors trust)"
+	case "root-differs":
+		return " — the site's signed vendor list names another root: agents refuse its updates"
+	}
+	return ""
 }
 
 func orPending(s string) string {

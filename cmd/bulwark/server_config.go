@@ -43,6 +43,9 @@ type serverFileConfig struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
+
+	// SiteRootKeyOut is where the first start writes the site root key.
+	SiteRootKeyOut string `yaml:"site_root_key_out"`
 }
 
 type upstreamFileConfig struct {
@@ -120,7 +123,7 @@ func parseServerConfig(name string, b []byte, c *serverFileConfig) (*serverFileC
 // override the file and environment.
 type serverFlags struct {
 	dataDir, database, listen, http, publicURL string
-	siteName                                   string
+	siteName, siteRootKeyOut                   string
 	retainReports, retainSyncs                 time.Duration
 	retainEvents                               int
 	hosts, vendors                             []string
@@ -145,6 +148,7 @@ func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.StringSliceVar(&sf.hosts, "host", nil, "extra DNS name or IP address for the server certificate (repeatable)")
 	f.StringVar(&sf.publicURL, "public-url", "", "URL agents and admins reach this server at (default https://<hostname>:<port>)")
 	f.StringVar(&sf.siteName, "site-name", "site", "name of the site repository, made on first start")
+	f.StringVar(&sf.siteRootKeyOut, "site-root-key-out", "", "first start: write the site root key (the offline key that signs which vendors agents trust) to this new file, never into the data directory")
 	f.StringArrayVar(&sf.vendors, "vendor", nil, "serve a vendor repository made with 'bulwark repo init': NAME=DIR (repeatable)")
 	f.StringVar(&sf.upstream, "upstream", "", "sync vendor repositories from this server: https://host:port")
 	f.StringVar(&sf.upstreamCA, "upstream-ca", "", "the upstream's site CA fingerprint, sha256:<64 hex>, as it printed")
@@ -197,6 +201,7 @@ func (c *serverFileConfig) applyEnv(lookup func(string) (string, bool)) error {
 	str("BULWARK_PUBLIC_URL", &c.PublicURL)
 	str("BULWARK_SITE_NAME", &c.SiteName)
 	str("BULWARK_AGENT_CERT_LIFETIME", &c.AgentCertLifetime)
+	str("BULWARK_SITE_ROOT_KEY_OUT", &c.SiteRootKeyOut)
 	str("BULWARK_LOG_LEVEL", &c.Log.Level)
 	str("BULWARK_LOG_FORMAT", &c.Log.Format)
 	if v, ok := lookup("BULWARK_VENDOR"); ok {
@@ -338,6 +343,9 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 	if set("agent-cert-lifetime") {
 		c.AgentCertLifetime = sf.agentCertLifetime
 	}
+	if set("site-root-key-out") {
+		c.SiteRootKeyOut = sf.siteRootKeyOut
+	}
 	if set("log-level") {
 		c.Log.Level = sf.logLevel
 	}
@@ -401,7 +409,7 @@ func (c *serverFileConfig) serverConfig() (server.Config, error) {
 		return server.Config{}, fmt.Errorf("retention: reports %v, syncs %v: use a duration such as 720h, or 0 to keep forever", r.Reports, r.Syncs)
 	}
 	cfg := server.Config{DataDir: c.DataDir, Database: c.Database, Retention: c.Retention, Listen: c.Listen, HTTP: c.HTTP, Hosts: c.Hosts, PublicURL: c.PublicURL,
-		SiteName: c.SiteName, Vendors: c.Vendors}
+		SiteName: c.SiteName, SiteRootKeyOut: c.SiteRootKeyOut, Vendors: c.Vendors}
 	if c.AgentCertLifetime != "" {
 		d, err := duration.Parse(c.AgentCertLifetime)
 		if err != nil || d < time.Hour {

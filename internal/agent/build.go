@@ -5,15 +5,28 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/facts"
 	"github.com/bulwarkhq/bulwark/internal/fetch"
 	"github.com/bulwarkhq/bulwark/internal/install"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
+
+// tufCacheDir, in the state directory, holds the verified metadata of every
+// repository the agent reads; enrolling again empties it.
+const tufCacheDir = "tuf"
+
+// vendorCache names a vendor repository's cache by its name and first root,
+// so that metadata verified from one root never seeds a client of another.
+func vendorCache(r RepoRef) string {
+	return "vendor-" + r.Name + "-" + strings.TrimPrefix(tuf.RootFingerprint(r.Root), "sha256:")[:16]
+}
 
 // Build wires a Daemon from the agent's settings and its enrollment: the
 // mutual-TLS client, the verifying clients of the site and vendor
@@ -43,7 +56,7 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 	fetcher := fetch.New(fo)
 	newClient := func(r RepoRef, cache string) (*tuf.Client, error) {
 		return tuf.NewClient(tuf.ClientConfig{TrustedRoot: r.Root, MetadataURL: r.MetadataURL, TargetsURL: r.TargetsURL,
-			CacheDir: filepath.Join(s.StateDir, "tuf", cache), Fetcher: fetcher})
+			CacheDir: filepath.Join(s.StateDir, tufCacheDir, cache), Fetcher: fetcher})
 	}
 	site, err := newClient(e.Site, "site")
 	if err != nil {
@@ -51,7 +64,11 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 	}
 	vendors := map[string]*tuf.Client{}
 	for _, v := range e.Vendors {
-		if vendors[v.Name], err = newClient(v, "vendor-"+v.Name); err != nil {
+		if err := catalog.CheckVendorName(v.Name); err != nil {
+			log.Warn("enrollment names a vendor repository badly; ignoring it", "err", err)
+			continue
+		}
+		if vendors[v.Name], err = newClient(v, vendorCache(v)); err != nil {
 			return nil, nil, nil, err
 		}
 	}
@@ -68,7 +85,7 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 	sc = NewServerClient(hc, e, e.MachineID)
 	notifier := Notifier{Log: log}
 	d = &Daemon{
-		Agent: a, Sources: Sources{Site: site, Vendors: vendors, Group: e.Group}, Reporter: sc, Server: e.Server,
+		Agent: a, Sources: Sources{Site: site, Vendors: vendors, Pins: e.VendorPins, Group: e.Group}, Reporter: sc, Server: e.Server,
 		// Scheduled cycles download in the background, yielding to other
 		// traffic; `bulwark agent install` switches to the foreground.
 		Options: CycleOptions{AgentID: e.AgentID, Facts: m, Notify: notifier.Notify, Download: fetch.FileOptions{Mode: fetch.Background}},
@@ -80,8 +97,9 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 			return InventoryOf(inv, agentVersion), nil
 		},
 	}
-	d.newVendor = func(r RepoRef) (*tuf.Client, error) { return newClient(r, "vendor-"+r.Name) }
+	d.newVendor = func(r RepoRef) (*tuf.Client, error) { return newClient(r, vendorCache(r)) }
 	d.remember = func(r RepoRef) error {
+		e.Vendors = slices.DeleteFunc(e.Vendors, func(o RepoRef) bool { return o.Name == r.Name })
 		e.Vendors = append(e.Vendors, r)
 		return saveEnrollment(s.StateDir, e)
 	}

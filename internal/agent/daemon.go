@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/fetch"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
@@ -55,16 +56,40 @@ type Daemon struct {
 	remember  func(RepoRef) error
 }
 
-// AddVendors starts trusting vendor repositories the server names that this
-// agent does not know yet (synced after it enrolled), with the roots the
-// server gives over mutual TLS, as at enrollment. Known vendors keep the
-// roots they have: a root only changes through TUF root rotation.
-func (d *Daemon) AddVendors(refs []RepoRef) ([]string, error) {
+// AddVendors takes the vendor repositories the server names that this agent
+// has no trusted client for yet (synced after it enrolled): only those whose
+// first root is the one the site root's signed vendor list (or a pin on this
+// agent) names. A vendor the agent already uses with its trusted root is
+// never replaced: that root changes only through TUF root rotation. A ref
+// with a bad name, an unlisted vendor or a different root is refused and
+// logged.
+func (d *Daemon) AddVendors(ctx context.Context, refs []RepoRef) ([]string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.newVendor == nil {
+		return nil, nil
+	}
+	if _, err := d.Sources.Site.TrustedVendors(); err != nil {
+		if err := d.Sources.Site.Refresh(ctx); err != nil {
+			return nil, fmt.Errorf("site repository: %w", err)
+		}
+	}
 	var added []string
 	for _, r := range refs {
-		if _, ok := d.Sources.Vendors[r.Name]; ok || d.newVendor == nil {
+		if err := catalog.CheckVendorName(r.Name); err != nil {
+			d.Agent.log.Warn("the server names a vendor repository badly; refusing it", "err", err)
+			continue
+		}
+		if _, err := d.Sources.vendor(r.Name); err == nil {
+			continue // trusted already
+		}
+		want, err := d.Sources.trustedRoot(r.Name)
+		if err != nil {
+			d.Agent.log.Warn("refusing a vendor repository the server names", "vendor", r.Name, "err", err)
+			continue
+		}
+		if got := tuf.RootFingerprint(r.Root); got != want {
+			d.Agent.log.Warn("refusing a vendor root the server gives: it is not the signed one", "vendor", r.Name, "root", got, "signed", want)
 			continue
 		}
 		c, err := d.newVendor(r)
@@ -85,12 +110,19 @@ func (d *Daemon) AddVendors(refs []RepoRef) ([]string, error) {
 	return added, nil
 }
 
-// KnowsVendors reports whether the agent trusts every vendor named.
+// KnowsVendors reports whether the agent has a client for every vendor
+// named, whose root the last verified site root trusts (before the first
+// site refresh: a client at all).
 func (d *Daemon) KnowsVendors(names []string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	_, err := d.Sources.Site.TrustedVendors()
+	refreshed := err == nil
 	for _, n := range names {
 		if _, ok := d.Sources.Vendors[n]; !ok {
+			return false
+		}
+		if _, err := d.Sources.vendor(n); refreshed && err != nil {
 			return false
 		}
 	}
@@ -260,3 +292,32 @@ func (d *Daemon) SetNextCheckIn(t time.Time) {
 }
 
 var _ Controller = (*Daemon)(nil)
+
+// CheckInWith is one check-in of `bulwark agent run`: ask the server whether
+// anything changed, learn vendor repositories and a group move it names, and
+// run a full cycle (or, when nothing changed, only deliver reports).
+func (d *Daemon) CheckInWith(ctx context.Context, sc *ServerClient) error {
+	info, changed, err := sc.CheckIn(ctx)
+	if err != nil {
+		return err
+	}
+	if !changed {
+		return d.CheckInUnchanged(ctx)
+	}
+	if !d.KnowsVendors(info.Vendors) {
+		refs, err := sc.Vendors(ctx)
+		if err != nil {
+			return err
+		}
+		if added, err := d.AddVendors(ctx, refs); err != nil {
+			return err
+		} else if len(added) > 0 {
+			d.Agent.log.Info("trusting vendor repositories synced after enrollment", "vendors", added)
+		}
+	}
+	if info.Group != "" && info.Group != d.Sources.Group {
+		d.Agent.log.Info("the server moved this computer to another group", "from", d.Sources.Group, "to", info.Group)
+		d.Sources.Group = info.Group
+	}
+	return d.CheckIn(ctx)
+}

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -141,11 +142,22 @@ func TestAddVendorsLearnedAfterEnrollment(t *testing.T) {
 	if d.KnowsVendors([]string{"debian"}) {
 		t.Fatal("knows a vendor it was never given")
 	}
-	added, err := d.AddVendors([]RepoRef{{Name: "debian"}})
+	root, err := os.ReadFile(filepath.Join(w.vendorDir, "metadata", "1.root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := os.ReadFile(filepath.Join(w.siteDir, "metadata", "1.root.json"))
+	// A name that would be a path, a vendor the site does not sign and a
+	// root that is not the signed one are refused.
+	refused := []RepoRef{{Name: "/../../x", Root: root}, {Name: "..", Root: root}, {Name: "evil", Root: other}, {Name: "debian", Root: other}}
+	if added, err := d.AddVendors(context.Background(), refused); err != nil || len(added) != 0 || len(remembered) != 0 {
+		t.Fatalf("added %v remembered %v: %v", added, remembered, err)
+	}
+	added, err := d.AddVendors(context.Background(), []RepoRef{{Name: "debian", Root: root}})
 	if err != nil || len(added) != 1 || len(remembered) != 1 {
 		t.Fatalf("added %v remembered %v: %v", added, remembered, err)
 	}
-	if again, _ := d.AddVendors([]RepoRef{{Name: "debian"}}); len(again) != 0 {
+	if again, _ := d.AddVendors(context.Background(), []RepoRef{{Name: "debian", Root: root}}); len(again) != 0 {
 		t.Fatal("a known vendor was added again (its root replaced)")
 	}
 	if err := d.CheckIn(context.Background()); err != nil {

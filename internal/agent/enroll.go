@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
 // The agent's side of the update server's agent API (internal/server,
@@ -72,6 +74,12 @@ type Enrollment struct {
 	// client.key (enrollment). Renewals write a new one.
 	KeyFile string `json:"key_file,omitempty"`
 
+	// SiteRootFingerprint pins the site's first root, as the enrollment
+	// command gave it; VendorPins are vendor roots pinned out of band
+	// (--vendor NAME=sha256:…). Neither comes from the server.
+	SiteRootFingerprint string            `json:"site_root_fingerprint,omitempty"`
+	VendorPins          map[string]string `json:"vendor_pins,omitempty"`
+
 	id *identity // set by TLSConfig; renewals swap its certificate
 }
 
@@ -81,9 +89,16 @@ type EnrollOptions struct {
 	Token         string
 	CAFingerprint string // sha256:… printed by `bulwark server`
 	Group         string // client-side targeting request
-	StateDir      string
-	Facts         MachineFacts
-	Now           func() time.Time
+	// SiteRootFingerprint is the site's first root, sha256:… as
+	// `bulwark server` printed it: the server's CA key alone cannot make
+	// the agent trust another site root. Required.
+	SiteRootFingerprint string
+	// VendorPins trust vendor roots out of band: name → sha256:… of the
+	// vendor's first root (--vendor NAME=sha256:…).
+	VendorPins map[string]string
+	StateDir   string
+	Facts      MachineFacts
+	Now        func() time.Time
 }
 
 // Enroll pins the site CA by its fingerprint, sends a CSR and the machine's
@@ -100,6 +115,17 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 	tlsConf, err := pki.PinnedClientConfig(o.CAFingerprint)
 	if err != nil {
 		return nil, fmt.Errorf("--ca-fingerprint: %w", err)
+	}
+	if o.SiteRootFingerprint == "" {
+		return nil, errors.New("--site-root: the site root fingerprint (sha256:…) that `bulwark server` printed in the enrollment command is required")
+	}
+	siteRoot, err := tuf.ParseRootFingerprint(o.SiteRootFingerprint)
+	if err != nil {
+		return nil, fmt.Errorf("--site-root: %w", err)
+	}
+	pins, err := checkPins(o.VendorPins)
+	if err != nil {
+		return nil, err
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -153,7 +179,22 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 	if e.AgentID == "" || e.Site.MetadataURL == "" || len(e.Site.Root) == 0 {
 		return nil, errors.New("enroll: the server's answer lacks the agent id or the site repository")
 	}
+	if got := tuf.RootFingerprint(e.Site.Root); got != siteRoot {
+		return nil, fmt.Errorf("enroll: the server gave a site root %s, not the %s given with --site-root; refusing it (whoever runs that server is not the site you were told to join)", got, siteRoot)
+	}
+	for _, v := range e.Vendors {
+		if err := catalog.CheckVendorName(v.Name); err != nil {
+			return nil, fmt.Errorf("enroll: the server's answer: %w", err)
+		}
+	}
 	e.Server, e.MachineID, e.EnrolledAt = o.Server, o.Facts.MachineID, o.Now().UTC()
+	e.SiteRootFingerprint, e.VendorPins = siteRoot, pins
+	// A new enrollment starts its TUF caches afresh: the roots and versions
+	// of an earlier site (a server rebuilt from scratch) must not refuse
+	// the new one's metadata.
+	if err := os.RemoveAll(filepath.Join(o.StateDir, tufCacheDir)); err != nil {
+		return nil, fmt.Errorf("enroll: clear the old TUF caches: %w", err)
+	}
 	keyPEM, err := privateKeyPEM(key)
 	if err != nil {
 		return nil, err
@@ -165,6 +206,22 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 		return nil, err
 	}
 	return &e, nil
+}
+
+// checkPins checks --vendor pins and returns them in canonical form.
+func checkPins(pins map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	for name, fp := range pins {
+		if err := catalog.CheckVendorName(name); err != nil {
+			return nil, fmt.Errorf("--vendor: %w", err)
+		}
+		v, err := tuf.ParseRootFingerprint(fp)
+		if err != nil {
+			return nil, fmt.Errorf("--vendor %s: %w", name, err)
+		}
+		out[name] = v
+	}
+	return out, nil
 }
 
 func saveEnrollment(dir string, e *Enrollment) error {

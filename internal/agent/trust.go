@@ -16,16 +16,69 @@ import (
 )
 
 // Sources are the two kinds of repository an agent reads: its site's, whose
-// root it pinned at enrollment, and each vendor's, whose roots the site gave
-// it then. Every file is verified from its own root.
+// first root it pinned at enrollment, and each vendor's. Every file is
+// verified from its own root. A vendor repository is used only when its
+// first root is the one the site root's signed vendor list names (or, for a
+// vendor pinned on this agent with --vendor, the pinned one): the server
+// hands out repository addresses and roots, but cannot choose which roots
+// the agent trusts.
 type Sources struct {
 	Site    *tuf.Client
 	Vendors map[string]*tuf.Client
-	Group   string
+	// Pins are vendor roots pinned out of band at enrollment: name →
+	// fingerprint of the first root. A pin decides for its vendor.
+	Pins  map[string]string
+	Group string
 	// Approvals, when Site is nil, is the group's approvals document that
 	// the caller already verified (offline media on a machine with no
-	// server: internal/media). The two-roots check still applies to it.
+	// server: internal/media). The two-roots check still applies to it,
+	// and the vendor clients are those the caller pinned.
 	Approvals *approval.Document
+}
+
+// ErrUntrustedVendor means a vendor repository is not one the site root
+// signs (or this agent pins), or its root is not the signed one.
+var ErrUntrustedVendor = errors.New("untrusted vendor repository")
+
+// trustedRoot returns the fingerprint of the first root this agent accepts
+// for vendor name, from its pins and the site root's signed list (as the
+// last site refresh verified it).
+func (src Sources) trustedRoot(name string) (string, error) {
+	if fp, ok := src.Pins[name]; ok {
+		return fp, nil
+	}
+	if src.Site == nil {
+		// Offline media: the caller pinned and verified every vendor root.
+		if vc, ok := src.Vendors[name]; ok {
+			return vc.FirstRootFingerprint(), nil
+		}
+		return "", fmt.Errorf("%w: vendor %q is not among the pinned vendors", ErrUntrustedVendor, name)
+	}
+	list, err := src.Site.TrustedVendors()
+	if err != nil {
+		return "", fmt.Errorf("site root: %w", err)
+	}
+	fp, ok := list[name]
+	if !ok {
+		return "", fmt.Errorf("%w: vendor %q is not in the site root's signed vendor list and not pinned on this agent", ErrUntrustedVendor, name)
+	}
+	return fp, nil
+}
+
+// vendor returns the client of a vendor repository this agent trusts.
+func (src Sources) vendor(name string) (*tuf.Client, error) {
+	want, err := src.trustedRoot(name)
+	if err != nil {
+		return nil, err
+	}
+	vc, ok := src.Vendors[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: vendor %q is signed by the site, but the server has not given this agent its repository", ErrUntrustedVendor, name)
+	}
+	if got := vc.FirstRootFingerprint(); got != want {
+		return nil, fmt.Errorf("%w: vendor %q: the root this agent was given (%s) is not the signed one (%s); a vendor root changes only by a rotation signed with the old root", ErrUntrustedVendor, name, got, want)
+	}
+	return vc, nil
 }
 
 // ErrDisagree means the site and a vendor repository, each verified from its
@@ -59,22 +112,28 @@ func (a *Agent) gather(ctx context.Context, src Sources) ([]verified, error) {
 			return nil, fmt.Errorf("site repository: %w", err)
 		}
 	}
-	refreshed := map[string]bool{}
+	// Each vendor fails alone: one that is untrusted or cannot be
+	// refreshed fails its own updates and no other vendor's.
+	refreshed := map[string]error{}
 	var out []verified
 	for _, ap := range doc.Updates {
 		key := ap.Vendor + "/" + ap.ID
-		vc, ok := src.Vendors[ap.Vendor]
-		if !ok {
-			if err := a.store.set(key, StateFailed, fmt.Sprintf("approved from vendor repository %q, which this agent does not trust", ap.Vendor), nil); err != nil {
-				return nil, err
+		vc, err := src.vendor(ap.Vendor)
+		if err == nil {
+			var done bool
+			if err, done = refreshed[ap.Vendor]; !done {
+				if err = vc.Refresh(ctx); err != nil {
+					err = fmt.Errorf("vendor repository %s: %w", ap.Vendor, err)
+				}
+				refreshed[ap.Vendor] = err
+			}
+		}
+		if err != nil {
+			a.log.Warn("refusing an approved update", "update", key, "err", err)
+			if serr := a.store.set(key, StateFailed, err.Error(), nil); serr != nil {
+				return nil, serr
 			}
 			continue
-		}
-		if !refreshed[ap.Vendor] {
-			if err := vc.Refresh(ctx); err != nil {
-				return nil, fmt.Errorf("vendor repository %s: %w", ap.Vendor, err)
-			}
-			refreshed[ap.Vendor] = true
 		}
 		if ap.Action == approval.ActionDecline {
 			if err := a.store.set(key, StateDeclined, "declined by the site", nil); err != nil {

@@ -86,7 +86,12 @@ func newWorld(t testing.TB) *world {
 	if w.vendor, err = tuf.Init(w.vendorDir, tuf.InitOptions{Name: "debian", BinBits: 4}, tuf.Options{Now: w.clock}); err != nil {
 		t.Fatal(err)
 	}
-	if w.site, err = tuf.InitSite(w.siteDir, tuf.SiteInitOptions{Name: "hq"}, tuf.Options{Now: w.clock}); err != nil {
+	// The site root signs the vendor list: debian, with its first root.
+	vendorRoot, err := os.ReadFile(filepath.Join(w.vendorDir, "metadata", "1.root.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.site, err = tuf.InitSite(w.siteDir, tuf.SiteInitOptions{Name: "hq", Vendors: map[string]string{"debian": tuf.RootFingerprint(vendorRoot)}}, tuf.Options{Now: w.clock}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { w.vendor.Close(); w.site.Close() })

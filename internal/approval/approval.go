@@ -19,6 +19,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/catalog"
 )
 
 // MaxSize caps an approvals document: about 20,000 approvals of an update
@@ -64,8 +66,8 @@ var (
 	hexPattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
-// ValidName reports whether s may name a group or a vendor repository: it
-// becomes part of a file name and a URL.
+// ValidName reports whether s may name a group: it becomes part of a file
+// name and a URL. Vendor names are checked by catalog.CheckVendorName.
 func ValidName(s string) bool { return namePattern.MatchString(s) }
 
 // Path is the site repository target path of a group's document.
@@ -102,8 +104,8 @@ func (d *Document) Validate() error {
 	seen := map[string]bool{}
 	for i, a := range d.Updates {
 		at := fmt.Sprintf("updates[%d]", i)
-		if !ValidName(a.Vendor) {
-			bad("%s.vendor %q: use 1 to 64 letters, digits, '.', '_' or '-'", at, a.Vendor)
+		if err := catalog.CheckVendorName(a.Vendor); err != nil {
+			bad("%s.%v", at, err)
 		}
 		if !idPattern.MatchString(a.ID) {
 			bad("%s.id %q is not a valid update id", at, a.ID)

@@ -220,7 +220,11 @@ func enroll(t *testing.T, srv *server.Server, token, root, mode string) (e *agen
 	bootID = filepath.Join(state+"-boot", "boot_id")
 	os.MkdirAll(filepath.Dir(bootID), 0o755)
 	os.WriteFile(bootID, []byte("boot-1\n"), 0o644)
-	e, err := agent.Enroll(context.Background(), agent.EnrollOptions{Server: srv.URL(), Token: token, CAFingerprint: srv.CAFingerprint(), StateDir: state,
+	siteRoot, err := srv.SiteRootFingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err = agent.Enroll(context.Background(), agent.EnrollOptions{Server: srv.URL(), Token: token, CAFingerprint: srv.CAFingerprint(), SiteRootFingerprint: siteRoot, StateDir: state,
 		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "web-01", OS: "debian 12", Arch: "amd64"}})
 	if err != nil {
 		t.Fatal(err)

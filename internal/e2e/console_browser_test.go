@@ -261,7 +261,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	// A real machine enrolls into web.
 	var tok struct{ Token string }
 	json.Unmarshal(adm.do("POST", "/api/v1/tokens", map[string]any{"kind": "enroll", "group": "web", "max_uses": 1}, http.StatusCreated), &tok)
-	m := newMachine(t, base, srv.CAFingerprint(), tok.Token, "web-01", "0123456789abcdef0123456789abcdef")
+	siteRoot, err := srv.SiteRootFingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMachine(t, base, srv.CAFingerprint(), siteRoot, tok.Token, "web-01", "0123456789abcdef0123456789abcdef")
 	m.checkIn("notify")
 
 	// Approve BW-1 for web: the confirmation counts the machines it touches.

@@ -27,7 +27,7 @@ type machine struct {
 
 // newMachine makes a Debian 12 directory root and enrolls its agent with
 // the enrollment token.
-func newMachine(t *testing.T, serverURL, caPin, token, hostname, machineID string) *machine {
+func newMachine(t *testing.T, serverURL, caPin, siteRoot, token, hostname, machineID string) *machine {
 	t.Helper()
 	m := &machine{t: t, root: filepath.Join(t.TempDir(), "root"), state: filepath.Join(t.TempDir(), "state"),
 		reboots: filepath.Join(t.TempDir(), "reboots"), server: serverURL, caPin: caPin, hostname: hostname}
@@ -41,7 +41,7 @@ func newMachine(t *testing.T, serverURL, caPin, token, hostname, machineID strin
 	m.bootID = filepath.Join(m.state+"-boot", "boot_id")
 	os.MkdirAll(filepath.Dir(m.bootID), 0o755)
 	os.WriteFile(m.bootID, []byte("boot-1\n"), 0o644)
-	e, err := agent.Enroll(context.Background(), agent.EnrollOptions{Server: serverURL, Token: token, CAFingerprint: caPin, StateDir: m.state,
+	e, err := agent.Enroll(context.Background(), agent.EnrollOptions{Server: serverURL, Token: token, CAFingerprint: caPin, SiteRootFingerprint: siteRoot, StateDir: m.state,
 		Facts: agent.MachineFacts{MachineID: machineID, Hostname: hostname, OS: "debian 12", Arch: "amd64"}})
 	if err != nil {
 		t.Fatal(err)

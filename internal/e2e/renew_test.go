@@ -61,7 +61,11 @@ func TestAgentRenewsCertificate(t *testing.T) {
 
 	dir := t.TempDir()
 	const mid = "0123456789abcdef0123456789abcdef"
-	if _, err := agent.Enroll(ctx, agent.EnrollOptions{Server: srv.URL(), Token: first.EnrollToken, CAFingerprint: srv.CAFingerprint(), StateDir: dir,
+	siteRoot, err := srv.SiteRootFingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.Enroll(ctx, agent.EnrollOptions{Server: srv.URL(), Token: first.EnrollToken, CAFingerprint: srv.CAFingerprint(), SiteRootFingerprint: siteRoot, StateDir: dir,
 		Facts: agent.MachineFacts{MachineID: mid, Hostname: "web-01", OS: "debian 12", Arch: "amd64"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -147,8 +147,8 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if !approval.ValidName(src.Name) {
-			return nil, fmt.Errorf("vendor name %q: use 1 to 64 letters, digits, '.', '_' or '-'", src.Name)
+		if err := catalog.CheckVendorName(src.Name); err != nil {
+			return nil, err
 		}
 		st, err := loadRepo(src.Dir, "", src.Root, fr)
 		if err != nil {

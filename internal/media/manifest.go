@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
+	"github.com/bulwarkhq/bulwark/internal/catalog"
 )
 
 // Format is the manifest's format line; media of another format are refused.
@@ -135,8 +136,8 @@ func (m *Manifest) validate() error {
 	}
 	var names []string
 	for i, v := range m.Vendors {
-		if !approval.ValidName(v.Name) {
-			return fmt.Errorf("vendors[%d].name %q: use 1 to 64 letters, digits, '.', '_' or '-'", i, v.Name)
+		if err := catalog.CheckVendorName(v.Name); err != nil {
+			return fmt.Errorf("vendors[%d].name: %w", i, err)
 		}
 		if !fpPattern.MatchString(v.RootFingerprint) {
 			return fmt.Errorf("vendors[%d].root_fingerprint %q: want sha256:<64 lowercase hex digits>", i, v.RootFingerprint)

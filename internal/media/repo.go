@@ -14,8 +14,8 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 
-	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/capread"
+	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
@@ -227,7 +227,7 @@ func ParseVendorPins(values []string) (map[string]string, error) {
 	pins := map[string]string{}
 	for _, v := range values {
 		name, fp, ok := strings.Cut(v, "=")
-		if !ok || !approval.ValidName(name) {
+		if !ok || catalog.CheckVendorName(name) != nil {
 			return nil, fmt.Errorf("--vendor %q: want NAME=sha256:<64 hex digits>, the fingerprint of the vendor's first root", v)
 		}
 		b, err := pki.ParseFingerprint(fp)

@@ -4,6 +4,7 @@ import (
 	"context"
 	_ "embed"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -41,6 +42,8 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.withRole(ad, s.apiRevokeToken))
 	mux.HandleFunc("POST /api/v1/sync", s.withRole(ad, s.apiTriggerSync))
 	mux.HandleFunc("GET /api/v1/sync", s.withRole(v, s.apiSyncHistory))
+	mux.HandleFunc("GET /api/v1/site/root", s.withRole(v, s.apiGetSiteRoot))
+	mux.HandleFunc("PUT /api/v1/site/root", s.withRole(ad, s.apiPutSiteRoot))
 }
 
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) error {
@@ -223,23 +226,48 @@ func (s *Server) apiDeleteApproval(w http.ResponseWriter, r *http.Request) error
 
 // publishApprovals signs a group's approvals from the store into the site
 // repository, every target read again from the vendor's verified metadata.
-// Callers hold approvalsMu.
+// A vendor repository that cannot be verified now (broken, expired, no
+// longer served) fails alone: its approvals stay as they were last signed,
+// and every other vendor's are signed as the store says. Callers hold
+// approvalsMu.
 func (s *Server) publishApprovals(ctx context.Context, group string) error {
 	aps, err := s.st.Approvals(ctx, group)
 	if err != nil {
 		return storeErr(err, "group "+group)
 	}
+	prev := map[string]approval.Approval{}
+	if old, err := s.site.Approvals(ctx, group); err == nil {
+		for _, a := range old.Updates {
+			prev[a.Vendor+"/"+a.ID] = a
+		}
+	}
+	broken := map[string]error{}
 	doc := &approval.Document{Group: group, Updates: []approval.Approval{}}
 	for _, a := range aps {
-		rp, ok := s.repos[a.Vendor]
-		if !ok {
-			return errorf(http.StatusConflict, "approval of %s/%s names a vendor repository this server no longer serves", a.Vendor, a.UpdateID)
-		}
+		key := a.Vendor + "/" + a.UpdateID
 		ap := approval.Approval{Vendor: a.Vendor, ID: a.UpdateID, Action: a.Action, Deadline: a.Deadline, Rollout: a.Rollout, Targets: []approval.Target{}}
+		var err error
 		if a.Action != approval.ActionDecline {
-			if ap.Targets, _, err = s.updateTargets(ctx, rp, a.UpdateID); err != nil {
-				return err
+			rp, ok := s.repos[a.Vendor]
+			switch err = broken[a.Vendor]; {
+			case err != nil:
+			case !ok:
+				err = fmt.Errorf("vendor repository %s is no longer served", a.Vendor)
+			default:
+				if ap.Targets, _, err = s.updateTargets(ctx, rp, a.UpdateID); err != nil {
+					var he *httpError
+					if !errors.As(err, &he) || he.code != http.StatusNotFound {
+						broken[a.Vendor] = err
+					}
+				}
 			}
+		}
+		if err != nil {
+			s.log.Warn("approval kept as last signed: its vendor repository cannot be verified now", "group", group, "update", key, "err", err)
+			if p, ok := prev[key]; ok {
+				doc.Updates = append(doc.Updates, p)
+			}
+			continue
 		}
 		doc.Updates = append(doc.Updates, ap)
 	}

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
+	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
@@ -211,7 +212,9 @@ func (s *Server) presentedAgent(r *http.Request) string {
 }
 
 func (s *Server) enrollResponse(a *store.Agent, certPEM []byte) (*EnrollResponse, error) {
-	root, err := s.site.Root()
+	// The first root: the agent pins its fingerprint and walks the root
+	// chain from it, learning the signed vendor list on the way.
+	root, err := s.site.FirstRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -359,6 +362,9 @@ func (s *Server) forgetApprovals() {
 // dropSiteCaches empties this replica's caches of the site repository.
 func (s *Server) dropSiteCaches() {
 	s.meta.purge(s.site.Dir())
+	if err := s.readTrust(); err != nil {
+		s.log.Warn("read the site root's vendor list", "err", err)
+	}
 	s.ahMu.Lock()
 	s.ahCache = nil
 	s.ahGen++
@@ -494,7 +500,7 @@ func (rq *ReportRequest) validate(now time.Time) error {
 // parts are valid names.
 func cutKey(key string) (vendor, id string, ok bool) {
 	vendor, id, ok = strings.Cut(key, "/")
-	return vendor, id, ok && approval.ValidName(vendor) && updateIDPattern.MatchString(id)
+	return vendor, id, ok && catalog.CheckVendorName(vendor) == nil && updateIDPattern.MatchString(id)
 }
 
 // toStore turns a validated request into a store batch.

@@ -175,6 +175,9 @@ func TestOpenAPIContract(t *testing.T) {
 	call("DELETE", "/api/v1/tokens/"+tok.Info.ID, admin, nil, 204)
 	call("DELETE", "/api/v1/tokens/tok-nope", admin, nil, 404)
 	call("GET", "/api/v1/sync", admin, nil, 200)
+	call("GET", "/api/v1/site/root", viewer, nil, 200)
+	call("PUT", "/api/v1/site/root", viewer, SiteRootRequest{Root: []byte("{}")}, 403)
+	call("PUT", "/api/v1/site/root", admin, SiteRootRequest{Root: []byte("{}")}, 400) // not a root signed by the site root key
 	call("POST", "/api/v1/sync?wait=true", admin, SyncRequest{Vendor: "example"}, 200)
 	call("POST", "/api/v1/sync", admin, SyncRequest{Vendor: "nope"}, 404)
 	call("POST", "/api/v1/users", admin, UserRequest{Name: "alice", Role: "viewer", Password: "correct horse battery"}, 201)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/ratelimit"
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -54,6 +55,10 @@ type Config struct {
 	Hosts     []string // extra certificate names; hostname, localhost and addresses are always added
 	PublicURL string   // base URL agents and admins use; default https://<hostname>:<port>
 	SiteName  string   // site repository name; default "site"
+	// SiteRootKeyOut is where the first start writes the site root key,
+	// which must not stay on the server: "" writes it into the data
+	// directory, and the first start says to move it off the server.
+	SiteRootKeyOut string
 
 	// Vendors are vendor repositories this server publishes: directories
 	// made with `bulwark repo init`, served read-only.
@@ -130,6 +135,12 @@ type FirstStart struct {
 	// AdminUser and AdminPassword sign in to the console.
 	AdminUser     string
 	AdminPassword string
+	// SiteRootKey is the file holding the site root key, the one key that
+	// signs which vendors agents trust; it belongs offline.
+	SiteRootKey string
+	// SiteRootKeyOnServer says it was written into the data directory and
+	// must be moved off the server.
+	SiteRootKeyOnServer bool
 }
 
 // Server is a running update server's state.
@@ -149,6 +160,9 @@ type Server struct {
 	meta    metaCache
 	roots   rootCache
 	bound   string // the HTTPS listener's address once serving
+
+	trustMu sync.Mutex
+	trusted map[string]string // the site root's signed vendor list
 
 	approvalsMu sync.Mutex  // serialises approval rewrites of the site repository (lockSite)
 	coord       Coordinator // set when replicas share the store: the site lock across them
@@ -244,12 +258,19 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 	if err := s.loadRepos(); err != nil {
 		return nil, nil, err
 	}
+	if err := s.loadTrust(); err != nil {
+		return nil, nil, err
+	}
 	var first *FirstStart
 	if fresh {
 		first, err = s.bootstrap(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
+	}
+	if s.SiteRootKeyOnDisk() {
+		s.log.Warn("the site root key is in the data directory: whoever holds this disk can make agents trust any vendor; move it off the server",
+			"keys", filepath.Join(cfg.DataDir, siteDir, tuf.KeysDir, "root-*.key"))
 	}
 	s.metrics = newMetrics(s)
 	s.ingest = NewIngester(s.st)
@@ -267,8 +288,8 @@ func (c *Config) validate() error {
 	}
 	seen := map[string]bool{}
 	for _, v := range c.Vendors {
-		if !approval.ValidName(v.Name) {
-			return fmt.Errorf("vendor repository name %q: use 1 to 64 letters, digits, '.', '_' or '-'", v.Name)
+		if err := catalog.CheckVendorName(v.Name); err != nil {
+			return fmt.Errorf("vendor repository name: %w", err)
 		}
 		if v.Dir == "" {
 			return fmt.Errorf("vendor repository %s: a directory made with `bulwark repo init` is required", v.Name)
@@ -290,8 +311,8 @@ func (c *Config) validate() error {
 			return errors.New("upstream: list at least one vendor repository to sync (name and root_fingerprint)")
 		}
 		for _, v := range u.Vendors {
-			if !approval.ValidName(v.Name) {
-				return fmt.Errorf("upstream vendor name %q: use 1 to 64 letters, digits, '.', '_' or '-'", v.Name)
+			if err := catalog.CheckVendorName(v.Name); err != nil {
+				return fmt.Errorf("upstream vendor: %w", err)
 			}
 			if seen[v.Name] {
 				return fmt.Errorf("vendor repository %s is both hosted and synced", v.Name)
@@ -328,16 +349,21 @@ func (c *Config) validate() error {
 // made again.
 func openSite(dir string, cfg Config, fresh, shared bool) (*tuf.SiteRepository, error) {
 	_, err := os.Stat(filepath.Join(dir, tuf.MetadataDir, "root.json"))
-	if err == nil {
+	if err == nil && tuf.IsComplete(dir) {
 		site, err := tuf.OpenSite(dir, tuf.Options{Now: cfg.Now, Shared: shared})
 		if err != nil {
 			return nil, fmt.Errorf("site repository: %w", err)
 		}
 		return site, nil
 	}
-	if !errors.Is(err, os.ErrNotExist) || !fresh {
+	if (err != nil && !errors.Is(err, os.ErrNotExist)) || !fresh {
 		return nil, fmt.Errorf("site repository %s is missing its root: restore it from a backup (agents trust its root)", dir)
 	}
+	// A first start that was interrupted may have left a site directory
+	// and a root key at --site-root-key-out: both are made again (the key
+	// is used again), since nothing has been given out yet.
+	_, statErr := os.Stat(dir)
+	interrupted := statErr == nil
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("site repository: %w", err)
 	}
@@ -345,7 +371,19 @@ func openSite(dir string, cfg Config, fresh, shared bool) (*tuf.SiteRepository, 
 	if name == "" {
 		name = "site"
 	}
-	site, err := tuf.InitSite(dir, tuf.SiteInitOptions{Name: name, Expiry: tuf.DefaultExpiry}, tuf.Options{Now: cfg.Now})
+	vendors, err := firstRootVendors(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SiteRootKeyOut != "" {
+		if _, err := os.Lstat(cfg.SiteRootKeyOut); err == nil && !interrupted {
+			return nil, fmt.Errorf("site root key out %s: the file exists; name a new file (a first start makes a new site root key)", cfg.SiteRootKeyOut)
+		}
+		if err := os.MkdirAll(filepath.Dir(cfg.SiteRootKeyOut), 0o700); err != nil {
+			return nil, fmt.Errorf("site root key out: %w", err)
+		}
+	}
+	site, err := tuf.InitSite(dir, tuf.SiteInitOptions{Name: name, Expiry: tuf.DefaultExpiry, Vendors: vendors, RootKeyOut: cfg.SiteRootKeyOut}, tuf.Options{Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("site repository: %w", err)
 	}
@@ -416,7 +454,11 @@ func (s *Server) bootstrap(ctx context.Context) (*FirstStart, error) {
 	if err := atomicfile.WriteFile(filepath.Join(s.cfg.DataDir, formatFile), []byte(format), 0o600); err != nil {
 		return nil, err
 	}
-	return &FirstStart{AdminToken: admin, EnrollToken: enroll, AdminUser: FirstAdminUser, AdminPassword: password}, nil
+	fs := &FirstStart{AdminToken: admin, EnrollToken: enroll, AdminUser: FirstAdminUser, AdminPassword: password, SiteRootKey: s.cfg.SiteRootKeyOut}
+	if keys, err := s.site.RootKeyFiles(); err == nil && len(keys) > 0 {
+		fs.SiteRootKey, fs.SiteRootKeyOnServer = keys[0], true
+	}
+	return fs, nil
 }
 
 // loadRepos finds every vendor repository the server serves and its

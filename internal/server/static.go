@@ -355,13 +355,17 @@ type RepoInfo struct {
 	TargetsURL       string     `json:"targets_url"`
 	TimestampVersion int64      `json:"timestamp_version,omitempty"`
 	TimestampExpires *time.Time `json:"timestamp_expires,omitempty"`
+	// SiteTrust says whether the site root's signed vendor list names this
+	// repository with this root: signed, unlisted or root-differs. Agents
+	// refuse the updates of a repository that is not signed.
+	SiteTrust string `json:"site_trust"`
 }
 
 func (s *Server) repoInfo(r *repo) RepoInfo {
 	r.mu.Lock() // a first sync or media import sets the root
 	rootSum := r.rootSum
 	r.mu.Unlock()
-	ri := RepoInfo{Name: r.name, Kind: r.kind, RootFingerprint: rootSum,
+	ri := RepoInfo{Name: r.name, Kind: r.kind, RootFingerprint: rootSum, SiteTrust: s.siteTrust(r.name, rootSum),
 		MetadataURL: s.URL() + "/repos/" + r.name + "/metadata", TargetsURL: s.URL() + "/repos/" + r.name + "/targets"}
 	if r.upstreamTU != "" {
 		ri.TargetsURL = r.upstreamTU

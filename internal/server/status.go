@@ -175,9 +175,9 @@ func (s *Server) status(r *http.Request) (*Status, error) {
 	if st.Repositories == nil {
 		st.Repositories = []RepoInfo{}
 	}
-	root, err := s.site.Root()
-	if err == nil {
-		st.Site.RootFingerprint = sum(root)
+	// The site's first root: what enrollment pins.
+	if fp, err := s.SiteRootFingerprint(); err == nil {
+		st.Site.RootFingerprint = fp
 	}
 	st.Site.TimestampVersion, st.Site.TimestampExpires = timestampOf(s.site.Dir() + "/metadata/timestamp.json")
 	fc := s.fleet.get()

@@ -23,6 +23,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/catalog"
 )
 
 // Directory and file names inside a vendor repository directory. A static
@@ -141,6 +142,11 @@ type InitOptions struct {
 	Expiry        Expiry
 
 	site bool // a site repository: targets listed directly, no bins
+	// Site repositories only: where the one root key is written instead
+	// of keys/ (offline from the start), and the signed vendor list of
+	// the first root.
+	rootKeyOut string
+	vendors    map[string]string
 }
 
 func (o *InitOptions) defaults() error {
@@ -171,6 +177,12 @@ func (o *InitOptions) defaults() error {
 	}
 	if o.Name == "" {
 		o.Name = "bulwark"
+	}
+	if !o.site {
+		// A vendor repository's name is what servers and agents call it.
+		if err := catalog.CheckVendorName(o.Name); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -235,7 +247,16 @@ func (r *Repository) initMetadata(io InitOptions) error {
 	root.Signed.ConsistentSnapshot = true
 	var rootKeys []*signingKey
 	for i := 1; i <= io.RootKeys; i++ {
-		k, err := generateKey(filepath.Join(keyDir, fmt.Sprintf("root-%d.key", i)))
+		path := filepath.Join(keyDir, fmt.Sprintf("root-%d.key", i))
+		newKey := generateKey
+		if io.rootKeyOut != "" && io.RootKeys == 1 {
+			path = io.rootKeyOut
+			if _, err := os.Lstat(path); err == nil {
+				// An init that was interrupted made it: use it again.
+				newKey = loadKey
+			}
+		}
+		k, err := newKey(path)
 		if err != nil {
 			return err
 		}
@@ -245,6 +266,11 @@ func (r *Repository) initMetadata(io InitOptions) error {
 		}
 	}
 	root.Signed.Roles[metadata.ROOT].Threshold = io.RootThreshold
+	if io.site {
+		if err := setRootVendors(root, io.vendors); err != nil {
+			return err
+		}
+	}
 	for _, role := range []string{metadata.TARGETS, metadata.SNAPSHOT, metadata.TIMESTAMP} {
 		k, err := generateKey(filepath.Join(keyDir, role+".key"))
 		if err != nil {

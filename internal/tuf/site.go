@@ -22,6 +22,13 @@ type SiteRepository struct {
 type SiteInitOptions struct {
 	Name   string
 	Expiry Expiry
+	// Vendors is the first root's signed vendor list: name →
+	// "sha256:<hex>" of the vendor's first root (metadata/1.root.json).
+	Vendors map[string]string
+	// RootKeyOut, when set, is the file the root key is written to
+	// instead of the repository's keys/ directory: the server then never
+	// holds it.
+	RootKeyOut string
 }
 
 // InitSite creates a site repository in dir: a root key (to be exported and
@@ -31,7 +38,12 @@ func InitSite(dir string, o SiteInitOptions, opts Options) (*SiteRepository, err
 	if name == "" {
 		name = "site"
 	}
-	r, err := Init(dir, InitOptions{Name: name, Expiry: o.Expiry, site: true}, opts)
+	for n, fp := range o.Vendors {
+		if _, err := vendorEntry(n, fp); err != nil {
+			return nil, err
+		}
+	}
+	r, err := Init(dir, InitOptions{Name: name, Expiry: o.Expiry, site: true, rootKeyOut: o.RootKeyOut, vendors: o.Vendors}, opts)
 	if err != nil {
 		return nil, err
 	}
