@@ -30,7 +30,7 @@ func TestAttackTerminalEscapesInAdminOutput(t *testing.T) {
 	url, _ := os.ReadFile(filepath.Join(data, server.LocalURLFile))
 	state := filepath.Join(work, "agent")
 	e, err := agent.Enroll(ctx, agent.EnrollOptions{Server: strings.TrimSpace(string(url)), Token: first.EnrollToken,
-		CAFingerprint: s.CAFingerprint(), StateDir: state,
+		CAFingerprint: s.CAFingerprint(), SiteRootFingerprint: mustSiteRoot(t, s), StateDir: state,
 		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "victim", OS: "debian 12\x1b[2K\x1b]0;owned\x07", Arch: "amd64"}})
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +139,7 @@ func TestReenrollProvesPossession(t *testing.T) {
 	enroll := func(state string) *agent.Enrollment {
 		t.Helper()
 		e, err := agent.Enroll(ctx, agent.EnrollOptions{Server: strings.TrimSpace(string(url)), Token: ls.first.EnrollToken,
-			CAFingerprint: ls.s.CAFingerprint(), StateDir: state,
+			CAFingerprint: ls.s.CAFingerprint(), SiteRootFingerprint: mustSiteRoot(t, ls.s), StateDir: state,
 			Facts: agent.MachineFacts{MachineID: "fedcba9876543210fedcba9876543210", Hostname: "m", OS: "debian 12", Arch: "amd64"}})
 		if err != nil {
 			t.Fatal(err)
@@ -167,4 +167,14 @@ func TestReenrollProvesPossession(t *testing.T) {
 	if !regexp.MustCompile(claim.AgentID+`\s+\S+\s+\S+\s+active`).MatchString(out) || !regexp.MustCompile(second.AgentID+`\s+\S+\s+\S+\s+revoked`).MatchString(out) {
 		t.Errorf("after approval:\n%s", out)
 	}
+}
+
+// mustSiteRoot is the site root fingerprint the enrollment command carries.
+func mustSiteRoot(t *testing.T, s *server.Server) string {
+	t.Helper()
+	fp, err := s.SiteRootFingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fp
 }
