@@ -421,6 +421,8 @@ func TestVendorRootRotationKeepsTrust(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(debianDir, "metadata", "2.root.json")); err != nil {
 		t.Fatalf("no rotated root: %v", err)
 	}
+	s.shutdown() // a restart indexes the new update (reports name only indexed ones)
+	s.start(server.Config{Vendors: []server.HostedVendor{{Name: "debian", Dir: debianDir}}})
 	s.adm.do("PUT", "/api/v1/groups/web/approvals/debian/BW-2", map[string]any{"action": "install", "deadline": pastDeadline()}, http.StatusOK)
 	d, err := m.checkIn(s)
 	if err != nil {
