@@ -230,11 +230,11 @@ func (t *trustFlags) trust() (media.Trust, error) {
 		if err != nil {
 			return tr, fmt.Errorf("--state %s: %w", t.state, err)
 		}
-		pins := map[string]string{}
-		for _, v := range e.Vendors {
-			pins[v.Name] = media.Fingerprint(v.Root)
-		}
-		if err := merge("the agent's enrollment", pins); err != nil {
+		// Only the pins the admin gave at enrollment: the vendor roots the
+		// server handed out (e.Vendors) are the server's word, which a
+		// compromised server chooses, and media must not turn them into
+		// trust the agent's own cycle would refuse.
+		if err := merge("the agent's enrollment (--vendor)", e.VendorPins); err != nil {
 			return tr, err
 		}
 	}
@@ -269,8 +269,9 @@ update and payload against the signed metadata; the site's approvals when
 ones. The report names every problem and the file it is in.
 
 Pins come from --vendor NAME=sha256:…, from a server's --data-dir (whose
-served versions also make older media a rollback), or from an enrolled
-agent's --state.`,
+served versions also make older media a rollback), or from the vendor pins an
+enrolled agent's --state was given at enrollment (never the vendor roots the
+server handed out).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tr, err := tf.trust()
