@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
+	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
 )
 
@@ -177,4 +182,84 @@ func mustSiteRoot(t *testing.T, s *server.Server) string {
 		t.Fatal(err)
 	}
 	return fp
+}
+
+// TestReenrollAfterCertificateExpired: a machine that was off past its
+// certificate's lifetime enrolls again as docs/ADMIN.md says. Its expired
+// certificate proves nothing and would fail the TLS handshake, so enroll
+// does not present it: the new identity waits for an admin's approval.
+func TestReenrollAfterCertificateExpired(t *testing.T) {
+	ctx := t.Context()
+	ls := startLocalServer(t)
+	url, _ := os.ReadFile(filepath.Join(ls.data, server.LocalURLFile))
+	state := filepath.Join(t.TempDir(), "state")
+	opts := agent.EnrollOptions{Server: strings.TrimSpace(string(url)), Token: ls.first.EnrollToken,
+		CAFingerprint: ls.s.CAFingerprint(), SiteRootFingerprint: mustSiteRoot(t, ls.s), StateDir: state,
+		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "m", OS: "debian 12", Arch: "amd64"}}
+	first, err := agent.Enroll(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The site CA signs the machine's key again, valid from two hours ago
+	// to one hour ago: the certificate the machine holds has expired.
+	tlsCopy := t.TempDir()
+	for _, f := range []string{pki.CACertFile, pki.CAKeyFile} {
+		b, err := os.ReadFile(filepath.Join(ls.data, "tls", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(tlsCopy, f), b, 0o600)
+	}
+	m, _, err := pki.LoadOrCreate(tlsCopy, pki.Options{Hosts: []string{"localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := first.KeyFile
+	if keyFile == "" {
+		keyFile = "client.key"
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(state, keyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(keyPEM)
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrDER, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := x509.ParseCertificateRequest(csrDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _, err := m.CA.SignAgentFor(csr, first.AgentID, time.Now().Add(-2*time.Hour), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved, err := agent.LoadEnrollment(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved.Certificate = string(certPEM)
+	b, _ := json.Marshal(saved)
+	if err := os.WriteFile(filepath.Join(state, "enrollment.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	again, err := agent.Enroll(ctx, opts)
+	if err != nil {
+		t.Fatalf("enrolling again with an expired certificate: %v", err)
+	}
+	if again.Status != "pending" {
+		t.Fatalf("re-enrollment with an expired certificate: %q, want pending (nothing proves possession)", again.Status)
+	}
+	ls.admin("computers", "approve", again.AgentID)
+	out := ls.admin("computers", "list")
+	if !regexp.MustCompile(again.AgentID+`\s+\S+\s+\S+\s+active`).MatchString(out) || !regexp.MustCompile(first.AgentID+`\s+\S+\s+\S+\s+revoked`).MatchString(out) {
+		t.Errorf("after approval:\n%s", out)
+	}
 }

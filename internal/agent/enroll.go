@@ -142,7 +142,10 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 	// certificate, which proves to the server that this is the machine that
 	// holds the old identity, so the server retires it at once rather than
 	// holding the new one for an admin's approval.
-	if prev, err := LoadEnrollment(o.StateDir); err == nil && sameCA(prev.CA, o.CAFingerprint) {
+	// An expired certificate proves nothing and fails the handshake, so it
+	// is not presented: the new identity then waits for an admin's approval
+	// (docs/ADMIN.md, "An agent whose certificate expired").
+	if prev, err := LoadEnrollment(o.StateDir); err == nil && sameCA(prev.CA, o.CAFingerprint) && prev.certValid(time.Now()) {
 		if pc, err := prev.TLSConfig(o.StateDir); err == nil {
 			tlsConf.GetClientCertificate = pc.GetClientCertificate
 		}
@@ -286,6 +289,13 @@ func sameCA(caPEM, fingerprint string) bool {
 	}
 	got, _ := pki.ParseFingerprint(pki.Fingerprint(c))
 	return bytes.Equal(got, want)
+}
+
+// certValid reports whether the enrollment's client certificate is within
+// its validity period at now.
+func (e *Enrollment) certValid(now time.Time) bool {
+	c, err := parseCert(e.Certificate)
+	return err == nil && now.After(c.NotBefore) && now.Before(c.NotAfter)
 }
 
 func parseCert(p string) (*x509.Certificate, error) {
