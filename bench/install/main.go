@@ -21,6 +21,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -232,7 +233,9 @@ func (b *bench) agentPass(ctx context.Context, root string, mode fetch.Mode) err
 		return err
 	}
 	if _, err := agent.Enroll(ctx, agent.EnrollOptions{Server: b.srv.URL(), Token: tok.Token, CAFingerprint: b.srv.CAFingerprint(), SiteRootFingerprint: siteRoot, StateDir: state,
-		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "bench", OS: "debian 12", Arch: "amd64"}}); err != nil {
+		// Each pass is a fresh copy of the root: another machine, with its
+		// own machine id (one id enrolled twice waits for an admin).
+		Facts: agent.MachineFacts{MachineID: fmt.Sprintf("%x", sha256.Sum256([]byte(root)))[:32], Hostname: "bench", OS: "debian 12", Arch: "amd64"}}); err != nil {
 		return err
 	}
 	settings, err := agent.FileConfig{Server: b.srv.URL(), CAFingerprint: b.srv.CAFingerprint(), StateDir: state, Root: root, Mode: "auto",

@@ -12,6 +12,7 @@ apt_need() { :; } # scripts/test installs what is missing; here it is there
 . scripts/setup.d/apt-sources.sh
 . scripts/setup.d/install.sh
 . scripts/setup.d/lockdown.sh
+load0=$(cut -d" " -f1-3 /proc/loadavg)
 out=$(mktemp)
 go run ./bench/install -reps "${1:-3}" >"$out"
 {
@@ -19,7 +20,7 @@ go run ./bench/install -reps "${1:-3}" >"$out"
 	echo "## Installing real updates"
 	echo
 	echo "Command: \`bench/install/run.sh ${1:-3}\` ($(date -u +%Y-%m-%d), commit $(git rev-parse --short HEAD), as root)."
-	echo "Machine: $(bench_machine), shared with other builds."
+	echo "Machine: $(bench_machine); load average when the run started: $load0."
 	echo
 	echo "Real bookworm security updates (\`apt-get download\` by scripts/setup.d/install.sh) into copies of the"
 	echo "debootstrapped bookworm root of scripts/setup.d/lockdown.sh, which has the older versions; each way"
