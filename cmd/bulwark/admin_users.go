@@ -66,7 +66,7 @@ func readPassword(cmd *cobra.Command, file string) (string, error) {
 	if !term.IsTerminal(int(os.Stdin.Fd())) {
 		return "", fmt.Errorf("give --password-file FILE: standard input is not a terminal to ask on")
 	}
-	fmt.Fprint(cmd.ErrOrStderr(), "Password (12 to 72 bytes): ")
+	fmt.Fprint(cmd.ErrOrStderr(), "Password (12 characters to 1024 bytes): ")
 	b, err := term.ReadPassword(int(os.Stdin.Fd()))
 	fmt.Fprintln(cmd.ErrOrStderr())
 	return string(b), err

@@ -22,7 +22,9 @@ token is lost. Being able to read and write the data directory is the proof
 (it holds the site's keys anyway): run it as the server's user. The server
 may be running; other tokens stay as they are (revoke lost ones with
 'bulwark admin tokens revoke'). The token goes to standard output alone; keep
-it safe, it is stored only as a hash.`,
+it safe, it is stored only as a hash. The reset is written to the audit log
+(admin-token.reset, by local:<your OS user>); if that fails, the new token
+is revoked and the reset fails.`,
 		Example: `  sudo -u bulwark-server bulwark server admin-token reset --data-dir /var/lib/bulwark-server
   bulwark server admin-token reset --data-dir ./bulwark-data > admin.token && chmod 600 admin.token`,
 		Args: cobra.NoArgs,

@@ -23,7 +23,7 @@ const FirstPasswordFile = "first-admin-password"
 func showFirstPassword(out io.Writer, dataDir, url string, first *server.FirstStart) {
 	fmt.Fprintf(out, "\nConsole sign-in: %s/console/ as user %q\n", url, first.AdminUser)
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		fmt.Fprintf(out, "  password (shown once, stored only as a bcrypt hash): %s\n", first.AdminPassword)
+		fmt.Fprintf(out, "  password (shown once, stored only as an argon2id hash): %s\n", first.AdminPassword)
 		return
 	}
 	p := filepath.Join(dataDir, FirstPasswordFile)

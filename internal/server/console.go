@@ -13,8 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
-
+	"github.com/bulwarkhq/bulwark/internal/ratelimit"
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
@@ -37,11 +36,12 @@ const (
 
 // consoleState is the console's part of the server.
 type consoleState struct {
-	once     sync.Once
-	pages    map[string]*template.Template
-	cop      *http.CrossOriginProtection
-	signinMu sync.Mutex
-	signin   map[string]*rate.Limiter // by "ip:…" and "user:…"
+	once  sync.Once
+	pages map[string]*template.Template
+	cop   *http.CrossOriginProtection
+	// Sign-in attempts per client address prefix and per user name
+	// (signinAllowed).
+	signinByAddr, signinByUser *ratelimit.Limiter
 }
 
 // viewer is who is signed in to a console request.
@@ -94,7 +94,8 @@ func (s *Server) consolePages() map[string]*template.Template {
 			s.console.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(consoleFS, p))
 		}
 		s.console.cop = http.NewCrossOriginProtection()
-		s.console.signin = map[string]*rate.Limiter{}
+		s.console.signinByAddr = newLimiter(signinAddrEvery, signinAddrBurst)
+		s.console.signinByUser = newLimiter(signinUserEvery, signinUserBurst)
 	})
 	return s.console.pages
 }
@@ -245,33 +246,17 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, subject, r
 	return nil
 }
 
-// signinAllowed throttles sign-in attempts per client address (a burst of
-// 10, then one every 6 s) and per user name (5, then one every 12 s), so
-// guessing passwords costs time whoever is guessed at.
+// signinAllowed throttles sign-in attempts per client address prefix and
+// per user name (limit.go), so guessing passwords costs time whoever is
+// guessed at. The shared limiter never forgets a client that is still
+// throttled, however many other keys arrive.
 func (s *Server) signinAllowed(r *http.Request, name string) bool {
 	s.consolePages()
-	s.console.signinMu.Lock()
-	defer s.console.signinMu.Unlock()
-	if len(s.console.signin) > maxLimiterEntries {
-		s.console.signin = map[string]*rate.Limiter{}
-	}
-	get := func(key string, every time.Duration, burst int) *rate.Limiter {
-		l := s.console.signin[key]
-		if l == nil {
-			l = rate.NewLimiter(rate.Every(every), burst)
-			s.console.signin[key] = l
-		}
-		return l
-	}
 	now := s.now()
-	ip := get("ip:"+remoteHost(r), 6*time.Second, 10)
-	if !ip.AllowN(now, 1) {
+	if !s.console.signinByAddr.Allow(clientKey(r), now) {
 		return false
 	}
-	if name != "" && !get("user:"+name, 12*time.Second, 5).AllowN(now, 1) {
-		return false
-	}
-	return true
+	return name == "" || s.console.signinByUser.Allow(name, now)
 }
 
 func (s *Server) consoleSignin(w http.ResponseWriter, r *http.Request) {

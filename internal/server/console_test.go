@@ -20,24 +20,120 @@ import (
 )
 
 // Password hashing at the production cost makes every test server's first
-// start slow under -race; TestPasswordHashCost checks the production value.
-func init() { bcryptCost = bcrypt.MinCost }
+// start slow under -race; TestPasswordHash checks the production values.
+func init() { argon = argonParams{Time: 1, Memory: 64, Threads: 1} }
 
-func TestPasswordHashCost(t *testing.T) {
+func TestPasswordHash(t *testing.T) {
 	ts := startServer(t, Config{})
 	u, err := ts.st.User(context.Background(), FirstAdminUser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c, err := bcrypt.Cost([]byte(u.Hash)); err != nil || c != bcryptCost {
-		t.Fatalf("hash cost %d %v, want %d", c, err, bcryptCost)
+	p, salt, key, err := parseArgon2id(u.Hash)
+	if err != nil || p != argon || len(salt) != argonSaltLen || len(key) != argonKeyLen {
+		t.Fatalf("first admin's hash %q: %+v %v", u.Hash, p, err)
 	}
-	if defaultBcryptCost < 11 {
-		t.Fatalf("production bcrypt cost %d, want at least 11", defaultBcryptCost)
+	// RFC 9106 section 4, second recommended option.
+	if d := defaultArgon; d.Time < 3 || d.Memory < 64<<10 || d.Threads < 4 {
+		t.Fatalf("production argon2id parameters %+v, want at least t=3 m=64 MiB p=4", d)
 	}
 	if strings.Contains(u.Hash, ts.first.AdminPassword) {
 		t.Fatal("the password is stored in clear")
 	}
+	if ok, stale := verifyPassword(u.Hash, ts.first.AdminPassword); !ok || stale {
+		t.Fatalf("verify the first admin's password: ok %v stale %v", ok, stale)
+	}
+	if ok, _ := verifyPassword(u.Hash, ts.first.AdminPassword+"x"); ok {
+		t.Fatal("a wrong password verifies")
+	}
+}
+
+// TestPasswordUpgradeFromBcrypt: a user whose hash is from before argon2id
+// signs in with it, and the hash is replaced by an argon2id one; a wrong
+// password changes nothing.
+func TestPasswordUpgradeFromBcrypt(t *testing.T) {
+	ts := startServer(t, Config{})
+	ctx := context.Background()
+	const pw = "an old bcrypt password"
+	old, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.st.CreateUser(ctx, &store.User{Name: "olduser", Role: store.RoleViewer, Hash: string(old), CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, ts)
+	if code, _, _ := b.post("/console/signin", url.Values{"name": {"olduser"}, "password": {"not the password!"}}, nil); code != http.StatusUnauthorized {
+		t.Fatalf("wrong password: %d", code)
+	}
+	if u, _ := ts.st.User(ctx, "olduser"); u.Hash != string(old) {
+		t.Fatalf("a failed sign-in changed the hash to %q", u.Hash)
+	}
+	b.signIn("olduser", pw)
+	u, err := ts.st.User(ctx, "olduser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(u.Hash, "$argon2id$v=19$") {
+		t.Fatalf("hash after sign-in = %q, want argon2id", u.Hash)
+	}
+	if ok, stale := verifyPassword(u.Hash, pw); !ok || stale {
+		t.Fatalf("the new hash: ok %v stale %v", ok, stale)
+	}
+	newBrowser(t, ts).signIn("olduser", pw)
+	// Weaker argon2id parameters are upgraded the same way.
+	weak := argon
+	argon = argonParams{Time: 2, Memory: 128, Threads: 1}
+	defer func() { argon = weak }()
+	newBrowser(t, ts).signIn("olduser", pw)
+	if u, _ := ts.st.User(ctx, "olduser"); !strings.Contains(u.Hash, "$m=128,t=2,p=1$") {
+		t.Fatalf("hash after the parameters grew = %q", u.Hash)
+	}
+}
+
+func TestParseArgon2id(t *testing.T) {
+	good, err := hashPassword("a good password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := parseArgon2id(good); err != nil {
+		t.Fatalf("%s: %v", good, err)
+	}
+	salt, key := "c2FsdHNhbHRzYWx0c2FsdA", "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U"
+	for name, h := range map[string]string{
+		"bcrypt":          "$2b$10$abcdefghijklmnopqrstuu",
+		"argon2i":         "$argon2i$v=19$m=64,t=1,p=1$" + salt + "$" + key,
+		"old version":     "$argon2id$v=16$m=64,t=1,p=1$" + salt + "$" + key,
+		"huge memory":     "$argon2id$v=19$m=4194304,t=1,p=1$" + salt + "$" + key,
+		"many passes":     "$argon2id$v=19$m=64,t=1000,p=1$" + salt + "$" + key,
+		"no lanes":        "$argon2id$v=19$m=64,t=1,p=0$" + salt + "$" + key,
+		"trailing junk":   "$argon2id$v=19$m=64,t=1,p=1x$" + salt + "$" + key,
+		"short salt":      "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$" + key,
+		"bad base64":      "$argon2id$v=19$m=64,t=1,p=1$" + salt + "$!!!",
+		"missing a field": "$argon2id$v=19$m=64,t=1,p=1$" + salt,
+		"empty":           "",
+	} {
+		if _, _, _, err := parseArgon2id(h); err == nil {
+			t.Errorf("%s: %q parsed", name, h)
+		}
+		if ok, _ := verifyPassword(h, "a good password"); ok {
+			t.Errorf("%s: %q verifies", name, h)
+		}
+	}
+}
+
+// FuzzParseArgon2id: a stored hash never panics the parser, and what
+// parses is within the bounds a sign-in may cost.
+func FuzzParseArgon2id(f *testing.F) {
+	f.Add("$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0c2FsdA$a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U")
+	f.Add("$argon2id$v=19$m=64,t=1,p=1$$")
+	f.Add("$2b$10$abcdefghijklmnopqrstuu")
+	f.Fuzz(func(t *testing.T, h string) {
+		p, _, _, err := parseArgon2id(h)
+		if err == nil && (p.Memory > 1<<20 || p.Time > 16 || p.Threads > 16) {
+			t.Fatalf("%q parsed to %+v", h, p)
+		}
+	})
 }
 
 // browser is a console client: the server's pinned TLS, a cookie jar, and

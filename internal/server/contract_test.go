@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +143,8 @@ func TestOpenAPIContract(t *testing.T) {
 	agentCall(a, "GET", "/agent/v1/vendors", nil, nil, 200)
 	agentCall(a, "POST", "/agent/v1/report", ReportRequest{BatchID: "b1", Changes: []StateChange{{Key: "example/BW-1", State: "needed", Time: time.Now().UTC()}}}, nil, 200)
 	agentCall(a, "POST", "/agent/v1/report", ReportRequest{BatchID: "bad batch"}, nil, 400)
+	agentCall(a, "POST", "/agent/v1/renew", RenewRequest{CSR: "not a CSR"}, nil, 400)
+	agentCall(a, "POST", "/agent/v1/renew", RenewRequest{CSR: csrFor(t, mustKey(t))}, nil, 200)
 
 	call("GET", "/api/v1/computers", admin, nil, 200)
 	// Pages by cursor: three computers, two a page.
@@ -232,6 +239,73 @@ func TestAPIProblems(t *testing.T) {
 		}
 		if c.code == 401 && hdr.Get("WWW-Authenticate") != `Bearer realm="bulwark"` {
 			t.Errorf("%s %s: WWW-Authenticate %q", c.method, c.path, hdr.Get("WWW-Authenticate"))
+		}
+	}
+}
+
+// TestOpenAPIRoutes: every /api/ and /agent/ route the server registers is
+// in openapi.json, and every operation there is registered. Routes are read
+// from the package's source (every mux.Handle/HandleFunc call); a pattern
+// that is not a string literal fails the test, so none can hide.
+func TestOpenAPIRoutes(t *testing.T) {
+	doc, err := openapi3.NewLoader().LoadFromData(openAPI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for p, item := range doc.Paths.Map() {
+		for m := range item.Operations() {
+			documented[m+" "+p] = true
+		}
+	}
+	registered := map[string]bool{}
+	fset := token.NewFileSet()
+	files, _ := filepath.Glob("*.go")
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		file, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(file, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok {
+				return true
+			}
+			sel, ok := call.Fun.(*ast.SelectorExpr)
+			if !ok || (sel.Sel.Name != "HandleFunc" && sel.Sel.Name != "Handle") || len(call.Args) != 2 {
+				return true
+			}
+			lit, ok := call.Args[0].(*ast.BasicLit)
+			if !ok || lit.Kind != token.STRING {
+				t.Errorf("%s: a route pattern that is not a string literal", fset.Position(call.Pos()))
+				return true
+			}
+			pattern, _ := strconv.Unquote(lit.Value)
+			method, path, ok := strings.Cut(pattern, " ")
+			if !ok {
+				t.Errorf("%s: route %q has no method", fset.Position(call.Pos()), pattern)
+				return true
+			}
+			if strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/agent/") {
+				registered[method+" "+path] = true
+			}
+			return true
+		})
+	}
+	if len(registered) < 20 {
+		t.Fatalf("found %d API routes in the source; the scan is broken", len(registered))
+	}
+	for r := range registered {
+		if !documented[r] {
+			t.Errorf("route %s is registered but not in openapi.json", r)
+		}
+	}
+	for r := range documented {
+		if !registered[r] {
+			t.Errorf("openapi.json documents %s, which no route serves", r)
 		}
 	}
 }

@@ -25,10 +25,11 @@ const (
 	// limiterEntries bounds each limiter's table (ratelimit.Limiter keeps
 	// clients that are still throttled when it is full).
 	limiterEntries = 10000
-	// maxLimiterEntries bounds the console's sign-in limiter map (console.go),
-	// which still forgets everything when full; it should move to
-	// ratelimit.Limiter like the others.
-	maxLimiterEntries = limiterEntries
+	// Console sign-in attempts (console.go): per client prefix a burst of
+	// 10, then one every 6 s; per user name a burst of 5, then one every
+	// 12 s.
+	signinAddrEvery, signinAddrBurst = 1.0 / 6, 10
+	signinUserEvery, signinUserBurst = 1.0 / 12, 5
 
 	// Connections: per client prefix and in all. Over either, a new
 	// connection is closed at once.

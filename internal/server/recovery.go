@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -20,7 +22,10 @@ var ErrNotStarted = errors.New("no server has started in this data directory")
 // cfg names, for whoever can read and write that directory (the server's own
 // user) and has lost every admin token. Being able to open the data
 // directory is the proof: it holds the site's keys anyway. The server may be
-// running; other tokens are left as they are.
+// running; other tokens are left as they are. The reset is written to the
+// audit log (action admin-token.reset, by local:<OS user>, via cli); when
+// that cannot be written the new token is revoked and the reset fails, so
+// no admin token appears unrecorded.
 func ResetAdminToken(ctx context.Context, cfg Config) (secret string, t *store.Token, err error) {
 	if cfg.DataDir == "" {
 		cfg.DataDir = "bulwark-data"
@@ -45,7 +50,27 @@ func ResetAdminToken(ctx context.Context, cfg Config) (secret string, t *store.T
 		now = cfg.Now
 	}
 	s := &Server{st: st, now: now}
-	return s.newToken(ctx, &store.Token{Kind: store.KindAPI, Role: store.RoleAdmin, Name: "reset " + now().UTC().Format(time.RFC3339)})
+	secret, t, err = s.newToken(ctx, &store.Token{Kind: store.KindAPI, Role: store.RoleAdmin, Name: "reset " + now().UTC().Format(time.RFC3339)})
+	if err != nil {
+		return "", nil, err
+	}
+	e := &store.AuditEntry{At: now().UTC(), Actor: "local:" + osUser(), Via: "cli", Action: "admin-token.reset", Target: t.ID,
+		Detail: "bulwark server admin-token reset --data-dir " + cfg.DataDir, Remote: "local"}
+	if err := st.AddAudit(ctx, e); err != nil {
+		if rerr := st.RevokeToken(context.WithoutCancel(ctx), t.ID, now()); rerr != nil {
+			return "", nil, fmt.Errorf("audit log: %w; and revoking the unrecorded token %s: %v", err, t.ID, rerr)
+		}
+		return "", nil, fmt.Errorf("audit log: %w (the new token was revoked)", err)
+	}
+	return secret, t, nil
+}
+
+// osUser names who runs this process, for the audit log.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "uid " + strconv.Itoa(os.Getuid())
 }
 
 // checkNotLastAdmin refuses to revoke the last usable admin token: nobody

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
@@ -44,6 +45,11 @@ func TestLastAdminTokenCannotBeRevoked(t *testing.T) {
 	}
 }
 
+// auditFails is a store whose audit log cannot be written.
+type auditFails struct{ Store }
+
+func (auditFails) AddAudit(context.Context, *store.AuditEntry) error { return errors.New("disk full") }
+
 func TestResetAdminToken(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "data")
@@ -63,6 +69,30 @@ func TestResetAdminToken(t *testing.T) {
 	}
 	if tok.Role != store.RoleAdmin || !strings.HasPrefix(secret, apiTokenPrefix) {
 		t.Fatalf("reset made %+v (%q)", tok, secret)
+	}
+	// The reset is in the audit log, and shows in the API's.
+	es, err := ts.st.ListAudit(ctx, 0, 1)
+	if err != nil || len(es) != 1 || es[0].Action != "admin-token.reset" || es[0].Target != tok.ID || es[0].Via != "cli" ||
+		!strings.HasPrefix(es[0].Actor, "local:") || es[0].Remote != "local" {
+		t.Fatalf("audit after the reset = %+v %v", es, err)
+	}
+	if code, body, _ := ts.do(ts.client, "GET", "/api/v1/audit?limit=1", secret, nil); code != http.StatusOK || !strings.Contains(string(body), `"admin-token.reset"`) {
+		t.Fatalf("audit API: %d %s", code, body)
+	}
+	// A reset that cannot be recorded leaves no usable token behind.
+	before, _ := ts.st.ListTokens(ctx, store.KindAPI)
+	if _, _, err := ResetAdminToken(ctx, Config{DataDir: dir, Store: auditFails{ts.st}}); err == nil || !strings.Contains(err.Error(), "audit log") {
+		t.Fatalf("reset with the audit log failing: %v", err)
+	}
+	after, _ := ts.st.ListTokens(ctx, store.KindAPI)
+	usable := 0
+	for _, tk := range after {
+		if tk.Usable(time.Now()) {
+			usable++
+		}
+	}
+	if len(after) != len(before)+1 || usable != 2 {
+		t.Fatalf("after an unrecorded reset: %d tokens (%d before), %d usable; want the new one revoked", len(after), len(before), usable)
 	}
 	code, body, _ := ts.do(ts.client, "GET", "/api/v1/tokens", secret, nil)
 	if code != http.StatusOK {

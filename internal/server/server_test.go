@@ -508,40 +508,6 @@ func mustKey(t testing.TB) *ecdsa.PrivateKey {
 	return k
 }
 
-// TestOpenAPIMatchesRoutes checks that every API route is documented and
-// every documented path is routed.
-func TestOpenAPIMatchesRoutes(t *testing.T) {
-	var doc struct {
-		Paths map[string]map[string]json.RawMessage `json:"paths"`
-	}
-	if err := json.Unmarshal(openAPI, &doc); err != nil {
-		t.Fatal(err)
-	}
-	ts := startServer(t, Config{})
-	documented := map[string]bool{}
-	for p, ops := range doc.Paths {
-		for m := range ops {
-			documented[strings.ToUpper(m)+" "+p] = true
-		}
-	}
-	mux := http.NewServeMux()
-	ts.adminRoutes(mux)
-	ts.usersRoutes(mux)
-	ts.agentRoutes(mux)
-	for route := range documented {
-		method, path, _ := strings.Cut(route, " ")
-		req, _ := http.NewRequest(method, "https://x"+strings.NewReplacer("{group}", "g", "{vendor}", "v", "{id}", "i").Replace(path), nil)
-		if _, pattern := mux.Handler(req); pattern == "" {
-			t.Errorf("documented %s is not routed", route)
-		} else if pattern != route {
-			t.Errorf("documented %s is routed as %s", route, pattern)
-		}
-	}
-	if len(documented) != 31 {
-		t.Errorf("%d documented operations; update this count with the routes", len(documented))
-	}
-}
-
 // TestPlainHTTPServesRepositoriesOnly: the optional plain-HTTP listener
 // carries repository files (verified by every client) and nothing else.
 func TestPlainHTTPServesRepositoriesOnly(t *testing.T) {

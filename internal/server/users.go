@@ -10,37 +10,28 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
 
-// Console passwords are hashed with bcrypt, which reads at most 72 bytes:
-// longer passwords are refused rather than silently cut.
+// Console passwords: at least 12 characters; at most 1024 bytes, which
+// bounds the work a sign-in form can ask for (password.go hashes them).
 const (
 	minPasswordLen = 12
-	maxPasswordLen = 72
+	maxPasswordLen = 1024
 	// FirstAdminUser is the user made at first start.
 	FirstAdminUser = "admin"
 )
-
-// defaultBcryptCost is the work factor of password hashes (about 0.15 s on
-// one core of a 2020s server). bcryptCost is what is used: the package's
-// tests lower it; a hash records its own cost, so checks work either way.
-const defaultBcryptCost = 11
-
-var bcryptCost = defaultBcryptCost
 
 var userPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,63}$`)
 
 func checkPassword(pw string) error {
 	if utf8.RuneCountInString(pw) < minPasswordLen || len(pw) > maxPasswordLen {
-		return errorf(http.StatusBadRequest, "password: use %d to %d bytes (bcrypt reads no more)", minPasswordLen, maxPasswordLen)
+		return errorf(http.StatusBadRequest, "password: use %d characters to %d bytes", minPasswordLen, maxPasswordLen)
 	}
 	return nil
 }
 
-// newUser stores a user with a bcrypt hash of password.
+// newUser stores a user with an argon2id hash of password.
 func (s *Server) newUser(ctx context.Context, name, role, password string) (*store.User, error) {
 	if !userPattern.MatchString(name) {
 		return nil, errorf(http.StatusBadRequest, "user name %q: use 1 to 64 lowercase letters, digits, '.', '_', '@' or '-'", name)
@@ -51,11 +42,11 @@ func (s *Server) newUser(ctx context.Context, name, role, password string) (*sto
 	if err := checkPassword(password); err != nil {
 		return nil, err
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+	h, err := hashPassword(password)
 	if err != nil {
 		return nil, err
 	}
-	u := &store.User{Name: name, Role: role, Hash: string(h), CreatedAt: s.now().UTC()}
+	u := &store.User{Name: name, Role: role, Hash: h, CreatedAt: s.now().UTC()}
 	if err := s.st.CreateUser(ctx, u); err != nil {
 		return nil, storeErr(err, "user "+name)
 	}
@@ -69,23 +60,26 @@ func (s *Server) firstAdmin(ctx context.Context) (string, error) {
 	_, err := s.newUser(ctx, FirstAdminUser, store.RoleAdmin, password)
 	var he *httpError
 	if errors.As(err, &he) && he.code == http.StatusConflict {
-		h, herr := bcrypt.GenerateFromPassword([]byte(password), bcryptCost)
+		h, herr := hashPassword(password)
 		if herr != nil {
 			return "", herr
 		}
-		err = s.st.SetUserPassword(ctx, FirstAdminUser, string(h))
+		err = s.st.SetUserPassword(ctx, FirstAdminUser, h)
 	}
 	return password, err
 }
 
 // dummyHash is compared against when a user does not exist, so a sign-in
 // takes as long for an unknown name as for a wrong password.
-var dummyHash = sync.OnceValue(func() []byte {
-	h, _ := bcrypt.GenerateFromPassword([]byte("bulwark-no-such-user"), bcryptCost)
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := hashPassword("bulwark-no-such-user")
 	return h
 })
 
 // checkUser returns the user when name and password match an enabled user.
+// A hash from before argon2id (or with weaker parameters) is replaced now
+// that the password is known; a failure to replace it is logged and does
+// not refuse the sign-in.
 func (s *Server) checkUser(ctx context.Context, name, password string) (*store.User, error) {
 	u, err := s.st.User(ctx, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -93,10 +87,21 @@ func (s *Server) checkUser(ctx context.Context, name, password string) (*store.U
 	}
 	hash := dummyHash()
 	if u != nil {
-		hash = []byte(u.Hash)
+		hash = u.Hash
 	}
-	if bcrypt.CompareHashAndPassword(hash, []byte(password)) != nil || u == nil || u.DisabledAt != nil {
+	ok, stale := verifyPassword(hash, password)
+	if !ok || u == nil || u.DisabledAt != nil {
 		return nil, errorf(http.StatusUnauthorized, "wrong user name or password")
+	}
+	if stale {
+		if h, err := hashPassword(password); err != nil {
+			s.log.Error("rehash password", "user", u.Name, "err", err)
+		} else if err := s.st.SetUserPassword(ctx, u.Name, h); err != nil {
+			s.log.Error("rehash password", "user", u.Name, "err", err)
+		} else {
+			s.log.Info("password hash upgraded to argon2id", "user", u.Name)
+			u.Hash = h
+		}
 	}
 	return u, nil
 }
