@@ -61,7 +61,9 @@ func (m Mode) String() string {
 // sample (at least MinRate), and never past twice what was actually delivered in
 // the last interval (so an idle period cannot build up a rate that takes many
 // halvings to matter). The download reads from its socket no faster than
-// this rate, so TCP's receive window closes and the sender slows down. The
+// this rate (in bursts of at most 1/20 s of it, so that a fast download does
+// not wait for a timer after every buffer), so TCP's receive window closes
+// and the sender slows down. The
 // connection's receive buffer is fixed at 64 KiB (when the Client's
 // transport is an *http.Transport), so that the sender feels the pacing
 // quickly and the download itself never queues more than about that much
@@ -298,6 +300,16 @@ func (p *Pacer) chunk() int {
 	return max(minChunk, int(float64(p.lim.Limit())/paceChunk))
 }
 
+// setRate sets the pacing rate, and a burst of 1/paceChunk s at that rate
+// (at least one copy buffer): with a burst of one buffer, every read of a
+// fast download waited for a timer a fraction of a millisecond long, and
+// the timers' overhead held a download paced at 100 MB/s to half of that
+// (and the controller's ceiling of twice the delivery then kept it there).
+func (p *Pacer) setRate(r float64) {
+	p.lim.SetBurst(max(copyBuf, int(r/paceChunk)))
+	p.lim.SetLimit(rate.Limit(r))
+}
+
 // startPacer starts probing src for delay on behalf of p (a fresh Pacer
 // when p is nil) and returns it with a stop function that ends the probes
 // and waits for them. The first download of a Pacer measures the link's
@@ -324,7 +336,7 @@ func (c *Client) startPacer(ctx context.Context, src *source, bo BackgroundOptio
 	p.mu.Lock()
 	every := p.bo.ProbeEvery
 	p.last, p.seen = c.now(), p.read.Load()
-	p.lim.SetLimit(rate.Limit(p.ctl.rate))
+	p.setRate(p.ctl.rate)
 	p.mu.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -352,7 +364,7 @@ func (c *Client) startPacer(ctx context.Context, src *source, bo BackgroundOptio
 			r := p.ctl.sample(now, delay, delivered)
 			q := p.ctl.queuing()
 			p.mu.Unlock()
-			p.lim.SetLimit(rate.Limit(r))
+			p.setRate(r)
 			c.log.Debug("background pacing", "url", src.name, "delay", delay, "queuing", q, "delivered", int64(delivered), "rate", int64(r))
 		}
 	}()
