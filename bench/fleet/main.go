@@ -41,11 +41,11 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/pki"
-	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/store/postgres"
 	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
 	"github.com/bulwarkhq/bulwark/internal/store/sqlstore"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 func main() {
@@ -242,7 +242,7 @@ func caPool(data string) (*x509.CertPool, error) {
 // of five state changes, on one connection.
 func cycle(ctx context.Context, hc *http.Client, url string, a agent, batch string) error {
 	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/agent/v1/checkin", nil)
-	req.Header.Set(server.MachineIDHeader, a.machine)
+	req.Header.Set(wire.MachineIDHeader, a.machine)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return err
@@ -253,13 +253,13 @@ func cycle(ctx context.Context, hc *http.Client, url string, a agent, batch stri
 		return fmt.Errorf("check-in %s: %s", a.id, resp.Status)
 	}
 	now := time.Now().UTC()
-	rep := server.ReportRequest{BatchID: batch}
+	rep := wire.ReportRequest{BatchID: batch}
 	for i := 1; i <= 5; i++ {
-		rep.Changes = append(rep.Changes, server.StateChange{Key: fmt.Sprintf("bench/BW-%d", i), State: "installed", Time: now})
+		rep.Changes = append(rep.Changes, wire.StateChange{Key: fmt.Sprintf("bench/BW-%d", i), State: "installed", Time: now})
 	}
 	body, _ := json.Marshal(rep)
 	req, _ = http.NewRequestWithContext(ctx, "POST", url+"/agent/v1/report", bytes.NewReader(body))
-	req.Header.Set(server.MachineIDHeader, a.machine)
+	req.Header.Set(wire.MachineIDHeader, a.machine)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err = hc.Do(req)
 	if err != nil {
@@ -478,7 +478,7 @@ func keepalive(args []string) error {
 	ctx := context.Background()
 	get := func(hc *http.Client, a agent, etag string) (string, int, error) {
 		req, _ := http.NewRequestWithContext(ctx, "GET", *url+"/agent/v1/checkin", nil)
-		req.Header.Set(server.MachineIDHeader, a.machine)
+		req.Header.Set(wire.MachineIDHeader, a.machine)
 		if etag != "" {
 			req.Header.Set("If-None-Match", etag)
 		}

@@ -41,6 +41,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/debpkg"
 	"github.com/bulwarkhq/bulwark/internal/fetch"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // updates groups the packages as Debian's advisories do.
@@ -235,7 +236,7 @@ func (b *bench) agentPass(ctx context.Context, root string, mode fetch.Mode) err
 	if _, err := agent.Enroll(ctx, agent.EnrollOptions{Server: b.srv.URL(), Token: tok.Token, CAFingerprint: b.srv.CAFingerprint(), SiteRootFingerprint: siteRoot, StateDir: state,
 		// Each pass is a fresh copy of the root: another machine, with its
 		// own machine id (one id enrolled twice waits for an admin).
-		Facts: agent.MachineFacts{MachineID: fmt.Sprintf("%x", sha256.Sum256([]byte(root)))[:32], Hostname: "bench", OS: "debian 12", Arch: "amd64"}}); err != nil {
+		Facts: wire.Facts{MachineID: fmt.Sprintf("%x", sha256.Sum256([]byte(root)))[:32], Hostname: "bench", OS: "debian 12", Arch: "amd64"}}); err != nil {
 		return err
 	}
 	settings, err := agent.FileConfig{Server: b.srv.URL(), CAFingerprint: b.srv.CAFingerprint(), StateDir: state, Root: root, Mode: "auto",

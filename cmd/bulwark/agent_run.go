@@ -19,6 +19,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/sdnotify"
 	"github.com/bulwarkhq/bulwark/internal/termtext"
 	"github.com/bulwarkhq/bulwark/internal/version"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 func newAgentEnrollCmd() *cobra.Command {
@@ -81,7 +82,7 @@ again starts the TUF caches afresh (after a server was rebuilt).`,
 				}
 				o.VendorPins[name] = fp
 			}
-			o.Facts = agent.MachineFacts{MachineID: inv.MachineID, Hostname: host, OS: strings.TrimSpace(inv.OSID + " " + inv.OSVersionID), Arch: inv.Arch}
+			o.Facts = wire.Facts{MachineID: inv.MachineID, Hostname: host, OS: strings.TrimSpace(inv.OSID + " " + inv.OSVersionID), Arch: inv.Arch}
 			switch {
 			case tokenFile != "" && o.Token != "":
 				return errors.New("give the enrollment token once: --token-file or --token, not both")

@@ -18,6 +18,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // TestAttackTerminalEscapesInAdminOutput: an enrolled agent reports a
@@ -36,7 +37,7 @@ func TestAttackTerminalEscapesInAdminOutput(t *testing.T) {
 	state := filepath.Join(work, "agent")
 	e, err := agent.Enroll(ctx, agent.EnrollOptions{Server: strings.TrimSpace(string(url)), Token: first.EnrollToken,
 		CAFingerprint: s.CAFingerprint(), SiteRootFingerprint: mustSiteRoot(t, s), StateDir: state,
-		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "victim", OS: "debian 12\x1b[2K\x1b]0;owned\x07", Arch: "amd64"}})
+		Facts: wire.Facts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "victim", OS: "debian 12\x1b[2K\x1b]0;owned\x07", Arch: "amd64"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func TestReenrollProvesPossession(t *testing.T) {
 		t.Helper()
 		e, err := agent.Enroll(ctx, agent.EnrollOptions{Server: strings.TrimSpace(string(url)), Token: ls.first.EnrollToken,
 			CAFingerprint: ls.s.CAFingerprint(), SiteRootFingerprint: mustSiteRoot(t, ls.s), StateDir: state,
-			Facts: agent.MachineFacts{MachineID: "fedcba9876543210fedcba9876543210", Hostname: "m", OS: "debian 12", Arch: "amd64"}})
+			Facts: wire.Facts{MachineID: "fedcba9876543210fedcba9876543210", Hostname: "m", OS: "debian 12", Arch: "amd64"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,7 +196,7 @@ func TestReenrollAfterCertificateExpired(t *testing.T) {
 	state := filepath.Join(t.TempDir(), "state")
 	opts := agent.EnrollOptions{Server: strings.TrimSpace(string(url)), Token: ls.first.EnrollToken,
 		CAFingerprint: ls.s.CAFingerprint(), SiteRootFingerprint: mustSiteRoot(t, ls.s), StateDir: state,
-		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "m", OS: "debian 12", Arch: "amd64"}}
+		Facts: wire.Facts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "m", OS: "debian 12", Arch: "amd64"}}
 	first, err := agent.Enroll(ctx, opts)
 	if err != nil {
 		t.Fatal(err)

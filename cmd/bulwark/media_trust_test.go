@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // TestAttackMediaTrustsServerHandedVendor: a server compromised when the
@@ -17,10 +18,12 @@ import (
 func TestAttackMediaTrustsServerHandedVendor(t *testing.T) {
 	state := t.TempDir()
 	e := agent.Enrollment{
-		AgentID: "a1",
-		Vendors: []agent.RepoRef{
-			{Name: "evil", Root: []byte(`{"signed":{"_type":"root"},"signatures":[]}`)},
-			{Name: "debian", Root: []byte(`{"signed":{"_type":"root","version":1},"signatures":[]}`)},
+		EnrollResponse: wire.EnrollResponse{
+			AgentID: "a1",
+			Vendors: []wire.RepoRef{
+				{Name: "evil", Root: []byte(`{"signed":{"_type":"root"},"signatures":[]}`)},
+				{Name: "debian", Root: []byte(`{"signed":{"_type":"root","version":1},"signatures":[]}`)},
+			},
 		},
 		VendorPins: map[string]string{"debian": "sha256:ab000000000000000000000000000000000000000000000000000000000000cd"},
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/fetch"
 	"github.com/bulwarkhq/bulwark/internal/install"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // tufCacheDir, in the state directory, holds the verified metadata of every
@@ -24,7 +25,7 @@ const tufCacheDir = "tuf"
 
 // vendorCache names a vendor repository's cache by its name and first root,
 // so that metadata verified from one root never seeds a client of another.
-func vendorCache(r RepoRef) string {
+func vendorCache(r wire.RepoRef) string {
 	return "vendor-" + r.Name + "-" + strings.TrimPrefix(tuf.RootFingerprint(r.Root), "sha256:")[:16]
 }
 
@@ -54,7 +55,7 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 		fo.Limiter = rate.NewLimiter(rate.Limit(s.Rate), int(min(max(s.Rate/20, 16<<10), 256<<10)))
 	}
 	fetcher := fetch.New(fo)
-	newClient := func(r RepoRef, cache string) (*tuf.Client, error) {
+	newClient := func(r wire.RepoRef, cache string) (*tuf.Client, error) {
 		return tuf.NewClient(tuf.ClientConfig{TrustedRoot: r.Root, MetadataURL: r.MetadataURL, TargetsURL: r.TargetsURL,
 			CacheDir: filepath.Join(s.StateDir, tufCacheDir, cache), Fetcher: fetcher})
 	}
@@ -97,9 +98,9 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 			return InventoryOf(inv, agentVersion), nil
 		},
 	}
-	d.newVendor = func(r RepoRef) (*tuf.Client, error) { return newClient(r, vendorCache(r)) }
-	d.remember = func(r RepoRef) error {
-		e.Vendors = slices.DeleteFunc(e.Vendors, func(o RepoRef) bool { return o.Name == r.Name })
+	d.newVendor = func(r wire.RepoRef) (*tuf.Client, error) { return newClient(r, vendorCache(r)) }
+	d.remember = func(r wire.RepoRef) error {
+		e.Vendors = slices.DeleteFunc(e.Vendors, func(o wire.RepoRef) bool { return o.Name == r.Name })
 		e.Vendors = append(e.Vendors, r)
 		return saveEnrollment(s.StateDir, e)
 	}

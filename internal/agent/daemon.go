@@ -11,6 +11,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/fetch"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // Report is one batch the agent sends its server: the state changes not yet
@@ -52,8 +53,8 @@ type Daemon struct {
 	// newVendor makes a verifying client for a vendor repository learned
 	// after enrollment, and remember records it in the enrollment (Build
 	// sets both).
-	newVendor func(RepoRef) (*tuf.Client, error)
-	remember  func(RepoRef) error
+	newVendor func(wire.RepoRef) (*tuf.Client, error)
+	remember  func(wire.RepoRef) error
 }
 
 // AddVendors takes the vendor repositories the server names that this agent
@@ -63,7 +64,7 @@ type Daemon struct {
 // never replaced: that root changes only through TUF root rotation. A ref
 // with a bad name, an unlisted vendor or a different root is refused and
 // logged.
-func (d *Daemon) AddVendors(ctx context.Context, refs []RepoRef) ([]string, error) {
+func (d *Daemon) AddVendors(ctx context.Context, refs []wire.RepoRef) ([]string, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.newVendor == nil {

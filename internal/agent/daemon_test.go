@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // memReporter is a hand-written Reporter standing in for the update server
@@ -131,8 +132,8 @@ func TestAddVendorsLearnedAfterEnrollment(t *testing.T) {
 	all := w.sources(cache)
 	var remembered []string
 	d := &Daemon{Agent: a, Sources: Sources{Site: all.Site, Vendors: map[string]*tuf.Client{}, Group: "web"}, Options: CycleOptions{AgentID: "a", Facts: debian12},
-		newVendor: func(r RepoRef) (*tuf.Client, error) { return all.Vendors[r.Name], nil },
-		remember:  func(r RepoRef) error { remembered = append(remembered, r.Name); return nil }}
+		newVendor: func(r wire.RepoRef) (*tuf.Client, error) { return all.Vendors[r.Name], nil },
+		remember:  func(r wire.RepoRef) error { remembered = append(remembered, r.Name); return nil }}
 	if err := d.CheckIn(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -149,15 +150,15 @@ func TestAddVendorsLearnedAfterEnrollment(t *testing.T) {
 	other, _ := os.ReadFile(filepath.Join(w.siteDir, "metadata", "1.root.json"))
 	// A name that would be a path, a vendor the site does not sign and a
 	// root that is not the signed one are refused.
-	refused := []RepoRef{{Name: "/../../x", Root: root}, {Name: "..", Root: root}, {Name: "evil", Root: other}, {Name: "debian", Root: other}}
+	refused := []wire.RepoRef{{Name: "/../../x", Root: root}, {Name: "..", Root: root}, {Name: "evil", Root: other}, {Name: "debian", Root: other}}
 	if added, err := d.AddVendors(context.Background(), refused); err != nil || len(added) != 0 || len(remembered) != 0 {
 		t.Fatalf("added %v remembered %v: %v", added, remembered, err)
 	}
-	added, err := d.AddVendors(context.Background(), []RepoRef{{Name: "debian", Root: root}})
+	added, err := d.AddVendors(context.Background(), []wire.RepoRef{{Name: "debian", Root: root}})
 	if err != nil || len(added) != 1 || len(remembered) != 1 {
 		t.Fatalf("added %v remembered %v: %v", added, remembered, err)
 	}
-	if again, _ := d.AddVendors(context.Background(), []RepoRef{{Name: "debian", Root: root}}); len(again) != 0 {
+	if again, _ := d.AddVendors(context.Background(), []wire.RepoRef{{Name: "debian", Root: root}}); len(again) != 0 {
 		t.Fatal("a known vendor was added again (its root replaced)")
 	}
 	if err := d.CheckIn(context.Background()); err != nil {

@@ -21,55 +21,21 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // The agent's side of the update server's agent API (internal/server,
-// agentapi.go). These types are the wire format; the server's are the same
-// JSON.
-
-// MachineIDHeader carries /etc/machine-id on every request, so that one
-// identity seen from two machines (a cloned disk image) is caught.
-const MachineIDHeader = "Bulwark-Machine-Id"
-
-// MachineFacts describe the machine at enrollment.
-type MachineFacts struct {
-	MachineID string `json:"machine_id"`
-	Hostname  string `json:"hostname"`
-	OS        string `json:"os"`
-	Arch      string `json:"arch"`
-}
-
-// RepoRef is where a repository is and the root to trust for it.
-type RepoRef struct {
-	Name        string `json:"name"`
-	MetadataURL string `json:"metadata_url"`
-	TargetsURL  string `json:"targets_url"`
-	Root        []byte `json:"root"`
-}
-
-type enrollRequest struct {
-	Token string       `json:"token"`
-	CSR   string       `json:"csr"`
-	Facts MachineFacts `json:"facts"`
-	Group string       `json:"group,omitempty"`
-}
+// agentapi.go); the types both sides send are in internal/wire.
 
 // Enrollment is what the agent keeps from enrolling (enrollment.json in the
 // state directory, with client.key, client.crt and ca.crt beside it).
 type Enrollment struct {
-	AgentID     string    `json:"agent_id"`
-	Status      string    `json:"status,omitempty"`  // pending: waits for an admin's approval
-	Message     string    `json:"message,omitempty"` // why, when pending
-	Certificate string    `json:"certificate"`
-	CA          string    `json:"ca"`
-	Group       string    `json:"group"`
-	Site        RepoRef   `json:"site"`
-	Vendors     []RepoRef `json:"vendors"`
-	CheckinURL  string    `json:"checkin_url"`
-	ReportURL   string    `json:"report_url"`
-	Server      string    `json:"server,omitempty"`
-	MachineID   string    `json:"machine_id,omitempty"`
-	EnrolledAt  time.Time `json:"enrolled_at,omitzero"`
+	// The server's answer, as it gave it (Status pending: waits for an
+	// admin's approval, Message says why).
+	wire.EnrollResponse
+	Server     string    `json:"server,omitempty"`
+	MachineID  string    `json:"machine_id,omitempty"`
+	EnrolledAt time.Time `json:"enrolled_at,omitzero"`
 	// KeyFile is the client key's file in the state directory; empty is
 	// client.key (enrollment). Renewals write a new one.
 	KeyFile string `json:"key_file,omitempty"`
@@ -97,7 +63,7 @@ type EnrollOptions struct {
 	// vendor's first root (--vendor NAME=sha256:…).
 	VendorPins map[string]string
 	StateDir   string
-	Facts      MachineFacts
+	Facts      wire.Facts
 	Now        func() time.Time
 }
 
@@ -137,7 +103,7 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, _ := json.Marshal(enrollRequest{Token: o.Token, CSR: csrPEM, Facts: o.Facts, Group: o.Group})
+	body, _ := json.Marshal(wire.EnrollRequest{Token: o.Token, CSR: csrPEM, Facts: o.Facts, Group: o.Group})
 	// Re-enrolling with the same site CA: present the current client
 	// certificate, which proves to the server that this is the machine that
 	// holds the old identity, so the server retires it at once rather than

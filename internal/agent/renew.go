@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // defaultKeyFile is the client key written at enrollment; renewals write
@@ -122,14 +123,14 @@ func (c *ServerClient) RenewIfDue(ctx context.Context, dir string, now time.Time
 	if err != nil {
 		return false, err
 	}
-	body, _ := json.Marshal(map[string]string{"csr": csrPEM})
+	body, _ := json.Marshal(wire.RenewRequest{CSR: csrPEM})
 	url := strings.TrimSuffix(c.e.CheckinURL, "/checkin") + "/renew"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(MachineIDHeader, c.machineID)
+	req.Header.Set(wire.MachineIDHeader, c.machineID)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return false, fmt.Errorf("renew certificate: %w", err)
@@ -142,9 +143,7 @@ func (c *ServerClient) RenewIfDue(ctx context.Context, dir string, now time.Time
 	if resp.StatusCode != http.StatusOK {
 		return false, fmt.Errorf("renew certificate: %s", serverMessage(resp.StatusCode, b))
 	}
-	var rr struct {
-		Certificate string `json:"certificate"`
-	}
+	var rr wire.RenewResponse
 	if err := json.Unmarshal(b, &rr); err != nil {
 		return false, fmt.Errorf("renew certificate: the server's answer does not parse: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // TestTLSSessionResumed: the agent's second connection to the server
@@ -78,7 +79,7 @@ func TestTLSSessionResumed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "client.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := &Enrollment{AgentID: "agt-resume", Certificate: string(certPEM), CA: string(ca.CertPEM)}
+	e := &Enrollment{EnrollResponse: wire.EnrollResponse{AgentID: "agt-resume", Certificate: string(certPEM), CA: string(ca.CertPEM)}}
 	conf, err := e.TLSConfig(dir)
 	if err != nil {
 		t.Fatal(err)

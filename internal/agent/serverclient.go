@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/facts"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // ServerClient is the agent's connection to its update server: check-ins and
@@ -23,7 +24,7 @@ type ServerClient struct {
 
 	mu   sync.Mutex
 	etag string
-	last CheckinInfo
+	last wire.CheckinResponse
 }
 
 // NewServerClient uses hc, which must present the agent's client
@@ -32,23 +33,14 @@ func NewServerClient(hc *http.Client, e *Enrollment, machineID string) *ServerCl
 	return &ServerClient{hc: hc, e: e, machineID: machineID}
 }
 
-// CheckinInfo is what a check-in tells the agent.
-type CheckinInfo struct {
-	AgentID       string   `json:"agent_id"`
-	Group         string   `json:"group"`
-	Approvals     string   `json:"approvals"`
-	ApprovalsHash string   `json:"approvals_hash"`
-	Vendors       []string `json:"vendors"`
-}
-
 // CheckIn asks the server whether anything changed for this agent. An
 // unchanged answer is a 304 to a conditional request: one small round trip.
-func (c *ServerClient) CheckIn(ctx context.Context) (info CheckinInfo, changed bool, err error) {
+func (c *ServerClient) CheckIn(ctx context.Context) (info wire.CheckinResponse, changed bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.e.CheckinURL, nil)
 	if err != nil {
 		return info, false, err
 	}
-	req.Header.Set(MachineIDHeader, c.machineID)
+	req.Header.Set(wire.MachineIDHeader, c.machineID)
 	c.mu.Lock()
 	if c.etag != "" {
 		req.Header.Set("If-None-Match", c.etag)
@@ -77,13 +69,13 @@ func (c *ServerClient) CheckIn(ctx context.Context) (info CheckinInfo, changed b
 
 // Vendors asks the server for every vendor repository it serves, with the
 // root to trust for each: vendors synced after this agent enrolled.
-func (c *ServerClient) Vendors(ctx context.Context) ([]RepoRef, error) {
+func (c *ServerClient) Vendors(ctx context.Context) ([]wire.RepoRef, error) {
 	u := strings.TrimSuffix(c.e.CheckinURL, "/checkin") + "/vendors"
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set(MachineIDHeader, c.machineID)
+	req.Header.Set(wire.MachineIDHeader, c.machineID)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("vendors: %w", err)
@@ -93,62 +85,31 @@ func (c *ServerClient) Vendors(ctx context.Context) ([]RepoRef, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("vendors: %s", serverMessage(resp.StatusCode, b))
 	}
-	var v struct {
-		Vendors []RepoRef `json:"vendors"`
-	}
+	var v wire.VendorsResponse
 	if err := json.Unmarshal(b, &v); err != nil {
 		return nil, fmt.Errorf("vendors: the server's answer does not parse: %w", err)
 	}
 	return v.Vendors, nil
 }
 
-// WireInventory is the inventory as the server's report endpoint takes it.
-type WireInventory struct {
-	OS           string         `json:"os,omitempty"`
-	Kernel       string         `json:"kernel,omitempty"`
-	AgentVersion string         `json:"agent_version,omitempty"`
-	Packages     []WirePackage  `json:"packages,omitempty"`
-	Lockdown     []WireLockdown `json:"lockdown,omitempty"`
-}
-
-// WirePackage is one installed package.
-type WirePackage struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	Arch    string `json:"arch,omitempty"`
-}
-
-// WireLockdown is one hardening rule's last result.
-type WireLockdown struct {
-	Rule   string `json:"rule"`
-	Result string `json:"result"`
-}
-
 // InventoryOf turns the machine's facts into a report inventory.
-func InventoryOf(inv facts.Inventory, agentVersion string) WireInventory {
-	w := WireInventory{OS: strings.TrimSpace(inv.OSID + " " + inv.OSVersionID), Kernel: inv.Kernel, AgentVersion: agentVersion}
+func InventoryOf(inv facts.Inventory, agentVersion string) wire.Inventory {
+	w := wire.Inventory{OS: strings.TrimSpace(inv.OSID + " " + inv.OSVersionID), Kernel: inv.Kernel, AgentVersion: agentVersion}
 	for _, p := range inv.Packages {
-		w.Packages = append(w.Packages, WirePackage{Name: p.Name, Version: p.Version, Arch: p.Arch})
+		w.Packages = append(w.Packages, wire.Package{Name: p.Name, Version: p.Version, Arch: p.Arch})
 	}
 	return w
-}
-
-type reportRequest struct {
-	AgentID   string         `json:"agent_id"`
-	BatchID   string         `json:"batch_id"`
-	Changes   []Event        `json:"changes"`
-	Inventory *WireInventory `json:"inventory,omitempty"`
 }
 
 // Report implements Reporter. The batch id names the agent and the range of
 // sequence numbers, so a batch sent again after a lost answer is stored
 // once.
 func (c *ServerClient) Report(ctx context.Context, r Report) (int64, error) {
-	rq := reportRequest{AgentID: r.AgentID, Changes: r.Events}
-	if rq.Changes == nil {
-		rq.Changes = []Event{}
+	rq := wire.ReportRequest{AgentID: r.AgentID, Changes: make([]wire.StateChange, 0, len(r.Events))}
+	for _, e := range r.Events {
+		rq.Changes = append(rq.Changes, wire.StateChange{Seq: e.Seq, Key: e.Key, State: string(e.State), Reason: e.Reason, Revision: e.Revision, Time: e.Time})
 	}
-	if inv, ok := r.Inventory.(WireInventory); ok {
+	if inv, ok := r.Inventory.(wire.Inventory); ok {
 		rq.Inventory = &inv
 	}
 	var acked int64
@@ -167,7 +128,7 @@ func (c *ServerClient) Report(ctx context.Context, r Report) (int64, error) {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(MachineIDHeader, c.machineID)
+	req.Header.Set(wire.MachineIDHeader, c.machineID)
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return 0, err

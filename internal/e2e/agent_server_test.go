@@ -20,6 +20,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // publishDeb builds a real .deb and publishes it into the vendor repository.
@@ -225,7 +226,7 @@ func enroll(t *testing.T, srv *server.Server, token, root, mode string) (e *agen
 		t.Fatal(err)
 	}
 	e, err = agent.Enroll(context.Background(), agent.EnrollOptions{Server: srv.URL(), Token: token, CAFingerprint: srv.CAFingerprint(), SiteRootFingerprint: siteRoot, StateDir: state,
-		Facts: agent.MachineFacts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "web-01", OS: "debian 12", Arch: "amd64"}})
+		Facts: wire.Facts{MachineID: "0123456789abcdef0123456789abcdef", Hostname: "web-01", OS: "debian 12", Arch: "amd64"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // siteServer is an update server on a fixed loopback address that a test
@@ -131,8 +132,8 @@ func newFleetHost(t *testing.T) *fleetHost {
 	return m
 }
 
-func (m *fleetHost) facts() agent.MachineFacts {
-	return agent.MachineFacts{MachineID: m.id, Hostname: "web-01", OS: "debian 12", Arch: "amd64"}
+func (m *fleetHost) facts() wire.Facts {
+	return wire.Facts{MachineID: m.id, Hostname: "web-01", OS: "debian 12", Arch: "amd64"}
 }
 
 // enroll joins the machine to s with the command s printed at first start.

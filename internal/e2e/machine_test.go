@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/install"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // machine is a real agent enrolled with a server, its machine a directory
@@ -42,7 +43,7 @@ func newMachine(t *testing.T, serverURL, caPin, siteRoot, token, hostname, machi
 	os.MkdirAll(filepath.Dir(m.bootID), 0o755)
 	os.WriteFile(m.bootID, []byte("boot-1\n"), 0o644)
 	e, err := agent.Enroll(context.Background(), agent.EnrollOptions{Server: serverURL, Token: token, CAFingerprint: caPin, SiteRootFingerprint: siteRoot, StateDir: m.state,
-		Facts: agent.MachineFacts{MachineID: machineID, Hostname: hostname, OS: "debian 12", Arch: "amd64"}})
+		Facts: wire.Facts{MachineID: machineID, Hostname: hostname, OS: "debian 12", Arch: "amd64"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // agentClient is an mTLS client made from what is in the state directory
@@ -66,7 +67,7 @@ func TestAgentRenewsCertificate(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := agent.Enroll(ctx, agent.EnrollOptions{Server: srv.URL(), Token: first.EnrollToken, CAFingerprint: srv.CAFingerprint(), SiteRootFingerprint: siteRoot, StateDir: dir,
-		Facts: agent.MachineFacts{MachineID: mid, Hostname: "web-01", OS: "debian 12", Arch: "amd64"}}); err != nil {
+		Facts: wire.Facts{MachineID: mid, Hostname: "web-01", OS: "debian 12", Arch: "amd64"}}); err != nil {
 		t.Fatal(err)
 	}
 	sc, _, e := agentClient(t, dir, mid)
@@ -150,7 +151,7 @@ func TestAgentRenewsCertificate(t *testing.T) {
 		time.Sleep(time.Until(na2) + time.Second)
 		_, hc, _ := agentClient(t, dir, mid)
 		req, _ := http.NewRequest("GET", e.CheckinURL, nil)
-		req.Header.Set(agent.MachineIDHeader, mid)
+		req.Header.Set(wire.MachineIDHeader, mid)
 		if resp, err := hc.Do(req); err == nil {
 			resp.Body.Close()
 			t.Fatalf("check-in with an expired certificate: HTTP %d; want the TLS handshake refused", resp.StatusCode)
@@ -169,7 +170,7 @@ func lostRenewal(t *testing.T, hc *http.Client, checkinURL, mid string) {
 	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
 	body, _ := json.Marshal(map[string]string{"csr": string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))})
 	req, _ := http.NewRequest("POST", strings.TrimSuffix(checkinURL, "/checkin")+"/renew", bytes.NewReader(body))
-	req.Header.Set(agent.MachineIDHeader, mid)
+	req.Header.Set(wire.MachineIDHeader, mid)
 	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)

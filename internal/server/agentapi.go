@@ -17,11 +17,8 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
-
-// MachineIDHeader carries the agent's machine id on check-ins, so that one
-// identity used from two machines (a cloned disk image) is noticed.
-const MachineIDHeader = "Bulwark-Machine-Id"
 
 func (s *Server) agentRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /agent/v1/enroll", s.api(s.handleEnroll))
@@ -39,15 +36,8 @@ var (
 	hostnamePattern  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
 )
 
-// Facts describe the machine an agent runs on.
-type Facts struct {
-	MachineID string `json:"machine_id"` // /etc/machine-id
-	Hostname  string `json:"hostname"`
-	OS        string `json:"os"` // e.g. "debian 12"
-	Arch      string `json:"arch"`
-}
-
-func (f *Facts) validate() error {
+// validateFacts checks the facts an agent enrolls with.
+func validateFacts(f *wire.Facts) error {
 	switch {
 	case !machineIDPattern.MatchString(f.MachineID):
 		return errorf(http.StatusBadRequest, "facts.machine_id %q: use the 8 to 64 letters, digits or '-' of /etc/machine-id", f.MachineID)
@@ -61,49 +51,16 @@ func (f *Facts) validate() error {
 	return nil
 }
 
-// EnrollRequest is what an agent sends once, with an enrollment token.
-type EnrollRequest struct {
-	Token string `json:"token"`
-	CSR   string `json:"csr"` // PEM certificate signing request (ECDSA P-256/P-384 or Ed25519)
-	Facts Facts  `json:"facts"`
-	Group string `json:"group,omitempty"` // client-side targeting, when the token allows it
-}
-
-// RepoRef tells an agent where a repository is and the root to trust.
-type RepoRef struct {
-	Name        string `json:"name"`
-	MetadataURL string `json:"metadata_url"`
-	TargetsURL  string `json:"targets_url"`
-	Root        []byte `json:"root"` // root metadata bytes (base64 in JSON)
-}
-
-// EnrollResponse is everything an enrolled agent needs.
-type EnrollResponse struct {
-	AgentID string `json:"agent_id"`
-	// Status is active, or pending when the machine id belongs to an active
-	// agent and the enrollment did not prove to be it: the certificate is
-	// refused until an admin approves (Message says how).
-	Status      string    `json:"status"`
-	Message     string    `json:"message,omitempty"`
-	Certificate string    `json:"certificate"` // PEM client certificate
-	CA          string    `json:"ca"`          // PEM site CA
-	Group       string    `json:"group"`
-	Site        RepoRef   `json:"site"`
-	Vendors     []RepoRef `json:"vendors"`
-	CheckinURL  string    `json:"checkin_url"`
-	ReportURL   string    `json:"report_url"`
-}
-
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 	if now := time.Now(); !s.enrollLimit.Allow(clientKey(r), now) {
 		_, wait := s.enrollLimit.Blocked(clientKey(r), now)
 		return tooMany(w, wait, "enrollment attempts")
 	}
-	var req EnrollRequest
+	var req wire.EnrollRequest
 	if err := decodeBody(w, r, maxEnrollBody, &req); err != nil {
 		return err
 	}
-	if err := req.Facts.validate(); err != nil {
+	if err := validateFacts(&req.Facts); err != nil {
 		return err
 	}
 	if len(req.Token) > maxTokenLen || !strings.HasPrefix(req.Token, enrollTokenPrefix) {
@@ -211,7 +168,7 @@ func (s *Server) presentedAgent(r *http.Request) string {
 	return a.ID
 }
 
-func (s *Server) enrollResponse(a *store.Agent, certPEM []byte) (*EnrollResponse, error) {
+func (s *Server) enrollResponse(a *store.Agent, certPEM []byte) (*wire.EnrollResponse, error) {
 	// The first root: the agent pins its fingerprint and walks the root
 	// chain from it, learning the signed vendor list on the way.
 	root, err := s.site.FirstRoot()
@@ -219,10 +176,10 @@ func (s *Server) enrollResponse(a *store.Agent, certPEM []byte) (*EnrollResponse
 		return nil, err
 	}
 	u := s.URL()
-	resp := &EnrollResponse{
+	resp := &wire.EnrollResponse{
 		AgentID: a.ID, Status: a.Status, Message: a.Flag, Certificate: string(certPEM), CA: string(s.tls.CA.CertPEM), Group: a.Group,
-		Site:       RepoRef{Name: "site", MetadataURL: u + "/site/metadata", TargetsURL: u + "/site/targets", Root: root},
-		Vendors:    []RepoRef{},
+		Site:       wire.RepoRef{Name: "site", MetadataURL: u + "/site/metadata", TargetsURL: u + "/site/targets", Root: root},
+		Vendors:    []wire.RepoRef{},
 		CheckinURL: u + "/agent/v1/checkin", ReportURL: u + "/agent/v1/report",
 	}
 	for _, rp := range s.sortedRepos() {
@@ -233,20 +190,9 @@ func (s *Server) enrollResponse(a *store.Agent, certPEM []byte) (*EnrollResponse
 			continue // not synced yet; the agent learns it at a later check-in
 		}
 		ri := s.repoInfo(rp)
-		resp.Vendors = append(resp.Vendors, RepoRef{Name: rp.name, MetadataURL: ri.MetadataURL, TargetsURL: ri.TargetsURL, Root: vroot})
+		resp.Vendors = append(resp.Vendors, wire.RepoRef{Name: rp.name, MetadataURL: ri.MetadataURL, TargetsURL: ri.TargetsURL, Root: vroot})
 	}
 	return resp, nil
-}
-
-// CheckinResponse is what an agent learns at each check-in. It changes only
-// when the agent's group, status or its group's signed approvals change, so
-// an unchanged check-in is answered 304 Not Modified.
-type CheckinResponse struct {
-	AgentID       string   `json:"agent_id"`
-	Group         string   `json:"group"`
-	Approvals     string   `json:"approvals"`      // site repository target path
-	ApprovalsHash string   `json:"approvals_hash"` // sha256 of the signed document
-	Vendors       []string `json:"vendors"`
 }
 
 func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) error {
@@ -262,7 +208,7 @@ func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := CheckinResponse{AgentID: a.ID, Group: a.Group, Approvals: approval.Path(a.Group), ApprovalsHash: ah, Vendors: []string{}}
+	resp := wire.CheckinResponse{AgentID: a.ID, Group: a.Group, Approvals: approval.Path(a.Group), ApprovalsHash: ah, Vendors: []string{}}
 	for _, rp := range s.sortedRepos() {
 		resp.Vendors = append(resp.Vendors, rp.name)
 	}
@@ -375,9 +321,9 @@ func (s *Server) dropSiteCaches() {
 // one that enrolled it, and flags the agent so both machines must enroll
 // again: a cloned disk image is never merged into one computer.
 func (s *Server) checkClone(r *http.Request, a *store.Agent) error {
-	mid := r.Header.Get(MachineIDHeader)
+	mid := r.Header.Get(wire.MachineIDHeader)
 	if !machineIDPattern.MatchString(mid) {
-		return errorf(http.StatusBadRequest, "%s header: send the machine id from /etc/machine-id", MachineIDHeader)
+		return errorf(http.StatusBadRequest, "%s header: send the machine id from /etc/machine-id", wire.MachineIDHeader)
 	}
 	if mid == a.MachineID {
 		return nil
@@ -403,55 +349,14 @@ const (
 	maxReportRules    = 5000
 )
 
-// ReportRequest is one batch of an agent's events, delivered at least once.
-type ReportRequest struct {
-	AgentID   string        `json:"agent_id,omitempty"` // when present, must be the certificate's agent
-	BatchID   string        `json:"batch_id"`
-	Changes   []StateChange `json:"changes"`
-	Inventory *Inventory    `json:"inventory,omitempty"`
-}
-
-// StateChange is one update's new state on the agent (the agent's queued
-// event).
-type StateChange struct {
-	Seq      int64     `json:"seq,omitempty"`
-	Key      string    `json:"key"` // vendor/id
-	State    string    `json:"state"`
-	Reason   string    `json:"reason,omitempty"`
-	Revision int       `json:"revision,omitempty"`
-	Time     time.Time `json:"time"`
-}
-
-// Inventory is what is installed on the machine.
-type Inventory struct {
-	OS           string           `json:"os,omitempty"`
-	Kernel       string           `json:"kernel,omitempty"`
-	AgentVersion string           `json:"agent_version,omitempty"`
-	Packages     []Package        `json:"packages,omitempty"`
-	Lockdown     []LockdownResult `json:"lockdown,omitempty"`
-}
-
-// Package is one installed package.
-type Package struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	Arch    string `json:"arch,omitempty"`
-}
-
-// LockdownResult is one hardening rule's result (XCCDF vocabulary).
-type LockdownResult struct {
-	Rule   string `json:"rule"`
-	Result string `json:"result"`
-}
-
 var xccdfResults = map[string]bool{"pass": true, "fail": true, "fixed": true, "error": true, "notapplicable": true, "notchecked": true}
 
 func shortLine(s string, max int) bool {
 	return len(s) <= max && utf8.ValidString(s) && !strings.ContainsAny(s, "\x00\n\r")
 }
 
-// validate checks a report completely before anything is stored.
-func (rq *ReportRequest) validate(now time.Time) error {
+// validateReport checks a report completely before anything is stored.
+func validateReport(rq *wire.ReportRequest, now time.Time) error {
 	if !batchPattern.MatchString(rq.BatchID) {
 		return errorf(http.StatusBadRequest, "batch_id %q: use 1 to 128 letters, digits, '.', '_', ':' or '-'", rq.BatchID)
 	}
@@ -503,8 +408,8 @@ func cutKey(key string) (vendor, id string, ok bool) {
 	return vendor, id, ok && catalog.CheckVendorName(vendor) == nil && updateIDPattern.MatchString(id)
 }
 
-// toStore turns a validated request into a store batch.
-func (rq *ReportRequest) toStore(agentID string, now time.Time) (*store.Report, error) {
+// reportToStore turns a validated request into a store batch.
+func reportToStore(rq *wire.ReportRequest, agentID string, now time.Time) (*store.Report, error) {
 	rep := &store.Report{AgentID: agentID, BatchID: rq.BatchID, ReceivedAt: now, Changes: make([]store.UpdateState, 0, len(rq.Changes))}
 	for _, c := range rq.Changes {
 		vendor, id, _ := strings.Cut(c.Key, "/")
@@ -528,7 +433,7 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkClone(r, a); err != nil {
 		return err
 	}
-	var req ReportRequest
+	var req wire.ReportRequest
 	if err := decodeBody(w, r, maxReportBody, &req); err != nil {
 		return err
 	}
@@ -537,13 +442,13 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusForbidden, "agent_id %q is not the agent of this client certificate", req.AgentID)
 	}
 	now := s.now()
-	if err := req.validate(now); err != nil {
+	if err := validateReport(&req, now); err != nil {
 		return err
 	}
 	if err := s.checkKnownUpdates(r.Context(), req.Changes); err != nil {
 		return err
 	}
-	rep, err := req.toStore(a.ID, now)
+	rep, err := reportToStore(&req, a.ID, now)
 	if err != nil {
 		return err
 	}

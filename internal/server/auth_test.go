@@ -19,6 +19,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/ratelimit"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // TestAuth is the attack table for the admin API: each row is a request
@@ -117,8 +118,8 @@ func TestAgentAuth(t *testing.T) {
 	serverCert := ts.tls.Server
 	serverCertClient := pinnedClient(t, ts.CAFingerprint(), &serverCert)
 
-	report := func(agentID string) ReportRequest {
-		return ReportRequest{AgentID: agentID, BatchID: "b1", Changes: []StateChange{{Key: "v/BW-1", State: "installed", Time: time.Now()}}}
+	report := func(agentID string) wire.ReportRequest {
+		return wire.ReportRequest{AgentID: agentID, BatchID: "b1", Changes: []wire.StateChange{{Key: "v/BW-1", State: "installed", Time: time.Now()}}}
 	}
 	tests := []struct {
 		name   string
@@ -204,13 +205,13 @@ func TestBadInput(t *testing.T) {
 		body any
 		want int
 	}{
-		{"bad batch id", ReportRequest{BatchID: "../x"}, 400},
-		{"unknown state", ReportRequest{BatchID: "b", Changes: []StateChange{{Key: "v/u", State: "pwned", Time: now}}}, 400},
-		{"key without vendor", ReportRequest{BatchID: "b", Changes: []StateChange{{Key: "u", State: "needed", Time: now}}}, 400},
-		{"change from the future", ReportRequest{BatchID: "b", Changes: []StateChange{{Key: "v/u", State: "needed", Time: now.Add(72 * time.Hour)}}}, 400},
-		{"reason with newline", ReportRequest{BatchID: "b", Changes: []StateChange{{Key: "v/u", State: "failed", Reason: "a\nb", Time: now}}}, 400},
-		{"too many changes", ReportRequest{BatchID: "b", Changes: make([]StateChange, maxReportChanges+1)}, 413},
-		{"bad lockdown result", ReportRequest{BatchID: "b", Inventory: &Inventory{Lockdown: []LockdownResult{{Rule: "r", Result: "meh"}}}}, 400},
+		{"bad batch id", wire.ReportRequest{BatchID: "../x"}, 400},
+		{"unknown state", wire.ReportRequest{BatchID: "b", Changes: []wire.StateChange{{Key: "v/u", State: "pwned", Time: now}}}, 400},
+		{"key without vendor", wire.ReportRequest{BatchID: "b", Changes: []wire.StateChange{{Key: "u", State: "needed", Time: now}}}, 400},
+		{"change from the future", wire.ReportRequest{BatchID: "b", Changes: []wire.StateChange{{Key: "v/u", State: "needed", Time: now.Add(72 * time.Hour)}}}, 400},
+		{"reason with newline", wire.ReportRequest{BatchID: "b", Changes: []wire.StateChange{{Key: "v/u", State: "failed", Reason: "a\nb", Time: now}}}, 400},
+		{"too many changes", wire.ReportRequest{BatchID: "b", Changes: make([]wire.StateChange, maxReportChanges+1)}, 413},
+		{"bad lockdown result", wire.ReportRequest{BatchID: "b", Inventory: &wire.Inventory{Lockdown: []wire.LockdownResult{{Rule: "r", Result: "meh"}}}}, 400},
 		{"unknown field", map[string]any{"batch_id": "b", "changes": []any{}, "sql": "drop"}, 400},
 		{"oversized report", map[string]any{"batch_id": "b", "changes": []any{}, "inventory": map[string]any{"os": strings.Repeat("x", maxReportBody)}}, 413},
 	}
@@ -228,15 +229,15 @@ func TestBadInput(t *testing.T) {
 	}
 	enrolls := []struct {
 		name string
-		req  EnrollRequest
+		req  wire.EnrollRequest
 		want int
 	}{
-		{"no token", EnrollRequest{CSR: csrFor(t, mustKey(t)), Facts: Facts{MachineID: machineB, Hostname: "h", OS: "debian", Arch: "amd64"}}, 401},
-		{"API token", EnrollRequest{Token: ts.first.AdminToken, CSR: csrFor(t, mustKey(t)), Facts: Facts{MachineID: machineB, Hostname: "h", OS: "debian", Arch: "amd64"}}, 401},
-		{"garbage CSR", EnrollRequest{Token: ts.first.EnrollToken, CSR: "nope", Facts: Facts{MachineID: machineB, Hostname: "h", OS: "debian", Arch: "amd64"}}, 400},
-		{"bad machine id", EnrollRequest{Token: ts.first.EnrollToken, CSR: csrFor(t, mustKey(t)), Facts: Facts{MachineID: "x", Hostname: "h", OS: "debian", Arch: "amd64"}}, 400},
-		{"hostname injection", EnrollRequest{Token: ts.first.EnrollToken, CSR: csrFor(t, mustKey(t)), Facts: Facts{MachineID: machineB, Hostname: "h\n<script>", OS: "debian", Arch: "amd64"}}, 400},
-		{"bad arch", EnrollRequest{Token: ts.first.EnrollToken, CSR: csrFor(t, mustKey(t)), Facts: Facts{MachineID: machineB, Hostname: "h", OS: "debian", Arch: "AMD 64!"}}, 400},
+		{"no token", wire.EnrollRequest{CSR: csrFor(t, mustKey(t)), Facts: wire.Facts{MachineID: machineB, Hostname: "h", OS: "debian", Arch: "amd64"}}, 401},
+		{"API token", wire.EnrollRequest{Token: ts.first.AdminToken, CSR: csrFor(t, mustKey(t)), Facts: wire.Facts{MachineID: machineB, Hostname: "h", OS: "debian", Arch: "amd64"}}, 401},
+		{"garbage CSR", wire.EnrollRequest{Token: ts.first.EnrollToken, CSR: "nope", Facts: wire.Facts{MachineID: machineB, Hostname: "h", OS: "debian", Arch: "amd64"}}, 400},
+		{"bad machine id", wire.EnrollRequest{Token: ts.first.EnrollToken, CSR: csrFor(t, mustKey(t)), Facts: wire.Facts{MachineID: "x", Hostname: "h", OS: "debian", Arch: "amd64"}}, 400},
+		{"hostname injection", wire.EnrollRequest{Token: ts.first.EnrollToken, CSR: csrFor(t, mustKey(t)), Facts: wire.Facts{MachineID: machineB, Hostname: "h\n<script>", OS: "debian", Arch: "amd64"}}, 400},
+		{"bad arch", wire.EnrollRequest{Token: ts.first.EnrollToken, CSR: csrFor(t, mustKey(t)), Facts: wire.Facts{MachineID: machineB, Hostname: "h", OS: "debian", Arch: "AMD 64!"}}, 400},
 	}
 	for _, tc := range enrolls {
 		t.Run("enroll "+tc.name, func(t *testing.T) {
@@ -257,11 +258,11 @@ func FuzzEnrollRequest(f *testing.F) {
 	f.Add([]byte(`{"facts":{}}`))
 	f.Add([]byte(`{"token":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var req EnrollRequest
+		var req wire.EnrollRequest
 		if decodeJSON(data, &req) != nil {
 			return
 		}
-		if req.Facts.validate() == nil && (len(req.Facts.Hostname) > 253 || strings.ContainsAny(req.Facts.OS, "\n\x00")) {
+		if validateFacts(&req.Facts) == nil && (len(req.Facts.Hostname) > 253 || strings.ContainsAny(req.Facts.OS, "\n\x00")) {
 			t.Fatalf("accepted facts %+v", req.Facts)
 		}
 		_, _ = pki.ParseCSR([]byte(req.CSR))
@@ -274,14 +275,14 @@ func FuzzReportRequest(f *testing.F) {
 	f.Add([]byte(`{"changes":[{"key":"/","state":"","time":"0001-01-01T00:00:00Z"}]}`))
 	now := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var req ReportRequest
+		var req wire.ReportRequest
 		if decodeJSON(data, &req) != nil {
 			return
 		}
-		if req.validate(now) != nil {
+		if validateReport(&req, now) != nil {
 			return
 		}
-		rep, err := req.toStore("agt-x", now)
+		rep, err := reportToStore(&req, "agt-x", now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,8 +342,8 @@ func FuzzRepoPath(f *testing.F) {
 func TestEnrollRateLimit(t *testing.T) {
 	ts := startServer(t, Config{})
 	ts.enrollLimit = ratelimit.New(0, 3, 10) // three attempts, never refilled
-	bad := EnrollRequest{Token: enrollTokenPrefix + strings.Repeat("a", 52), CSR: csrFor(t, mustKey(t)),
-		Facts: Facts{MachineID: machineA, Hostname: "h", OS: "debian 12", Arch: "amd64"}}
+	bad := wire.EnrollRequest{Token: enrollTokenPrefix + strings.Repeat("a", 52), CSR: csrFor(t, mustKey(t)),
+		Facts: wire.Facts{MachineID: machineA, Hostname: "h", OS: "debian 12", Arch: "amd64"}}
 	var codes []int
 	for range 5 {
 		code, _, hdr := ts.do(ts.client, "POST", "/agent/v1/enroll", "", bad)

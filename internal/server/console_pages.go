@@ -13,6 +13,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 const (
@@ -307,7 +308,7 @@ type stateRow struct {
 
 type computerPage struct {
 	C        *store.Computer
-	Inv      *Inventory
+	Inv      *wire.Inventory
 	States   []stateRow
 	Missing  map[string][]stateRow // by severity
 	Severity []string
@@ -325,7 +326,7 @@ func (s *Server) consoleComputer(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := &computerPage{C: c, Missing: map[string][]stateRow{}, Severity: severities}
 	if len(c.Inventory) > 0 {
-		var inv Inventory
+		var inv wire.Inventory
 		if err := json.Unmarshal(c.Inventory, &inv); err == nil {
 			p.Inv = &inv
 		}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // Password hashing at the production cost makes every test server's first
@@ -249,8 +250,8 @@ func TestConsoleFirstAdminSignsInApprovesAndExports(t *testing.T) {
 	ts.admin("POST", "/api/v1/groups", GroupRequest{Name: "web"}, http.StatusCreated)
 	a := ts.enroll(ts.newToken(TokenRequest{Kind: "enroll", Group: "web"}), machineA, "")
 	now := time.Now().UTC()
-	rep := ReportRequest{BatchID: "b-1", Changes: []StateChange{{Key: "example/BW-1", State: "needed", Time: now}},
-		Inventory: &Inventory{OS: "debian 12", Packages: []Package{{Name: "libssl3", Version: "3.0.11-1~deb12u2", Arch: "amd64"}}}}
+	rep := wire.ReportRequest{BatchID: "b-1", Changes: []wire.StateChange{{Key: "example/BW-1", State: "needed", Time: now}},
+		Inventory: &wire.Inventory{OS: "debian 12", Packages: []wire.Package{{Name: "libssl3", Version: "3.0.11-1~deb12u2", Arch: "amd64"}}}}
 	if code, body, _ := ts.agentDo(a, a.client, "POST", "/agent/v1/report", rep, nil); code != 200 {
 		t.Fatalf("report: %d %s", code, body)
 	}

@@ -20,6 +20,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // TestOpenAPIContract checks every documented operation's live answers
@@ -126,25 +128,25 @@ func TestOpenAPIContract(t *testing.T) {
 	json.Unmarshal(tb, &tok)
 	call("GET", "/api/v1/tokens", admin, nil, 200)
 	a := ts.enroll(tok.Token, machineA, "")
-	code, b, hdr := ts.do(ts.client, "POST", "/agent/v1/enroll", "", EnrollRequest{Token: "bwe_nope", CSR: csrFor(t, mustKey(t)),
-		Facts: Facts{MachineID: machineB, Hostname: "h", OS: "debian 12", Arch: "amd64"}})
+	code, b, hdr := ts.do(ts.client, "POST", "/agent/v1/enroll", "", wire.EnrollRequest{Token: "bwe_nope", CSR: csrFor(t, mustKey(t)),
+		Facts: wire.Facts{MachineID: machineB, Hostname: "h", OS: "debian 12", Arch: "amd64"}})
 	check("POST", "/agent/v1/enroll", code, b, hdr)
 	b2 := ts.enroll(ts.newToken(TokenRequest{Kind: "enroll", Group: "web"}), machineB, "")
 	_ = b2
 	// A real enrollment's answer, checked too.
 	key := mustKey(t)
-	code, b, hdr = ts.do(ts.client, "POST", "/agent/v1/enroll", "", EnrollRequest{Token: ts.newToken(TokenRequest{Kind: "enroll"}), CSR: csrFor(t, key),
-		Facts: Facts{MachineID: "99998888777766665555444433332222", Hostname: "h", OS: "debian 12", Arch: "amd64"}})
+	code, b, hdr = ts.do(ts.client, "POST", "/agent/v1/enroll", "", wire.EnrollRequest{Token: ts.newToken(TokenRequest{Kind: "enroll"}), CSR: csrFor(t, key),
+		Facts: wire.Facts{MachineID: "99998888777766665555444433332222", Hostname: "h", OS: "debian 12", Arch: "amd64"}})
 	if code != 201 {
 		t.Fatalf("enroll: %d %s", code, b)
 	}
 	check("POST", "/agent/v1/enroll", code, b, hdr)
 	agentCall(a, "GET", "/agent/v1/checkin", nil, nil, 200)
 	agentCall(a, "GET", "/agent/v1/vendors", nil, nil, 200)
-	agentCall(a, "POST", "/agent/v1/report", ReportRequest{BatchID: "b1", Changes: []StateChange{{Key: "example/BW-1", State: "needed", Time: time.Now().UTC()}}}, nil, 200)
-	agentCall(a, "POST", "/agent/v1/report", ReportRequest{BatchID: "bad batch"}, nil, 400)
-	agentCall(a, "POST", "/agent/v1/renew", RenewRequest{CSR: "not a CSR"}, nil, 400)
-	agentCall(a, "POST", "/agent/v1/renew", RenewRequest{CSR: csrFor(t, mustKey(t))}, nil, 200)
+	agentCall(a, "POST", "/agent/v1/report", wire.ReportRequest{BatchID: "b1", Changes: []wire.StateChange{{Key: "example/BW-1", State: "needed", Time: time.Now().UTC()}}}, nil, 200)
+	agentCall(a, "POST", "/agent/v1/report", wire.ReportRequest{BatchID: "bad batch"}, nil, 400)
+	agentCall(a, "POST", "/agent/v1/renew", wire.RenewRequest{CSR: "not a CSR"}, nil, 400)
+	agentCall(a, "POST", "/agent/v1/renew", wire.RenewRequest{CSR: csrFor(t, mustKey(t))}, nil, 200)
 
 	call("GET", "/api/v1/computers", admin, nil, 200)
 	// Pages by cursor: three computers, two a page.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // fleetRefresh is how often the fleet aggregates shown on /, at
@@ -110,7 +111,7 @@ func (k *updateKeys) forget(vendor string) {
 
 // checkKnownUpdates refuses a report that names an update the server does
 // not know, naming the first such key.
-func (s *Server) checkKnownUpdates(ctx context.Context, changes []StateChange) error {
+func (s *Server) checkKnownUpdates(ctx context.Context, changes []wire.StateChange) error {
 	s.known.mu.Lock()
 	defer s.known.mu.Unlock()
 	if s.known.byVendor == nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/store/sqlite"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // TestAttackBogusReportKeys: an enrolled agent (or whoever holds its
@@ -21,17 +22,17 @@ func TestAttackBogusReportKeys(t *testing.T) {
 	ts.knowUpdates("example", "BW-1")
 	a := ts.enroll(ts.first.EnrollToken, machineA, "")
 	now := time.Now().UTC()
-	flood := ReportRequest{BatchID: "flood-1"}
+	flood := wire.ReportRequest{BatchID: "flood-1"}
 	for i := range maxReportChanges {
-		flood.Changes = append(flood.Changes, StateChange{Key: fmt.Sprintf("example/BOGUS-%d", i), State: "failed", Time: now})
+		flood.Changes = append(flood.Changes, wire.StateChange{Key: fmt.Sprintf("example/BOGUS-%d", i), State: "failed", Time: now})
 	}
 	tests := []struct {
 		name string
-		rep  ReportRequest
+		rep  wire.ReportRequest
 	}{
 		{"a flood of unknown ids of a known vendor", flood},
-		{"an unknown vendor", ReportRequest{BatchID: "b-2", Changes: []StateChange{{Key: "nope/BW-1", State: "installed", Time: now}}}},
-		{"one unknown key among known ones", ReportRequest{BatchID: "b-3", Changes: []StateChange{
+		{"an unknown vendor", wire.ReportRequest{BatchID: "b-2", Changes: []wire.StateChange{{Key: "nope/BW-1", State: "installed", Time: now}}}},
+		{"one unknown key among known ones", wire.ReportRequest{BatchID: "b-3", Changes: []wire.StateChange{
 			{Key: "example/BW-1", State: "installed", Time: now}, {Key: "example/BW-9", State: "installed", Time: now}}}},
 	}
 	for _, tt := range tests {
@@ -46,7 +47,7 @@ func TestAttackBogusReportKeys(t *testing.T) {
 			}
 		})
 	}
-	ok := ReportRequest{BatchID: "b-4", Changes: []StateChange{{Key: "example/BW-1", State: "installed", Time: now}}}
+	ok := wire.ReportRequest{BatchID: "b-4", Changes: []wire.StateChange{{Key: "example/BW-1", State: "installed", Time: now}}}
 	if code, body, _ := ts.agentDo(a, a.client, "POST", "/agent/v1/report", ok, nil); code != 200 {
 		t.Fatalf("report of a known update: %d %s", code, body)
 	}

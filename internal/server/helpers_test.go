@@ -25,6 +25,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // testServer is a real server on a loopback port, over HTTPS with its own
@@ -205,7 +206,7 @@ func (v *vendorRepo) root(t testing.TB) []byte {
 type testAgent struct {
 	machineID string
 	key       *ecdsa.PrivateKey
-	resp      *EnrollResponse
+	resp      *wire.EnrollResponse
 	client    *http.Client
 }
 
@@ -228,13 +229,13 @@ func (ts *testServer) enroll(token, machineID, group string) *testAgent {
 func (ts *testServer) enrollFrom(c *http.Client, token, machineID, group string) *testAgent {
 	ts.t.Helper()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	req := EnrollRequest{Token: token, CSR: csrFor(ts.t, key), Group: group,
-		Facts: Facts{MachineID: machineID, Hostname: "host-" + machineID[:8], OS: "debian 12", Arch: "amd64"}}
+	req := wire.EnrollRequest{Token: token, CSR: csrFor(ts.t, key), Group: group,
+		Facts: wire.Facts{MachineID: machineID, Hostname: "host-" + machineID[:8], OS: "debian 12", Arch: "amd64"}}
 	code, b, _ := ts.do(c, "POST", "/agent/v1/enroll", "", req)
 	if code != http.StatusCreated {
 		ts.t.Fatalf("enroll: %d %s", code, b)
 	}
-	var resp EnrollResponse
+	var resp wire.EnrollResponse
 	if err := json.Unmarshal(b, &resp); err != nil {
 		ts.t.Fatal(err)
 	}
@@ -255,7 +256,7 @@ func (ts *testServer) agentDo(a *testAgent, c *http.Client, method, path string,
 		rd = bytes.NewReader(js)
 	}
 	req, _ := http.NewRequest(method, ts.url+path, rd)
-	req.Header.Set(MachineIDHeader, a.machineID)
+	req.Header.Set(wire.MachineIDHeader, a.machineID)
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}

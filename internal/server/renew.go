@@ -7,19 +7,8 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
-
-// RenewRequest asks for a new client certificate for a new key, over mutual
-// TLS with the agent's current (unexpired) certificate.
-type RenewRequest struct {
-	CSR string `json:"csr"` // PEM certificate request for the new key
-}
-
-// RenewResponse is the renewed certificate.
-type RenewResponse struct {
-	Certificate string    `json:"certificate"` // PEM, signed by the site CA
-	NotAfter    time.Time `json:"not_after"`
-}
 
 // agentCertLifetime is how long the agent certificates this server issues
 // are valid.
@@ -43,7 +32,7 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) error {
 	if err := s.checkClone(r, a); err != nil {
 		return err
 	}
-	var req RenewRequest
+	var req wire.RenewRequest
 	if err := decodeBody(w, r, maxEnrollBody, &req); err != nil {
 		return err
 	}
@@ -66,6 +55,6 @@ func (s *Server) handleRenew(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.metrics.renewals.Inc()
 	s.log.Info("agent certificate renewed", "agent", a.ID, "serial", serial, "not_after", notAfter)
-	writeJSON(w, http.StatusOK, RenewResponse{Certificate: string(certPEM), NotAfter: notAfter})
+	writeJSON(w, http.StatusOK, wire.RenewResponse{Certificate: string(certPEM), NotAfter: notAfter})
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/store/postgres/pgtest"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // startReplicas starts two servers on one PostgreSQL database and one data
@@ -44,7 +45,7 @@ func TestReplicasAgentSwitchesMidCycle(t *testing.T) {
 	now := time.Now().UTC()
 	send := func(ts *testServer, batch, key string, want bool) {
 		t.Helper()
-		rep := ReportRequest{BatchID: batch, Changes: []StateChange{{Key: key, State: "installed", Time: now}}}
+		rep := wire.ReportRequest{BatchID: batch, Changes: []wire.StateChange{{Key: key, State: "installed", Time: now}}}
 		code, body, _ := ts.agentDo(ag, ag.client, "POST", "/agent/v1/report", rep, nil)
 		var r struct{ Applied bool }
 		json.Unmarshal(body, &r)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 // TestPruneFollowsPolicy: the configured retention decides what a pruning
@@ -20,7 +21,7 @@ func TestPruneFollowsPolicy(t *testing.T) {
 	tok := ts.newToken(TokenRequest{Kind: "enroll", Group: "default", ExpiresIn: "1h"})
 	a := ts.enroll(tok, machineA, "")
 	ts.knowUpdates("example", "BW-1")
-	rep := ReportRequest{BatchID: "b-1", Changes: []StateChange{{Key: "example/BW-1", State: "needed", Time: now()}}}
+	rep := wire.ReportRequest{BatchID: "b-1", Changes: []wire.StateChange{{Key: "example/BW-1", State: "needed", Time: now()}}}
 	if code, body, _ := ts.agentDo(a, a.client, "POST", "/agent/v1/report", rep, nil); code != http.StatusOK {
 		t.Fatalf("report: %d %s", code, body)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/store/postgres/pgtest"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 func TestFirstStartAndRestart(t *testing.T) {
@@ -402,7 +403,7 @@ func testAgentEnrollCheckinReport(t *testing.T, cfg Config) {
 	if code != 200 || hdr.Get("ETag") == "" {
 		t.Fatalf("checkin: %d %s", code, body)
 	}
-	var ci CheckinResponse
+	var ci wire.CheckinResponse
 	json.Unmarshal(body, &ci)
 	if ci.Group != "web" || ci.Approvals != "approvals/web.json" {
 		t.Fatalf("checkin = %+v", ci)
@@ -420,8 +421,8 @@ func testAgentEnrollCheckinReport(t *testing.T, cfg Config) {
 	// A report, sent twice, counts once.
 	ts.knowUpdates("example", "BW-1", "BW-2")
 	now := time.Now().UTC()
-	rep := ReportRequest{BatchID: "b-1", Changes: []StateChange{{Key: "example/BW-1", State: "installed", Time: now}, {Key: "example/BW-2", State: "needed", Time: now}},
-		Inventory: &Inventory{OS: "debian 12", Packages: []Package{{Name: "libssl3", Version: "3.0.15-1~deb12u1", Arch: "amd64"}}}}
+	rep := wire.ReportRequest{BatchID: "b-1", Changes: []wire.StateChange{{Key: "example/BW-1", State: "installed", Time: now}, {Key: "example/BW-2", State: "needed", Time: now}},
+		Inventory: &wire.Inventory{OS: "debian 12", Packages: []wire.Package{{Name: "libssl3", Version: "3.0.15-1~deb12u1", Arch: "amd64"}}}}
 	for i, want := range []bool{true, false} {
 		code, body, _ := ts.agentDo(a, a.client, "POST", "/agent/v1/report", rep, nil)
 		var r struct{ Applied bool }
@@ -438,8 +439,8 @@ func testAgentEnrollCheckinReport(t *testing.T, cfg Config) {
 	// The token allowed two enrollments: the third is refused.
 	ts.enroll(tok, machineB, "")
 	key := a.key
-	code, body, _ = ts.do(ts.client, "POST", "/agent/v1/enroll", "", EnrollRequest{Token: tok, CSR: csrFor(t, key),
-		Facts: Facts{MachineID: "11112222333344445555666677778888", Hostname: "h", OS: "debian 12", Arch: "amd64"}})
+	code, body, _ = ts.do(ts.client, "POST", "/agent/v1/enroll", "", wire.EnrollRequest{Token: tok, CSR: csrFor(t, key),
+		Facts: wire.Facts{MachineID: "11112222333344445555666677778888", Hostname: "h", OS: "debian 12", Arch: "amd64"}})
 	if code != http.StatusForbidden {
 		t.Fatalf("third enrollment with a 2-use token: %d %s", code, body)
 	}
@@ -454,13 +455,13 @@ func TestClientSideTargeting(t *testing.T) {
 		t.Fatalf("client-side targeting put the agent in %q", a.resp.Group)
 	}
 	key := mustKey(t)
-	code, body, _ := ts.do(ts.client, "POST", "/agent/v1/enroll", "", EnrollRequest{Token: fixed, CSR: csrFor(t, key), Group: "db",
-		Facts: Facts{MachineID: machineB, Hostname: "h", OS: "debian 12", Arch: "amd64"}})
+	code, body, _ := ts.do(ts.client, "POST", "/agent/v1/enroll", "", wire.EnrollRequest{Token: fixed, CSR: csrFor(t, key), Group: "db",
+		Facts: wire.Facts{MachineID: machineB, Hostname: "h", OS: "debian 12", Arch: "amd64"}})
 	if code != http.StatusForbidden {
 		t.Fatalf("a server-side token let the agent choose its group: %d %s", code, body)
 	}
-	code, body, _ = ts.do(ts.client, "POST", "/agent/v1/enroll", "", EnrollRequest{Token: free, CSR: csrFor(t, key), Group: "nope",
-		Facts: Facts{MachineID: machineB, Hostname: "h", OS: "debian 12", Arch: "amd64"}})
+	code, body, _ = ts.do(ts.client, "POST", "/agent/v1/enroll", "", wire.EnrollRequest{Token: free, CSR: csrFor(t, key), Group: "nope",
+		Facts: wire.Facts{MachineID: machineB, Hostname: "h", OS: "debian 12", Arch: "amd64"}})
 	if code != http.StatusBadRequest {
 		t.Fatalf("enrollment into a missing group: %d %s", code, body)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/fetch"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
+	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
 func upstreamOf(t testing.TB, up *testServer, rootSum string, mod func(*Upstream)) Config {
@@ -171,7 +172,7 @@ func TestSyncFiltersAndMetadataOnly(t *testing.T) {
 	ea := early.enroll(early.first.EnrollToken, machineB, "")
 	mustSync(t, early)
 	code, body, hdr := early.agentDo(ea, ea.client, "GET", "/agent/v1/vendors", nil, nil)
-	var vs struct{ Vendors []RepoRef }
+	var vs struct{ Vendors []wire.RepoRef }
 	json.Unmarshal(body, &vs)
 	if code != 200 || len(vs.Vendors) != 1 || string(vs.Vendors[0].Root) != string(v.root(t)) {
 		t.Fatalf("vendors: %d %s", code, body)

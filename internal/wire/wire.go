@@ -1,0 +1,132 @@
+// Package wire holds the JSON types the agent and the update server
+// exchange on the agent API (/agent/v1/…): one definition for both sides,
+// so a field added here reaches the agent and the server at once. It holds
+// no behaviour: the server validates what it receives (internal/server,
+// agentapi.go), the agent checks what it is given (internal/agent).
+//
+// Compatibility: agents and servers of different versions talk to each
+// other, so add fields (with omitempty where an old peer would send
+// nothing) and never rename or retype one.
+package wire
+
+import "time"
+
+// MachineIDHeader carries /etc/machine-id on every agent request after
+// enrollment, so that one identity used from two machines (a cloned disk
+// image) is noticed.
+const MachineIDHeader = "Bulwark-Machine-Id"
+
+// Facts describe the machine an agent runs on, sent at enrollment.
+type Facts struct {
+	MachineID string `json:"machine_id"` // /etc/machine-id
+	Hostname  string `json:"hostname"`
+	OS        string `json:"os"` // e.g. "debian 12"
+	Arch      string `json:"arch"`
+}
+
+// EnrollRequest is what an agent sends once, with an enrollment token
+// (POST /agent/v1/enroll).
+type EnrollRequest struct {
+	Token string `json:"token"`
+	CSR   string `json:"csr"` // PEM certificate signing request (ECDSA P-256/P-384 or Ed25519)
+	Facts Facts  `json:"facts"`
+	Group string `json:"group,omitempty"` // client-side targeting, when the token allows it
+}
+
+// RepoRef tells an agent where a repository is and the root to trust.
+type RepoRef struct {
+	Name        string `json:"name"`
+	MetadataURL string `json:"metadata_url"`
+	TargetsURL  string `json:"targets_url"`
+	Root        []byte `json:"root"` // root metadata bytes (base64 in JSON)
+}
+
+// EnrollResponse is everything an enrolled agent needs (the answer to an
+// enrollment; GET /agent/v1/vendors answers the same shape).
+type EnrollResponse struct {
+	AgentID string `json:"agent_id"`
+	// Status is active, or pending when the machine id belongs to an active
+	// agent and the enrollment did not prove to be it: the certificate is
+	// refused until an admin approves (Message says how).
+	Status      string    `json:"status,omitempty"`
+	Message     string    `json:"message,omitempty"`
+	Certificate string    `json:"certificate"` // PEM client certificate
+	CA          string    `json:"ca"`          // PEM site CA
+	Group       string    `json:"group"`
+	Site        RepoRef   `json:"site"`
+	Vendors     []RepoRef `json:"vendors"`
+	CheckinURL  string    `json:"checkin_url"`
+	ReportURL   string    `json:"report_url"`
+}
+
+// VendorsResponse is the part of GET /agent/v1/vendors the agent reads.
+type VendorsResponse struct {
+	Vendors []RepoRef `json:"vendors"`
+}
+
+// CheckinResponse is what an agent learns at each check-in
+// (GET /agent/v1/checkin). It changes only when the agent's group, status
+// or its group's signed approvals change, so an unchanged check-in is
+// answered 304 Not Modified.
+type CheckinResponse struct {
+	AgentID       string   `json:"agent_id"`
+	Group         string   `json:"group"`
+	Approvals     string   `json:"approvals"`      // site repository target path
+	ApprovalsHash string   `json:"approvals_hash"` // sha256 of the signed document
+	Vendors       []string `json:"vendors"`
+}
+
+// ReportRequest is one batch of an agent's events, delivered at least once
+// (POST /agent/v1/report).
+type ReportRequest struct {
+	AgentID   string        `json:"agent_id,omitempty"` // when present, must be the certificate's agent
+	BatchID   string        `json:"batch_id"`
+	Changes   []StateChange `json:"changes"`
+	Inventory *Inventory    `json:"inventory,omitempty"`
+}
+
+// StateChange is one update's new state on the agent (the agent's queued
+// event).
+type StateChange struct {
+	Seq      int64     `json:"seq,omitempty"`
+	Key      string    `json:"key"` // vendor/id
+	State    string    `json:"state"`
+	Reason   string    `json:"reason,omitempty"`
+	Revision int       `json:"revision,omitempty"`
+	Time     time.Time `json:"time"`
+}
+
+// Inventory is what is installed on the machine.
+type Inventory struct {
+	OS           string           `json:"os,omitempty"`
+	Kernel       string           `json:"kernel,omitempty"`
+	AgentVersion string           `json:"agent_version,omitempty"`
+	Packages     []Package        `json:"packages,omitempty"`
+	Lockdown     []LockdownResult `json:"lockdown,omitempty"`
+}
+
+// Package is one installed package.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Arch    string `json:"arch,omitempty"`
+}
+
+// LockdownResult is one hardening rule's result (XCCDF vocabulary).
+type LockdownResult struct {
+	Rule   string `json:"rule"`
+	Result string `json:"result"`
+}
+
+// RenewRequest asks for a new client certificate for a new key, over mutual
+// TLS with the agent's current (unexpired) certificate
+// (POST /agent/v1/renew).
+type RenewRequest struct {
+	CSR string `json:"csr"` // PEM certificate request for the new key
+}
+
+// RenewResponse is the renewed certificate.
+type RenewResponse struct {
+	Certificate string    `json:"certificate"` // PEM, signed by the site CA
+	NotAfter    time.Time `json:"not_after"`
+}
