@@ -352,7 +352,7 @@ func adminStatusCmd(o *adminOptions) *cobra.Command {
 }
 
 func adminGroupsCmd(o *adminOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "groups", Short: "Computer groups: list, create, delete, move computers"}
+	cmd := &cobra.Command{Use: "groups", Short: "Computer groups: list, create, delete, move computers, central policy"}
 	var moveTo string
 	del := &cobra.Command{
 		Use: "delete GROUP", Short: "Delete a group; its computers move to --move-to", Args: cobra.ExactArgs(1),
@@ -389,6 +389,7 @@ func adminGroupsCmd(o *adminOptions) *cobra.Command {
 			},
 		},
 		del,
+		adminGroupPolicyCmd(o),
 		&cobra.Command{
 			Use: "move GROUP COMPUTER-ID...", Short: "Move computers into a group", Args: cobra.MinimumNArgs(2),
 			RunE: func(cmd *cobra.Command, args []string) error {

@@ -60,6 +60,9 @@ func newAgentStatusCmd() *cobra.Command {
 			fmt.Fprintf(w, "Server:\t%s\n", termtext.Escape(st.Server))
 			fmt.Fprintf(w, "Group:\t%s\n", termtext.Escape(st.Group))
 			fmt.Fprintf(w, "Policy:\t%s\n", st.Mode)
+			for _, x := range st.Settings {
+				fmt.Fprintf(w, "  %s:\t%s (%s)\n", x.Key, termtext.Escape(x.Value), x.From)
+			}
 			fmt.Fprintf(w, "Last check-in:\t%s\n", when(st.LastCheckIn))
 			if st.LastError != "" {
 				fmt.Fprintf(w, "Last error:\t%s\n", termtext.Escape(st.LastError))

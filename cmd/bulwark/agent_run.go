@@ -157,7 +157,11 @@ every detection_interval (default 22h) plus random jitter, sooner when the
 network changes, with backoff while the server is unreachable; download approved
 updates in the background; install them by the policy in one pass with at most
 one reboot; report every state change; and serve ` + "`bulwark agent status|updates|install`" + `
-on the control socket. --once runs one full cycle and exits (for cron and tests);
+on the control socket. The server may deliver a central policy for the
+computer's group at check-in (` + "`bulwark admin groups policy`" + `): a setting it sets
+wins over this file unless the policy lists it in allow_local; a setting it
+leaves unset comes from this file. ` + "`bulwark agent status`" + ` shows where each
+setting in effect comes from. --once runs one full cycle and exits (for cron and tests);
 it exits non-zero when an approved update failed, naming each with its reason.
 
 One agent runs per state directory (a lock in it): a second refuses to start.
@@ -175,6 +179,7 @@ Settings in the configuration file (YAML):
   maintenance_window              scheduled: e.g. "sat,sun 02:00-05:00"
   detection_interval              default 22h
   bandwidth_limit                 e.g. 2mbit (default: none)
+  download                        scheduled downloads: background (default) | foreground
   reboot_command                  default [systemctl, reboot]; [] never reboots
   socket                          default /run/bulwark/agent.sock`,
 		Args: cobra.NoArgs,
@@ -275,9 +280,10 @@ Settings in the configuration file (YAML):
 					sdnotify.Notify(notify, "RELOADING=1")
 					if s, err := agent.LoadConfig(config); err != nil {
 						log.Error("SIGHUP: the configuration does not load; keeping the running policy", "err", err)
+					} else if err := d.SetLocal(s.FileConfig); err != nil {
+						log.Error("SIGHUP: the configuration does not apply under the group policy; keeping the running policy", "err", err)
 					} else {
-						d.SetPolicy(s.Policy)
-						log.Info("SIGHUP: policy reloaded", "mode", s.Policy.Mode, "config", config)
+						log.Info("SIGHUP: policy reloaded", "mode", d.Status().Mode, "config", config)
 					}
 					sdnotify.Notify(notify, "READY=1")
 				}
@@ -286,7 +292,7 @@ Settings in the configuration file (YAML):
 			if err != nil {
 				log.Warn("cannot watch the network; checking in on the schedule only", "err", err)
 			}
-			agent.Schedule{Interval: settings.Interval, Scheduled: d.SetNextCheckIn}.Loop(ctx, checkIn, netChanged, func(err error, wait time.Duration) {
+			agent.Schedule{Interval: settings.Interval, Current: d.Interval, Scheduled: d.SetNextCheckIn}.Loop(ctx, checkIn, netChanged, func(err error, wait time.Duration) {
 				log.Warn("check-in failed; retrying", "err", err, "retry_in", wait.Round(time.Second))
 			})
 			return nil

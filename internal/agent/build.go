@@ -48,12 +48,10 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 	// one after another anyway. An empty TLSNextProto turns HTTP/2 off.
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, IdleConnTimeout: 90 * time.Second,
 		TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
-	fo := fetch.Options{HTTPClient: hc, Logger: log, UserAgent: "bulwark-agent/" + agentVersion}
-	if s.Rate > 0 {
-		// A burst of 1/20 s of data (16 KiB to 256 KiB): a full second's
-		// burst overshoots a short download by 10% (bench/fetch).
-		fo.Limiter = rate.NewLimiter(rate.Limit(s.Rate), int(min(max(s.Rate/20, 16<<10), 256<<10)))
-	}
+	// The limiter's rate follows bandwidth_limit as agent.yaml and the
+	// group policy set it (applyPolicy); unlimited is rate.Inf.
+	fo := fetch.Options{HTTPClient: hc, Logger: log, UserAgent: "bulwark-agent/" + agentVersion,
+		Limiter: rate.NewLimiter(rate.Inf, burstFor(s.Rate))}
 	fetcher := fetch.New(fo)
 	newClient := func(r wire.RepoRef, cache string) (*tuf.Client, error) {
 		return tuf.NewClient(tuf.ClientConfig{TrustedRoot: r.Root, MetadataURL: r.MetadataURL, TargetsURL: r.TargetsURL,
@@ -97,6 +95,21 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 			}
 			return InventoryOf(inv, agentVersion), nil
 		},
+	}
+	// The group policy the server delivered last applies until the next
+	// check-in brings a newer one.
+	d.pol = policyState{limiter: fo.Limiter, stateDir: s.StateDir}
+	g, err := loadGroupPolicy(s.StateDir)
+	if err != nil {
+		log.Warn("ignoring the kept group policy", "err", err)
+		g = nil
+	}
+	if err := d.applyPolicy(s.FileConfig, g); err != nil {
+		log.Warn("the kept group policy cannot apply over agent.yaml; using agent.yaml alone", "err", err)
+		if err := d.applyPolicy(s.FileConfig, nil); err != nil {
+			a.Close()
+			return nil, nil, nil, err
+		}
 	}
 	d.newVendor = func(r wire.RepoRef) (*tuf.Client, error) { return newClient(r, vendorCache(r)) }
 	d.remember = func(r wire.RepoRef) error {

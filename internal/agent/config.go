@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +15,8 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 
 	"github.com/bulwarkhq/bulwark/internal/catalog"
+	"github.com/bulwarkhq/bulwark/internal/fetch"
+	"github.com/bulwarkhq/bulwark/internal/policy"
 )
 
 // DefaultConfigPath is where the agent's configuration lives.
@@ -33,7 +34,8 @@ type FileConfig struct {
 	AutoInstallSeverity string   `yaml:"auto_install_severity,omitempty"` // default important
 	MaintenanceWindow   string   `yaml:"maintenance_window,omitempty"`    // scheduled mode: "sat,sun 02:00-05:00"
 	DetectionInterval   string   `yaml:"detection_interval,omitempty"`    // default 22h
-	BandwidthLimit      string   `yaml:"bandwidth_limit,omitempty"`       // e.g. 2mbit, 500kbit, 1MB (per second); empty: none
+	BandwidthLimit      string   `yaml:"bandwidth_limit,omitempty"`       // e.g. 2mbit, 500kbit, 1MB (per second); empty or none: no limit
+	Download            string   `yaml:"download,omitempty"`              // scheduled downloads: background (default) or foreground
 	RebootCommand       []string `yaml:"reboot_command,omitempty"`        // default [systemctl, reboot]; [] never reboots
 	Socket              string   `yaml:"socket,omitempty"`                // default /run/bulwark/agent.sock
 	BootIDPath          string   `yaml:"boot_id_path,omitempty"`          // default /proc/sys/kernel/random/boot_id
@@ -44,7 +46,12 @@ type Settings struct {
 	FileConfig
 	Policy   Policy
 	Interval time.Duration
-	Rate     int64 // bandwidth limit in bytes per second; 0 = none
+	Rate     int64      // bandwidth limit in bytes per second; 0 = none
+	Download fetch.Mode // of scheduled cycles; `bulwark agent install` is always foreground
+	// From says, for every group-policy setting, where its value comes
+	// from: policy.FromGroup, FromLocal or FromDefault; Values are the
+	// merged values as written (unset: absent).
+	From, Values map[string]string
 }
 
 // LoadConfig reads and checks an agent configuration file. Unknown keys and
@@ -63,7 +70,7 @@ func LoadConfig(path string) (*Settings, error) {
 	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("agent config %s: %w", path, err)
 	}
-	s, err := fc.Check()
+	s, err := fc.WithGroup(nil)
 	if err != nil {
 		return nil, fmt.Errorf("agent config %s: %w", path, err)
 	}
@@ -108,11 +115,19 @@ func (fc FileConfig) Check() (*Settings, error) {
 	}
 	s.Interval = 22 * time.Hour
 	if s.DetectionInterval != "" {
-		if s.Interval, err = time.ParseDuration(s.DetectionInterval); err != nil || s.Interval < time.Minute {
-			return nil, fmt.Errorf("detection_interval %q: use a duration of at least 1m, e.g. 22h", s.DetectionInterval)
+		if s.Interval, err = policy.ParseInterval(s.DetectionInterval); err != nil {
+			return nil, fmt.Errorf("detection_interval %w", err)
 		}
 	}
-	if fc.BandwidthLimit != "" {
+	switch fc.Download {
+	case "", policy.DownloadBackground:
+		s.Download = fetch.Background
+	case policy.DownloadForeground:
+		s.Download = fetch.Foreground
+	default:
+		return nil, fmt.Errorf("download %q: use background or foreground", fc.Download)
+	}
+	if fc.BandwidthLimit != "" && fc.BandwidthLimit != policy.NoLimit {
 		if s.Rate, err = ParseRate(fc.BandwidthLimit); err != nil {
 			return nil, fmt.Errorf("bandwidth_limit: %w", err)
 		}
@@ -125,22 +140,51 @@ func (fc FileConfig) Check() (*Settings, error) {
 
 // ParseRate reads a bandwidth such as "2mbit", "500kbit", "1MB" or "64KiB"
 // (per second) and returns bytes per second.
-func ParseRate(v string) (int64, error) {
-	s := strings.ToLower(strings.TrimSuffix(strings.TrimSpace(v), "/s"))
-	units := []struct {
-		suffix string
-		mult   float64
-	}{{"gbit", 1e9 / 8}, {"mbit", 1e6 / 8}, {"kbit", 1e3 / 8}, {"gib", 1 << 30}, {"mib", 1 << 20}, {"kib", 1 << 10}, {"gb", 1e9}, {"mb", 1e6}, {"kb", 1e3}, {"b", 1}}
-	for _, u := range units {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
-			if err != nil || f <= 0 {
-				break
-			}
-			return int64(f * u.mult), nil
+func ParseRate(v string) (int64, error) { return policy.ParseRate(v) }
+
+// WithGroup applies a group policy (nil: none) over this configuration by
+// the precedence of package policy, checks the result and says where each
+// setting comes from. The configuration itself is not changed.
+func (fc FileConfig) WithGroup(g *policy.Group) (*Settings, error) {
+	b, err := yaml.Marshal(fc)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	local := map[string]string{}
+	for _, k := range policy.Keys() {
+		if v, ok := m[k].(string); ok {
+			local[k] = v
+		}
+		delete(m, k)
+	}
+	values, from := policy.Resolve(g, local)
+	fromGroup := map[string]string{}
+	for k, v := range values {
+		if from[k] == policy.FromGroup {
+			fromGroup[k] = v
 		}
 	}
-	return 0, fmt.Errorf("%q is not a rate; use a number with kbit, mbit, gbit, KB, MB, KiB or MiB (per second), e.g. 2mbit", v)
+	// Only the group's settings are written over a copy: every other key
+	// (reboot_command: [] included) stays exactly as agent.yaml has it.
+	if b, err = yaml.Marshal(fromGroup); err != nil {
+		return nil, err
+	}
+	merged := fc
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&merged); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("group policy: %w", err)
+	}
+	s, err := merged.Check()
+	if err != nil {
+		return nil, err
+	}
+	s.From, s.Values = from, values
+	return s, nil
 }
 
 // SaveConfig writes the configuration file atomically, creating its

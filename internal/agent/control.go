@@ -43,6 +43,9 @@ type Status struct {
 	// when the agent renews it (two thirds of its lifetime).
 	CertNotAfter time.Time `json:"cert_not_after,omitzero"`
 	CertRenewal  time.Time `json:"cert_renewal,omitzero"`
+	// Settings are the policy settings in effect, each with where it
+	// comes from (the group policy, agent.yaml or the default).
+	Settings []Setting `json:"settings,omitempty"`
 }
 
 // Progress is one line of an install's progress stream.

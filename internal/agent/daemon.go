@@ -49,6 +49,7 @@ type Daemon struct {
 	status   Status
 	lastInv  string
 	lastFull time.Time // when the last full cycle succeeded
+	pol      policyState
 
 	// newVendor makes a verifying client for a vendor repository learned
 	// after enrollment, and remember records it in the enrollment (Build
@@ -221,6 +222,11 @@ func (d *Daemon) Status() Status {
 	st := d.status
 	d.statusMu.Unlock()
 	st.AgentID, st.Group, st.Mode, st.Server = d.Options.AgentID, d.Sources.Group, d.policy().Mode, d.Server
+	d.statusMu.Lock()
+	if d.pol.eff != nil {
+		st.Settings = settingsOf(d.pol.eff)
+	}
+	d.statusMu.Unlock()
 	st.States = map[State]int{}
 	for _, r := range d.Agent.Updates() {
 		st.States[r.State]++
@@ -319,6 +325,11 @@ func (d *Daemon) CheckInWith(ctx context.Context, sc *ServerClient) error {
 	if info.Group != "" && info.Group != d.Sources.Group {
 		d.Agent.log.Info("the server moved this computer to another group", "from", d.Sources.Group, "to", info.Group)
 		d.Sources.Group = info.Group
+	}
+	// The group's central policy applies from this cycle on; one that
+	// cannot apply is logged and the settings in effect stay.
+	if err := d.SetGroupPolicy(info.Policy); err != nil {
+		d.Agent.log.Warn("group policy not applied", "err", err)
 	}
 	return d.CheckIn(ctx)
 }

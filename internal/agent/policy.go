@@ -12,115 +12,35 @@ package agent
 import (
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
+	"github.com/bulwarkhq/bulwark/internal/policy"
 )
 
-// Mode is how much the agent does by itself (the Automatic Updates options).
-type Mode string
+// The policy vocabulary lives in internal/policy, shared with the server's
+// group policies.
+type (
+	// Mode is how much the agent does by itself.
+	Mode = policy.Mode
+	// Window is a weekly maintenance window.
+	Window = policy.Window
+)
 
 // The modes.
 const (
-	ModeNotify    Mode = "notify"    // tell the user; download nothing
-	ModeDownload  Mode = "download"  // download, tell the user, install on request
-	ModeAuto      Mode = "auto"      // download; install at or above AutoInstallSeverity; the rest as download
-	ModeScheduled Mode = "scheduled" // auto, but installs only inside the maintenance window
+	ModeNotify    = policy.ModeNotify
+	ModeDownload  = policy.ModeDownload
+	ModeAuto      = policy.ModeAuto
+	ModeScheduled = policy.ModeScheduled
 )
 
 // ParseMode checks a mode name.
-func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case ModeNotify, ModeDownload, ModeAuto, ModeScheduled:
-		return m, nil
-	}
-	return "", fmt.Errorf("policy mode %q: use notify, download, auto or scheduled", s)
-}
-
-// Window is a weekly maintenance window: on the given days, from Start for
-// Duration, in the machine's local time.
-type Window struct {
-	Days     []time.Weekday
-	Start    time.Duration // since midnight
-	Duration time.Duration
-}
-
-// Contains reports whether t falls inside the window (which may run past
-// midnight into the next day).
-func (w Window) Contains(t time.Time) bool {
-	for back := 0; back <= 1; back++ {
-		day := t.AddDate(0, 0, -back)
-		midnight := time.Date(day.Year(), day.Month(), day.Day(), 0, 0, 0, 0, t.Location())
-		start := midnight.Add(w.Start)
-		if !w.hasDay(day.Weekday()) {
-			continue
-		}
-		if !t.Before(start) && t.Before(start.Add(w.Duration)) {
-			return true
-		}
-	}
-	return false
-}
-
-func (w Window) hasDay(d time.Weekday) bool {
-	if len(w.Days) == 0 {
-		return true
-	}
-	for _, x := range w.Days {
-		if x == d {
-			return true
-		}
-	}
-	return false
-}
+func ParseMode(s string) (Mode, error) { return policy.ParseMode(s) }
 
 // ParseWindow reads "mon,wed 02:00-04:30" or "daily 22:00-02:00".
-func ParseWindow(s string) (Window, error) {
-	bad := func(why string) (Window, error) {
-		return Window{}, fmt.Errorf("maintenance window %q: %s (example: \"mon,thu 02:00-04:00\" or \"daily 23:00-01:00\")", s, why)
-	}
-	days, span, ok := strings.Cut(strings.TrimSpace(s), " ")
-	if !ok {
-		return bad("give days and a time span")
-	}
-	var w Window
-	if days != "daily" {
-		names := map[string]time.Weekday{"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday, "thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday}
-		for _, d := range strings.Split(days, ",") {
-			wd, ok := names[strings.ToLower(d)]
-			if !ok {
-				return bad(fmt.Sprintf("unknown day %q; use sun..sat or daily", d))
-			}
-			w.Days = append(w.Days, wd)
-		}
-	}
-	from, to, ok := strings.Cut(strings.TrimSpace(span), "-")
-	if !ok {
-		return bad("give the span as HH:MM-HH:MM")
-	}
-	f, err1 := clock(from)
-	e, err2 := clock(to)
-	if err1 != nil || err2 != nil {
-		return bad("times are HH:MM, 00:00 to 23:59")
-	}
-	w.Start = f
-	w.Duration = e - f
-	if w.Duration <= 0 {
-		w.Duration += 24 * time.Hour
-	}
-	return w, nil
-}
-
-func clock(s string) (time.Duration, error) {
-	t, err := time.Parse("15:04", s)
-	if err != nil {
-		return 0, err
-	}
-	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
-}
+func ParseWindow(s string) (Window, error) { return policy.ParseWindow(s) }
 
 // Policy is the machine's update policy.
 type Policy struct {

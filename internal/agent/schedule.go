@@ -11,7 +11,10 @@ import (
 // the network comes back, and with exponential backoff and jitter while the
 // server cannot be reached.
 type Schedule struct {
-	Interval   time.Duration // detection_interval; default 22h
+	Interval time.Duration // detection_interval; default 22h
+	// Current, when set, gives the interval in effect before every wait
+	// (the group policy may change it at a check-in); 0 keeps Interval.
+	Current    func() time.Duration
 	Jitter     time.Duration // up to this much is added at random; default Interval/10
 	MinBackoff time.Duration // first retry after a failure; default 1m
 	MaxBackoff time.Duration // default Interval
@@ -66,6 +69,7 @@ func (s Schedule) next(failures int, rnd *rand.Rand) time.Duration {
 // and early (after Settle) whenever netChanged fires. A failed check-in is
 // retried with backoff; the failure is passed to onError.
 func (s Schedule) Loop(ctx context.Context, checkIn func(context.Context) error, netChanged <-chan struct{}, onError func(error, time.Duration)) {
+	given := s
 	s = s.withDefaults()
 	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x6275_6c77_6172_6b))
 	failures := 0
@@ -77,6 +81,13 @@ func (s Schedule) Loop(ctx context.Context, checkIn func(context.Context) error,
 			failures++
 		} else {
 			failures = 0
+		}
+		if given.Current != nil {
+			if iv := given.Current(); iv > 0 && iv != s.Interval {
+				cur := given
+				cur.Interval = iv
+				s = cur.withDefaults()
+			}
 		}
 		wait := s.next(failures, rnd)
 		if failures > 0 && onError != nil {

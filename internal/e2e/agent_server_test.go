@@ -16,7 +16,6 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/debtest"
-	"github.com/bulwarkhq/bulwark/internal/install"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
@@ -86,14 +85,7 @@ func TestServerAgentInstallsApprovedDebs(t *testing.T) {
 	srv, adm, tok := startServer(t, vendorDir, "BW-1", "BW-2", "BW-3")
 
 	// The agent's machine: a directory root with its own dpkg database.
-	root := filepath.Join(t.TempDir(), "root")
-	if err := install.InitRoot(root); err != nil {
-		t.Fatal(err)
-	}
-	for f, c := range map[string]string{"etc/os-release": "ID=debian\nVERSION_ID=\"12\"\n", "etc/machine-id": "0123456789abcdef0123456789abcdef\n", "etc/hostname": "web-01\n"} {
-		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
-		os.WriteFile(filepath.Join(root, f), []byte(c), 0o644)
-	}
+	root := debianRoot(t, "web-01", "0123456789abcdef0123456789abcdef")
 	e, settings, reboots, bootID := enroll(t, srv, tok, root, "auto")
 	d, sc, closeAgent, err := agent.Build(settings, "amd64", "test", slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -196,6 +188,14 @@ func serve(t *testing.T, cfg server.Config) (*server.Server, *server.FirstStart)
 
 func startServer(t *testing.T, vendorDir string, ids ...string) (*server.Server, admin, string) {
 	t.Helper()
+	srv, adm, tok, _ := startServerFirst(t, vendorDir, ids...)
+	return srv, adm, tok
+}
+
+// startServerFirst is startServer that also returns what the first start
+// made (the console's admin password).
+func startServerFirst(t *testing.T, vendorDir string, ids ...string) (*server.Server, admin, string, *server.FirstStart) {
+	t.Helper()
 	srv, first := serve(t, server.Config{Vendors: []server.HostedVendor{{Name: "debian", Dir: vendorDir}}})
 	tc, err := pki.PinnedClientConfig(srv.CAFingerprint())
 	if err != nil {
@@ -208,7 +208,7 @@ func startServer(t *testing.T, vendorDir string, ids ...string) (*server.Server,
 	for _, id := range ids {
 		adm.do("PUT", "/api/v1/groups/web/approvals/debian/"+id, map[string]any{"action": "install"}, http.StatusOK)
 	}
-	return srv, adm, tok.Token
+	return srv, adm, tok.Token, first
 }
 
 // enroll enrolls an agent for root with token and returns its enrollment,

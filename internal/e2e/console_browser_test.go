@@ -161,6 +161,60 @@ func (b *tab) checkLabels(page string) {
 	}
 }
 
+// openBrowser starts a headless Chromium that trusts exactly the server's
+// certificate (by its key) and returns a tab on base that records every
+// request it makes.
+func openBrowser(t *testing.T, chromium string, srv *server.Server, base string) *tab {
+	t.Helper()
+	// The browser trusts exactly the server's certificate, by its key.
+	leaf, err := x509.ParseCertificate(srv.ServerCertificate().Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromium),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	b := &tab{t: t, ctx: bctx, base: base, shots: artifactDir(t), record: true}
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Listen(bctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			b.mu.Lock()
+			if b.record {
+				b.urls = append(b.urls, e.Request.URL)
+			}
+			b.mu.Unlock()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	return b
+}
+
+// signIn signs in as the first admin.
+func (b *tab) signIn(password string) {
+	b.t.Helper()
+	b.open("/console/signin")
+	b.do(chromedp.SetValue(chromedp.CSS("#name"), "admin"), chromedp.SetValue(chromedp.CSS("#password"), password))
+	b.submit("form.signin button")
+	b.want("dashboard after sign-in", "Dashboard", "admin (admin)")
+}
+
 // TestConsoleInBrowser is the console issue's "done when" in a real
 // browser: sign in, make a group, approve an update for it with the
 // confirmation that counts machines, watch a real agent's check-ins move it
@@ -204,42 +258,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	adm := admin{t: t, url: base, token: first.AdminToken, hc: &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}}
 
-	// The browser trusts exactly the server's certificate, by its key.
-	leaf, err := x509.ParseCertificate(srv.ServerCertificate().Certificate[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	spki := sha256.Sum256(leaf.RawSubjectPublicKeyInfo)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("ignore-certificate-errors-spki-list", base64.StdEncoding.EncodeToString(spki[:])),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	b := &tab{t: t, ctx: bctx, base: base, shots: artifactDir(t), record: true}
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := chromedp.Listen(bctx, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
-			b.mu.Lock()
-			if b.record {
-				b.urls = append(b.urls, e.Request.URL)
-			}
-			b.mu.Unlock()
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	b := openBrowser(t, chromium, srv, base)
 
 	// Sign in as the first admin.
 	b.open("/console/")
@@ -366,7 +385,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.do(chromedp.Navigate(strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)))
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		loc, _ := chromedp.Run(bctx, chromedp.Location())
+		loc, _ := chromedp.Run(b.ctx, chromedp.Location())
 		if strings.HasPrefix(loc, base) {
 			break
 		}

@@ -30,15 +30,8 @@ type machine struct {
 // the enrollment token.
 func newMachine(t *testing.T, serverURL, caPin, siteRoot, token, hostname, machineID string) *machine {
 	t.Helper()
-	m := &machine{t: t, root: filepath.Join(t.TempDir(), "root"), state: filepath.Join(t.TempDir(), "state"),
+	m := &machine{t: t, root: debianRoot(t, hostname, machineID), state: filepath.Join(t.TempDir(), "state"),
 		reboots: filepath.Join(t.TempDir(), "reboots"), server: serverURL, caPin: caPin, hostname: hostname}
-	if err := install.InitRoot(m.root); err != nil {
-		t.Fatal(err)
-	}
-	for f, c := range map[string]string{"etc/os-release": "ID=debian\nVERSION_ID=\"12\"\n", "etc/machine-id": machineID + "\n", "etc/hostname": hostname + "\n"} {
-		os.MkdirAll(filepath.Join(m.root, filepath.Dir(f)), 0o755)
-		os.WriteFile(filepath.Join(m.root, f), []byte(c), 0o644)
-	}
 	m.bootID = filepath.Join(m.state+"-boot", "boot_id")
 	os.MkdirAll(filepath.Dir(m.bootID), 0o755)
 	os.WriteFile(m.bootID, []byte("boot-1\n"), 0o644)
@@ -49,6 +42,21 @@ func newMachine(t *testing.T, serverURL, caPin, siteRoot, token, hostname, machi
 	}
 	m.id = e.AgentID
 	return m
+}
+
+// debianRoot makes a Debian 12 directory root with its own dpkg database,
+// a machine id and a hostname.
+func debianRoot(t *testing.T, hostname, machineID string) string {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "root")
+	if err := install.InitRoot(root); err != nil {
+		t.Fatal(err)
+	}
+	for f, c := range map[string]string{"etc/os-release": "ID=debian\nVERSION_ID=\"12\"\n", "etc/machine-id": machineID + "\n", "etc/hostname": hostname + "\n"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o755)
+		os.WriteFile(filepath.Join(root, f), []byte(c), 0o644)
+	}
+	return root
 }
 
 // checkIn runs one full check-in cycle of the agent with a policy mode

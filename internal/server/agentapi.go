@@ -208,7 +208,11 @@ func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	resp := wire.CheckinResponse{AgentID: a.ID, Group: a.Group, Approvals: approval.Path(a.Group), ApprovalsHash: ah, Vendors: []string{}}
+	pol, err := s.groupPolicyFor(r.Context(), a.Group)
+	if err != nil {
+		return err
+	}
+	resp := wire.CheckinResponse{AgentID: a.ID, Group: a.Group, Approvals: approval.Path(a.Group), ApprovalsHash: ah, Vendors: []string{}, Policy: pol}
 	for _, rp := range s.sortedRepos() {
 		resp.Vendors = append(resp.Vendors, rp.name)
 	}
@@ -315,6 +319,7 @@ func (s *Server) dropSiteCaches() {
 	s.ahCache = nil
 	s.ahGen++
 	s.ahMu.Unlock()
+	s.policies.forget()
 }
 
 // checkClone refuses an identity presented from a machine other than the

@@ -101,11 +101,13 @@ func (s *Server) withRole(need string, f apiFunc) http.HandlerFunc {
 			}
 			return err
 		}
-		if err := f(w, r.WithContext(context.WithValue(r.Context(), tokenKey, t))); err != nil {
+		note := &auditNote{}
+		ctx := context.WithValue(context.WithValue(r.Context(), tokenKey, t), auditNoteKey{}, note)
+		if err := f(w, r.WithContext(ctx)); err != nil {
 			return err
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			s.auditAPI(r, t)
+			s.auditAPI(r, t, note.detail)
 		}
 		return nil
 	})

@@ -40,6 +40,8 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/groups", s.page(v, s.consoleGroups))
 	mux.HandleFunc("POST /console/groups", s.page(ad, s.consoleCreateGroup))
 	mux.HandleFunc("POST /console/groups/{group}/rename", s.page(ad, s.consoleRenameGroup))
+	mux.HandleFunc("GET /console/groups/{group}/policy", s.page(v, s.consoleGroupPolicy))
+	mux.HandleFunc("POST /console/groups/{group}/policy", s.page(ad, s.consoleSetGroupPolicy))
 	mux.HandleFunc("GET /console/audit", s.page(ad, s.consoleAudit))
 	mux.HandleFunc("GET /console/users", s.page(ad, s.consoleUsers))
 	mux.HandleFunc("POST /console/users", s.page(ad, s.consoleCreateUser))

@@ -21,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/bulwarkhq/bulwark/internal/policy"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
@@ -197,6 +198,13 @@ func TestOpenAPIContract(t *testing.T) {
 	call("GET", "/api/v1/compliance?by=computers", admin, nil, 200)
 	call("GET", "/api/v1/compliance?by=groups&format=json", admin, nil, 200)
 	call("GET", "/api/v1/compliance?by=everything", admin, nil, 400)
+	call("GET", "/api/v1/groups/web/policy", viewer, nil, 200)
+	call("GET", "/api/v1/groups/nope/policy", admin, nil, 404)
+	call("PUT", "/api/v1/groups/web/policy", viewer, policy.Group{Mode: "auto"}, 403)
+	call("PUT", "/api/v1/groups/web/policy", admin, policy.Group{Mode: "scheduled"}, 400)
+	call("PUT", "/api/v1/groups/nope/policy", admin, policy.Group{Mode: "auto"}, 404)
+	call("PUT", "/api/v1/groups/web/policy", admin, policy.Group{Mode: "auto", AutoInstallSeverity: "critical", AllowLocal: []string{"bandwidth_limit"}}, 200)
+	call("GET", "/api/v1/groups/web/policy", admin, nil, 200)
 	call("DELETE", "/api/v1/groups/web", admin, nil, 204)
 	call("DELETE", "/api/v1/groups/web", admin, nil, 404)
 

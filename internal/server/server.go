@@ -168,6 +168,7 @@ type Server struct {
 	coord       Coordinator // set when replicas share the store: the site lock across them
 	ahMu        sync.Mutex
 	ahCache     map[string]string // group → approvals document hash, for check-ins
+	policies    policyCache       // group policies check-ins deliver
 	ahGen       uint64            // bumped by every change of the site repository
 
 	ingest  *Ingester

@@ -237,6 +237,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /metrics", s.handleMetrics())
 	s.adminRoutes(mux)
 	s.usersRoutes(mux)
+	s.policyRoutes(mux)
 	s.consoleRoutes(mux)
 	s.agentRoutes(mux)
 	return s.instrument(s.bodyDeadline(apiProblems(mux)))

@@ -19,6 +19,7 @@ type Store interface {
 	// Prune deletes the history a retention policy no longer keeps.
 	Prune(ctx context.Context, r store.Retention, now time.Time) (store.Pruned, error)
 	ConsoleStore
+	PolicyStore
 	Close() error
 }
 

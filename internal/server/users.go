@@ -124,11 +124,24 @@ func (s *Server) audit(r *http.Request, actor, via, action, target, detail strin
 	}
 }
 
-// auditAPI records a successful API write by the token that made it.
-func (s *Server) auditAPI(r *http.Request, t *store.Token) {
+// auditNote lets an API handler say what its write changed (the audit
+// entry's detail); withRole puts one in the request's context.
+type auditNote struct{ detail string }
+
+type auditNoteKey struct{}
+
+// noteAudit sets the detail of the audit entry of this API write.
+func noteAudit(ctx context.Context, detail string) {
+	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
+		n.detail = detail
+	}
+}
+
+// auditAPI records a successful API write by the token that made it, with
+// the detail its handler noted (else the query).
+func (s *Server) auditAPI(r *http.Request, t *store.Token, detail string) {
 	action := r.Pattern // "METHOD /path/{pattern}"
-	detail := ""
-	if r.URL.RawQuery != "" {
+	if detail == "" && r.URL.RawQuery != "" {
 		detail = "query " + r.URL.RawQuery
 	}
 	s.audit(r, "token:"+t.ID, "api", action, r.URL.Path, detail)

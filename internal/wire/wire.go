@@ -9,7 +9,11 @@
 // nothing) and never rename or retype one.
 package wire
 
-import "time"
+import (
+	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/policy"
+)
 
 // MachineIDHeader carries /etc/machine-id on every agent request after
 // enrollment, so that one identity used from two machines (a cloned disk
@@ -74,6 +78,9 @@ type CheckinResponse struct {
 	Approvals     string   `json:"approvals"`      // site repository target path
 	ApprovalsHash string   `json:"approvals_hash"` // sha256 of the signed document
 	Vendors       []string `json:"vendors"`
+	// Policy is the central policy of the agent's group (absent: none);
+	// a change changes the ETag, so the next check-in delivers it.
+	Policy *policy.Group `json:"policy,omitempty"`
 }
 
 // ReportRequest is one batch of an agent's events, delivered at least once

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/policy"
 )
 
 // TestFieldNames pins the JSON names of every type: agents and servers of
@@ -24,6 +26,9 @@ func TestFieldNames(t *testing.T) {
 			`{"vendors":[{"name":"site","metadata_url":"m","targets_url":"t","root":"e30="}]}`},
 		{"check-in", CheckinResponse{AgentID: "a", Group: "g", Approvals: "p", ApprovalsHash: "h", Vendors: []string{"debian"}},
 			`{"agent_id":"a","group":"g","approvals":"p","approvals_hash":"h","vendors":["debian"]}`},
+		{"check-in with a group policy", CheckinResponse{AgentID: "a", Group: "g", Approvals: "p", ApprovalsHash: "h", Vendors: []string{},
+			Policy: &policy.Group{Mode: "auto", AllowLocal: []string{"bandwidth_limit"}}},
+			`{"agent_id":"a","group":"g","approvals":"p","approvals_hash":"h","vendors":[],"policy":{"mode":"auto","allow_local":["bandwidth_limit"]}}`},
 		{"report", ReportRequest{AgentID: "a", BatchID: "b", Changes: []StateChange{{Seq: 1, Key: "v/u", State: "failed", Reason: "r", Revision: 2, Time: at}},
 			Inventory: &Inventory{OS: "debian 12", Kernel: "k", AgentVersion: "v", Packages: []Package{{Name: "n", Version: "1", Arch: "amd64"}}, Lockdown: []LockdownResult{{Rule: "r", Result: "pass"}}}},
 			`{"agent_id":"a","batch_id":"b","changes":[{"seq":1,"key":"v/u","state":"failed","reason":"r","revision":2,"time":"2026-11-30T09:00:00Z"}],"inventory":{"os":"debian 12","kernel":"k","agent_version":"v","packages":[{"name":"n","version":"1","arch":"amd64"}],"lockdown":[{"rule":"r","result":"pass"}]}}`},

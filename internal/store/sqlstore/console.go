@@ -326,6 +326,7 @@ func (d *DB) RenameGroup(ctx context.Context, from, to string) error {
 		`UPDATE approvals SET grp = $2 WHERE grp = $1`,
 		`UPDATE agents SET grp = $2 WHERE grp = $1`,
 		`UPDATE tokens SET grp = $2 WHERE grp = $1 AND kind = 'enroll'`,
+		`UPDATE group_policies SET grp = $2 WHERE grp = $1`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, from, to); err != nil {
 			return err

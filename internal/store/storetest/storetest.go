@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 		{"UsersSessions", testUsersSessions},
 		{"Audit", testAudit},
 		{"Compliance", testCompliance},
+		{"GroupPolicies", testGroupPolicies},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bulwarkhq/bulwark/internal/policy"
+	"github.com/bulwarkhq/bulwark/internal/server"
+)
+
+func adminGroupPolicyCmd(o *adminOptions) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "policy",
+		Short: "A group's central policy, delivered to its agents at check-in: show, set",
+		Long: `A computer group's central policy: the agent settings (mode, auto-install
+severity, maintenance window, check-in interval, bandwidth limit, download mode)
+that every agent of the group receives at its next check-in.
+
+Precedence, setting by setting: a setting the policy leaves unset comes from the
+machine's agent.yaml (or its default); a setting the policy sets wins over
+agent.yaml, unless the policy lists it in --allow-local and agent.yaml sets it.
+Each change is in the audit log. ` + "`bulwark agent status`" + ` on a machine shows where
+each setting in effect comes from.
+
+Settings (the agent.yaml keys):
+` + policyHelp(),
+	}
+	cmd.AddCommand(
+		&cobra.Command{
+			Use: "show GROUP", Short: "Show a group's policy", Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "GET", policyPath(args[0]), nil, printPolicy)
+			},
+		},
+		adminPolicySetCmd(o),
+	)
+	return cmd
+}
+
+func policyHelp() string {
+	var b strings.Builder
+	for _, f := range policy.Fields {
+		fmt.Fprintf(&b, "  %-22s %s\n", f.Key, f.Help)
+	}
+	return b.String()
+}
+
+func policyPath(group string) string { return "/api/v1/groups/" + url.PathEscape(group) + "/policy" }
+
+func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
+
+func adminPolicySetCmd(o *adminOptions) *cobra.Command {
+	values := map[string]*string{}
+	var unset, allowLocal []string
+	var clear, noAllowLocal bool
+	cmd := &cobra.Command{
+		Use:   "set GROUP [--SETTING VALUE]... [--unset SETTING]... [--allow-local SETTING,...] [--clear]",
+		Short: "Change a group's policy: settings given change, the rest stay",
+		Example: `  bulwark admin groups policy set web --mode scheduled --maintenance-window "sat,sun 02:00-05:00" --auto-install-severity important
+  bulwark admin groups policy set web --detection-interval 4h --bandwidth-limit 2mbit --allow-local bandwidth_limit
+  bulwark admin groups policy set web --unset bandwidth_limit
+  bulwark admin groups policy set web --clear     # agents follow agent.yaml alone again`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client(cmd.InOrStdin(), cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			var cur server.GroupPolicyAnswer
+			if err := c.do(cmd.Context(), "GET", policyPath(args[0]), nil, &cur); err != nil {
+				return err
+			}
+			p := cur.Policy
+			if clear {
+				p = policy.Group{}
+			}
+			for _, k := range unset {
+				if err := p.Set(k, ""); err != nil {
+					return fmt.Errorf("--unset: %w", err)
+				}
+			}
+			for _, f := range policy.Fields {
+				if cmd.Flags().Changed(flagName(f.Key)) {
+					if err := p.Set(f.Key, *values[f.Key]); err != nil {
+						return fmt.Errorf("--%s: %w", flagName(f.Key), err)
+					}
+				}
+			}
+			if cmd.Flags().Changed("allow-local") {
+				p.AllowLocal = allowLocal
+			}
+			if noAllowLocal {
+				p.AllowLocal = nil
+			}
+			if err := p.Check(); err != nil {
+				return err
+			}
+			return o.call(cmd, "PUT", policyPath(args[0]), p, printPolicy)
+		},
+	}
+	fl := cmd.Flags()
+	for _, f := range policy.Fields {
+		values[f.Key] = new(string)
+		fl.StringVar(values[f.Key], flagName(f.Key), "", f.Help)
+	}
+	fl.StringSliceVar(&unset, "unset", nil, "leave this setting to agent.yaml (repeatable or comma-separated)")
+	fl.StringSliceVar(&allowLocal, "allow-local", nil, "settings agent.yaml may override, comma-separated (replaces the list)")
+	fl.BoolVar(&noAllowLocal, "no-allow-local", false, "agent.yaml may override nothing the policy sets")
+	fl.BoolVar(&clear, "clear", false, "start from an empty policy")
+	return cmd
+}
+
+// printPolicy shows a policy answer as a table: every setting, its value
+// or "(agent.yaml)", and whether agent.yaml may override it.
+func printPolicy(w io.Writer, raw []byte) error {
+	var a server.GroupPolicyAnswer
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return err
+	}
+	var rows [][]string
+	for _, f := range policy.Fields {
+		v := a.Policy.Value(f.Key)
+		if v == "" {
+			v = "(agent.yaml)"
+		}
+		override := "no"
+		if a.Policy.Allows(f.Key) || a.Policy.Value(f.Key) == "" {
+			override = "yes"
+		}
+		rows = append(rows, []string{f.Key, v, override})
+	}
+	fmt.Fprintf(w, "Group %s policy", a.Group)
+	if !a.UpdatedAt.IsZero() {
+		fmt.Fprintf(w, " (changed %s by %s)", fmtTime(&a.UpdatedAt), a.UpdatedBy)
+	}
+	fmt.Fprintln(w, ":")
+	return table(w, "SETTING\tVALUE\tAGENT.YAML DECIDES", rows)
+}
