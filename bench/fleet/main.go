@@ -10,6 +10,9 @@
 //	fleet storm -data DIR -url https://127.0.0.1:PORT -n N -c 64 -pid PID
 //	fleet keepalive -data DIR -url … -conns 64 -d 10s -pid PID
 //	fleet history -dir DIR -n N -days D   (database size with D days of reports)
+//	fleet enroll -data DIR -url … -token-file F -n N -c 32 -src 127.0.0.2 -pid PID
+//	      (N real enrollments, each a new key, CSR and TLS connection, all
+//	      from the one source address: machines behind one NAT address)
 //
 // Not part of the test suite: bench/fleet/run.sh drives it.
 package main
@@ -63,6 +66,8 @@ func main() {
 		err = keepalive(os.Args[2:])
 	case "history":
 		err = history(os.Args[2:])
+	case "enroll":
+		err = enroll(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}

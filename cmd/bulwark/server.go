@@ -76,6 +76,11 @@ Config file (every key optional):
     reports: 720h            # delivered batch ids (retries older than this apply again, harmlessly)
     syncs: 2160h             # finished sync runs
     events: 100              # reported state changes kept per computer (its timeline)
+  enroll_limits:             # a fleet behind one NAT address enrolls at the token's rate
+    token_rate: 500          # enrollments per second per enrollment token, after token_burst
+    token_burst: 1000
+    fail_rate: 1             # failed attempts per second per address (IPv4, IPv6 /64), after fail_burst;
+    fail_burst: 60           #   over it every attempt from that address is answered 429
   listen: ":8443"
   http: ""                   # plain HTTP for repositories only; off unless set
   hosts: [updates.example.com]

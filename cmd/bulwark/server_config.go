@@ -46,6 +46,10 @@ type serverFileConfig struct {
 
 	// SiteRootKeyOut is where the first start writes the site root key.
 	SiteRootKeyOut string `yaml:"site_root_key_out"`
+
+	// EnrollLimits: failed enrollments per address prefix, enrollments
+	// per token (server.EnrollLimits); zero fields take the defaults.
+	EnrollLimits server.EnrollLimits `yaml:"enroll_limits"`
 }
 
 type upstreamFileConfig struct {
@@ -126,6 +130,7 @@ type serverFlags struct {
 	siteName, siteRootKeyOut                   string
 	retainReports, retainSyncs                 time.Duration
 	retainEvents                               int
+	enrollLimits                               server.EnrollLimits
 	hosts, vendors                             []string
 	upstream, upstreamCA                       string
 	upstreamVendors                            []string
@@ -144,6 +149,11 @@ func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&sf.retainReports, "retain-reports", store.DefaultRetention.Reports, "how long delivered report batch ids are remembered; 0 keeps them forever")
 	f.IntVar(&sf.retainEvents, "retain-events", store.DefaultRetention.Events, "reported state changes kept per computer (its timeline); 0 keeps them all")
 	f.DurationVar(&sf.retainSyncs, "retain-syncs", store.DefaultRetention.Syncs, "how long finished sync runs stay in the sync history; 0 keeps them forever")
+	d := server.DefaultEnrollLimits
+	f.Float64Var(&sf.enrollLimits.TokenRate, "enroll-token-rate", d.TokenRate, "enrollments per second one enrollment token may make, after --enroll-token-burst (machines behind one NAT address enroll at this rate)")
+	f.IntVar(&sf.enrollLimits.TokenBurst, "enroll-token-burst", d.TokenBurst, "enrollments one enrollment token may make at once")
+	f.Float64Var(&sf.enrollLimits.FailRate, "enroll-fail-rate", d.FailRate, "failed enrollment attempts per second allowed from one address (an IPv4 address, an IPv6 /64) after --enroll-fail-burst; over it every attempt is answered 429")
+	f.IntVar(&sf.enrollLimits.FailBurst, "enroll-fail-burst", d.FailBurst, "failed enrollment attempts allowed from one address at once")
 	f.StringVar(&sf.http, "http", "", "also serve repositories (only) over plain HTTP on this address; off unless set")
 	f.StringSliceVar(&sf.hosts, "host", nil, "extra DNS name or IP address for the server certificate (repeatable)")
 	f.StringVar(&sf.publicURL, "public-url", "", "URL agents and admins reach this server at (default https://<hostname>:<port>)")
@@ -248,6 +258,34 @@ func (c *serverFileConfig) applyEnv(lookup func(string) (string, bool)) error {
 		}
 		c.retention().Events = n
 	}
+	for _, e := range []struct {
+		name string
+		f    *float64
+		n    *int
+	}{
+		{name: "BULWARK_ENROLL_TOKEN_RATE", f: &c.EnrollLimits.TokenRate},
+		{name: "BULWARK_ENROLL_TOKEN_BURST", n: &c.EnrollLimits.TokenBurst},
+		{name: "BULWARK_ENROLL_FAIL_RATE", f: &c.EnrollLimits.FailRate},
+		{name: "BULWARK_ENROLL_FAIL_BURST", n: &c.EnrollLimits.FailBurst},
+	} {
+		v, ok := lookup(e.name)
+		if !ok {
+			continue
+		}
+		if e.f != nil {
+			x, err := strconv.ParseFloat(v, 64)
+			if err != nil || x <= 0 {
+				return fmt.Errorf("%s %q: use a positive number of attempts per second, such as 500 or 0.5", e.name, v)
+			}
+			*e.f = x
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%s %q: use a positive count, such as 60", e.name, v)
+		}
+		*e.n = n
+	}
 	if v, ok := lookup("BULWARK_METADATA_ONLY"); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -324,6 +362,18 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 	}
 	if set("database") {
 		c.Database = sf.database
+	}
+	if set("enroll-token-rate") {
+		c.EnrollLimits.TokenRate = sf.enrollLimits.TokenRate
+	}
+	if set("enroll-token-burst") {
+		c.EnrollLimits.TokenBurst = sf.enrollLimits.TokenBurst
+	}
+	if set("enroll-fail-rate") {
+		c.EnrollLimits.FailRate = sf.enrollLimits.FailRate
+	}
+	if set("enroll-fail-burst") {
+		c.EnrollLimits.FailBurst = sf.enrollLimits.FailBurst
 	}
 	if set("listen") {
 		c.Listen = sf.listen
@@ -409,7 +459,10 @@ func (c *serverFileConfig) serverConfig() (server.Config, error) {
 		return server.Config{}, fmt.Errorf("retention: reports %v, syncs %v: use a duration such as 720h, or 0 to keep forever", r.Reports, r.Syncs)
 	}
 	cfg := server.Config{DataDir: c.DataDir, Database: c.Database, Retention: c.Retention, Listen: c.Listen, HTTP: c.HTTP, Hosts: c.Hosts, PublicURL: c.PublicURL,
-		SiteName: c.SiteName, SiteRootKeyOut: c.SiteRootKeyOut, Vendors: c.Vendors}
+		SiteName: c.SiteName, SiteRootKeyOut: c.SiteRootKeyOut, Vendors: c.Vendors, EnrollLimits: c.EnrollLimits}
+	if l := c.EnrollLimits; l.TokenRate < 0 || l.TokenBurst < 0 || l.FailRate < 0 || l.FailBurst < 0 {
+		return cfg, fmt.Errorf("enroll_limits %+v: use positive rates (per second) and bursts, or leave a key out for its default", l)
+	}
 	if c.AgentCertLifetime != "" {
 		d, err := duration.Parse(c.AgentCertLifetime)
 		if err != nil || d < time.Hour {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/bulwarkhq/bulwark/internal/server"
 )
 
 // TestServerConfigPrecedence: defaults < file < BULWARK_* < flags.
@@ -21,6 +23,7 @@ upstream:
   interval: 30m
   severities: [critical]
 log: {level: debug}
+enroll_limits: {token_burst: 5000}
 `)
 	c := &serverFileConfig{DataDir: "bulwark-data", Listen: ":8443"}
 	c.Log.Level, c.Log.Format = "info", "text"
@@ -30,14 +33,15 @@ log: {level: debug}
 	}
 	env := map[string]string{"BULWARK_LISTEN": ":9100", "BULWARK_SYNC_JITTER": "2m", "BULWARK_SEVERITY": "critical, important",
 		"BULWARK_UPSTREAM_MODE": "replica", "BULWARK_UPSTREAM_TOKEN": "bwa_x",
-		"BULWARK_DATABASE": "postgres://bulwark@db/bulwark", "BULWARK_RETAIN_SYNCS": "0"}
+		"BULWARK_DATABASE": "postgres://bulwark@db/bulwark", "BULWARK_RETAIN_SYNCS": "0",
+		"BULWARK_ENROLL_TOKEN_RATE": "800"}
 	if err := c.applyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
 		t.Fatal(err)
 	}
 	fs := pflag.NewFlagSet("server", pflag.ContinueOnError)
 	var sf serverFlags
 	sf.register(fs)
-	if err := fs.Parse([]string{"--listen", ":9200", "--upstream", "https://flag:8443/"}); err != nil {
+	if err := fs.Parse([]string{"--listen", ":9200", "--upstream", "https://flag:8443/", "--enroll-fail-burst", "20"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.applyFlags(fs, &sf); err != nil {
@@ -67,6 +71,8 @@ log: {level: debug}
 		t.Errorf("vendors %+v", cfg.Vendors)
 	case u.Mode != "replica" || u.Token != "bwa_x":
 		t.Errorf("mode %q token %q: from the environment", u.Mode, u.Token)
+	case cfg.EnrollLimits != server.EnrollLimits{TokenBurst: 5000, TokenRate: 800, FailBurst: 20}:
+		t.Errorf("enroll limits %+v: token burst from the file, token rate from the environment, fail burst from the flag", cfg.EnrollLimits)
 	case c.Log.Level != "debug":
 		t.Errorf("log level %q", c.Log.Level)
 	}
@@ -83,6 +89,8 @@ func TestServerConfigRefusals(t *testing.T) {
 		{"wrong type", "hosts: 3\n", nil, "cannot unmarshal"},
 		{"bad duration in env", "", map[string]string{"BULWARK_SYNC_INTERVAL": "often"}, "BULWARK_SYNC_INTERVAL"},
 		{"bad bool in env", "", map[string]string{"BULWARK_METADATA_ONLY": "maybe"}, "BULWARK_METADATA_ONLY"},
+		{"bad enrollment rate in env", "", map[string]string{"BULWARK_ENROLL_TOKEN_RATE": "fast"}, "BULWARK_ENROLL_TOKEN_RATE"},
+		{"zero enrollment burst in env", "", map[string]string{"BULWARK_ENROLL_FAIL_BURST": "0"}, "positive count"},
 		{"vendor without dir in env", "", map[string]string{"BULWARK_VENDOR": "example"}, "NAME=VALUE"},
 	}
 	for _, tc := range tests {

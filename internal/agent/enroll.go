@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,12 +119,7 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 		}
 	}
 	hc := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(o.Server, "/")+"/agent/v1/enroll", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := hc.Do(req)
+	resp, err := postEnroll(ctx, hc, strings.TrimSuffix(o.Server, "/")+"/agent/v1/enroll", body)
 	if err != nil {
 		return nil, fmt.Errorf("enroll with %s: %w", o.Server, err)
 	}
@@ -175,6 +172,46 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 		return nil, err
 	}
 	return &e, nil
+}
+
+// maxEnrollWait bounds how long Enroll waits out 429 answers: the server
+// limits enrollments per token (machines behind one NAT address enrolling
+// at once) and failed attempts per address, and says how long to wait.
+const maxEnrollWait = 10 * time.Minute
+
+// postEnroll sends the enrollment, waiting and sending it again while the
+// server answers 429 Too Many Requests, for at most maxEnrollWait in all.
+func postEnroll(ctx context.Context, hc *http.Client, url string, body []byte) (*http.Response, error) {
+	var waited time.Duration
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil || resp.StatusCode != http.StatusTooManyRequests {
+			return resp, err
+		}
+		wait := time.Second
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			wait = time.Duration(secs) * time.Second
+		}
+		// Up to half as long again at random, so that machines refused
+		// together do not all come back in the same second.
+		wait += time.Duration(mrand.Int64N(int64(wait/2) + 1))
+		if waited+wait > maxEnrollWait {
+			return resp, nil // the 429 itself, with the server's message
+		}
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		waited += wait
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // checkPins checks --vendor pins and returns them in canonical form.

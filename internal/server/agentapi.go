@@ -21,7 +21,7 @@ import (
 )
 
 func (s *Server) agentRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /agent/v1/enroll", s.api(s.handleEnroll))
+	mux.HandleFunc("POST /agent/v1/enroll", s.api(s.limitEnroll(s.handleEnroll)))
 	mux.HandleFunc("GET /agent/v1/checkin", s.api(s.handleCheckin))
 	mux.HandleFunc("POST /agent/v1/report", s.api(s.handleReport))
 	mux.HandleFunc("GET /agent/v1/vendors", s.api(s.handleVendors))
@@ -52,10 +52,6 @@ func validateFacts(f *wire.Facts) error {
 }
 
 func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
-	if now := time.Now(); !s.enrollLimit.Allow(clientKey(r), now) {
-		_, wait := s.enrollLimit.Blocked(clientKey(r), now)
-		return tooMany(w, wait, "enrollment attempts")
-	}
 	var req wire.EnrollRequest
 	if err := decodeBody(w, r, maxEnrollBody, &req); err != nil {
 		return err
@@ -75,6 +71,9 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 	}
 	if tok.Kind != store.KindEnroll || !tok.Usable(s.now()) {
 		return errorf(http.StatusForbidden, "token: expired, revoked or used up; ask for a new one")
+	}
+	if err := s.takeToken(w, tok.ID); err != nil {
+		return err
 	}
 	group := tok.Group
 	if req.Group != "" && req.Group != tok.Group {

@@ -337,16 +337,21 @@ func FuzzRepoPath(f *testing.F) {
 	})
 }
 
-// TestEnrollRateLimit: enrollment attempts from one address are limited, so
-// guessing tokens costs time; other addresses are not affected.
-func TestEnrollRateLimit(t *testing.T) {
-	ts := startServer(t, Config{})
-	ts.enrollLimit = ratelimit.New(0, 3, 10) // three attempts, never refilled
-	bad := wire.EnrollRequest{Token: enrollTokenPrefix + strings.Repeat("a", 52), CSR: csrFor(t, mustKey(t)),
-		Facts: wire.Facts{MachineID: machineA, Hostname: "h", OS: "debian 12", Arch: "amd64"}}
+// TestAttackEnrollTokenGuessing: guessing enrollment tokens from one
+// address prefix is throttled: after the burst of failures every attempt is
+// answered 429 without the token being looked at, even a valid one (or the
+// answer would tell which guess was right); another address of the same
+// IPv6 /64 is the same client; another client is not affected.
+func TestAttackEnrollTokenGuessing(t *testing.T) {
+	ts := startServer(t, Config{EnrollLimits: EnrollLimits{FailRate: 1e-9, FailBurst: 3}})
+	valid := ts.newToken(TokenRequest{Kind: "enroll"})
+	req := func(token string) wire.EnrollRequest {
+		return wire.EnrollRequest{Token: token, CSR: csrFor(t, mustKey(t)),
+			Facts: wire.Facts{MachineID: machineA, Hostname: "h", OS: "debian 12", Arch: "amd64"}}
+	}
 	var codes []int
-	for range 5 {
-		code, _, hdr := ts.do(ts.client, "POST", "/agent/v1/enroll", "", bad)
+	for i := range 5 {
+		code, _, hdr := ts.do(ts.client, "POST", "/agent/v1/enroll", "", req(enrollTokenPrefix+fmt.Sprintf("%052d", i)))
 		codes = append(codes, code)
 		if code == http.StatusTooManyRequests && hdr.Get("Retry-After") == "" {
 			t.Fatal("429 without Retry-After")
@@ -355,19 +360,70 @@ func TestEnrollRateLimit(t *testing.T) {
 	if fmt.Sprint(codes) != "[401 401 401 429 429]" {
 		t.Fatalf("codes = %v, want three refusals then 429s", codes)
 	}
-	// Another address of the same IPv6 /64 is the same client.
-	if ts.enrollLimit.Allow(ratelimit.Prefix("[2001:db8::1]:1"), time.Now()) {
-		for ts.enrollLimit.Allow(ratelimit.Prefix("[2001:db8::1]:1"), time.Now()) {
-		}
-		if ts.enrollLimit.Allow(ratelimit.Prefix("[2001:db8::ffff:2]:1"), time.Now()) {
-			t.Fatal("another address of the same /64 was not limited")
-		}
+	if code, b, _ := ts.do(ts.client, "POST", "/agent/v1/enroll", "", req(valid)); code != http.StatusTooManyRequests {
+		t.Fatalf("valid token from the throttled guesser: %d %s, want 429 (no oracle)", code, b)
+	}
+	now := time.Now()
+	for range 3 {
+		ts.enrollLimit.fail.Allow(ratelimit.Prefix("[2001:db8::1]:1"), now)
+	}
+	if blocked, _ := ts.enrollLimit.fail.Blocked(ratelimit.Prefix("[2001:db8::ffff:2]:1"), now); !blocked {
+		t.Fatal("another address of the same /64 was not limited")
 	}
 	// Another client is not affected.
-	code, _, _ := ts.do(clientFrom(t, ts, "127.0.0.2"), "POST", "/agent/v1/enroll", "", bad)
+	code, _, _ := ts.do(clientFrom(t, ts, "127.0.0.2"), "POST", "/agent/v1/enroll", "", req(enrollTokenPrefix+strings.Repeat("a", 52)))
 	if code != http.StatusUnauthorized {
 		t.Fatalf("enrollment from another address: %d, want 401 (not limited)", code)
 	}
+}
+
+// TestEnrollBehindNAT: a fleet behind one address enrolls with a valid
+// token past the failure burst (enrollments that succeed cost the address
+// nothing), and a guesser behind the same address is still throttled after
+// it. Before the limits were split, every attempt counted against the
+// address and the 61st machine was refused.
+func TestEnrollBehindNAT(t *testing.T) {
+	ts := startServer(t, Config{})
+	tok := ts.newToken(TokenRequest{Kind: "enroll"})
+	fleet := DefaultEnrollLimits.FailBurst + 20
+	for i := range fleet {
+		ts.enroll(tok, fmt.Sprintf("%032x", i+1), "")
+	}
+	var codes []int
+	for i := range DefaultEnrollLimits.FailBurst + 1 {
+		req := wire.EnrollRequest{Token: enrollTokenPrefix + fmt.Sprintf("%052d", i), CSR: csrFor(t, mustKey(t)),
+			Facts: wire.Facts{MachineID: machineA, Hostname: "h", OS: "debian 12", Arch: "amd64"}}
+		code, _, _ := ts.do(ts.client, "POST", "/agent/v1/enroll", "", req)
+		codes = append(codes, code)
+	}
+	if got := codes[len(codes)-1]; got != http.StatusTooManyRequests || codes[len(codes)-2] != http.StatusUnauthorized {
+		t.Fatalf("after %d enrollments, guesses from the same address were answered %v; want %d refusals then 429", fleet, codes, DefaultEnrollLimits.FailBurst)
+	}
+}
+
+// TestAttackLeakedEnrollTokenFlood: a valid token enrolls at most its burst
+// at once, then 429 with Retry-After; those 429s do not count as failures of
+// the address, so the same fleet goes on enrolling with another token.
+func TestAttackLeakedEnrollTokenFlood(t *testing.T) {
+	ts := startServer(t, Config{EnrollLimits: EnrollLimits{TokenRate: 1e-9, TokenBurst: 3, FailBurst: 2}})
+	leaked := ts.newToken(TokenRequest{Kind: "enroll"})
+	var codes []int
+	for i := range 6 {
+		req := wire.EnrollRequest{Token: leaked, CSR: csrFor(t, mustKey(t)),
+			Facts: wire.Facts{MachineID: fmt.Sprintf("%032x", i+1), Hostname: "h", OS: "debian 12", Arch: "amd64"}}
+		code, _, hdr := ts.do(ts.client, "POST", "/agent/v1/enroll", "", req)
+		codes = append(codes, code)
+		if code == http.StatusTooManyRequests && hdr.Get("Retry-After") == "" {
+			t.Fatal("429 without Retry-After")
+		}
+	}
+	if fmt.Sprint(codes) != "[201 201 201 429 429 429]" {
+		t.Fatalf("codes = %v, want the token's burst of 3 then 429s", codes)
+	}
+	if as, _ := ts.st.ListAgents(t.Context(), ""); len(as) != 3 {
+		t.Fatalf("%d agents enrolled with the flooding token, want 3", len(as))
+	}
+	ts.enroll(ts.newToken(TokenRequest{Kind: "enroll"}), machineB, "")
 }
 
 // clientFrom returns a client of ts whose connections come from the

@@ -15,9 +15,6 @@ import (
 // Limits on what one client (an address prefix, ratelimit.Prefix) can make
 // the server do before it has proven anything.
 const (
-	// Enrollment attempts: a burst of 60 (a classroom of machines behind
-	// one NAT), then one a second.
-	enrollEvery, enrollBurst = 1, 60
 	// Requests with a bad API token: a burst of 10 typos, then one every
 	// two seconds; a client over it is answered 429 without its token
 	// being looked at.

@@ -89,6 +89,9 @@ type Config struct {
 	// 30s. See limit.go.
 	MaxConnsPerClient, MaxConns int
 	BodyTimeout                 time.Duration
+	// EnrollLimits bound failed enrollments per client address prefix and
+	// enrollments per token; zero fields are DefaultEnrollLimits.
+	EnrollLimits EnrollLimits
 }
 
 // HostedVendor is a vendor repository directory this server serves.
@@ -174,17 +177,19 @@ type Server struct {
 	ingest  *Ingester
 	seen    *lastSeen
 	console consoleState
-	// enrollLimit bounds enrollment attempts per client prefix;
-	// authFailLimit bounds requests with a bad API token (limit.go).
-	enrollLimit, authFailLimit *ratelimit.Limiter
-	conns                      *connLimiter // the HTTPS listener's, while serving
-	fleet                      fleetCache   // aggregates for /, status and metrics (fleetcounts.go)
-	known                      updateKeys   // update ids reports may name (fleetcounts.go)
-	revokeMu                   sync.Mutex   // one token revocation at a time
-	syncMu                     sync.Mutex   // one sync at a time
-	syncNow                    chan string
-	cancel                     context.CancelFunc
-	wg                         sync.WaitGroup
+	// enrollLimit bounds failed enrollments per client prefix and
+	// enrollments per token (enrolllimit.go); authFailLimit bounds
+	// requests with a bad API token (limit.go).
+	enrollLimit   enrollLimiters
+	authFailLimit *ratelimit.Limiter
+	conns         *connLimiter // the HTTPS listener's, while serving
+	fleet         fleetCache   // aggregates for /, status and metrics (fleetcounts.go)
+	known         updateKeys   // update ids reports may name (fleetcounts.go)
+	revokeMu      sync.Mutex   // one token revocation at a time
+	syncMu        sync.Mutex   // one sync at a time
+	syncNow       chan string
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
 }
 
 // repo is one vendor repository the server serves.
@@ -276,7 +281,7 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 	s.metrics = newMetrics(s)
 	s.ingest = NewIngester(s.st)
 	s.seen = newLastSeen(s.st, s.log)
-	s.enrollLimit = newLimiter(enrollEvery, enrollBurst)
+	s.enrollLimit = newEnrollLimiters(cfg.EnrollLimits)
 	s.authFailLimit = newLimiter(authFailEvery, authFailBurst)
 	s.handler = s.routes()
 	ok = true
@@ -284,6 +289,9 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 }
 
 func (c *Config) validate() error {
+	if err := c.EnrollLimits.validate(); err != nil {
+		return err
+	}
 	if c.Database != "" && !postgres.IsURL(c.Database) {
 		return fmt.Errorf("database %q: use a postgres://user@host:port/name URL, or leave it empty for SQLite in the data directory", postgres.Redact(c.Database))
 	}

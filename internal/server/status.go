@@ -22,9 +22,12 @@ type metrics struct {
 	authFailures prometheus.Counter
 	connsRefused prometheus.Counter
 	enrollments  prometheus.Counter
-	renewals     prometheus.Counter
-	reports      *prometheus.CounterVec
-	syncs        *prometheus.CounterVec
+	// enrollRefusals counts enrollments answered 429 by the limit of
+	// their client prefix (failed attempts) or of their token.
+	enrollRefusals *prometheus.CounterVec
+	renewals       prometheus.Counter
+	reports        *prometheus.CounterVec
+	syncs          *prometheus.CounterVec
 }
 
 // fleetCollector reports computers by status and computer×update pairs by
@@ -67,6 +70,8 @@ func newMetrics(s *Server) *metrics {
 			Name: "bulwark_connections_refused_total", Help: "Connections closed at accept for being over the per-client or total cap."}),
 		enrollments: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bulwark_enrollments_total", Help: "Agents enrolled."}),
+		enrollRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_enrollments_throttled_total", Help: "Enrollment attempts answered 429, by limit: client (failed attempts of its address prefix) or token (the token's rate)."}, []string{"limit"}),
 		renewals: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bulwark_agent_certificate_renewals_total", Help: "Agent certificates renewed."}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -82,7 +87,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "bulwark_build_info", Help: "Always 1; the labels name this build of Bulwark."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version.String(), runtime.Version()).Set(1)
 	m.reg.MustRegister(buildInfo)
-	m.reg.MustRegister(m.requests, m.authFailures, m.connsRefused, m.enrollments, m.renewals, m.reports, m.syncs, fleet, newCertCollector(s.st),
+	m.reg.MustRegister(m.requests, m.authFailures, m.connsRefused, m.enrollments, m.enrollRefusals, m.renewals, m.reports, m.syncs, fleet, newCertCollector(s.st),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
