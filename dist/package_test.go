@@ -106,6 +106,7 @@ func TestDebianPackages(t *testing.T) {
 			{"bulwark-server", "Depends: bulwark (= " + version + ")"},
 			{"bulwark-agent", "./lib/systemd/system/bulwark-agent.service"},
 			{"bulwark-agent", "./etc/bulwark/agent.yaml"},
+			{"bulwark-agent", "./usr/libexec/bulwark/bulwark-agent"},
 		} {
 			if !strings.Contains(contents[c.pkg], c.want) {
 				t.Errorf("%s: no %q in\n%s", c.pkg, c.want, contents[c.pkg])
@@ -219,6 +220,16 @@ func TestDebianPackages(t *testing.T) {
 	t.Run("binary runs in the root", func(t *testing.T) {
 		if v := run(t, "", nil, "chroot", root, "/usr/bin/bulwark", "--version"); !strings.Contains(v, version) {
 			t.Errorf("bulwark --version: %q, want %s", v, version)
+		}
+		// The lean agent the unit runs: the agent's commands, nothing else.
+		if v := run(t, "", nil, "chroot", root, "/usr/libexec/bulwark/bulwark-agent", "--version"); !strings.Contains(v, version) {
+			t.Errorf("bulwark-agent --version: %q, want %s", v, version)
+		}
+		if h := run(t, "", nil, "chroot", root, "/usr/libexec/bulwark/bulwark-agent", "run", "--help"); !strings.Contains(h, "--once") {
+			t.Errorf("bulwark-agent run --help:\n%s", h)
+		}
+		if b, err := exec.Command("chroot", root, "/usr/libexec/bulwark/bulwark-agent", "server").CombinedOutput(); err == nil {
+			t.Errorf("bulwark-agent server ran; the lean build must not have the server:\n%s", b)
 		}
 		// The vendor tool inside the root: init, then what the timer runs.
 		run(t, "", nil, "chroot", root, "/usr/bin/bulwark", "repo", "init", "/srv/vendor", "--name", "example")

@@ -1,8 +1,9 @@
 // Command agent measures the agent against a real update server on
-// loopback: the resident memory of `bulwark agent run` once it has checked
-// in and gone idle, and the CPU time of a check-in that finds nothing new
-// (`bulwark agent run --once`, process start included), with curl fetching
-// the same site timestamp over the same mutual TLS as the peer. It prints a
+// loopback, for the lean agent build (bulwark-agent, -tags agentonly) and the
+// full binary (bulwark agent): the resident memory of `run` once it has
+// checked in and gone idle, and the CPU time of a check-in that finds
+// nothing new (`run --once`, process start included), with curl fetching the
+// same site timestamp over the same mutual TLS as the peer. It prints a
 // Markdown table. Run it with bench/agent/run.sh.
 package main
 
@@ -31,16 +32,17 @@ import (
 )
 
 func main() {
-	bin := flag.String("bin", "bin/bulwark", "the bulwark binary to measure")
-	runs := flag.Int("runs", 10, "check-ins to time")
+	full := flag.String("bin", "bin/bulwark", "the full bulwark binary")
+	lean := flag.String("lean", "bin/bulwark-agent", "the lean agent binary (go build -tags agentonly ./cmd/bulwark)")
+	runs := flag.Int("runs", 10, "check-ins to time for each binary")
 	idle := flag.Duration("idle", 15*time.Second, "how long the daemon idles before its memory is read")
 	flag.Parse()
-	if err := run(*bin, *runs, *idle); err != nil {
+	if err := run(*full, *lean, *runs, *idle); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(bin string, runs int, idle time.Duration) error {
+func run(full, lean string, runs int, idle time.Duration) error {
 	ctx := context.Background()
 	work, err := os.MkdirTemp("", "bulwark-bench-agent-")
 	if err != nil {
@@ -103,8 +105,80 @@ func run(bin string, runs int, idle time.Duration) error {
 		return err
 	}
 
-	// Idle memory of the daemon after its first check-in.
-	daemon := exec.Command(bin, "agent", "run", "--config", config, "--arch", "amd64")
+	e, err := agent.LoadEnrollment(state)
+	if err != nil {
+		return err
+	}
+	os.WriteFile(filepath.Join(work, "ca.pem"), []byte(e.CA), 0o644)
+	os.WriteFile(filepath.Join(work, "client.pem"), []byte(e.Certificate), 0o644)
+	curl := func() *exec.Cmd {
+		return exec.Command("curl", "-sS", "-o", "/dev/null", "--cacert", filepath.Join(work, "ca.pem"), "--cert", filepath.Join(work, "client.pem"),
+			"--key", filepath.Join(state, "client.key"), srv.URL()+"/site/metadata/timestamp.json")
+	}
+
+	builds := []build{{name: "bulwark-agent (lean build)", argv: []string{lean}}, {name: "bulwark agent (full build)", argv: []string{full, "agent"}}}
+	var curlCPU []time.Duration
+	for i := range builds {
+		b := &builds[i]
+		if err := b.measureMemory(ctx, work, config, idle); err != nil {
+			return fmt.Errorf("%s: %w", b.name, err)
+		}
+		// CPU of check-ins with nothing new, each next to a curl of the
+		// same size over the same mutual TLS.
+		for range runs {
+			c := b.cmd("run", "--once", "--config", config, "--arch", "amd64")
+			c.Stdout, c.Stderr = io.Discard, io.Discard
+			if err := c.Run(); err != nil {
+				return fmt.Errorf("%s run --once: %w", b.name, err)
+			}
+			b.cpu = append(b.cpu, c.ProcessState.UserTime()+c.ProcessState.SystemTime())
+			p := curl()
+			if out, err := p.CombinedOutput(); err != nil {
+				return fmt.Errorf("curl: %v %s", err, out)
+			}
+			curlCPU = append(curlCPU, p.ProcessState.UserTime()+p.ProcessState.SystemTime())
+		}
+	}
+	mp := median(curlCPU)
+	fmt.Println("| measure | build | agent | curl (same mTLS) | ratio / goal |")
+	fmt.Println("|---|---|---|---|---|")
+	for _, b := range builds {
+		fmt.Printf("| idle RSS after the first check-in (%s idle) | %s | %.1f MiB (peak %.1f MiB; %.1f MiB anonymous, %.1f MiB mapped from the binary) | — | goal ≤ 15 MiB: %s |\n",
+			idle, b.name, mib(b.rss), mib(b.hwm), mib(b.anon), mib(b.file), met(mib(b.rss) <= 15))
+	}
+	for _, b := range builds {
+		fmt.Printf("| the binary started and blocked (`status` on a silent socket) | %s | %.1f MiB (%.1f MiB anonymous, %.1f MiB mapped from the binary) | — | — |\n",
+			b.name, mib(b.floor), mib(b.floorAnon), mib(b.floorFile))
+	}
+	for _, b := range builds {
+		mo := median(b.cpu)
+		r := float64(mo) / float64(mp)
+		fmt.Printf("| CPU (user+sys) of a check-in with nothing new, median of %d (`run --once`, process start included) | %s | %s | %s (median of %d) | %.1f× (goal ≤ 1.5×: %s) |\n",
+			runs, b.name, mo.Round(100*time.Microsecond), mp.Round(100*time.Microsecond), len(curlCPU), r, met(r <= 1.5))
+	}
+	return nil
+}
+
+// build is one agent binary and what was measured of it.
+type build struct {
+	name string
+	argv []string // the binary and the words before run/status
+
+	rss, hwm, anon, file        int64 // KiB, the daemon idle after a check-in
+	floor, floorAnon, floorFile int64 // KiB, the binary started and blocked
+	cpu                         []time.Duration
+}
+
+func (b *build) cmd(args ...string) *exec.Cmd {
+	return exec.Command(b.argv[0], append(append([]string{}, b.argv[1:]...), args...)...)
+}
+
+// measureMemory starts the daemon, waits for its first check-in, lets it
+// idle and reads its memory; then reads the memory of the same binary
+// started and blocked on a socket that never answers (every package
+// initialised and nothing else).
+func (b *build) measureMemory(ctx context.Context, work, config string, idle time.Duration) error {
+	daemon := b.cmd("run", "--config", config, "--arch", "amd64")
 	daemon.Stderr = io.Discard
 	if err := daemon.Start(); err != nil {
 		return err
@@ -118,20 +192,20 @@ func run(bin string, runs int, idle time.Duration) error {
 		}
 		if time.Now().After(deadline) {
 			daemon.Process.Kill()
+			daemon.Wait()
 			return fmt.Errorf("the daemon did not check in within a minute (last error: %v)", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	time.Sleep(idle)
-	rss, hwm := procMem(daemon.Process.Pid)
-	anon, file := smaps(daemon.Process.Pid)
-	daemon.Process.Kill()
+	b.rss, b.hwm = procMem(daemon.Process.Pid)
+	b.anon, b.file = smaps(daemon.Process.Pid)
+	daemon.Process.Signal(os.Interrupt)
 	daemon.Wait()
 
-	// The floor: the same binary started and blocked (a `bulwark agent
-	// status` waiting on a socket that never answers) has every package
-	// initialised and nothing else.
-	hang, err := net.Listen("unix", filepath.Join(work, "hang.sock"))
+	sock := filepath.Join(work, "hang.sock")
+	os.Remove(sock)
+	hang, err := net.Listen("unix", sock)
 	if err != nil {
 		return err
 	}
@@ -145,46 +219,25 @@ func run(bin string, runs int, idle time.Duration) error {
 			defer c.Close()
 		}
 	}()
-	floorCmd := exec.Command(bin, "agent", "status", "--socket", filepath.Join(work, "hang.sock"))
+	floorCmd := b.cmd("status", "--socket", sock)
 	if err := floorCmd.Start(); err != nil {
 		return err
 	}
 	time.Sleep(2 * time.Second)
-	floor, _ := procMem(floorCmd.Process.Pid)
-	floorAnon, floorFile := smaps(floorCmd.Process.Pid)
+	b.floor, _ = procMem(floorCmd.Process.Pid)
+	b.floorAnon, b.floorFile = smaps(floorCmd.Process.Pid)
 	floorCmd.Process.Kill()
 	floorCmd.Wait()
-
-	// CPU of check-ins with nothing new.
-	var ours, peer []time.Duration
-	for i := 0; i < runs; i++ {
-		c := exec.Command(bin, "agent", "run", "--once", "--config", config, "--arch", "amd64")
-		c.Stdout, c.Stderr = io.Discard, io.Discard
-		if err := c.Run(); err != nil {
-			return fmt.Errorf("agent run --once: %w", err)
-		}
-		ours = append(ours, c.ProcessState.UserTime()+c.ProcessState.SystemTime())
-		p := exec.Command("curl", "-sS", "-o", "/dev/null", "--cacert", filepath.Join(work, "ca.pem"), "--cert", filepath.Join(work, "client.pem"), "--key", filepath.Join(state, "client.key"), srv.URL()+"/site/metadata/timestamp.json")
-		if i == 0 {
-			e, _ := agent.LoadEnrollment(state)
-			os.WriteFile(filepath.Join(work, "ca.pem"), []byte(e.CA), 0o644)
-			os.WriteFile(filepath.Join(work, "client.pem"), []byte(e.Certificate), 0o644)
-		}
-		if out, err := p.CombinedOutput(); err != nil {
-			return fmt.Errorf("curl: %v %s", err, out)
-		}
-		peer = append(peer, p.ProcessState.UserTime()+p.ProcessState.SystemTime())
-	}
-	mo, mp := median(ours), median(peer)
-	fmt.Println("| measure | bulwark agent | peer | ratio |")
-	fmt.Println("|---|---|---|---|")
-	fmt.Printf("| idle RSS after the first check-in (%s idle) | %.1f MiB (peak %.1f MiB; %.1f MiB anonymous, %.1f MiB mapped from the binary) | — | goal ≤ 20 MiB |\n",
-		idle, float64(rss)/1024, float64(hwm)/1024, float64(anon)/1024, float64(file)/1024)
-	fmt.Printf("| the binary started and blocked, for comparison (`agent status` on a silent socket) | %.1f MiB (%.1f MiB anonymous, %.1f MiB mapped from the binary) | — | — |\n",
-		float64(floor)/1024, float64(floorAnon)/1024, float64(floorFile)/1024)
-	fmt.Printf("| CPU (user+sys) of a check-in with nothing new, median of %d | %s (`agent run --once`, process start included) | %s (curl of the site timestamp, same mTLS) | %.1f× |\n",
-		runs, mo.Round(100*time.Microsecond), mp.Round(100*time.Microsecond), float64(mo)/float64(mp))
 	return nil
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
 }
 
 // procMem reads VmRSS and VmHWM (KiB) of a process.

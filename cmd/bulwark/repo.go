@@ -1,3 +1,5 @@
+//go:build !agentonly
+
 package main
 
 import (
@@ -441,17 +443,4 @@ func withRepo[T any](ctx context.Context, dir string, fn func(context.Context, *
 	}
 	defer r.Close()
 	return fn(ctx, r)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

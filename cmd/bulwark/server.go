@@ -1,14 +1,14 @@
+//go:build !agentonly
+
 package main
 
 import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -160,30 +160,6 @@ Type=notify) it reports READY=1 once listening.`,
 	return cmd
 }
 
-// newLogger makes the server's logger; the level can change while it runs
-// (SIGHUP).
-func newLogger(w io.Writer, level, format string) (*slog.Logger, *slog.LevelVar, error) {
-	lv, err := parseLevel(level)
-	if err != nil {
-		return nil, nil, err
-	}
-	v := &slog.LevelVar{}
-	v.Set(lv)
-	h, err := logHandler(w, format, &slog.HandlerOptions{Level: v})
-	if err != nil {
-		return nil, nil, err
-	}
-	return slog.New(h), v, nil
-}
-
-func parseLevel(level string) (slog.Level, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return lv, fmt.Errorf("log level %q: use debug, info, warn or error", level)
-	}
-	return lv, nil
-}
-
 func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminTokenFile string) error {
 	s, first, err := server.Open(ctx, cfg)
 	if err != nil {
@@ -298,13 +274,4 @@ func orPending(s string) string {
 		return "pinned at first sync"
 	}
 	return s
-}
-
-// splitPair splits NAME=VALUE.
-func splitPair(flag, v string) (string, string, error) {
-	name, val, ok := strings.Cut(v, "=")
-	if !ok || name == "" || val == "" {
-		return "", "", fmt.Errorf("--%s %q: use NAME=VALUE", flag, v)
-	}
-	return name, val, nil
 }

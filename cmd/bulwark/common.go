@@ -1,0 +1,58 @@
+package main
+
+// Helpers that the full build and the lean agent build (agentonly, see
+// root_agent.go) both use.
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+)
+
+// newLogger makes the server's logger; the level can change while it runs
+// (SIGHUP).
+func newLogger(w io.Writer, level, format string) (*slog.Logger, *slog.LevelVar, error) {
+	lv, err := parseLevel(level)
+	if err != nil {
+		return nil, nil, err
+	}
+	v := &slog.LevelVar{}
+	v.Set(lv)
+	h, err := logHandler(w, format, &slog.HandlerOptions{Level: v})
+	if err != nil {
+		return nil, nil, err
+	}
+	return slog.New(h), v, nil
+}
+
+func parseLevel(level string) (slog.Level, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return lv, fmt.Errorf("log level %q: use debug, info, warn or error", level)
+	}
+	return lv, nil
+}
+
+// splitPair splits NAME=VALUE.
+func splitPair(flag, v string) (string, string, error) {
+	name, val, ok := strings.Cut(v, "=")
+	if !ok || name == "" || val == "" {
+		return "", "", fmt.Errorf("--%s %q: use NAME=VALUE", flag, v)
+	}
+	return name, val, nil
+}
+
+// humanBytes is n in B, KiB, MiB, ….
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
