@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -181,7 +180,9 @@ Settings in the configuration file (YAML):
   bandwidth_limit                 e.g. 2mbit (default: none)
   download                        scheduled downloads: background (default) | foreground
   reboot_command                  default [systemctl, reboot]; [] never reboots
-  socket                          default /run/bulwark/agent.sock`,
+  socket                          default /run/bulwark/agent.sock
+  metrics_textfile                a *.prom file for node_exporter's textfile collector,
+                                  written after each check-in (default: none)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, _, err := newLogger(cmd.ErrOrStderr(), logLevel, logFormat)
@@ -223,10 +224,16 @@ Settings in the configuration file (YAML):
 				}
 			}
 			showCert()
+			if err := d.WriteTextfile(); err != nil {
+				log.Warn("metrics textfile", "err", err)
+			}
 			checkIn := func(ctx context.Context) error {
 				// Between check-ins the agent idles for hours: give the
-				// memory a cycle used back to the system.
-				defer debug.FreeOSMemory()
+				// memory a cycle used back to the system, and page out
+				// the executable's pages it touched. (--once exits.)
+				if !once {
+					defer agent.ReleaseIdleMemory()
+				}
 				// The client certificate is renewed at two thirds of its
 				// lifetime, before anything else uses it.
 				if renewed, err := sc.RenewIfDue(ctx, settings.StateDir, time.Now()); err != nil {

@@ -39,6 +39,7 @@ type FileConfig struct {
 	RebootCommand       []string `yaml:"reboot_command,omitempty"`        // default [systemctl, reboot]; [] never reboots
 	Socket              string   `yaml:"socket,omitempty"`                // default /run/bulwark/agent.sock
 	BootIDPath          string   `yaml:"boot_id_path,omitempty"`          // default /proc/sys/kernel/random/boot_id
+	MetricsTextfile     string   `yaml:"metrics_textfile,omitempty"`      // node_exporter textfile, e.g. /var/lib/prometheus/node-exporter/bulwark.prom; empty: none
 }
 
 // Settings are a FileConfig checked and with defaults applied.
@@ -130,6 +131,11 @@ func (fc FileConfig) Check() (*Settings, error) {
 	if fc.BandwidthLimit != "" && fc.BandwidthLimit != policy.NoLimit {
 		if s.Rate, err = ParseRate(fc.BandwidthLimit); err != nil {
 			return nil, fmt.Errorf("bandwidth_limit: %w", err)
+		}
+	}
+	if fc.MetricsTextfile != "" {
+		if err := CheckTextfilePath(fc.MetricsTextfile); err != nil {
+			return nil, err
 		}
 	}
 	if fc.Server != "" && !strings.HasPrefix(fc.Server, "https://") {

@@ -34,6 +34,7 @@ type Status struct {
 	Server        string        `json:"server,omitempty"`
 	Mode          Mode          `json:"mode"`
 	LastCheckIn   time.Time     `json:"last_check_in,omitzero"`
+	LastCheckInOK time.Time     `json:"last_check_in_ok,omitzero"` // the last one that succeeded
 	LastError     string        `json:"last_error,omitempty"`
 	NextCheckIn   time.Time     `json:"next_check_in,omitzero"`
 	PendingReboot bool          `json:"pending_reboot"`

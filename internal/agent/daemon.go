@@ -43,6 +43,10 @@ type Daemon struct {
 	// Inventory returns the machine's inventory for reports; nil sends none.
 	Inventory func() (any, error)
 	Server    string
+	// Textfile is where the agent writes its metrics for node_exporter
+	// after each check-in (metrics_textfile); empty writes none.
+	Textfile     string
+	AgentVersion string
 
 	mu       sync.Mutex // one cycle at a time
 	statusMu sync.Mutex
@@ -163,8 +167,13 @@ func (d *Daemon) setLastCheckIn(err error) {
 	d.status.LastError = ""
 	if err != nil {
 		d.status.LastError = err.Error()
+	} else {
+		d.status.LastCheckInOK = d.status.LastCheckIn
 	}
 	d.statusMu.Unlock()
+	if err := d.WriteTextfile(); err != nil {
+		d.Agent.log.Warn("metrics textfile", "err", err)
+	}
 }
 
 // CheckIn is one scheduled round: a background cycle, then the report.

@@ -20,9 +20,12 @@ const fleetRefresh = 15 * time.Second
 type fleetCounts struct {
 	Computers map[string]int
 	States    map[string]int
-	Syncs     []store.SyncRun // the latest run of each vendor
-	At        time.Time       // when they were computed; zero before the first
-	Err       error           // of the last refresh
+	Syncs     []store.SyncRun      // the latest run of each vendor
+	LastOK    map[string]time.Time // when each vendor last synced successfully
+	At        time.Time            // when they were computed; zero before the first
+	Err       error                // of the last refresh
+
+	runs []store.SyncRun // the newest sync runs, for LastOK
 }
 
 type fleetCache struct {
@@ -43,6 +46,10 @@ func (s *Server) refreshFleet(ctx context.Context) {
 	fc, err := s.computeFleet(ctx)
 	s.fleet.mu.Lock()
 	defer s.fleet.mu.Unlock()
+	// The newest 200 runs may hold no success of a vendor whose syncs keep
+	// failing: it keeps the time an earlier refresh found.
+	fc.LastOK = lastSuccesses(s.fleet.cur.LastOK, fc.runs)
+	fc.runs = nil
 	if err != nil {
 		s.log.Error("fleet counts", "err", err)
 		s.fleet.cur.Err = err
@@ -70,6 +77,7 @@ func (s *Server) computeFleet(ctx context.Context) (fleetCounts, error) {
 	if err != nil {
 		return fc, err
 	}
+	fc.runs = runs
 	seen := map[string]bool{}
 	for _, run := range runs {
 		if !seen[run.Vendor] {

@@ -19,6 +19,7 @@ import (
 type metrics struct {
 	reg          *prometheus.Registry
 	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
 	authFailures prometheus.Counter
 	connsRefused prometheus.Counter
 	enrollments  prometheus.Counter
@@ -64,6 +65,7 @@ func newMetrics(s *Server) *metrics {
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_http_requests_total", Help: "HTTP requests by route and status code."}, []string{"route", "code"}),
+		latency: newRequestDuration(),
 		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "bulwark_auth_failures_total", Help: "API requests refused for a missing, bad or under-privileged token."}),
 		connsRefused: prometheus.NewCounter(prometheus.CounterOpts{
@@ -87,6 +89,7 @@ func newMetrics(s *Server) *metrics {
 		Name: "bulwark_build_info", Help: "Always 1; the labels name this build of Bulwark."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version.String(), runtime.Version()).Set(1)
 	m.reg.MustRegister(buildInfo)
+	m.reg.MustRegister(m.latency, newOpsCollector(s))
 	m.reg.MustRegister(m.requests, m.authFailures, m.connsRefused, m.enrollments, m.enrollRefusals, m.renewals, m.reports, m.syncs, fleet, newCertCollector(s.st),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -127,11 +130,13 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // instrument counts requests by route pattern (never by raw path: bounded
-// label values) and status code.
+// label values) and status code, and times them by route pattern.
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
+		start := time.Now()
 		next.ServeHTTP(sw, r)
+		elapsed := time.Since(start)
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
@@ -141,6 +146,7 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 			code = http.StatusOK
 		}
 		s.metrics.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+		s.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
 	})
 }
 
