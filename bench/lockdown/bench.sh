@@ -75,7 +75,7 @@ done
 
 cp -a "$root" "$work/stock"
 cp -a "$root" "$work/applied"
-"$work/bulwark" lockdown apply --profile sysadmin --root "$work/applied" --state "$work/state" --yes >"$work/apply.out" 2>&1 || true
+"$work/bulwark" lockdown apply --profile sysadmin --root "$work/applied" --state-dir "$work/state" --yes >"$work/apply.out" 2>&1 || true
 
 # oscap's dpkg probe reads apt's configuration from the host; make it read
 # the root's (see docs/LOCKDOWN.md).

@@ -45,7 +45,7 @@ type adminFileConfig struct {
 }
 
 func newAdminCmd() *cobra.Command {
-	o := &adminOptions{out: &outputFormat{value: "text", allowed: []string{"text", "json"}}}
+	o := &adminOptions{out: newOutputFormat()}
 	cmd := &cobra.Command{
 		Use:   "admin",
 		Short: "Administer an update server: groups, approvals, computers, tokens, sync",
@@ -74,7 +74,7 @@ URL and CA in its data directory.`,
 	pf.StringVar(&o.dataDir, "data-dir", "", "a local server's data directory: its URL and CA are read from it")
 	pf.StringVar(&o.config, "config", "", "YAML file with server, token and ca_fingerprint")
 	pf.DurationVar(&o.wait, "wait", 0, "keep trying this long while the server is not up yet")
-	pf.VarP(o.out, "output", "o", "output format: [text json]")
+	pf.VarP(o.out, "output", "o", outputUsage(o.out.allowed))
 	cmd.AddCommand(
 		adminStatusCmd(o), adminGroupsCmd(o), adminApprovalsCmd(o), adminApproveCmd(o, "approve", "install"),
 		adminApproveCmd(o, "decline", "decline"), adminUpdatesCmd(o), adminComputersCmd(o), adminTokensCmd(o), adminSyncCmd(o),
@@ -271,8 +271,8 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	}
 }
 
-// call runs one API call and prints the answer: raw JSON with -o json, or
-// through text.
+// call runs one API call and prints the answer: the server's JSON with -o
+// json or yaml, or through text.
 func (o *adminOptions) call(cmd *cobra.Command, method, path string, body any, text func(w io.Writer, raw []byte) error) error {
 	c, err := o.client(cmd.InOrStdin(), cmd.ErrOrStderr())
 	if err != nil {
@@ -283,17 +283,14 @@ func (o *adminOptions) call(cmd *cobra.Command, method, path string, body any, t
 		return err
 	}
 	w := cmd.OutOrStdout()
-	if o.out.JSON() {
+	if o.out.Data() {
 		if len(raw) == 0 {
 			raw = json.RawMessage(`{}`)
 		}
-		// Valid JSON holds no raw control characters (they are \u
-		// escapes), so nothing the server relays reaches the terminal.
-		if !json.Valid(raw) {
-			return fmt.Errorf("the server's answer to %s %s is not valid JSON", method, path)
+		if err := o.out.printRaw(w, raw); err != nil {
+			return fmt.Errorf("the server's answer to %s %s: %w", method, path, err)
 		}
-		_, err := w.Write(raw)
-		return err
+		return nil
 	}
 	// Every text output escapes what could drive the terminal (F9).
 	return text(termtext.NewWriter(w), raw)
@@ -328,7 +325,9 @@ func fmtTime(t *time.Time) string {
 
 func adminStatusCmd(o *adminOptions) *cobra.Command {
 	return &cobra.Command{
-		Use:   "status",
+		Use: "status",
+		Example: `  bulwark admin status
+  bulwark admin --data-dir /var/lib/bulwark-server --token-file admin.token status -o yaml`,
 		Short: "Show the server's version, repositories, last syncs and computers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -358,6 +357,7 @@ func adminGroupsCmd(o *adminOptions) *cobra.Command {
 	var moveTo string
 	del := &cobra.Command{
 		Use: "delete GROUP", Short: "Delete a group; its computers move to --move-to", Args: cobra.ExactArgs(1),
+		Example: `  bulwark admin groups delete staging --move-to default`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := "/api/v1/groups/" + url.PathEscape(args[0])
 			if moveTo != "" {
@@ -370,6 +370,8 @@ func adminGroupsCmd(o *adminOptions) *cobra.Command {
 	cmd.AddCommand(
 		&cobra.Command{
 			Use: "list", Short: "List groups", Args: cobra.NoArgs,
+			Example: `  bulwark admin groups list
+  bulwark admin groups list -o json`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "GET", "/api/v1/groups", nil, func(w io.Writer, raw []byte) error {
 					var r struct{ Groups []store.Group }
@@ -386,6 +388,7 @@ func adminGroupsCmd(o *adminOptions) *cobra.Command {
 		},
 		&cobra.Command{
 			Use: "create GROUP", Short: "Create a group", Args: cobra.ExactArgs(1),
+			Example: `  bulwark admin groups create web`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "POST", "/api/v1/groups", server.GroupRequest{Name: args[0]}, say("Created group "+args[0]+"."))
 			},
@@ -394,6 +397,7 @@ func adminGroupsCmd(o *adminOptions) *cobra.Command {
 		adminGroupPolicyCmd(o),
 		&cobra.Command{
 			Use: "move GROUP COMPUTER-ID...", Short: "Move computers into a group", Args: cobra.MinimumNArgs(2),
+			Example: `  bulwark admin groups move web agt-3f2k9x7q4m2p8r5t agt-9d4h2k7w1s6v3n8b`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "POST", "/api/v1/groups/"+url.PathEscape(args[0])+"/computers", server.MoveRequest{Computers: args[1:]},
 					say(fmt.Sprintf("Moved %d computer(s) to %s.", len(args)-1, args[0])))
@@ -475,12 +479,16 @@ func adminApprovalsCmd(o *adminOptions) *cobra.Command {
 	var af approvalFlags
 	set := &cobra.Command{
 		Use: "set GROUP VENDOR/ID", Short: "Approve (install or uninstall) or decline an update for a group", Args: cobra.ExactArgs(2),
+		Example: `  bulwark admin approvals set web example/BW-2026-0042 --action uninstall
+  bulwark admin approvals set web example/BW-2026-0042 --action install --deadline 2026-12-01T18:00:00Z`,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.setApproval(cmd, args[0], args[1], &af) },
 	}
 	af.register(set, true)
 	cmd.AddCommand(
 		&cobra.Command{
 			Use: "list GROUP", Short: "List a group's approvals", Args: cobra.ExactArgs(1),
+			Example: `  bulwark admin approvals list web
+  bulwark admin approvals list web -o yaml`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "GET", "/api/v1/groups/"+url.PathEscape(args[0])+"/approvals", nil, func(w io.Writer, raw []byte) error {
 					var r struct{ Approvals []store.Approval }
@@ -498,6 +506,7 @@ func adminApprovalsCmd(o *adminOptions) *cobra.Command {
 		set,
 		&cobra.Command{
 			Use: "remove GROUP VENDOR/ID", Short: "Remove an approval or decline", Args: cobra.ExactArgs(2),
+			Example: `  bulwark admin approvals remove web example/BW-2026-0042`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				p, err := approvalPath(args[0], args[1])
 				if err != nil {
@@ -517,8 +526,12 @@ func adminApproveCmd(o *adminOptions, use, action string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   use + " GROUP VENDOR/ID",
 		Short: map[string]string{"install": "Approve an update for install in a group", "decline": "Decline an update for a group"}[action],
-		Args:  cobra.ExactArgs(2),
-		RunE:  func(cmd *cobra.Command, args []string) error { return o.setApproval(cmd, args[0], args[1], af) },
+		Example: map[string]string{
+			"install": "  bulwark admin approve web example/BW-2026-0042\n  bulwark admin approve web example/BW-2026-0042 --deadline-in 3d --rollout 25",
+			"decline": "  bulwark admin decline web example/BW-2026-0043",
+		}[action],
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error { return o.setApproval(cmd, args[0], args[1], af) },
 	}
 	if action != "decline" {
 		af.register(cmd, false)
@@ -531,6 +544,8 @@ func adminUpdatesCmd(o *adminOptions) *cobra.Command {
 	var vendor, product, class, sev string
 	list := &cobra.Command{
 		Use: "list", Short: "List updates with how many computers are in each state", Args: cobra.NoArgs,
+		Example: `  bulwark admin updates list --severity critical
+  bulwark admin updates list --vendor example -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{}
 			for k, v := range map[string]string{"vendor": vendor, "product": product, "classification": class, "severity": sev} {
@@ -569,6 +584,8 @@ func adminComputersCmd(o *adminOptions) *cobra.Command {
 	var group, missing string
 	list := &cobra.Command{
 		Use: "list", Short: "List computers (every page) with the updates they miss", Args: cobra.NoArgs,
+		Example: `  bulwark admin computers list --missing critical
+  bulwark admin computers list --group web -o yaml`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{}
 			if group != "" {
@@ -582,13 +599,8 @@ func adminComputersCmd(o *adminOptions) *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if o.out.JSON() {
-				b, err := json.MarshalIndent(map[string]any{"computers": cs}, "", "  ")
-				if err != nil {
-					return err
-				}
-				_, err = fmt.Fprintf(w, "%s\n", b)
-				return err
+			if o.out.Data() {
+				return o.out.print(w, map[string]any{"computers": cs})
 			}
 			var rows [][]string
 			for _, c := range cs {
@@ -603,6 +615,7 @@ func adminComputersCmd(o *adminOptions) *cobra.Command {
 	cmd.AddCommand(list,
 		&cobra.Command{
 			Use: "show ID", Short: "Show a computer and its per-update states", Args: cobra.ExactArgs(1),
+			Example: `  bulwark admin computers show agt-3f2k9x7q4m2p8r5t`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "GET", "/api/v1/computers/"+url.PathEscape(args[0]), nil, func(w io.Writer, raw []byte) error {
 					var c server.ComputerView
@@ -620,13 +633,15 @@ func adminComputersCmd(o *adminOptions) *cobra.Command {
 		},
 		&cobra.Command{
 			Use: "remove ID", Short: "Remove a computer; its certificate is refused from then on", Args: cobra.ExactArgs(1),
+			Example: `  bulwark admin computers remove agt-3f2k9x7q4m2p8r5t`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "DELETE", "/api/v1/computers/"+url.PathEscape(args[0]), nil, say("Removed "+args[0]+"."))
 			},
 		},
 		&cobra.Command{
-			Use:   "approve ID",
-			Short: "Approve a pending enrollment: it becomes active, other identities of its machine id are revoked",
+			Use:     "approve ID",
+			Example: `  bulwark admin computers approve agt-3f2k9x7q4m2p8r5t`,
+			Short:   "Approve a pending enrollment: it becomes active, other identities of its machine id are revoked",
 			Long: `A computer is pending when it enrolled with the machine id of an active computer
 without presenting that computer's certificate (a reinstalled machine, or someone
 claiming its name). Approve it only if it is the real machine.`,
@@ -637,6 +652,7 @@ claiming its name). Approve it only if it is the real machine.`,
 		},
 		&cobra.Command{
 			Use: "revoke ID", Short: "Revoke a computer, keeping its history", Args: cobra.ExactArgs(1),
+			Example: `  bulwark admin computers revoke agt-3f2k9x7q4m2p8r5t`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "POST", "/api/v1/computers/"+url.PathEscape(args[0])+"/revoke", nil, say("Revoked "+args[0]+"."))
 			},
@@ -650,6 +666,7 @@ func adminTokensCmd(o *adminOptions) *cobra.Command {
 	var kind string
 	list := &cobra.Command{
 		Use: "list", Short: "List tokens (never their secrets)", Args: cobra.NoArgs,
+		Example: `  bulwark admin tokens list --kind enroll`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := "/api/v1/tokens"
 			if kind != "" {
@@ -687,9 +704,18 @@ func adminTokensCmd(o *adminOptions) *cobra.Command {
 	}
 	list.Flags().StringVar(&kind, "kind", "", "api or enroll")
 	var req server.TokenRequest
+	var expiresIn time.Duration
 	create := &cobra.Command{
 		Use: "create", Short: "Create a token; its secret is printed this once", Args: cobra.NoArgs,
+		Example: `  bulwark admin tokens create --kind enroll --group web --max-uses 50 --expires-in 7d > enroll.token
+  bulwark admin tokens create --kind api --role viewer --name grafana`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if expiresIn < 0 {
+				return fmt.Errorf("--expires-in %s: use a positive duration such as 24h or 7d", expiresIn)
+			}
+			if expiresIn > 0 {
+				req.ExpiresIn = expiresIn.String()
+			}
 			return o.call(cmd, "POST", "/api/v1/tokens", req, func(w io.Writer, raw []byte) error {
 				var r server.TokenResponse
 				if err := json.Unmarshal(raw, &r); err != nil {
@@ -708,10 +734,11 @@ func adminTokensCmd(o *adminOptions) *cobra.Command {
 	f.StringVar(&req.Group, "group", "", "enroll tokens: the group agents join (default: default)")
 	f.BoolVar(&req.ClientGroup, "client-group", false, "enroll tokens: let agents ask for their group (client-side targeting)")
 	f.IntVar(&req.MaxUses, "max-uses", 0, "enroll tokens: how many enrollments (0 = unlimited)")
-	f.StringVar(&req.ExpiresIn, "expires-in", "", "lifetime, e.g. 24h (default: 24h for enroll tokens, none for api tokens)")
+	f.DurationVar(&expiresIn, "expires-in", 0, "lifetime, e.g. 24h or 7d (default: 24h for enroll tokens, none for api tokens)")
 	cmd.AddCommand(list, create,
 		&cobra.Command{
 			Use: "revoke ID", Short: "Revoke a token", Args: cobra.ExactArgs(1),
+			Example: `  bulwark admin tokens revoke tok-h4n2ez47`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "DELETE", "/api/v1/tokens/"+url.PathEscape(args[0]), nil, say("Revoked "+args[0]+"."))
 			},
@@ -726,6 +753,8 @@ func adminSyncCmd(o *adminOptions) *cobra.Command {
 	var wait bool
 	run := &cobra.Command{
 		Use: "run", Short: "Sync now", Args: cobra.NoArgs,
+		Example: `  bulwark admin sync run
+  bulwark admin sync run --vendor example --follow`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := "/api/v1/sync"
 			if wait {
@@ -745,6 +774,7 @@ func adminSyncCmd(o *adminOptions) *cobra.Command {
 	var limit int
 	history := &cobra.Command{
 		Use: "history", Short: "Show recent syncs, newest first", Args: cobra.NoArgs,
+		Example: `  bulwark admin sync history --limit 5`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.call(cmd, "GET", fmt.Sprintf("/api/v1/sync?limit=%d", limit), nil, printRuns)
 		},

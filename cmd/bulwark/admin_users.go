@@ -22,6 +22,7 @@ func adminUsersCmd(o *adminOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "users", Short: "Console users: list, create"}
 	list := &cobra.Command{
 		Use: "list", Short: "List console users", Args: cobra.NoArgs,
+		Example: `  bulwark admin users list`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.call(cmd, "GET", "/api/v1/users", nil, func(w io.Writer, raw []byte) error {
 				var r struct{ Users []store.User }
@@ -79,6 +80,8 @@ func adminAuditCmd(o *adminOptions) *cobra.Command {
 	var limit int
 	cmd := &cobra.Command{
 		Use: "audit", Short: "The audit log: every admin action in the console and the API, newest first", Args: cobra.NoArgs,
+		Example: `  bulwark admin audit --limit 20
+  bulwark admin audit --before 1234 -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{"limit": {fmt.Sprint(limit)}}
 			if before != "" {

@@ -53,9 +53,10 @@ will. A root fingerprint is the SHA-256 of the vendor's metadata/1.root.json, as
 		return o.call(cmd, "PUT", "/api/v1/site/root", server.SiteRootRequest{Root: next}, printSiteRoot)
 	}
 	trust := &cobra.Command{
-		Use:   "trust NAME sha256:<root fingerprint> --site-root-key FILE",
-		Short: "Sign a new site root that trusts vendor NAME with this first root",
-		Args:  cobra.ExactArgs(2),
+		Use:     "trust NAME sha256:<root fingerprint> --site-root-key FILE",
+		Example: `  bulwark admin vendors trust example sha256:… --site-root-key /media/usb/site-root.key`,
+		Short:   "Sign a new site root that trusts vendor NAME with this first root",
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := catalog.CheckVendorName(args[0]); err != nil {
 				return err
@@ -74,9 +75,10 @@ will. A root fingerprint is the SHA-256 of the vendor's metadata/1.root.json, as
 		},
 	}
 	untrust := &cobra.Command{
-		Use:   "untrust NAME --site-root-key FILE",
-		Short: "Sign a new site root that no longer trusts vendor NAME",
-		Args:  cobra.ExactArgs(1),
+		Use:     "untrust NAME --site-root-key FILE",
+		Example: `  bulwark admin vendors untrust example --site-root-key /media/usb/site-root.key`,
+		Short:   "Sign a new site root that no longer trusts vendor NAME",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return resign(cmd, func(v map[string]string) error {
 				if _, ok := v[args[0]]; !ok {
@@ -91,7 +93,9 @@ will. A root fingerprint is the SHA-256 of the vendor's metadata/1.root.json, as
 		c.Flags().StringArrayVar(&keys, "site-root-key", nil, "site root key file (repeat for a root with a threshold above 1)")
 	}
 	list := &cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  bulwark admin vendors list
+  bulwark admin vendors list -o yaml`,
 		Short: "Show the site root's signed vendor list",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -44,7 +44,9 @@ func controlClient(cmd *cobra.Command) *agent.ControlClient {
 func newAgentStatusCmd() *cobra.Command {
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:   "status",
+		Use: "status",
+		Example: `  bulwark agent status
+  bulwark agent status -o json`,
 		Short: "Show the agent's enrollment, last check-in and update counts",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -52,8 +54,8 @@ func newAgentStatusCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out.JSON() {
-				return printJSON(cmd.OutOrStdout(), st)
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), st)
 			}
 			w := tabwriter.NewWriter(termtext.NewWriter(cmd.OutOrStdout()), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "Agent:\t%s\n", termtext.Escape(st.AgentID))
@@ -100,7 +102,9 @@ func when(t time.Time) string {
 func newAgentUpdatesCmd() *cobra.Command {
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:   "updates",
+		Use: "updates",
+		Example: `  bulwark agent updates
+  bulwark agent updates -o yaml`,
 		Short: "List the updates the agent knows: needed, downloaded, installed, failed…",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -108,8 +112,8 @@ func newAgentUpdatesCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out.JSON() {
-				return printJSON(cmd.OutOrStdout(), ups)
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), ups)
 			}
 			w := tabwriter.NewWriter(termtext.NewWriter(cmd.OutOrStdout()), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "UPDATE\tSTATE\tSEVERITY\tTITLE\tREASON")
@@ -129,7 +133,10 @@ func newAgentInstallCmd() *cobra.Command {
 	var out *outputFormat
 	var fromMedia installFromMedia
 	cmd := &cobra.Command{
-		Use:   "install [ID...] [--all]",
+		Use: "install [ID...] [--all]",
+		Example: `  bulwark agent install --all
+  bulwark agent install example/BW-2026-0042
+  bulwark agent install --from-media /media/cdrom --vendor example=sha256:…`,
 		Short: "Install approved updates now, in the foreground, with progress",
 		Long: `Ask the running agent to download (in the foreground, at full allowed speed)
 and install the named approved updates, or all approved updates with --all, in
@@ -150,14 +157,14 @@ With --site sha256:… the site's approvals for --group are followed instead.`,
 			if f, ok := cmd.ErrOrStderr().(*os.File); ok {
 				isTTY = term.IsTerminal(int(f.Fd()))
 			}
-			bar := newProgressBar(cmd.ErrOrStderr(), isTTY && !out.JSON())
+			bar := newProgressBar(cmd.ErrOrStderr(), isTTY && !out.Data())
 			res, err := controlClient(cmd).Install(cmd.Context(), args, all, func(p agent.Progress) {
 				switch p.Phase {
 				case "download":
 					bar.Update(p.Update, p.Done, p.Total)
 				case "install":
 					bar.Done()
-					if !out.JSON() {
+					if !out.Data() {
 						fmt.Fprintf(cmd.OutOrStdout(), "installing %s\n", p.Update)
 					}
 				}
@@ -166,8 +173,8 @@ With --site sha256:… the site's approvals for --group are followed instead.`,
 			if err != nil {
 				return err
 			}
-			if out.JSON() {
-				return printJSON(cmd.OutOrStdout(), res)
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), res)
 			}
 			w := termtext.NewWriter(cmd.OutOrStdout())
 			for _, k := range res.Pass.Installed {

@@ -25,6 +25,7 @@ func newAgentEnrollCmd() *cobra.Command {
 	var o agent.EnrollOptions
 	var config, root, arch, tokenFile string
 	var vendorPins []string
+	var out *outputFormat
 	cmd := &cobra.Command{
 		Use:   "enroll --server URL --token-file FILE --ca-fingerprint sha256:… --site-root sha256:…",
 		Short: "Join this machine to an update server",
@@ -55,7 +56,7 @@ again starts the TUF caches afresh (after a server was rebuilt).`,
   printf '%s\n' "$TOKEN" | bulwark agent enroll --server https://updates.example:8443 --token-file - --ca-fingerprint sha256:… --site-root sha256:…
   bulwark agent enroll … --vendor example=sha256:…   # pin a vendor root out of band
   bulwark agent enroll … --group web-servers      # ask for a group (client-side targeting)
-  bulwark agent enroll … --state ./state --root ./image --config ./agent.yaml   # a directory root, unprivileged`,
+  bulwark agent enroll … --state-dir ./state --root ./image --config ./agent.yaml   # a directory root, unprivileged`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := facts.New(facts.Config{Root: root, Arch: arch})
@@ -114,6 +115,17 @@ again starts the TUF caches afresh (after a server was rebuilt).`,
 				return err
 			}
 			w := cmd.OutOrStdout()
+			if out.Data() {
+				repo := func(r wire.RepoRef) map[string]string {
+					return map[string]string{"name": r.Name, "metadata_url": r.MetadataURL, "targets_url": r.TargetsURL}
+				}
+				vendors := []map[string]string{}
+				for _, v := range e.Vendors {
+					vendors = append(vendors, repo(v))
+				}
+				return out.print(w, map[string]any{"agent_id": e.AgentID, "group": e.Group, "status": e.Status, "message": e.Message,
+					"site": repo(e.Site), "vendors": vendors, "config": config, "state_dir": o.StateDir})
+			}
 			fmt.Fprintf(w, "Enrolled as %s in group %s.\n", e.AgentID, e.Group)
 			fmt.Fprintf(w, "  site repository: %s\n", e.Site.MetadataURL)
 			for _, v := range e.Vendors {
@@ -134,10 +146,12 @@ again starts the TUF caches afresh (after a server was rebuilt).`,
 	f.StringVar(&o.SiteRootFingerprint, "site-root", "", "the site's first TUF root fingerprint (sha256:…), as bulwark server printed it")
 	f.StringArrayVar(&vendorPins, "vendor", nil, "trust this vendor root out of band: NAME=sha256:<fingerprint of its metadata/1.root.json> (repeatable)")
 	f.StringVar(&o.Group, "group", "", "ask for this computer group (when the token allows it)")
-	f.StringVar(&o.StateDir, "state", "/var/lib/bulwark", "state directory (0700)")
+	f.StringVar(&o.StateDir, "state-dir", "/var/lib/bulwark", "state directory (0700)")
+	aliasFlag(cmd, "state", "state-dir")
 	f.StringVar(&config, "config", agent.DefaultConfigPath, "configuration file to write")
 	f.StringVar(&root, "root", "/", "the root this agent manages (a directory for golden images and tests)")
 	f.StringVar(&arch, "arch", "", "dpkg architecture of a directory root (default: this machine's)")
+	out = addOutputFlag(cmd)
 	for _, r := range []string{"server", "ca-fingerprint", "site-root"} {
 		cmd.MarkFlagRequired(r)
 	}
@@ -149,7 +163,9 @@ func newAgentRunCmd() *cobra.Command {
 	var once bool
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:   "run [--once]",
+		Use: "run [--once]",
+		Example: `  bulwark agent run
+  bulwark agent run --once --config ./agent.yaml --log-level debug`,
 		Short: "Run the agent: check in, download, install by policy, report",
 		Long: `Run the agent as a daemon (the systemd unit in dist/systemd runs this): check in
 every detection_interval (default 22h) plus random jitter, sooner when the
@@ -249,8 +265,8 @@ Settings in the configuration file (YAML):
 			}
 			if once {
 				err := checkIn(ctx)
-				if out.JSON() {
-					printJSON(cmd.OutOrStdout(), map[string]any{"status": d.Status(), "updates": d.Updates()})
+				if out.Data() {
+					out.print(cmd.OutOrStdout(), map[string]any{"status": d.Status(), "updates": d.Updates()})
 				} else {
 					printAgentSummary(cmd, d)
 				}

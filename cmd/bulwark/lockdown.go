@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,15 +32,36 @@ func (f *lockdownFlags) addRoot(c *cobra.Command) {
 	c.Flags().StringArrayVar(&f.rules, "rules", nil, "directory of extra *.yaml rule and profile files (adds to or overrides the built-in ones; repeatable)")
 }
 
+// reportFormats are audit's and apply's -o values: the shared ones and
+// lockdown's own report formats (HTML, JUnit).
+func reportFormats() []string {
+	fs := append([]string(nil), outputFormats...)
+	for _, f := range lockdown.Formats {
+		if !slices.Contains(fs, f) {
+			fs = append(fs, f)
+		}
+	}
+	return fs
+}
+
 func (f *lockdownFlags) addOutput(c *cobra.Command) {
-	c.Flags().StringVarP(&f.output, "output", "o", "text", "report format: "+strings.Join(lockdown.Formats, ", "))
+	c.Flags().StringVarP(&f.output, "output", "o", "text", "report format: "+strings.Join(reportFormats(), ", "))
+}
+
+// writeReport writes an audit or apply report in the format of -o.
+func (f *lockdownFlags) writeReport(w io.Writer, rep *lockdown.Report) error {
+	if f.output == "yaml" {
+		return newOutputFormat("yaml").print(w, rep)
+	}
+	return lockdown.WriteReport(w, rep, f.output)
 }
 
 func (f *lockdownFlags) addState(c *cobra.Command) {
-	c.Flags().StringVar(&f.state, "state", "", "directory of the journal that undo reads (default: ROOT/var/lib/bulwark/lockdown, so an image carries its own undo)")
+	c.Flags().StringVar(&f.state, "state-dir", "", "directory of the journal that undo reads (default: ROOT/var/lib/bulwark/lockdown, so an image carries its own undo)")
+	aliasFlag(c, "state", "state-dir")
 }
 
-// stateDir is --state, or the journal inside --root.
+// stateDir is --state-dir, or the journal inside --root.
 func (f *lockdownFlags) stateDir() string {
 	if f.state != "" {
 		return f.state
@@ -48,12 +70,10 @@ func (f *lockdownFlags) stateDir() string {
 }
 
 func (f *lockdownFlags) checkOutput() error {
-	for _, v := range lockdown.Formats {
-		if f.output == v {
-			return nil
-		}
+	if slices.Contains(reportFormats(), f.output) {
+		return nil
 	}
-	return fmt.Errorf("--output %q is not one of %s", f.output, strings.Join(lockdown.Formats, ", "))
+	return fmt.Errorf("--output %q is not one of %s", f.output, strings.Join(reportFormats(), ", "))
 }
 
 // catalog loads the rules, and a profile given as a file path.
@@ -112,8 +132,11 @@ and --profile FILE.yaml uses a custom profile (extends, exclude, vars, waivers).
 
 func newLockdownListCmd() *cobra.Command {
 	var f lockdownFlags
+	var out *outputFormat
 	c := &cobra.Command{
-		Use:   "list",
+		Use: "list",
+		Example: `  bulwark lockdown list
+  bulwark lockdown list -o yaml`,
 		Short: "List the profiles and rules",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -122,6 +145,9 @@ func newLockdownListCmd() *cobra.Command {
 				return err
 			}
 			w := cmd.OutOrStdout()
+			if out.Data() {
+				return out.print(w, map[string]any{"profiles": cat.Profiles(), "rules": cat.Rules()})
+			}
 			fmt.Fprintln(w, "Profiles:")
 			for _, p := range cat.Profiles() {
 				fmt.Fprintf(w, "  %-16s %s\n", p.Name, p.Title)
@@ -134,13 +160,17 @@ func newLockdownListCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringArrayVar(&f.rules, "rules", nil, "directory of extra *.yaml rule and profile files")
+	out = addOutputFlag(c)
 	return c
 }
 
 func newLockdownShowCmd() *cobra.Command {
 	var f lockdownFlags
+	var out *outputFormat
 	c := &cobra.Command{
-		Use:   "show RULE|PROFILE",
+		Use: "show RULE|PROFILE",
+		Example: `  bulwark lockdown show ssh-permit-root-login
+  bulwark lockdown show small-business`,
 		Short: "Show one rule or profile in full",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -155,6 +185,9 @@ func newLockdownShowCmd() *cobra.Command {
 					return err
 				}
 				desc := res.Describe()
+				if out.Data() {
+					return out.print(w, map[string]any{"rule": r, "wants": desc})
+				}
 				fmt.Fprintf(w, "%s: %s\n\n%s\n\n", r.ID, r.Title, strings.TrimSpace(r.Rationale))
 				fmt.Fprintf(w, "severity:   %s\ndisruption: %s\nprofiles:   %s\ntype:       %s\nwants:      %s\n", r.Severity, r.Disruption, strings.Join(r.Profiles, ", "), r.Type, desc)
 				if r.Reload != "" {
@@ -181,6 +214,13 @@ func newLockdownShowCmd() *cobra.Command {
 					return err
 				}
 				p := sel.Profile
+				if out.Data() {
+					rules := make([]map[string]any, 0, len(sel.Rules))
+					for _, s := range sel.Rules {
+						rules = append(rules, map[string]any{"id": s.Rule.ID, "severity": s.Rule.Severity, "wants": s.Resource.Describe()})
+					}
+					return out.print(w, map[string]any{"profile": p, "rules": rules})
+				}
 				fmt.Fprintf(w, "%s: %s\n\n%s\n\n", p.Name, p.Title, strings.TrimSpace(p.Description))
 				if p.Extends != "" {
 					fmt.Fprintf(w, "extends: %s\n", p.Extends)
@@ -198,6 +238,7 @@ func newLockdownShowCmd() *cobra.Command {
 		},
 	}
 	c.Flags().StringArrayVar(&f.rules, "rules", nil, "directory of extra *.yaml rule and profile files")
+	out = addOutputFlag(c)
 	return c
 }
 
@@ -205,7 +246,9 @@ func newLockdownAuditCmd() *cobra.Command {
 	var f lockdownFlags
 	var profile string
 	c := &cobra.Command{
-		Use:   "audit --profile P",
+		Use: "audit --profile P",
+		Example: `  bulwark lockdown audit --profile small-business
+  bulwark lockdown audit --profile web-server --root /mnt/image -o html > report.html`,
 		Short: "Check a profile's rules; exit status 2 when any fails",
 		Long: `Check every rule of a profile and report pass, fail, error, notapplicable or
 notchecked (XCCDF's vocabulary) with a severity-weighted score. On the running
@@ -223,7 +266,7 @@ with another root, the files under it. Exit status 2 when a rule fails
 			if err != nil {
 				return err
 			}
-			if err := lockdown.WriteReport(cmd.OutOrStdout(), rep, f.output); err != nil {
+			if err := f.writeReport(cmd.OutOrStdout(), rep); err != nil {
 				return err
 			}
 			if rep.Failed() > 0 {
@@ -248,7 +291,9 @@ func newLockdownApplyCmd() *cobra.Command {
 	var profile string
 	var dryRun, yes, force bool
 	c := &cobra.Command{
-		Use:   "apply --profile P",
+		Use: "apply --profile P",
+		Example: `  bulwark lockdown apply --profile small-business --dry-run
+  bulwark lockdown apply --profile small-business --root /mnt/image`,
 		Short: "Make a profile's failing rules pass, journaled for undo",
 		Long: `Plan the changes that make the profile's failing rules pass, show the exact
 diff, and (on the running system, unless --yes) ask before writing. Values that
@@ -258,7 +303,7 @@ conf.d); sshd settings go into a block at the top of sshd_config, which is
 what OpenSCAP reads and what sshd applies first; conflicting lines are
 commented out, never deleted. Every path's prior bytes,
 mode, owner and modification time are journaled before it changes, in
-ROOT/var/lib/bulwark/lockdown (--state elsewhere): a --root image carries its
+ROOT/var/lib/bulwark/lockdown (--state-dir elsewhere): a --root image carries its
 own undo.
 sshd -t, nginx -t and visudo -c validate the result; if they fail, everything
 is rolled back. Rules that would lock out the SSH session apply runs in are refused
@@ -290,7 +335,7 @@ unless --force. A second apply changes nothing.`,
 					fmt.Fprintln(cmd.OutOrStdout())
 				}
 			}
-			if err := lockdown.WriteReport(cmd.OutOrStdout(), rep, f.output); err != nil {
+			if err := f.writeReport(cmd.OutOrStdout(), rep); err != nil {
 				return err
 			}
 			if rep.Failed() > 0 && !dryRun {
@@ -327,12 +372,16 @@ func confirmChanges(in io.Reader, out io.Writer) func([]lockdown.Change) (bool, 
 func newLockdownUndoCmd() *cobra.Command {
 	var f lockdownFlags
 	var force, list bool
+	var out *outputFormat
 	c := &cobra.Command{
-		Use:   "undo [RUN]",
+		Use: "undo [RUN]",
+		Example: `  bulwark lockdown undo --list
+  bulwark lockdown undo
+  bulwark lockdown undo --root /mnt/image`,
 		Short: "Restore what an apply run changed, byte for byte",
 		Long: `Restore every path an apply run changed to its journaled prior bytes, mode,
 owner, link target and modification time (the newest run not yet undone when
-RUN is omitted). The journal is ROOT/var/lib/bulwark/lockdown unless --state
+RUN is omitted). The journal is ROOT/var/lib/bulwark/lockdown unless --state-dir
 says otherwise. Refuses, naming the files, when one was changed since the run;
 --force restores anyway and keeps a copy of each such file's bytes in the
 journal (the paths are printed). --list shows the runs.`,
@@ -344,6 +393,12 @@ journal (the paths are printed). --list shows the runs.`,
 				runs, err := eng.Runs(f.stateDir())
 				if err != nil {
 					return err
+				}
+				if out.Data() {
+					if runs == nil {
+						runs = []lockdown.RunRecord{}
+					}
+					return out.print(w, map[string]any{"runs": runs})
 				}
 				for _, r := range runs {
 					fmt.Fprintf(w, "%s  %-11s %-16s %d rules  %s\n", r.ID, r.Status, r.Profile, len(r.Rules), r.Root)
@@ -366,6 +421,9 @@ journal (the paths are printed). --list shows the runs.`,
 			if err != nil {
 				return err
 			}
+			if out.Data() {
+				return out.print(w, res)
+			}
 			fmt.Fprintf(w, "Undid run %s: restored %d paths", res.Run, len(res.Restored))
 			if len(res.Unchanged) > 0 {
 				fmt.Fprintf(w, ", %d were already as before", len(res.Unchanged))
@@ -384,6 +442,7 @@ journal (the paths are printed). --list shows the runs.`,
 	c.Flags().BoolVar(&list, "list", false, "list the runs in the journal")
 	c.Flags().StringVar(&f.root, "root", "/", "undo the newest run on this root (with RUN: check that RUN was on it)")
 	f.addState(c)
+	out = addOutputFlag(c)
 	return c
 }
 

@@ -48,7 +48,7 @@ func TestLockdownNewcomerOnDebianRoot(t *testing.T) {
 		}
 	}
 
-	out, code = runBulwark(t, "lockdown", "apply", "--profile", "small-business", "--root", root, "--state", state)
+	out, code = runBulwark(t, "lockdown", "apply", "--profile", "small-business", "--root", root, "--state-dir", state)
 	if code != 0 {
 		t.Fatalf("apply: exit %d\n%s", code, out)
 	}
@@ -63,7 +63,7 @@ func TestLockdownNewcomerOnDebianRoot(t *testing.T) {
 		t.Errorf("audit after apply: exit %d\n%s", code, out)
 	}
 
-	out, code = runBulwark(t, "lockdown", "undo", "--state", state)
+	out, code = runBulwark(t, "lockdown", "undo", "--state-dir", state)
 	if code != 0 || !strings.Contains(out, "Undid run") {
 		t.Fatalf("undo: exit %d\n%s", code, out)
 	}

@@ -53,7 +53,9 @@ func newMediaCreateCmd() *cobra.Command {
 	var iso bool
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:   "create OUT [--iso]",
+		Use: "create OUT [--iso]",
+		Example: `  bulwark media create ./media --data-dir /var/lib/bulwark-server --group web --iso
+  bulwark media create ./media --repo example=/srv/vendor --security --since 2026-11-01`,
 		Short: "Write media to the new directory OUT (and OUT.iso with --iso)",
 		Long: `Write media to the new directory OUT from a server's data directory (its
 synced vendor repositories and its site repository, for --group) and/or vendor
@@ -103,8 +105,8 @@ in sorted order, so the same inputs give byte-identical media and images.
 					return err
 				}
 			}
-			if out.JSON() {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"dir": args[0], "iso": isoPath, "manifest": m})
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), map[string]any{"dir": args[0], "iso": isoPath, "manifest": m})
 			}
 			w := cmd.OutOrStdout()
 			var bytes int64
@@ -200,7 +202,8 @@ func (t *trustFlags) add(cmd *cobra.Command, withServer bool) {
 	if withServer {
 		f.StringVar(&t.dataDir, "data-dir", "", "trust the vendor roots this server's data directory pinned (and refuse media older than what it serves)")
 	}
-	f.StringVar(&t.state, "state", "", "trust the vendor roots of the agent enrolled with this state directory")
+	f.StringVar(&t.state, "state-dir", "", "trust the vendor roots of the agent enrolled with this state directory")
+	aliasFlag(cmd, "state", "state-dir")
 	f.DurationVar(&t.maxAge, "max-age", media.DefaultMaxAge, "refuse media whose timestamp expired longer ago than this")
 }
 
@@ -230,7 +233,7 @@ func (t *trustFlags) trust() (media.Trust, error) {
 	if t.state != "" {
 		e, err := agent.LoadEnrollment(t.state)
 		if err != nil {
-			return tr, fmt.Errorf("--state %s: %w", t.state, err)
+			return tr, fmt.Errorf("--state-dir %s: %w", t.state, err)
 		}
 		// Only the pins the admin gave at enrollment: the vendor roots the
 		// server handed out (e.Vendors) are the server's word, which a
@@ -261,8 +264,9 @@ func newMediaVerifyCmd() *cobra.Command {
 	var tf trustFlags
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:   "verify DIR|ISO",
-		Short: "Verify media offline against pinned roots; exit status 1 on any problem",
+		Use:     "verify DIR|ISO",
+		Example: `  bulwark media verify ./media.iso --vendor example=sha256:…`,
+		Short:   "Verify media offline against pinned roots; exit status 1 on any problem",
 		Long: `Verify media offline: the manifest and every file's length and SHA-256; each
 vendor's root against the pinned one (a vendor with no pin, or another root,
 is refused); the root chain, timestamp, snapshot, targets and bins; every
@@ -272,7 +276,7 @@ ones. The report names every problem and the file it is in.
 
 Pins come from --vendor NAME=sha256:…, from a server's --data-dir (whose
 served versions also make older media a rollback), or from the vendor pins an
-enrolled agent's --state was given at enrollment (never the vendor roots the
+enrolled agent's --state-dir was given at enrollment (never the vendor roots the
 server handed out).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -290,8 +294,8 @@ server handed out).`,
 				return err
 			}
 			rep.Media = args[0]
-			if out.JSON() {
-				if err := printJSON(cmd.OutOrStdout(), rep); err != nil {
+			if out.Data() {
+				if err := out.print(cmd.OutOrStdout(), rep); err != nil {
 					return err
 				}
 			} else {
@@ -343,8 +347,9 @@ func newMediaImportCmd() *cobra.Command {
 	var maxAge time.Duration
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:   "import DIR|ISO --data-dir DIR",
-		Short: "Import media into a disconnected server's synced vendor repositories",
+		Use:     "import DIR|ISO --data-dir DIR",
+		Example: `  bulwark media import /media/cdrom --data-dir /var/lib/bulwark-server`,
+		Short:   "Import media into a disconnected server's synced vendor repositories",
 		Long: `Import media into a server's data directory the way a sync does (tuf.Mirror,
 reading the media instead of an upstream): every file verified from the
 vendor root the server already pinned, older metadata than it serves refused,
@@ -390,8 +395,8 @@ root_fingerprint (see docs/MEDIA.md).`,
 			if err != nil {
 				return err
 			}
-			if out.JSON() {
-				return printJSON(cmd.OutOrStdout(), res)
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), res)
 			}
 			w := cmd.OutOrStdout()
 			for _, v := range res.Report.Manifest().Vendors {
@@ -436,7 +441,8 @@ func (m *installFromMedia) addFlags(cmd *cobra.Command) {
 	f.StringVar(&m.trust.site, "site", "", "with --from-media: pin the site root sha256:… and use its approvals for --group")
 	f.StringVar(&m.group, "group", "", "with --from-media and --site: the computer group whose approvals to follow")
 	f.StringVar(&m.config, "config", agent.DefaultConfigPath, "with --from-media: agent configuration (state_dir, root, reboot_command), used when present")
-	f.StringVar(&m.trust.state, "state", "", "with --from-media: the agent's state directory (default from --config, else /var/lib/bulwark)")
+	f.StringVar(&m.trust.state, "state-dir", "", "with --from-media: the agent's state directory (default from --config, else /var/lib/bulwark)")
+	aliasFlag(cmd, "state", "state-dir")
 	f.StringVar(&m.root, "root", "", "with --from-media: root directory to install into (default from --config, else /)")
 	f.StringVar(&m.arch, "arch", "", "with --from-media: dpkg architecture of --root (default: ask dpkg)")
 	f.DurationVar(&m.trust.maxAge, "max-age", media.DefaultMaxAge, "with --from-media: refuse media whose timestamp expired longer ago than this")

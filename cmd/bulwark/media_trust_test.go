@@ -13,7 +13,7 @@ import (
 // TestAttackMediaTrustsServerHandedVendor: a server compromised when the
 // machine enrolled handed it a vendor root of its own ("evil"). The agent's
 // cycle refuses that vendor (not pinned, not in the site's signed list);
-// media installed with the agent's --state must refuse it too, and keep only
+// media installed with the agent's --state-dir must refuse it too, and keep only
 // the pins the admin gave at enrollment.
 func TestAttackMediaTrustsServerHandedVendor(t *testing.T) {
 	state := t.TempDir()

@@ -40,6 +40,7 @@ so that looking one update up costs one small bin whatever the catalog size.`,
 
 func newRepoInitCmd() *cobra.Command {
 	var o tuf.InitOptions
+	var out *outputFormat
 	exp := tuf.DefaultExpiry
 	cmd := &cobra.Command{
 		Use:   "init DIR",
@@ -61,6 +62,11 @@ offline after init and bring them back to rotate keys.`,
 			}
 			defer r.Close()
 			w := cmd.OutOrStdout()
+			if out.Data() {
+				return out.print(w, map[string]string{"name": r.Name(), "dir": args[0],
+					"metadata": filepath.Join(args[0], tuf.MetadataDir), "targets": filepath.Join(args[0], tuf.TargetsDir),
+					"keys": filepath.Join(args[0], tuf.KeysDir), "root": filepath.Join(args[0], tuf.MetadataDir, "1.root.json")})
+			}
 			fmt.Fprintf(w, "Created vendor repository %q in %s\n", r.Name(), args[0])
 			fmt.Fprintf(w, "  metadata: %s (serve it)\n", filepath.Join(args[0], tuf.MetadataDir))
 			fmt.Fprintf(w, "  targets:  %s (serve it)\n", filepath.Join(args[0], tuf.TargetsDir))
@@ -79,6 +85,7 @@ offline after init and bring them back to rotate keys.`,
 	durationFlag(f.DurationVar, (*time.Duration)(&exp.Bins), "bins-expiry", "how long each hashed bin stays valid")
 	durationFlag(f.DurationVar, (*time.Duration)(&exp.Snapshot), "snapshot-expiry", "how long a snapshot stays valid")
 	durationFlag(f.DurationVar, (*time.Duration)(&exp.Timestamp), "timestamp-expiry", "how long a timestamp stays valid (run bulwark repo refresh more often than this)")
+	out = addOutputFlag(cmd)
 	return cmd
 }
 
@@ -121,7 +128,7 @@ that is interrupted at any point leaves the previous repository valid.`,
 				return err
 			}
 			for _, res := range results {
-				if out.JSON() {
+				if out.Data() {
 					break
 				}
 				switch {
@@ -137,8 +144,8 @@ that is interrupted at any point leaves the previous repository valid.`,
 					fmt.Fprintf(cmd.OutOrStdout(), "  package %s %s %s\n", p.Package, p.Version, p.Architecture)
 				}
 			}
-			if out.JSON() {
-				return printJSON(cmd.OutOrStdout(), results)
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), results)
 			}
 			return nil
 		},
@@ -152,9 +159,11 @@ func newRepoVerifyCmd() *cobra.Command {
 	var rootFile string
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:   "verify DIR",
+		Use: "verify DIR",
+		Example: `  bulwark repo verify ./vendor
+  bulwark repo verify ./vendor --trusted-root /media/usb/1.root.json -o json`,
 		Short: "Verify a repository as a client would and report everything wrong",
-		Long: `Verify every root version from the first (or from --root), the timestamp,
+		Long: `Verify every root version from the first (or from --trusted-root FILE), the timestamp,
 snapshot, targets and every hashed bin, with signatures, thresholds, versions
 and expiry checked; then hash every target file and check every update.json
 against its payload targets, and every payload of installer type deb is a
@@ -166,7 +175,7 @@ architecture. Needs no keys. Exits 1 when anything is wrong.`,
 			if rootFile != "" {
 				b, err := os.ReadFile(rootFile)
 				if err != nil {
-					return fmt.Errorf("--root: %w", err)
+					return fmt.Errorf("--trusted-root: %w", err)
 				}
 				root = b
 			}
@@ -175,11 +184,11 @@ architecture. Needs no keys. Exits 1 when anything is wrong.`,
 				return err
 			}
 			w := cmd.OutOrStdout()
-			if out.JSON() {
+			if out.Data() {
 				if rep.Problems == nil {
 					rep.Problems = []tuf.Problem{}
 				}
-				if err := printJSON(w, rep); err != nil {
+				if err := out.print(w, rep); err != nil {
 					return err
 				}
 			} else {
@@ -200,7 +209,8 @@ architecture. Needs no keys. Exits 1 when anything is wrong.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&rootFile, "root", "", "trusted root.json to start from (default: the repository's metadata/1.root.json)")
+	cmd.Flags().StringVar(&rootFile, "trusted-root", "", "trusted root.json to start from (default: the repository's metadata/1.root.json)")
+	aliasFlag(cmd, "root", "trusted-root")
 	out = addOutputFlag(cmd)
 	return cmd
 }
@@ -230,7 +240,9 @@ func viewOf(e *tuf.Entry) updateView {
 func newRepoListCmd() *cobra.Command {
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:   "list DIR",
+		Use: "list DIR",
+		Example: `  bulwark repo list ./vendor
+  bulwark repo list ./vendor -o yaml`,
 		Short: "List the updates in a repository",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -238,12 +250,12 @@ func newRepoListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if out.JSON() {
+			if out.Data() {
 				views := make([]updateView, 0, len(entries))
 				for _, e := range entries {
 					views = append(views, viewOf(e))
 				}
-				return printJSON(cmd.OutOrStdout(), views)
+				return out.print(cmd.OutOrStdout(), views)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tREV\tSEVERITY\tCLASSIFICATION\tPRODUCT\tRELEASED\tTITLE")
@@ -269,17 +281,18 @@ func newRepoListCmd() *cobra.Command {
 func newRepoShowCmd() *cobra.Command {
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:   "show DIR ID",
-		Short: "Show one update's signed metadata and targets",
-		Args:  cobra.ExactArgs(2),
+		Use:     "show DIR ID",
+		Example: `  bulwark repo show ./vendor BW-2026-0042`,
+		Short:   "Show one update's signed metadata and targets",
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			e, err := withRepo(cmd.Context(), args[0], func(ctx context.Context, r *tuf.Repository) (*tuf.Entry, error) { return r.Show(ctx, args[1]) })
 			if err != nil {
 				return err
 			}
 			v := viewOf(e)
-			if out.JSON() {
-				return printJSON(cmd.OutOrStdout(), v)
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), v)
 			}
 			printUpdate(cmd.OutOrStdout(), v)
 			return nil
@@ -341,8 +354,8 @@ is what bounds a freeze attack.`,
 			if err != nil {
 				return err
 			}
-			if out.JSON() {
-				return printJSON(cmd.OutOrStdout(), res)
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), res)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Re-signed %s; timestamp expires %s\n", strings.Join(res.Resigned, ", "), res.Expires.Format(time.RFC3339))
 			for _, w := range res.Warnings {
@@ -378,8 +391,8 @@ root keys and the threshold. Old key files are moved to DIR/keys/retired/.`,
 			if err != nil {
 				return err
 			}
-			if out.JSON() {
-				return printJSON(cmd.OutOrStdout(), res)
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), res)
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "Rotated %s keys", res.Role)
@@ -406,8 +419,9 @@ root keys and the threshold. Old key files are moved to DIR/keys/retired/.`,
 func newRepoExpireCmd() *cobra.Command {
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:   "expire DIR ID",
-		Short: "Withdraw an update: no client can install it any more",
+		Use:     "expire DIR ID",
+		Example: `  bulwark repo expire ./vendor BW-2026-0042`,
+		Short:   "Withdraw an update: no client can install it any more",
 		Long: `Withdraw an update. Its update.json is re-signed as withdrawn with a new
 revision, and its payloads stop being signed targets, so no client can verify
 or install them; site servers that sync see the withdrawal.`,
@@ -419,8 +433,8 @@ or install them; site servers that sync see the withdrawal.`,
 			if err != nil {
 				return err
 			}
-			if out.JSON() {
-				return printJSON(cmd.OutOrStdout(), res)
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), res)
 			}
 			if !res.Changed {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: already withdrawn (revision %d)\n", res.ID, res.Revision)

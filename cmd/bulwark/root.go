@@ -39,5 +39,6 @@ a lockdown tool for hardening profiles, and offline media.`,
 	)
 	enforceUsage(root)
 	acceptDays(root)
+	warnAliases(root)
 	return root
 }

@@ -16,6 +16,7 @@ func newServerAdminTokenCmd() *cobra.Command {
 		Short: "Local recovery of admin access to a server's data directory",
 	}
 	var dataDir, database string
+	var out *outputFormat
 	reset := &cobra.Command{
 		Use:   "reset --data-dir DIR",
 		Short: "Make a new admin token, as whoever owns the data directory",
@@ -35,6 +36,9 @@ is revoked and the reset fails.`,
 			if err != nil {
 				return err
 			}
+			if out.Data() {
+				return out.print(cmd.OutOrStdout(), map[string]any{"token": secret, "info": t})
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), secret)
 			fmt.Fprintf(cmd.ErrOrStderr(), "New admin token %s (%s) above; it is shown once and stored only as a hash.\n", t.ID, t.Name)
 			return nil
@@ -42,6 +46,7 @@ is revoked and the reset fails.`,
 	}
 	reset.Flags().StringVar(&dataDir, "data-dir", "bulwark-data", "the server's data directory")
 	reset.Flags().StringVar(&database, "database", "", "the server's PostgreSQL database (postgres://…), when it has one")
+	out = addOutputFlag(reset)
 	cmd.AddCommand(reset)
 	return cmd
 }

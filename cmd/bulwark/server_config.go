@@ -145,7 +145,7 @@ type serverFlags struct {
 }
 
 func (sf *serverFlags) register(f *pflag.FlagSet) {
-	f.StringVar(&sf.dataDir, "data-dir", "bulwark-data", "data directory (SQLite, site repository, TLS material), created 0700")
+	f.StringVar(&sf.dataDir, "data-dir", "bulwark-data", "the server's data directory (SQLite, site repository, TLS material), created 0700")
 	f.StringVar(&sf.database, "database", "", "PostgreSQL URL postgres://user@host:port/name (default: SQLite in the data directory); prefer BULWARK_DATABASE or the config file when it holds a password")
 	f.StringVar(&sf.listen, "listen", ":8443", "HTTPS listen address")
 	f.DurationVar(&sf.retainReports, "retain-reports", store.DefaultRetention.Reports, "how long delivered report batch ids are remembered; 0 keeps them forever")

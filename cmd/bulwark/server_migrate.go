@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -17,6 +18,7 @@ import (
 func newServerMigrateCmd() *cobra.Command {
 	var dataDir, to string
 	var batch int
+	var out *outputFormat
 	cmd := &cobra.Command{
 		Use:   "migrate --to postgres://…",
 		Short: "Move the server's SQLite database to PostgreSQL, verified row by row",
@@ -54,7 +56,7 @@ file is left as it was.`,
 				return fmt.Errorf("source database: %w (is --data-dir the server's data directory?)", err)
 			}
 			ctx := cmd.Context()
-			out := cmd.OutOrStdout()
+			w := cmd.OutOrStdout()
 			// Bring the source to this version's schema first, so both sides
 			// have the same tables and columns.
 			s, err := sqlite.Open(ctx, path)
@@ -72,16 +74,27 @@ file is left as it was.`,
 				return err
 			}
 			defer dst.Close()
-			fmt.Fprintf(out, "Copying %s to %s\n", path, postgres.Redact(to))
+			var text io.Writer = w
+			if out.Data() {
+				text = io.Discard
+			}
+			fmt.Fprintf(text, "Copying %s to %s\n", path, postgres.Redact(to))
 			tables, err := transfer.Copy(ctx, src, dst.SQL(), transfer.Options{Batch: batch})
 			for _, t := range tables {
-				fmt.Fprintf(out, "  %-24s %9d rows (%d new)\n", t.Name, t.Rows, t.Inserted)
+				fmt.Fprintf(text, "  %-24s %9d rows (%d new)\n", t.Name, t.Rows, t.Inserted)
 			}
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "Verified row by row: the PostgreSQL database holds exactly what %s holds.\n", path)
-			fmt.Fprintf(out, "Start the server with --data-dir %s --database %s\n", dataDir, postgres.Redact(to))
+			if out.Data() {
+				rows := make([]map[string]any, 0, len(tables))
+				for _, t := range tables {
+					rows = append(rows, map[string]any{"name": t.Name, "rows": t.Rows, "inserted": t.Inserted})
+				}
+				return out.print(w, map[string]any{"source": path, "target": postgres.Redact(to), "verified": true, "tables": rows})
+			}
+			fmt.Fprintf(text, "Verified row by row: the PostgreSQL database holds exactly what %s holds.\n", path)
+			fmt.Fprintf(text, "Start the server with --data-dir %s --database %s\n", dataDir, postgres.Redact(to))
 			return nil
 		},
 	}
@@ -89,5 +102,6 @@ file is left as it was.`,
 	f.StringVar(&dataDir, "data-dir", "bulwark-data", "the server's data directory (BULWARK_DATA_DIR)")
 	f.StringVar(&to, "to", "", "target PostgreSQL URL postgres://user@host:port/name (BULWARK_DATABASE)")
 	f.IntVar(&batch, "batch", 2000, "rows per target transaction")
+	out = addOutputFlag(cmd)
 	return cmd
 }

@@ -49,6 +49,16 @@ func TestServerMigrate(t *testing.T) {
 	if err := run(ctx, []string{"server", "migrate", "--data-dir", dir, "--to", url}, nil, &out, &errb); err != nil || !strings.Contains(out.String(), "(0 new)") {
 		t.Fatalf("second run: %v\n%s", err, out.String())
 	}
+	// -o json and -o yaml print the tables, and parse.
+	for _, f := range []string{"json", "yaml"} {
+		out.Reset()
+		if err := run(ctx, []string{"server", "migrate", "--data-dir", dir, "--to", url, "-o", f}, nil, &out, &errb); err != nil {
+			t.Fatalf("-o %s: %v", f, err)
+		}
+		if err := parseDocument(f, out.Bytes()); err != nil || !strings.Contains(out.String(), "verified") {
+			t.Fatalf("-o %s: %v\n%s", f, err, out.String())
+		}
+	}
 	// Bad input names what is wrong.
 	for _, args := range [][]string{{"--to", "mysql://x"}, {"--to", url, "--data-dir", filepath.Join(dir, "nope")}} {
 		err := run(ctx, append([]string{"server", "migrate", "--data-dir", dir}, args...), nil, &out, &errb)

@@ -11,7 +11,7 @@ import (
 // root, keeping what uninstall
 // needs under the agent's state directory.
 func InstallHandlers(root, stateDir string, opts install.Options) Handlers {
-	// Handlers want absolute paths; a relative --state or root is taken
+	// Handlers want absolute paths; a relative --state-dir or root is taken
 	// from where the agent was started.
 	if abs, err := filepath.Abs(root); err == nil {
 		root = abs
