@@ -24,6 +24,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/pki"
+	"github.com/bulwarkhq/bulwark/internal/progress"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/termtext"
@@ -759,6 +760,12 @@ func adminSyncCmd(o *adminOptions) *cobra.Command {
 			p := "/api/v1/sync"
 			if wait {
 				p += "?wait=true"
+				// On a terminal, follow the runs as they finish.
+				bar := progress.New(cmd.ErrOrStderr(), progress.Items)
+				if !o.out.Data() {
+					stop := o.followSync(cmd, vendor, bar)
+					defer stop()
+				}
 			}
 			return o.call(cmd, "POST", p, server.SyncRequest{Vendor: vendor}, func(w io.Writer, raw []byte) error {
 				if !wait {
@@ -784,6 +791,63 @@ func adminSyncCmd(o *adminOptions) *cobra.Command {
 	return cmd
 }
 
+// followSync draws the progress of a sync the server runs: how many of the
+// vendor repositories have finished, polling the sync history. It draws
+// only on a terminal (bar decides), and stop ends it.
+func (o *adminOptions) followSync(cmd *cobra.Command, vendor string, bar *progress.Bar) (stop func()) {
+	c, err := o.client(cmd.InOrStdin(), io.Discard)
+	if err != nil || !bar.Drawing() {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(cmd.Context())
+	var st server.Status
+	var before struct{ Runs []store.SyncRun }
+	if c.do(ctx, "GET", "/api/v1/status", nil, &st) != nil || c.do(ctx, "GET", "/api/v1/sync?limit=1", nil, &before) != nil {
+		cancel()
+		return func() {}
+	}
+	var last int64
+	if len(before.Runs) > 0 {
+		last = before.Runs[0].ID
+	}
+	count := len(st.Repositories)
+	if vendor != "" {
+		count = 1
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bar.Start("sync", 0, count, int64(count))
+		for {
+			var h struct{ Runs []store.SyncRun }
+			if c.do(ctx, "GET", fmt.Sprintf("/api/v1/sync?limit=%d", count+10), nil, &h) == nil {
+				finished, label := 0, "sync"
+				for _, r := range h.Runs {
+					if r.ID <= last || r.Vendor == "" {
+						continue
+					}
+					if r.Status == store.SyncRunning {
+						label = "sync " + r.Vendor
+					} else {
+						finished++
+					}
+				}
+				bar.Item(label, min(finished+1, count), int64(finished))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		bar.Clear()
+	}
+}
+
 func printRuns(w io.Writer, raw []byte) error {
 	var r struct{ Runs []store.SyncRun }
 	if err := json.Unmarshal(raw, &r); err != nil {
@@ -792,7 +856,7 @@ func printRuns(w io.Writer, raw []byte) error {
 	var rows [][]string
 	for _, s := range r.Runs {
 		rows = append(rows, []string{fmt.Sprint(s.ID), s.Vendor, s.Trigger, s.Status, fmtTime(&s.StartedAt),
-			fmt.Sprint(s.UpdatesFetched), fmt.Sprint(s.PayloadsFetched), fmt.Sprint(s.BytesFetched), s.Error})
+			fmt.Sprint(s.UpdatesFetched), fmt.Sprint(s.PayloadsFetched), progress.HumanBytes(s.BytesFetched), s.Error})
 	}
 	return table(w, "ID\tVENDOR\tTRIGGER\tSTATUS\tSTARTED\tUPDATES\tPAYLOADS\tBYTES\tERROR", rows)
 }

@@ -2,16 +2,16 @@ package main
 
 import (
 	"fmt"
-	"os"
+	"io"
 	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
+	"github.com/bulwarkhq/bulwark/internal/progress"
 	"github.com/bulwarkhq/bulwark/internal/termtext"
 )
 
@@ -92,6 +92,25 @@ func newAgentStatusCmd() *cobra.Command {
 	return cmd
 }
 
+// downloadsAhead counts the updates an install of keys (or all) will
+// download: those asked for that are needed and not downloaded yet.
+func downloadsAhead(ups []agent.UpdateRecord, keys []string, all bool) int {
+	n := 0
+	for _, u := range ups {
+		if u.State != agent.StateNeeded {
+			continue
+		}
+		asked := all
+		for _, k := range keys {
+			asked = asked || k == u.Key || strings.HasSuffix(u.Key, "/"+k)
+		}
+		if asked {
+			n++
+		}
+	}
+	return n
+}
+
 func when(t time.Time) string {
 	if t.IsZero() {
 		return "never"
@@ -153,17 +172,34 @@ With --site sha256:… the site's approvals for --group are followed instead.`,
 			if len(args) == 0 && !all {
 				return fmt.Errorf("name the updates to install (see `bulwark agent updates`), or use --all")
 			}
-			isTTY := false
-			if f, ok := cmd.ErrOrStderr().(*os.File); ok {
-				isTTY = term.IsTerminal(int(f.Fd()))
+			c := controlClient(cmd)
+			// "n of N": the updates to download are those asked for that
+			// are not downloaded yet.
+			count := 0
+			if ups, err := c.Updates(cmd.Context()); err == nil {
+				count = downloadsAhead(ups, args, all)
 			}
-			bar := newProgressBar(cmd.ErrOrStderr(), isTTY && !out.Data())
-			res, err := controlClient(cmd).Install(cmd.Context(), args, all, func(p agent.Progress) {
+			var bar *progress.Bar
+			if out.Data() {
+				bar = progress.NewWidth(io.Discard, progress.Bytes, func() int { return 0 })
+			} else {
+				bar = progress.New(cmd.ErrOrStderr(), progress.Bytes)
+			}
+			n, cur := 0, ""
+			res, err := c.Install(cmd.Context(), args, all, func(p agent.Progress) {
 				switch p.Phase {
 				case "download":
-					bar.Update(p.Update, p.Done, p.Total)
+					if p.Update != cur {
+						cur, n = p.Update, n+1
+						if n > count {
+							count = 0 // the estimate was wrong: show no N
+						}
+						bar.Start(p.Update, n, count, p.Total)
+					}
+					bar.Set(p.Done, p.Total)
 				case "install":
 					bar.Done()
+					cur = ""
 					if !out.Data() {
 						fmt.Fprintf(cmd.OutOrStdout(), "installing %s\n", p.Update)
 					}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +16,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	interrupted := ctx.Err() != nil
 	stop()
+	if err != nil && interrupted && errors.Is(err, context.Canceled) {
+		// Ctrl-C or SIGTERM stopped a long command at a safe point.
+		fmt.Fprintln(os.Stderr, "bulwark: interrupted")
+		os.Exit(130)
+	}
 	if err != nil {
 		os.Exit(report(os.Stderr, err))
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/media"
+	"github.com/bulwarkhq/bulwark/internal/progress"
 	"github.com/bulwarkhq/bulwark/internal/server"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
@@ -480,8 +481,8 @@ func (m *installFromMedia) run(cmd *cobra.Command) error {
 	}
 	defer closeFn()
 	w := cmd.OutOrStdout()
-	bar := newProgressBar(cmd.ErrOrStderr(), false)
-	cur := ""
+	bar := progress.New(cmd.ErrOrStderr(), progress.Bytes)
+	cur, started := "", ""
 	res, err := media.Install(cmd.Context(), media.InstallOptions{Media: dir, Pins: tr.Vendors, Site: tr.Site, Group: m.group,
 		StateDir: pinState, Root: root, Arch: m.arch, MaxAge: tr.MaxAge,
 		Reboot: agent.Reboot{Command: settings.RebootCommand, BootIDPath: settings.BootIDPath},
@@ -492,7 +493,13 @@ func (m *installFromMedia) run(cmd *cobra.Command) error {
 				fmt.Fprintf(w, "installing %s\n", key)
 			}
 		},
-		Progress: func(done, total int64) { bar.Update(cur, done, total) },
+		Progress: func(done, total int64) {
+			if cur != started {
+				started = cur
+				bar.Start(cur, 0, 0, total)
+			}
+			bar.Set(done, total)
+		},
 	})
 	bar.Done()
 	var re *media.RefusedError

@@ -17,6 +17,7 @@ import (
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 
 	"github.com/bulwarkhq/bulwark/internal/catalog"
+	"github.com/bulwarkhq/bulwark/internal/progress"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
@@ -50,13 +51,15 @@ func newRepoInitCmd() *cobra.Command {
 Keys are Ed25519, one PKCS #8 PEM file per key under DIR/keys (mode 0600):
 root-N.key for each root key, and targets.key, snapshot.key, timestamp.key and
 bins.key for the online roles. Root keys sign only key changes: move them
-offline after init and bring them back to rotate keys.`,
+offline after init and bring them back to rotate keys.
+
+Ctrl-C stops it and removes what it made: DIR is left as it was.`,
 		Example: `  bulwark repo init ./vendor --name example
   bulwark repo init ./vendor --root-keys 3 --root-threshold 2`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Expiry = exp
-			r, err := tuf.Init(args[0], o, tuf.Options{})
+			r, err := tuf.InitContext(cmd.Context(), args[0], o, tuf.Options{})
 			if err != nil {
 				return err
 			}
@@ -113,7 +116,8 @@ rule about the package that would still hold once the payload is installed.
 
 Publishing identical content again changes nothing. Changed content for an id
 that is already published needs --revise and records a new revision. A publish
-that is interrupted at any point leaves the previous repository valid.`,
+that is interrupted at any point (Ctrl-C, a crash) leaves the previous
+repository valid; run the same command again.`,
 		Example: `  bulwark repo publish ./vendor BW-2026-0042.yaml
   bulwark repo publish ./vendor --revise BW-2026-0042.yaml`,
 		Args: cobra.MinimumNArgs(2),
@@ -123,7 +127,21 @@ that is interrupted at any point leaves the previous repository valid.`,
 				return err
 			}
 			defer r.Close()
-			results, err := r.PublishMany(cmd.Context(), args[1:], tuf.PublishOptions{Revise: revise})
+			// A large publish shows its progress on a terminal.
+			bar := progress.New(cmd.ErrOrStderr(), progress.Items)
+			if out.Data() || len(args) < 3 {
+				bar = progress.NewWidth(io.Discard, progress.Items, func() int { return 0 })
+			}
+			count := len(args) - 1
+			bar.Start("publishing", 0, count, int64(count))
+			results, err := r.PublishMany(cmd.Context(), args[1:], tuf.PublishOptions{Revise: revise, Progress: func(n, count int, file string) {
+				if n > count {
+					bar.Item("signing", count, int64(count))
+					return
+				}
+				bar.Item(file, n, int64(n-1))
+			}})
+			bar.Done()
 			if err != nil {
 				return err
 			}
@@ -198,7 +216,7 @@ architecture. Needs no keys. Exits 1 when anything is wrong.`,
 				if rep.OK() {
 					fmt.Fprintf(w, "OK %s: root v%d, timestamp v%d (expires %s), snapshot v%d, %d bins, %d updates, %d targets (%s)\n",
 						args[0], rep.RootVersion, rep.TimestampVersion, rep.TimestampExpires.Format(time.RFC3339), rep.SnapshotVersion,
-						rep.Bins, rep.Updates, rep.Targets, humanBytes(rep.TargetBytes))
+						rep.Bins, rep.Updates, rep.Targets, progress.HumanBytes(rep.TargetBytes))
 				} else {
 					fmt.Fprintf(w, "%s: %d problem(s)\n", args[0], len(rep.Problems))
 				}
@@ -333,7 +351,7 @@ func printUpdate(w io.Writer, v updateView) {
 	}
 	fmt.Fprintln(w, "\nTargets:")
 	for _, t := range v.Targets {
-		fmt.Fprintf(w, "  %s  %s  sha256:%s\n", t.Path, humanBytes(t.Length), t.SHA256)
+		fmt.Fprintf(w, "  %s  %s  sha256:%s\n", t.Path, progress.HumanBytes(t.Length), t.SHA256)
 	}
 }
 

@@ -18,6 +18,12 @@ import (
 // TestMain lets the test binary act as the bulwark command inside testscript
 // scripts, so the scripts run the real CLI code path without a separate build.
 func TestMain(m *testing.M) {
+	// Tests that need a real bulwark process (signals) run this binary
+	// with BULWARK_TEST_MAIN=1: it is then bulwark's main.
+	if os.Getenv("BULWARK_TEST_MAIN") == "1" {
+		main()
+		os.Exit(0)
+	}
 	testscript.Main(m, map[string]func(){
 		"bulwark": func() {
 			if err := run(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {

@@ -30,6 +30,10 @@ type PublishOptions struct {
 	// Revise allows changed content for an existing id; the update's
 	// revision number goes up by one.
 	Revise bool
+	// Progress, when set, is called before each update file is read
+	// (n counts from 1 to count) and once with n = count+1 before the
+	// commit.
+	Progress func(n, count int, file string)
 }
 
 // PublishResult says what a publish did.
@@ -69,10 +73,14 @@ func (r *Repository) PublishMany(ctx context.Context, yamlPaths []string, o Publ
 	// Many files at once are written without an fsync each and flushed
 	// together before the commit.
 	st.bulk = len(yamlPaths) > 1
+	st.ctx = ctx
 	var results []*PublishResult
-	for _, y := range yamlPaths {
+	for i, y := range yamlPaths {
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		if o.Progress != nil {
+			o.Progress(i+1, len(yamlPaths), y)
 		}
 		res, err := r.publishOne(ctx, st, y, o)
 		if err != nil {
@@ -89,6 +97,9 @@ func (r *Repository) PublishMany(ctx context.Context, yamlPaths []string, o Publ
 		}
 	}
 	r.point("after-payloads")
+	if o.Progress != nil {
+		o.Progress(len(yamlPaths)+1, len(yamlPaths), "")
+	}
 	if err := r.commit(st); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}

@@ -10,6 +10,7 @@
 package tuf
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -201,13 +202,42 @@ func (o Options) withDefaults() Options {
 // empty): keys for every role, root version 1, empty targets delegating to
 // 2^BinBits succinct hashed bins, snapshot and timestamp.
 func Init(dir string, io InitOptions, opts Options) (*Repository, error) {
+	return InitContext(context.Background(), dir, io, opts)
+}
+
+// InitContext is Init that stops when ctx is done (Ctrl-C). A stopped init
+// removes what it made, so that DIR is as it was (absent or empty) and a
+// new init there works.
+func InitContext(ctx context.Context, dir string, io InitOptions, opts Options) (*Repository, error) {
 	if err := io.defaults(); err != nil {
 		return nil, err
 	}
 	opts = opts.withDefaults()
-	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+	entries, err := os.ReadDir(dir)
+	if err == nil && len(entries) > 0 {
 		return nil, fmt.Errorf("init %s: directory is not empty; choose a new directory", dir)
 	}
+	existed := err == nil
+	r, err := initRepo(ctx, dir, io, opts)
+	if err != nil && ctx.Err() != nil {
+		undoInit(dir, existed)
+	}
+	return r, err
+}
+
+// undoInit removes what a stopped init made in dir.
+func undoInit(dir string, existed bool) {
+	if !existed {
+		os.RemoveAll(dir)
+		return
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
+}
+
+func initRepo(ctx context.Context, dir string, io InitOptions, opts Options) (*Repository, error) {
 	for _, d := range []string{dir, filepath.Join(dir, KeysDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("init: %w", err)
@@ -226,7 +256,7 @@ func Init(dir string, io InitOptions, opts Options) (*Repository, error) {
 	if err := r.acquire(); err != nil {
 		return nil, err
 	}
-	if err := r.initMetadata(io); err != nil {
+	if err := r.initMetadata(ctx, io); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("init %s: %w", dir, err)
 	}
@@ -240,7 +270,7 @@ func Init(dir string, io InitOptions, opts Options) (*Repository, error) {
 	return r, nil
 }
 
-func (r *Repository) initMetadata(io InitOptions) error {
+func (r *Repository) initMetadata(ctx context.Context, io InitOptions) error {
 	keyDir := filepath.Join(r.dir, KeysDir)
 	now := r.now().UTC()
 	root := metadata.Root(now.Add(time.Duration(io.Expiry.Root)))
@@ -280,7 +310,7 @@ func (r *Repository) initMetadata(io InitOptions) error {
 			return err
 		}
 	}
-	st := &state{bins: map[string]*metadata.Metadata[metadata.TargetsType]{}, changedBins: map[string]bool{}}
+	st := &state{bins: map[string]*metadata.Metadata[metadata.TargetsType]{}, changedBins: map[string]bool{}, ctx: ctx}
 	st.root = root
 	st.targets = metadata.Targets(now.Add(time.Duration(io.Expiry.Targets)))
 	st.snapshot = metadata.Snapshot(now.Add(time.Duration(io.Expiry.Snapshot)))
@@ -432,6 +462,9 @@ type state struct {
 	snapshotChanged bool
 	bulk            bool // many target files: written unsynced, flushed once before commit
 	changedBins     map[string]bool
+	// ctx, when set, stops a commit between bins (an interrupted init or
+	// publish); nothing a client reads has changed by then.
+	ctx context.Context
 }
 
 // load reads the current metadata. The timestamp is the single source of
@@ -576,6 +609,9 @@ func (r *Repository) commit(st *state) error {
 		// write them all, then flush the filesystem once.
 		bulk := len(st.changedBins) > 32
 		for name := range st.changedBins {
+			if st.ctx != nil && st.ctx.Err() != nil {
+				return st.ctx.Err()
+			}
 			b := st.bins[name]
 			b.Signed.Version = r.nextVersion(b.Signed.Version, name)
 			b.Signed.Expires = now.Add(time.Duration(r.cfg.Expiry.Bins))
