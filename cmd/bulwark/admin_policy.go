@@ -35,6 +35,8 @@ Settings (the agent.yaml keys):
 	cmd.AddCommand(
 		&cobra.Command{
 			Use: "show GROUP", Short: "Show a group's policy", Args: cobra.ExactArgs(1),
+			Example: `  bulwark admin groups policy show web
+  bulwark admin groups policy show web -o yaml`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "GET", policyPath(args[0]), nil, printPolicy)
 			},
