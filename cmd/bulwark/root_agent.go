@@ -29,6 +29,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	enforceUsage(root)
 	acceptDays(root)
+	warnAliases(root)
 	return root
 }
 
