@@ -241,10 +241,18 @@ func (s *Server) publishApprovals(ctx context.Context, group string) error {
 			prev[a.Vendor+"/"+a.ID] = a
 		}
 	}
+	// A rollout that halted itself is left out until it is resumed.
+	halted, err := s.haltedIn(ctx, group)
+	if err != nil {
+		return err
+	}
 	broken := map[string]error{}
 	doc := &approval.Document{Group: group, Updates: []approval.Approval{}}
 	for _, a := range aps {
 		key := a.Vendor + "/" + a.UpdateID
+		if halted[key] {
+			continue
+		}
 		ap := approval.Approval{Vendor: a.Vendor, ID: a.UpdateID, Action: a.Action, Deadline: a.Deadline, Rollout: a.Rollout, Targets: []approval.Target{}}
 		var err error
 		if a.Action != approval.ActionDecline {

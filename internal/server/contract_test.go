@@ -205,6 +205,24 @@ func TestOpenAPIContract(t *testing.T) {
 	call("PUT", "/api/v1/groups/nope/policy", admin, policy.Group{Mode: "auto"}, 404)
 	call("PUT", "/api/v1/groups/web/policy", admin, policy.Group{Mode: "auto", AutoInstallSeverity: "critical", AllowLocal: []string{"bandwidth_limit"}}, 200)
 	call("GET", "/api/v1/groups/web/policy", admin, nil, 200)
+	call("POST", "/api/v1/rules", admin, RuleRequest{Group: "web", MinSeverity: "critical", DeadlineIn: "7d"}, 201)
+	call("POST", "/api/v1/rules", admin, RuleRequest{Group: "web", MinSeverity: "urgent"}, 400)
+	call("POST", "/api/v1/rules", viewer, RuleRequest{Group: "web"}, 403)
+	var rules struct{ Rules []RuleView }
+	json.Unmarshal(call("GET", "/api/v1/rules", viewer, nil, 200), &rules)
+	if _, err := ts.EvaluateRollouts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	call("GET", "/api/v1/rollouts", viewer, nil, 200)
+	call("GET", "/api/v1/rollouts?state=halted", viewer, nil, 200)
+	call("GET", "/api/v1/rollouts?state=odd", viewer, nil, 400)
+	call("POST", "/api/v1/rollouts/web/example/BW-1/resume", admin, nil, 409)
+	call("POST", "/api/v1/rollouts/web/example/BW-1/resume", viewer, nil, 403)
+	call("PUT", "/api/v1/groups/web/halt-threshold", admin, ThresholdRequest{FailedPercent: 10, MinResults: 5}, 200)
+	call("PUT", "/api/v1/groups/web/halt-threshold", admin, ThresholdRequest{FailedPercent: 10, MinResults: 0}, 400)
+	call("PUT", "/api/v1/groups/nope/halt-threshold", admin, ThresholdRequest{FailedPercent: 10, MinResults: 5}, 404)
+	call("DELETE", "/api/v1/rules/"+rules.Rules[0].ID, admin, nil, 204)
+	call("DELETE", "/api/v1/rules/"+rules.Rules[0].ID, admin, nil, 404)
 	call("DELETE", "/api/v1/groups/web", admin, nil, 204)
 	call("DELETE", "/api/v1/groups/web", admin, nil, 404)
 

@@ -698,6 +698,7 @@ func (s *Server) Start() {
 		s.wg.Go(func() { s.coord.ListenSite(ctx, s.dropSiteCaches) })
 	}
 	s.wg.Go(func() { s.fleetLoop(ctx) })
+	s.wg.Go(func() { s.rolloutLoop(ctx) })
 }
 
 // Stop ends the background workers and waits for them.

@@ -249,6 +249,7 @@ func (s *Server) routes() http.Handler {
 	s.adminRoutes(mux)
 	s.usersRoutes(mux)
 	s.policyRoutes(mux)
+	s.rolloutRoutes(mux)
 	s.consoleRoutes(mux)
 	s.agentRoutes(mux)
 	return s.instrument(s.bodyDeadline(apiProblems(mux)))

@@ -20,6 +20,7 @@ type Store interface {
 	Prune(ctx context.Context, r store.Retention, now time.Time) (store.Pruned, error)
 	ConsoleStore
 	PolicyStore
+	RolloutStore
 	Close() error
 }
 

@@ -327,6 +327,9 @@ func (d *DB) RenameGroup(ctx context.Context, from, to string) error {
 		`UPDATE agents SET grp = $2 WHERE grp = $1`,
 		`UPDATE tokens SET grp = $2 WHERE grp = $1 AND kind = 'enroll'`,
 		`UPDATE group_policies SET grp = $2 WHERE grp = $1`,
+		`UPDATE approval_rules SET grp = $2 WHERE grp = $1`,
+		`UPDATE approval_rules SET after_grp = $2 WHERE after_grp = $1`,
+		`UPDATE rollout_thresholds SET grp = $2 WHERE grp = $1`,
 	} {
 		if _, err := tx.ExecContext(ctx, q, from, to); err != nil {
 			return err

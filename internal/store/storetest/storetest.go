@@ -42,6 +42,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 		{"Audit", testAudit},
 		{"Compliance", testCompliance},
 		{"GroupPolicies", testGroupPolicies},
+		{"Rollouts", testRollouts},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
