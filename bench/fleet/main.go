@@ -10,6 +10,7 @@
 //	fleet storm -data DIR -url https://127.0.0.1:PORT -n N -c 64 -pid PID
 //	fleet keepalive -data DIR -url … -conns 64 -d 10s -pid PID
 //	fleet history -dir DIR -n N -days D   (database size with D days of reports)
+//	fleet steady -data DIR -url … -n 100000 -d 2m -pid PID   (scenario (a) in real time)
 //	fleet enroll -data DIR -url … -token-file F -n N -c 32 -src 127.0.0.2 -pid PID
 //	      (N real enrollments, each a new key, CSR and TLS connection, all
 //	      from the one source address: machines behind one NAT address)
@@ -68,6 +69,8 @@ func main() {
 		err = history(os.Args[2:])
 	case "enroll":
 		err = enroll(os.Args[2:])
+	case "steady":
+		err = steady(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -278,6 +281,23 @@ func cycle(ctx context.Context, hc *http.Client, url string, a agent, batch stri
 	return nil
 }
 
+// checkin is one check-in of agent a, with If-None-Match when etag is set;
+// it returns the answer's ETag and status.
+func checkin(ctx context.Context, hc *http.Client, url string, a agent, etag string) (string, int, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/agent/v1/checkin", nil)
+	req.Header.Set(wire.MachineIDHeader, a.machine)
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.Header.Get("ETag"), resp.StatusCode, nil
+}
+
 // proc is a process's CPU time and memory from /proc.
 type proc struct {
 	cpu      time.Duration
@@ -349,7 +369,7 @@ func storm(args []string) error {
 	pids := fs.String("pid", "", "server process ids to measure, comma-separated")
 	h2 := fs.Bool("h2", false, "HTTP/2 (default HTTP/1.1)")
 	x25519 := fs.Bool("x25519", false, "X25519 only (default Go's preference, X25519MLKEM768 first)")
-	resume := fs.Bool("resume", false, "each agent resumes the TLS session of a first cycle (the cycle measured is its second)")
+	resume := fs.Bool("resume", false, "agents keep a TLS session cache as the agent does: two measured passes, new sessions (\"cold\") then resumed (\"result\")")
 	batch := fs.String("batch", "storm", "report batch id prefix")
 	urls := fs.String("urls", "", "comma-separated server URLs: agent i uses urls[i % len] (replicas)")
 	fs.Parse(args)
@@ -396,48 +416,54 @@ func storm(args []string) error {
 	}
 	opts := func(i int) clientOpts { return clientOpts{h2: *h2, x25519: *x25519} }
 	if *resume {
-		// A first, unmeasured cycle leaves each agent a TLS session to
-		// resume, as an agent that checked in before has.
+		// Each agent keeps a TLS session cache, as the agent does: the
+		// first pass (new sessions) leaves it a session to resume in the
+		// second, as an agent that checked in before has one.
 		caches := make([]tls.ClientSessionCache, len(agents))
 		for i := range caches {
 			caches[i] = tls.NewLRUClientSessionCache(1)
 		}
 		opts = func(i int) clientOpts { return clientOpts{h2: *h2, x25519: *x25519, sessions: caches[i]} }
+	}
+	// measured runs one measured pass of every agent's cycle.
+	measured := func(name, batch string) result {
+		errs.Store(0)
+		resumed.Store(0)
+		before := readProc(parsePIDs(*pids))
+		start := time.Now()
 		pass(func(i int) {
 			hc := agents[i].client(*offset+i, key, pool, opts(i))
-			if err := cycle(ctx, hc, targets[i%len(targets)], agents[i], *batch+"-warm"); err != nil {
+			var didResume atomic.Bool
+			hc.Transport.(*http.Transport).TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
+				didResume.Store(cs.DidResume)
+				return nil
+			}
+			t := time.Now()
+			if err := cycle(ctx, hc, targets[i%len(targets)], agents[i], batch); err != nil {
 				fail(err)
+			}
+			lat[i] = time.Since(t)
+			if didResume.Load() {
+				resumed.Add(1)
 			}
 			hc.CloseIdleConnections()
 		})
+		el := time.Since(start)
+		after := readProc(parsePIDs(*pids))
+		r := summarize(name, *target, lat, el, before, after)
+		r.Errors, r.Resumed = errs.Load(), resumed.Load()
+		if v, ok := firstErr.Load().(string); ok {
+			r.FirstErrors = v
+		}
+		return r
 	}
-	before := readProc(parsePIDs(*pids))
-	start := time.Now()
-	pass(func(i int) {
-		hc := agents[i].client(*offset+i, key, pool, opts(i))
-		var didResume atomic.Bool
-		hc.Transport.(*http.Transport).TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
-			didResume.Store(cs.DidResume)
-			return nil
-		}
-		t := time.Now()
-		if err := cycle(ctx, hc, targets[i%len(targets)], agents[i], *batch); err != nil {
-			fail(err)
-		}
-		lat[i] = time.Since(t)
-		if didResume.Load() {
-			resumed.Add(1)
-		}
-		hc.CloseIdleConnections()
-	})
-	el := time.Since(start)
-	after := readProc(parsePIDs(*pids))
-	r := summarize("storm", *target, lat, el, before, after)
-	r.Errors, r.Resumed = errs.Load(), resumed.Load()
-	if v, ok := firstErr.Load().(string); ok {
-		r.FirstErrors = v
+	if !*resume {
+		return json.NewEncoder(os.Stdout).Encode(measured("storm", *batch))
 	}
-	return json.NewEncoder(os.Stdout).Encode(r)
+	cold := measured("storm-new-sessions", *batch+"-first")
+	firstErr = atomic.Value{}
+	warm := measured("storm", *batch)
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"result": warm, "cold": cold})
 }
 
 func summarize(name, target string, lat []time.Duration, el time.Duration, before, after proc) result {
@@ -482,18 +508,7 @@ func keepalive(args []string) error {
 	}
 	ctx := context.Background()
 	get := func(hc *http.Client, a agent, etag string) (string, int, error) {
-		req, _ := http.NewRequestWithContext(ctx, "GET", *url+"/agent/v1/checkin", nil)
-		req.Header.Set(wire.MachineIDHeader, a.machine)
-		if etag != "" {
-			req.Header.Set("If-None-Match", etag)
-		}
-		resp, err := hc.Do(req)
-		if err != nil {
-			return "", 0, err
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.Header.Get("ETag"), resp.StatusCode, nil
+		return checkin(ctx, hc, *url, a, etag)
 	}
 	// Idle connections first: memory per open connection.
 	base := readProc(parsePIDs(*pids))

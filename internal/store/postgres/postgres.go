@@ -88,7 +88,12 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return &DB{DB: sqlstore.New(db, Dialect), cfg: cfg}, nil
+	st := sqlstore.New(db, Dialect)
+	if err := st.Prepare(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("%s: %w", Redact(dsn), err)
+	}
+	return &DB{DB: st, cfg: cfg}, nil
 }
 
 // OpenSQL connects to dsn without migrating.

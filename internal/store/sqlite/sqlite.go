@@ -45,7 +45,42 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return sqlstore.New(db, Dialect), nil
+	rdb, err := openReader(ctx, path)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	st := sqlstore.New(db, Dialect).WithReader(rdb)
+	if err := st.Prepare(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return st, nil
+}
+
+// readers is the size of the read-only pool: in WAL mode readers do not
+// wait for the one writer, so a check-in's lookups go on while a group
+// commit of reports is written.
+const readers = 4
+
+// openReader opens the read-only pool of the hot paths' reads
+// (sqlstore.DB.WithReader).
+func openReader(ctx context.Context, path string) (*sql.DB, error) {
+	q := url.Values{}
+	for _, p := range []string{"busy_timeout(10000)", "query_only(1)", "foreign_keys(1)"} {
+		q.Add("_pragma", p)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(readers)
+	db.SetMaxIdleConns(readers)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return db, nil
 }
 
 // OpenSQL opens the database at path with the server's settings, without

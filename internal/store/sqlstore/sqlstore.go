@@ -33,11 +33,29 @@ type Dialect struct {
 // DB is a store over one migrated database.
 type DB struct {
 	db      *sql.DB
+	rdb     *sql.DB // reads of the hot paths; nil: db (WithReader)
 	dialect Dialect
+	stmts   map[*sql.DB]map[string]*sql.Stmt // hot paths' statements (Prepare)
 }
 
 // New wraps a migrated database.
 func New(db *sql.DB, d Dialect) *DB { return &DB{db: db, dialect: d} }
+
+// WithReader has the hot paths' reads (an agent by id, a token by hash) use
+// r, a read-only pool of the same database: SQLite's one writer connection
+// then never makes a check-in wait behind a report's transaction. The DB
+// closes r.
+func (d *DB) WithReader(r *sql.DB) *DB {
+	d.rdb = r
+	return d
+}
+
+func (d *DB) reader() *sql.DB {
+	if d.rdb != nil {
+		return d.rdb
+	}
+	return d.db
+}
 
 // SQL returns the underlying database (for migration and maintenance).
 func (d *DB) SQL() *sql.DB { return d.db }
@@ -46,7 +64,13 @@ func (d *DB) SQL() *sql.DB { return d.db }
 func (d *DB) Dialect() Dialect { return d.dialect }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	d.closeStmts()
+	if d.rdb != nil {
+		d.rdb.Close()
+	}
+	return d.db.Close()
+}
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
@@ -125,7 +149,7 @@ func (d *DB) CreateToken(ctx context.Context, t *store.Token) error {
 
 // TokenByHash finds a token by the hash of its secret.
 func (d *DB) TokenByHash(ctx context.Context, hash string) (*store.Token, error) {
-	t, err := scanToken(d.db.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = $1`, hash))
+	t, err := scanToken(d.queryRow(ctx, tokenByHash, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
@@ -144,8 +168,7 @@ func (d *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
 
 // UseToken counts one use of a usable token.
 func (d *DB) UseToken(ctx context.Context, id string, now time.Time) error {
-	res, err := d.db.ExecContext(ctx, `UPDATE tokens SET uses = uses + 1
-		WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) AND (max_uses = 0 OR uses < max_uses)`, id, ms(now))
+	res, err := d.exec(ctx, useToken, id, ms(now))
 	if err := one(res, err); errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("token %s: %w", id, store.ErrExhausted)
 	} else if err != nil {
@@ -230,7 +253,7 @@ func (d *DB) DeleteApproval(ctx context.Context, group, vendor, id string) error
 // Approvals lists a group's approvals by vendor and id.
 func (d *DB) Approvals(ctx context.Context, group string) ([]store.Approval, error) {
 	var exists int
-	if err := d.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM groups WHERE name = $1`, group).Scan(&exists); err != nil {
+	if err := d.queryRow(ctx, groupExists, group).Scan(&exists); err != nil {
 		return nil, err
 	}
 	if exists == 0 {
@@ -283,7 +306,7 @@ func (d *DB) CreateAgent(ctx context.Context, a *store.Agent) error {
 	if a.Inventory != nil {
 		inv = string(a.Inventory)
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO agents (`+agentCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
+	_, err := d.exec(ctx, insertAgent,
 		a.ID, a.MachineID, a.Hostname, a.OS, a.Arch, a.Group, a.CertSerial, a.Status, a.Flag, a.TokenID, ms(a.EnrolledAt), ms(a.LastSeen), inv, msOrZero(a.CertNotAfter), a.PrevCertSerial)
 	if d.dialect.IsUnique(err) {
 		return fmt.Errorf("agent %s: %w", a.ID, store.ErrExists)
@@ -293,7 +316,7 @@ func (d *DB) CreateAgent(ctx context.Context, a *store.Agent) error {
 
 // Agent returns one agent.
 func (d *DB) Agent(ctx context.Context, id string) (*store.Agent, error) {
-	a, err := scanAgent(d.db.QueryRowContext(ctx, `SELECT `+agentCols+` FROM agents WHERE id = $1`, id))
+	a, err := scanAgent(d.queryRow(ctx, agentByID, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("agent %s: %w", id, store.ErrNotFound)
 	}
@@ -307,7 +330,7 @@ func (d *DB) ListAgents(ctx context.Context, group string) ([]store.Agent, error
 
 // AgentsByMachine lists the agents enrolled from one machine id.
 func (d *DB) AgentsByMachine(ctx context.Context, machineID string) ([]store.Agent, error) {
-	return queryList(ctx, d.db, scanAgent, `SELECT `+agentCols+` FROM agents WHERE machine_id = $1 ORDER BY enrolled_at, id`, machineID)
+	return queryList(ctx, d.reader(), scanAgent, `SELECT `+agentCols+` FROM agents WHERE machine_id = $1 ORDER BY enrolled_at, id`, machineID)
 }
 
 // DeleteAgent removes an agent with its states and reports.
@@ -402,11 +425,10 @@ func (d *DB) TouchAgents(ctx context.Context, seen map[string]time.Time) error {
 		return err
 	}
 	defer tx.Rollback()
-	st, err := tx.PrepareContext(ctx, `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`)
+	st, err := d.txStmt(ctx, tx, touchAgent)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
 	for _, id := range ids {
 		if _, err := st.ExecContext(ctx, id, ms(seen[id])); err != nil {
 			return err
@@ -414,11 +436,6 @@ func (d *DB) TouchAgents(ctx context.Context, seen map[string]time.Time) error {
 	}
 	return tx.Commit()
 }
-
-const upsertState = `INSERT INTO agent_states (agent_id, vendor, update_id, state, detail, updated_at)
-	VALUES ($1,$2,$3,$4,$5,$6)
-	ON CONFLICT (agent_id, vendor, update_id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
-		updated_at = excluded.updated_at WHERE excluded.updated_at >= agent_states.updated_at`
 
 // ApplyReport stores one batch once.
 func (d *DB) ApplyReport(ctx context.Context, r *store.Report) (bool, error) {
@@ -438,32 +455,21 @@ func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, erro
 		return nil, err
 	}
 	defer tx.Rollback()
-	mark, err := tx.PrepareContext(ctx, `INSERT INTO reports (agent_id, batch_id, received_at) VALUES ($1,$2,$3)
-		ON CONFLICT (agent_id, batch_id) DO NOTHING`)
-	if err != nil {
-		return nil, err
+	var mark, upsert, seen, event, compliance *sql.Stmt
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&mark, markReport},
+		{&upsert, upsertState},
+		{&seen, touchAgent},
+		{&event, insertEvent},
+		{&compliance, setCompliance + ` WHERE id = $1`},
+	} {
+		if *p.st, err = d.txStmt(ctx, tx, p.q); err != nil {
+			return nil, err
+		}
 	}
-	defer mark.Close()
-	upsert, err := tx.PrepareContext(ctx, upsertState)
-	if err != nil {
-		return nil, err
-	}
-	defer upsert.Close()
-	seen, err := tx.PrepareContext(ctx, `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`)
-	if err != nil {
-		return nil, err
-	}
-	defer seen.Close()
-	event, err := tx.PrepareContext(ctx, `INSERT INTO state_events (agent_id, vendor, update_id, state, detail, at) VALUES ($1,$2,$3,$4,$5,$6)`)
-	if err != nil {
-		return nil, err
-	}
-	defer event.Close()
-	compliance, err := tx.PrepareContext(ctx, setCompliance+` WHERE id = $1`)
-	if err != nil {
-		return nil, err
-	}
-	defer compliance.Close()
 	applied := make([]bool, len(rs))
 	// Rows are locked in agent order, so two replicas' group commits on one
 	// PostgreSQL never wait on each other in a cycle (a deadlock).

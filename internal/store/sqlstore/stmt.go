@@ -1,0 +1,92 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// The statements of the hot paths (check-in, report, enrollment) are
+// prepared once when the store opens (Prepare) instead of at every call:
+// SQLite parses an unprepared statement on every call, which was a fifth of
+// the server CPU of a check-in cycle (docs/BENCHMARKS.md, "Fleet"); pgx
+// caches statements itself, so on PostgreSQL this saves little. They are
+// prepared before any transaction runs because preparing on a pool needs a
+// free connection, which a transaction holding SQLite's only one would
+// never give back.
+const (
+	agentByID   = `SELECT ` + agentCols + ` FROM agents WHERE id = $1`
+	tokenByHash = `SELECT ` + tokenCols + ` FROM tokens WHERE hash = $1`
+	groupExists = `SELECT COUNT(*) FROM groups WHERE name = $1`
+	insertAgent = `INSERT INTO agents (` + agentCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`
+	useToken    = `UPDATE tokens SET uses = uses + 1
+		WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) AND (max_uses = 0 OR uses < max_uses)`
+	// touchAgent moves an agent's last-seen time forward.
+	touchAgent  = `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`
+	markReport  = `INSERT INTO reports (agent_id, batch_id, received_at) VALUES ($1,$2,$3) ON CONFLICT (agent_id, batch_id) DO NOTHING`
+	insertEvent = `INSERT INTO state_events (agent_id, vendor, update_id, state, detail, at) VALUES ($1,$2,$3,$4,$5,$6)`
+	upsertState = `INSERT INTO agent_states (agent_id, vendor, update_id, state, detail, updated_at)
+	VALUES ($1,$2,$3,$4,$5,$6)
+	ON CONFLICT (agent_id, vendor, update_id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+		updated_at = excluded.updated_at WHERE excluded.updated_at >= agent_states.updated_at`
+)
+
+var (
+	hotReads  = []string{agentByID, tokenByHash, groupExists}
+	hotWrites = []string{insertAgent, useToken, touchAgent, markReport, insertEvent, upsertState, setCompliance + ` WHERE id = $1`}
+)
+
+// Prepare prepares the hot paths' statements; a store that was not
+// prepared runs them unprepared.
+func (d *DB) Prepare(ctx context.Context) error {
+	d.stmts = map[*sql.DB]map[string]*sql.Stmt{}
+	for db, qs := range map[*sql.DB][]string{d.reader(): hotReads, d.db: hotWrites} {
+		if d.stmts[db] == nil {
+			d.stmts[db] = map[string]*sql.Stmt{}
+		}
+		for _, q := range qs {
+			st, err := db.PrepareContext(ctx, q)
+			if err != nil {
+				d.closeStmts()
+				return fmt.Errorf("prepare %.40q…: %w", q, err)
+			}
+			d.stmts[db][q] = st
+		}
+	}
+	return nil
+}
+
+func (d *DB) closeStmts() {
+	for _, m := range d.stmts {
+		for _, st := range m {
+			st.Close()
+		}
+	}
+	d.stmts = nil
+}
+
+// queryRow runs a one-row query of the hot paths on the reader.
+func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := d.stmts[d.reader()][q]; st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return d.reader().QueryRowContext(ctx, q, args...)
+}
+
+// exec runs a write of the hot paths outside a transaction.
+func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := d.stmts[d.db][q]; st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return d.db.ExecContext(ctx, q, args...)
+}
+
+// txStmt returns q for use in tx: the prepared statement bound to the
+// transaction's connection (prepared there at most once), or q prepared
+// for this transaction only. Either is closed with the transaction.
+func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	if st := d.stmts[d.db][q]; st != nil {
+		return tx.StmtContext(ctx, st), nil
+	}
+	return tx.PrepareContext(ctx, q)
+}
