@@ -118,3 +118,51 @@ func TestReplicasSeeApprovalChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicasBootstrapTogether: two replicas started at the same moment on
+// a fresh shared data directory and a fresh database make one site: one
+// first start (one admin token, one site CA, one site root), the other
+// replica opening what the first made.
+func TestReplicasBootstrapTogether(t *testing.T) {
+	pg := pgtest.Start(t, pgtest.Options{})
+	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), Database: pg.NewDatabase(t), Listen: "127.0.0.1:0"}
+	var srvs [2]*Server
+	var firsts [2]*FirstStart
+	var errs [2]error
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range srvs {
+		wg.Go(func() {
+			<-start
+			srvs[i], firsts[i], errs[i] = Open(context.Background(), cfg)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, s := range srvs {
+		if errs[i] != nil {
+			t.Fatalf("replica %d: %v", i, errs[i])
+		}
+		t.Cleanup(func() { s.Close() })
+	}
+	if (firsts[0] == nil) == (firsts[1] == nil) {
+		t.Fatalf("first starts: %v and %v; want exactly one", firsts[0] != nil, firsts[1] != nil)
+	}
+	if a, b := srvs[0].CAFingerprint(), srvs[1].CAFingerprint(); a != b {
+		t.Fatalf("site CAs %s and %s: two sites", a, b)
+	}
+	ra, err := srvs[0].SiteRootFingerprint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb, _ := srvs[1].SiteRootFingerprint(); ra != rb {
+		t.Fatalf("site roots %s and %s: two sites", ra, rb)
+	}
+	toks, err := srvs[0].st.ListTokens(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(toks) != 2 {
+		t.Fatalf("%d tokens after the first start, want one admin and one enrollment token: %+v", len(toks), toks)
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
@@ -230,6 +231,14 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, nil, err
 	}
+	// Replicas sharing a data directory may start at the same moment on a
+	// fresh one: the first start runs under this lock, so exactly one of
+	// them makes the site and the others open what it made.
+	unlockDir, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer unlockDir()
 	fresh, err := prepareDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, nil, err
@@ -407,6 +416,27 @@ func openSite(dir string, cfg Config, fresh, shared bool) (*tuf.SiteRepository, 
 }
 
 // prepareDataDir makes the data directory 0700 and checks its format.
+// openLockFile is the data directory's lock file, held while a server
+// opens it (lockDataDir).
+const openLockFile = "open.lock"
+
+// lockDataDir makes the data directory if needed and takes its lock (an
+// exclusive flock, which waits for a replica opening it at the same time).
+func lockDataDir(dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, openLockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data dir: lock %s: %w", f.Name(), err)
+	}
+	return func() { f.Close() }, nil
+}
+
 func prepareDataDir(dir string) (fresh bool, err error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return false, fmt.Errorf("data dir: %w", err)
