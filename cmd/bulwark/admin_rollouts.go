@@ -60,6 +60,8 @@ approval a rule makes is in the audit log (actor server, rule.approve).`,
 	cmd.AddCommand(
 		&cobra.Command{
 			Use: "list", Short: "List rules", Args: cobra.NoArgs,
+			Example: `  bulwark admin rules list
+  bulwark admin rules list -o json`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "GET", "/api/v1/rules", nil, func(w io.Writer, raw []byte) error {
 					var r struct{ Rules []server.RuleView }
@@ -77,6 +79,7 @@ approval a rule makes is in the audit log (actor server, rule.approve).`,
 		create,
 		&cobra.Command{
 			Use: "delete ID", Short: "Delete a rule (approvals it made stay)", Args: cobra.ExactArgs(1),
+			Example: `  bulwark admin rules delete rule-abcdefghijklmnop`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "DELETE", "/api/v1/rules/"+url.PathEscape(args[0]), nil, say("Deleted rule "+args[0]+"."))
 			},
@@ -98,6 +101,8 @@ back; failures before the resume no longer count.`,
 	var halted bool
 	list := &cobra.Command{
 		Use: "list [--halted]", Short: "List rollouts with their results, halts and failing computers", Args: cobra.NoArgs,
+		Example: `  bulwark admin rollouts list
+  bulwark admin rollouts list --halted -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p := "/api/v1/rollouts"
 			if halted {
@@ -133,6 +138,8 @@ back; failures before the resume no longer count.`,
 	var th server.ThresholdRequest
 	thCmd := &cobra.Command{
 		Use: "threshold GROUP --failed-percent N --min-results M", Short: "Set when a group's rollouts halt", Args: cobra.ExactArgs(1),
+		Example: `  bulwark admin rollouts threshold canary --failed-percent 0 --min-results 1   # halt at the first failure
+  bulwark admin rollouts threshold web --failed-percent 10 --min-results 20`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.call(cmd, "PUT", "/api/v1/groups/"+url.PathEscape(args[0])+"/halt-threshold", th,
 				say(fmt.Sprintf("Rollouts in %s halt when more than %d%% of at least %d results failed.", args[0], th.FailedPercent, th.MinResults)))
@@ -142,7 +149,8 @@ back; failures before the resume no longer count.`,
 	thCmd.Flags().IntVar(&th.MinResults, "min-results", server.DefaultHaltThreshold.MinResults, "only once at least this many computers reported a result")
 	cmd.AddCommand(list,
 		&cobra.Command{
-			Use: "resume GROUP VENDOR/ID", Short: "Resume a halted rollout", Args: cobra.ExactArgs(2),
+			Use: "resume GROUP VENDOR/ID", Short: "Resume a halted rollout (a running one stays as it is)", Args: cobra.ExactArgs(2),
+			Example: `  bulwark admin rollouts resume canary debian/BW-2026-0042`,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				v, id, err := splitUpdate(args[1])
 				if err != nil {

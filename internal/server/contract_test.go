@@ -216,7 +216,7 @@ func TestOpenAPIContract(t *testing.T) {
 	call("GET", "/api/v1/rollouts", viewer, nil, 200)
 	call("GET", "/api/v1/rollouts?state=halted", viewer, nil, 200)
 	call("GET", "/api/v1/rollouts?state=odd", viewer, nil, 400)
-	call("POST", "/api/v1/rollouts/web/example/BW-1/resume", admin, nil, 409)
+	call("POST", "/api/v1/rollouts/web/example/BW-9/resume", admin, nil, 404)
 	call("POST", "/api/v1/rollouts/web/example/BW-1/resume", viewer, nil, 403)
 	call("PUT", "/api/v1/groups/web/halt-threshold", admin, ThresholdRequest{FailedPercent: 10, MinResults: 5}, 200)
 	call("PUT", "/api/v1/groups/web/halt-threshold", admin, ThresholdRequest{FailedPercent: 10, MinResults: 0}, 400)

@@ -70,6 +70,7 @@ func (s *Server) rollouts(r *http.Request, haltedOnly bool) ([]Rollout, error) {
 
 // resumeRollout puts a halted rollout back in its group's signed
 // approvals; from now on only results reported after the resume count.
+// Resuming a running rollout changes nothing.
 func (s *Server) resumeRollout(r *http.Request, group, vendor, id, by string) error {
 	if err := s.refuseInReplica(); err != nil {
 		return err
@@ -81,7 +82,18 @@ func (s *Server) resumeRollout(r *http.Request, group, vendor, id, by string) er
 	}
 	h, ok := halts[rolloutKey{group, vendor, id}]
 	if !ok || !h.Halted {
-		return errorf(http.StatusConflict, "the rollout of %s/%s in %s is not halted", vendor, id, group)
+		// Resuming a rollout that runs changes nothing; one that does not
+		// exist is an error.
+		aps, err := s.st.Approvals(ctx, group)
+		if err != nil {
+			return storeErr(err, "group "+group)
+		}
+		for _, a := range aps {
+			if a.Vendor == vendor && a.UpdateID == id && a.Action == "install" {
+				return nil
+			}
+		}
+		return errorf(http.StatusNotFound, "no install approval of %s/%s in %s", vendor, id, group)
 	}
 	h.Halted, h.ChangedBy, h.ChangedAt = false, by, s.now().UTC()
 	h.Reason = "resumed by " + by + "; halted because " + h.Reason

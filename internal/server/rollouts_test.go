@@ -132,7 +132,8 @@ func TestRulesRingsAndHalts(t *testing.T) {
 	// Resume: back in the signed approvals; the old failures do not halt
 	// it again, and the ring's condition no longer counts a halted canary.
 	ts.admin("POST", "/api/v1/rollouts/canary/example/BW-1/resume", nil, http.StatusNoContent)
-	ts.admin("POST", "/api/v1/rollouts/canary/example/BW-1/resume", nil, http.StatusConflict)
+	ts.admin("POST", "/api/v1/rollouts/canary/example/BW-1/resume", nil, http.StatusNoContent) // running: nothing to do
+	ts.admin("POST", "/api/v1/rollouts/canary/example/BW-9/resume", nil, http.StatusNotFound)
 	if !signed(t, ts, "canary", "BW-1") {
 		t.Fatal("a resumed rollout is not back in the group's signed approvals")
 	}
