@@ -34,7 +34,9 @@ that ` + "`bulwark server`" + ` printed, send a certificate request and the mach
 (machine id, hostname, OS, architecture) with an enrollment token, and keep the
 client certificate, the site and vendor roots and the agent id in the state
 directory (0700). The private key never leaves the machine. The server part of
-the configuration is written to --config.
+the configuration (server, ca_fingerprint, group, state_dir, root) is written
+to its own drop-in, CONFIG.d/50-enrollment.yaml; the file --config names (a
+dpkg conffile, with the administrator's policy and comments) is never written.
 
 The token comes from --token-file FILE (mode 0600; a file other users can read
 is refused) or --token-file - (stdin). --token works but shows the token to
@@ -103,15 +105,9 @@ again starts the TUF caches afresh (after a server was rebuilt).`,
 			if m.Root() != "/" {
 				fc.Root = m.Root()
 			}
-			if old, err := agent.LoadConfig(config); err == nil {
-				// Keep the administrator's policy; replace only the server part.
-				old.FileConfig.Server, old.FileConfig.CAFingerprint, old.FileConfig.Group, old.FileConfig.StateDir = fc.Server, fc.CAFingerprint, fc.Group, fc.StateDir
-				if fc.Root != "" {
-					old.FileConfig.Root = fc.Root
-				}
-				fc = old.FileConfig
-			}
-			if err := agent.SaveConfig(config, fc); err != nil {
+			// The server part goes to enrollment's own drop-in; the
+			// administrator's file (a dpkg conffile) is never written.
+			if err := agent.SaveEnrollment(config, fc); err != nil {
 				return err
 			}
 			w := cmd.OutOrStdout()
@@ -131,7 +127,7 @@ again starts the TUF caches afresh (after a server was rebuilt).`,
 			for _, v := range e.Vendors {
 				fmt.Fprintf(w, "  vendor %s: %s\n", v.Name, v.MetadataURL)
 			}
-			fmt.Fprintf(w, "Configuration: %s. Start the agent: bulwark agent run --config %s\n", config, config)
+			fmt.Fprintf(w, "Configuration: %s (server part in %s). Start the agent: bulwark agent run --config %s\n", config, filepath.Join(agent.DropInDir(config), agent.EnrollmentFile), config)
 			if e.Status == "pending" {
 				fmt.Fprintf(w, "Pending: %s\nThe server refuses this computer until an admin approves it.\n", termtext.Escape(e.Message))
 			}
@@ -185,7 +181,10 @@ the agent, letting a package being installed finish first (dpkg is never
 killed half-way). Under systemd (Type=notify) it reports READY=1 and sends
 watchdog keep-alives.
 
-Settings in the configuration file (YAML):
+Settings come from the configuration file (YAML) and then the *.yaml files in
+its drop-in directory (CONFIG.d, e.g. /etc/bulwark/agent.yaml.d) in lexical
+order, each overriding the keys it sets; enrollment writes its own drop-in
+50-enrollment.yaml. The settings:
   server, ca_fingerprint, group   written by ` + "`bulwark agent enroll`" + `
   state_dir                       default /var/lib/bulwark
   root                            default /; a directory root for golden images

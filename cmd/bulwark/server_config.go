@@ -9,6 +9,8 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -68,39 +70,63 @@ type upstreamFileConfig struct {
 	Severities      []string                `yaml:"severities"`
 }
 
+// loadServerConfig reads the config file at path and then the *.yaml files
+// of its drop-in directory (path.d) in lexical order, each overriding the
+// keys it sets, over the defaults.
 func loadServerConfig(path string) (*serverFileConfig, error) {
 	c := &serverFileConfig{DataDir: "bulwark-data", Listen: ":8443"}
 	c.Log.Level, c.Log.Format = "info", "text"
 	if path == "" {
 		return c, nil
 	}
-	f, err := os.Open(path)
+	files := []string{path}
+	drop, err := filepath.Glob(filepath.Join(path+".d", "*.yaml"))
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
+	}
+	sort.Strings(drop)
+	files = append(files, drop...)
+	for _, p := range files {
+		if err := c.readFile(p); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// readFile merges one config file into c.
+func (c *serverFileConfig) readFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return fmt.Errorf("config: %w", err)
 	}
 	if len(b) > maxConfigSize {
-		return nil, fmt.Errorf("config %s: over the %d byte limit", path, maxConfigSize)
+		return fmt.Errorf("config %s: over the %d byte limit", path, maxConfigSize)
 	}
-	if c, err = parseServerConfig(path, b, c); err != nil {
-		return nil, err
+	if _, err := parseServerConfig(path, b, c); err != nil {
+		return err
 	}
-	// A config holding a secret (the upstream token, a database password)
+	// A file holding a secret (the upstream token, a database password)
 	// must be private, like key and token files (F17).
-	if c.holdsSecret() {
+	own, err := parseServerConfig(path, b, &serverFileConfig{})
+	if err != nil {
+		return err
+	}
+	if own.holdsSecret() {
 		fi, err := f.Stat()
 		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+			return fmt.Errorf("config: %w", err)
 		}
 		if err := capread.CheckPrivate(path, fi); err != nil {
-			return nil, fmt.Errorf("config holds a secret: %w", err)
+			return fmt.Errorf("config holds a secret: %w", err)
 		}
 	}
-	return c, nil
+	return nil
 }
 
 // holdsSecret reports whether the file config carries a token or password.

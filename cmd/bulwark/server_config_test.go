@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +121,37 @@ func FuzzServerConfig(f *testing.F) {
 		}
 		_, _ = c.serverConfig()
 	})
+}
+
+// Drop-ins (server.yaml.d/*.yaml) merge over the file in lexical order, each
+// overriding only the keys it sets; one holding a secret must be private.
+func TestServerConfigDropIns(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "server.yaml")
+	pin := "sha256:" + strings.Repeat("ab", 32)
+	os.WriteFile(p, []byte("# ours\nlisten: \":9000\"\nupstream:\n  url: https://hq:8443\n  ca_fingerprint: "+pin+"\n"), 0o644)
+	os.MkdirAll(p+".d", 0o755)
+	os.WriteFile(filepath.Join(p+".d", "20-late.yaml"), []byte("listen: \":9002\"\nupstream: {interval: 30m}\n"), 0o644)
+	os.WriteFile(filepath.Join(p+".d", "10-early.yaml"), []byte("listen: \":9001\"\nsite_name: branch\n"), 0o644)
+	os.WriteFile(filepath.Join(p+".d", "notes.txt"), []byte("not read"), 0o644)
+	c, err := loadServerConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != ":9002" || c.SiteName != "branch" || c.Upstream == nil || c.Upstream.URL != "https://hq:8443" || c.Upstream.Interval != 30*time.Minute {
+		t.Fatalf("merged: listen %q site %q upstream %+v", c.Listen, c.SiteName, c.Upstream)
+	}
+	secret := filepath.Join(p+".d", "30-token.yaml")
+	os.WriteFile(secret, []byte("upstream: {token: bwa_secret}\n"), 0o644)
+	if _, err := loadServerConfig(p); err == nil || !strings.Contains(err.Error(), "30-token.yaml") {
+		t.Fatalf("a drop-in with a token readable by others: %v", err)
+	}
+	os.Chmod(secret, 0o600)
+	if c, err := loadServerConfig(p); err != nil || c.Upstream.Token != "bwa_secret" {
+		t.Fatalf("private token drop-in: %v", err)
+	}
+	os.WriteFile(filepath.Join(p+".d", "40-typo.yaml"), []byte("lisen: x\n"), 0o644)
+	if _, err := loadServerConfig(p); err == nil || !strings.Contains(err.Error(), "40-typo.yaml") {
+		t.Fatalf("a typo in a drop-in: %v", err)
+	}
 }

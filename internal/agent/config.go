@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -22,8 +23,10 @@ import (
 // DefaultConfigPath is where the agent's configuration lives.
 const DefaultConfigPath = "/etc/bulwark/agent.yaml"
 
-// FileConfig is /etc/bulwark/agent.yaml. Enrollment writes the server part;
-// an administrator (or configuration management) sets the policy.
+// FileConfig is /etc/bulwark/agent.yaml and its drop-ins
+// (/etc/bulwark/agent.yaml.d/*.yaml). Enrollment writes the server part to
+// its own drop-in (EnrollmentFile); an administrator (or configuration
+// management) sets the policy.
 type FileConfig struct {
 	Server              string   `yaml:"server"`                          // https://host:8443
 	CAFingerprint       string   `yaml:"ca_fingerprint"`                  // sha256:… of the site CA pinned at enrollment
@@ -55,27 +58,84 @@ type Settings struct {
 	From, Values map[string]string
 }
 
-// LoadConfig reads and checks an agent configuration file. Unknown keys and
-// bad values are refused with the key named and what would be valid.
+// EnrollmentFile is the drop-in `bulwark agent enroll` writes in the
+// configuration's drop-in directory: the server part, as the server and the
+// enrollment command gave it. The administrator's file is never written.
+const EnrollmentFile = "50-enrollment.yaml"
+
+// DropInDir is the drop-in directory of the configuration file path
+// (/etc/bulwark/agent.yaml.d): its *.yaml files are read after path, in
+// lexical order, each overriding the keys it sets.
+func DropInDir(path string) string { return path + ".d" }
+
+// ConfigFiles lists the files a configuration at path is read from: path
+// itself when it exists, then the drop-ins in lexical order.
+func ConfigFiles(path string) ([]string, error) {
+	var files []string
+	if _, err := os.Stat(path); err == nil {
+		files = append(files, path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	drop, err := filepath.Glob(filepath.Join(DropInDir(path), "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(drop)
+	files = append(files, drop...)
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w: neither %s nor %s/*.yaml", os.ErrNotExist, path, DropInDir(path))
+	}
+	return files, nil
+}
+
+// LoadConfig reads and checks an agent configuration: the file at path and
+// its drop-ins (DropInDir), merged in that order. Unknown keys and bad
+// values are refused with the file and the key named and what would be
+// valid.
 func LoadConfig(path string) (*Settings, error) {
-	b, err := os.ReadFile(path)
+	files, err := ConfigFiles(path)
 	if err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)
 	}
-	if len(b) > 1<<20 {
-		return nil, fmt.Errorf("agent config %s: larger than 1 MiB", path)
-	}
 	var fc FileConfig
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("agent config %s: %w", path, err)
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("agent config: %w", err)
+		}
+		if len(b) > 1<<20 {
+			return nil, fmt.Errorf("agent config %s: larger than 1 MiB", f)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("agent config %s: %w", f, err)
+		}
 	}
 	s, err := fc.WithGroup(nil)
 	if err != nil {
-		return nil, fmt.Errorf("agent config %s: %w", path, err)
+		return nil, fmt.Errorf("agent config %s: %w", strings.Join(files, ", "), err)
 	}
 	return s, nil
+}
+
+// SaveEnrollment writes the server part of fc (server, ca_fingerprint,
+// group, state_dir, root) to the drop-in EnrollmentFile of the
+// configuration at path, atomically. The administrator's file and the
+// policy in it are left alone: enrolling again replaces only this file.
+func SaveEnrollment(path string, fc FileConfig) error {
+	part := FileConfig{Server: fc.Server, CAFingerprint: fc.CAFingerprint, Group: fc.Group, StateDir: fc.StateDir, Root: fc.Root}
+	dir := DropInDir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := yaml.Marshal(part)
+	if err != nil {
+		return err
+	}
+	head := []byte("# Written by `bulwark agent enroll`; enrolling again replaces it.\n# Set the policy in " + path + " or another drop-in here, not in this file.\n")
+	return atomicfile.WriteFile(filepath.Join(dir, EnrollmentFile), append(head, b...), 0o644)
 }
 
 // Check validates the configuration and fills in defaults.

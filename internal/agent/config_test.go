@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,5 +67,62 @@ func TestParseRate(t *testing.T) {
 		if _, err := ParseRate(bad); err == nil {
 			t.Errorf("ParseRate(%q) accepted", bad)
 		}
+	}
+}
+
+// Enrollment writes the server part to its own drop-in: the
+// administrator's agent.yaml (a dpkg conffile) keeps its bytes, comments
+// and `reboot_command: []`, which means never reboot, also after enrolling
+// again; drop-ins merge in lexical order, each overriding what it sets.
+func TestConfigOwnershipAndDropIns(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "agent.yaml")
+	admin := "# Our fleet policy: never reboot by itself (the app team does it).\nmode: auto   # install important and above\nreboot_command: []\n"
+	if err := os.WriteFile(p, []byte(admin), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, srv := range []string{"https://one:8443", "https://two:8443"} {
+		if err := SaveEnrollment(p, FileConfig{Server: srv, CAFingerprint: "sha256:ab", Group: "web", StateDir: dir + "/state", Mode: "notify", RebootCommand: []string{"x"}}); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(p); string(b) != admin {
+			t.Fatalf("enrollment rewrote the administrator's file:\n%s", b)
+		}
+		s, err := LoadConfig(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Server != srv || s.StateDir != dir+"/state" || s.Policy.Mode != ModeAuto {
+			t.Fatalf("merged settings %+v", s)
+		}
+		if s.RebootCommand == nil || len(s.RebootCommand) != 0 {
+			t.Fatalf("reboot_command: [] became %#v; it means never reboot", s.RebootCommand)
+		}
+	}
+	// The enrollment drop-in holds only the server part.
+	b, err := os.ReadFile(filepath.Join(DropInDir(p), EnrollmentFile))
+	if err != nil || strings.Contains(string(b), "mode") || strings.Contains(string(b), "reboot") {
+		t.Fatalf("enrollment drop-in:\n%s %v", b, err)
+	}
+	// Later drop-ins win, in lexical order; a bad key names its file.
+	os.WriteFile(filepath.Join(DropInDir(p), "90-window.yaml"), []byte("mode: scheduled\nmaintenance_window: sat 02:00-04:00\n"), 0o644)
+	os.WriteFile(filepath.Join(DropInDir(p), "10-early.yaml"), []byte("mode: notify\nbandwidth_limit: 2mbit\n"), 0o644)
+	os.WriteFile(filepath.Join(DropInDir(p), "README"), []byte("not yaml: ignored"), 0o644)
+	s, err := LoadConfig(p)
+	if err != nil || s.Policy.Mode != ModeScheduled || s.Rate != 250000 {
+		t.Fatalf("drop-ins: %+v %v", s, err)
+	}
+	os.WriteFile(filepath.Join(DropInDir(p), "95-typo.yaml"), []byte("mdoe: auto\n"), 0o644)
+	if _, err := LoadConfig(p); err == nil || !strings.Contains(err.Error(), "95-typo.yaml") {
+		t.Fatalf("a typo in a drop-in: %v", err)
+	}
+	// With no agent.yaml at all, the drop-ins are the configuration.
+	os.Remove(filepath.Join(DropInDir(p), "95-typo.yaml"))
+	os.Remove(p)
+	if s, err := LoadConfig(p); err != nil || s.Server != "https://two:8443" || len(s.RebootCommand) != 2 {
+		t.Fatalf("drop-ins alone: %+v %v", s, err)
+	}
+	if _, err := LoadConfig(filepath.Join(dir, "none.yaml")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("no configuration: %v", err)
 	}
 }

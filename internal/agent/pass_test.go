@@ -249,3 +249,41 @@ func TestEventsAreQueuedUntilDelivered(t *testing.T) {
 		t.Fatalf("sequence restarted after compaction: %+v", ev)
 	}
 }
+
+// `reboot_command: []` in the configuration means never reboot: a pass that
+// needs a reboot installs, leaves the updates pending and runs nothing.
+func TestRebootCommandEmptyNeverReboots(t *testing.T) {
+	f := newPassFixture(t)
+	conf := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(conf, []byte("# the app team reboots\nreboot_command: []\n"), 0o644)
+	s, err := LoadConfig(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Open(Config{
+		StateDir: f.dir,
+		Handlers: func(string) (Handler, error) { return recorder{log: f.log}, nil },
+		Reboot:   Reboot{Command: s.RebootCommand, BootIDPath: f.bootID},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	st := steps("BW-1")
+	st[0].Update.Reboot = catalog.RebootRequired
+	res, err := a.runPass(context.Background(), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(f.rebootLog); res.Rebooted || err == nil {
+		t.Fatalf("reboot_command: [] rebooted (rebooted=%v)", res.Rebooted)
+	}
+	if r := a.Updates()[0]; r.State != StatePendingReboot {
+		t.Fatalf("%s: %s, want %s", r.Key, r.State, StatePendingReboot)
+	}
+	// Without the key, the default reboots.
+	os.WriteFile(conf, []byte("mode: auto\n"), 0o644)
+	if s, err := LoadConfig(conf); err != nil || strings.Join(s.RebootCommand, " ") != "systemctl reboot" {
+		t.Fatalf("default reboot command: %v %v", s.RebootCommand, err)
+	}
+}
