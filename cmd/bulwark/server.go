@@ -161,8 +161,18 @@ Type=notify) it reports READY=1 once listening.`,
 }
 
 func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminTokenFile string) error {
+	// Bind first: a port that is busy (or not ours) is refused before the
+	// first start makes a data directory, keys or tokens nobody would see.
+	ln, plain, err := server.Listen(cfg)
+	if err != nil {
+		return err
+	}
 	s, first, err := server.Open(ctx, cfg)
 	if err != nil {
+		ln.Close()
+		if plain != nil {
+			plain.Close()
+		}
 		return err
 	}
 	defer s.Close()
@@ -201,7 +211,7 @@ func runServer(ctx context.Context, out io.Writer, cfg server.Config, adminToken
 			cfg.Logger.Warn("sd_notify", "err", err)
 		}
 	}
-	err = s.Run(ctx, ready)
+	err = s.Serve(ctx, ln, plain, ready)
 	_ = sdnotify.Notify(os.Getenv("NOTIFY_SOCKET"), "STOPPING=1")
 	return err
 }

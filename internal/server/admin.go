@@ -503,17 +503,15 @@ func (s *Server) apiCreateToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiRevokeToken(w http.ResponseWriter, r *http.Request) error {
-	// One revocation at a time in this process, so two requests cannot
-	// each revoke one of the last two admin tokens.
-	s.revokeMu.Lock()
-	defer s.revokeMu.Unlock()
-	if err := s.checkNotLastAdmin(r.Context(), r.PathValue("id")); err != nil {
-		return err
+	// The store checks and revokes in one transaction: the last admin
+	// token stays, even with several server processes on one database.
+	id := r.PathValue("id")
+	if err := s.st.RevokeTokenKeepingAdmin(r.Context(), id, s.now()); errors.Is(err, store.ErrLastAdmin) {
+		return errorf(http.StatusConflict, "token %s is the last admin token; create another admin token first (bulwark admin tokens create --role admin)", id)
+	} else if err != nil {
+		return storeErr(err, "token "+id)
 	}
-	if err := s.st.RevokeToken(r.Context(), r.PathValue("id"), s.now()); err != nil {
-		return storeErr(err, "token "+r.PathValue("id"))
-	}
-	s.log.Info("token revoked", "token", r.PathValue("id"), "by", tokenFrom(r.Context()).ID)
+	s.log.Info("token revoked", "token", id, "by", tokenFrom(r.Context()).ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

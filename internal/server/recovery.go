@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -71,28 +70,4 @@ func osUser() string {
 		return u.Username
 	}
 	return "uid " + strconv.Itoa(os.Getuid())
-}
-
-// checkNotLastAdmin refuses to revoke the last usable admin token: nobody
-// could administer the server any more, short of the local reset.
-func (s *Server) checkNotLastAdmin(ctx context.Context, id string) error {
-	ts, err := s.st.ListTokens(ctx, store.KindAPI)
-	if err != nil {
-		return err
-	}
-	now, target, others := s.now(), false, 0
-	for _, t := range ts {
-		if t.Role != store.RoleAdmin || !t.Usable(now) {
-			continue
-		}
-		if t.ID == id {
-			target = true
-		} else {
-			others++
-		}
-	}
-	if target && others == 0 {
-		return errorf(http.StatusConflict, "token %s is the last admin token; create another admin token first (bulwark admin tokens create --role admin)", id)
-	}
-	return nil
 }

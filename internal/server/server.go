@@ -186,7 +186,6 @@ type Server struct {
 	conns         *connLimiter // the HTTPS listener's, while serving
 	fleet         fleetCache   // aggregates for /, status and metrics (fleetcounts.go)
 	known         updateKeys   // update ids reports may name (fleetcounts.go)
-	revokeMu      sync.Mutex   // one token revocation at a time
 	syncMu        sync.Mutex   // one sync at a time
 	syncNow       chan string
 	cancel        context.CancelFunc
@@ -311,6 +310,10 @@ func (c *Config) validate() error {
 		}
 		if v.Dir == "" {
 			return fmt.Errorf("vendor repository %s: a directory made with `bulwark repo init` is required", v.Name)
+		}
+		// Checked before anything is created (a first start makes keys).
+		if _, err := os.Stat(filepath.Join(v.Dir, tuf.MetadataDir, "1.root.json")); err != nil {
+			return fmt.Errorf("vendor repository %s: %w (make it with `bulwark repo init`)", v.Name, err)
 		}
 		seen[v.Name] = true
 	}
@@ -631,18 +634,31 @@ func (s *Server) sortedRepos() []*repo {
 // Run serves until ctx is done, then shuts down gracefully. ready is called
 // once the listeners are bound.
 func (s *Server) Run(ctx context.Context, ready func()) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
+	ln, plain, err := Listen(s.cfg)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
-	}
-	var plain net.Listener
-	if s.cfg.HTTP != "" {
-		if plain, err = net.Listen("tcp", s.cfg.HTTP); err != nil {
-			ln.Close()
-			return fmt.Errorf("listen %s: %w", s.cfg.HTTP, err)
-		}
+		return err
 	}
 	return s.Serve(ctx, ln, plain, ready)
+}
+
+// Listen binds cfg's HTTPS address (default :8443) and, when set, its plain
+// HTTP one. A first start binds before Open creates anything, so that a
+// busy port leaves no data directory, token or key behind.
+func Listen(cfg Config) (ln, plain net.Listener, err error) {
+	addr := cfg.Listen
+	if addr == "" {
+		addr = ":8443"
+	}
+	if ln, err = net.Listen("tcp", addr); err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w (free the port or choose another with --listen)", addr, err)
+	}
+	if cfg.HTTP != "" {
+		if plain, err = net.Listen("tcp", cfg.HTTP); err != nil {
+			ln.Close()
+			return nil, nil, fmt.Errorf("listen %s: %w (free the port or choose another with --http)", cfg.HTTP, err)
+		}
+	}
+	return ln, plain, nil
 }
 
 // Serve serves HTTPS on ln (and, when plain is not nil, repositories only

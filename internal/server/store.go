@@ -42,6 +42,10 @@ type TokenStore interface {
 	TokenByHash(ctx context.Context, hash string) (*store.Token, error)
 	ListTokens(ctx context.Context, kind string) ([]store.Token, error)
 	RevokeToken(ctx context.Context, id string, at time.Time) error
+	// RevokeTokenKeepingAdmin revokes a token unless it is the last usable
+	// admin token (store.ErrLastAdmin), atomically in the database, so the
+	// rule holds across server processes sharing it.
+	RevokeTokenKeepingAdmin(ctx context.Context, id string, at time.Time) error
 	// UseToken counts one use of a usable token at now, atomically; a token
 	// that is revoked, expired or used up is store.ErrExhausted.
 	UseToken(ctx context.Context, id string, now time.Time) error

@@ -19,6 +19,8 @@ var (
 	ErrNotFound  = errors.New("not found")
 	ErrExists    = errors.New("already exists")
 	ErrExhausted = errors.New("token used up, expired or revoked")
+	// ErrLastAdmin refuses to revoke the last usable admin API token.
+	ErrLastAdmin = errors.New("the last usable admin token")
 )
 
 // Token kinds.

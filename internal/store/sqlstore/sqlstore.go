@@ -166,6 +166,46 @@ func (d *DB) RevokeToken(ctx context.Context, id string, at time.Time) error {
 	return one(d.db.ExecContext(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`, id, ms(at)))
 }
 
+// RevokeTokenKeepingAdmin revokes a token unless it is the last usable
+// admin API token (store.ErrLastAdmin). The check and the revocation are one
+// transaction that first locks every admin token row, so concurrent revokes
+// (from any number of server processes on one database) are serialised and
+// cannot each revoke one of the last two.
+func (d *DB) RevokeTokenKeepingAdmin(ctx context.Context, id string, at time.Time) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	// A write first: PostgreSQL locks the admin rows (a second revoker
+	// waits here until this one commits, then sees its result); SQLite
+	// takes its write lock.
+	if _, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = revoked_at WHERE kind = $1 AND role = $2`, store.KindAPI, store.RoleAdmin); err != nil {
+		return err
+	}
+	t, err := scanToken(tx.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	} else if err != nil {
+		return err
+	}
+	if t.Kind == store.KindAPI && t.Role == store.RoleAdmin && t.Usable(at) {
+		var others int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens WHERE kind = $1 AND role = $2 AND id <> $3
+			AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $4) AND (max_uses = 0 OR uses < max_uses)`,
+			store.KindAPI, store.RoleAdmin, id, ms(at)).Scan(&others); err != nil {
+			return err
+		}
+		if others == 0 {
+			return fmt.Errorf("token %s: %w", id, store.ErrLastAdmin)
+		}
+	}
+	if err := one(tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1`, id, ms(at))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // UseToken counts one use of a usable token.
 func (d *DB) UseToken(ctx context.Context, id string, now time.Time) error {
 	res, err := d.exec(ctx, useToken, id, ms(now))

@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 	}{
 		{"Tokens", testTokens},
 		{"TokenUses", testTokenUses},
+		{"LastAdminTokenConcurrent", testLastAdminConcurrent},
 		{"Groups", testGroups},
 		{"Approvals", testApprovals},
 		{"Agents", testAgents},
@@ -552,4 +553,78 @@ func testPruneEvents(t *testing.T, s server.Store) {
 	if ev, _ := s.StateEvents(ctx, "a2", 1000); len(ev) != 1 {
 		t.Fatalf("a2's single event pruned: %+v", ev)
 	}
+}
+
+// testLastAdminConcurrent: two admins revoke each other's token at the same
+// moment, over and over, on separate connections (as two server processes
+// would). The store lets exactly one through each time: the last usable
+// admin token is never revoked. (A check-then-revoke without the lock lost
+// both tokens on PostgreSQL within 60 rounds; hence 150.)
+func testLastAdminConcurrent(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	// Tokens that do not count: revoked, expired, used up, not admin.
+	past := t0.Add(-time.Hour)
+	for i, tk := range []*store.Token{
+		{ID: "gone", Kind: store.KindAPI, Role: store.RoleAdmin, RevokedAt: &past},
+		{ID: "old", Kind: store.KindAPI, Role: store.RoleAdmin, ExpiresAt: &past},
+		{ID: "spent", Kind: store.KindAPI, Role: store.RoleAdmin, MaxUses: 1, Uses: 1},
+		{ID: "viewer", Kind: store.KindAPI, Role: store.RoleViewer},
+	} {
+		tk.Hash, tk.CreatedAt = fmt.Sprintf("x%d", i), t0
+		must(t, s.CreateToken(ctx, tk))
+	}
+	for round := 0; round < 150; round++ {
+		a, b := fmt.Sprintf("a%d", round), fmt.Sprintf("b%d", round)
+		for _, id := range []string{a, b} {
+			must(t, s.CreateToken(ctx, &store.Token{ID: id, Kind: store.KindAPI, Role: store.RoleAdmin, Hash: "h" + id, CreatedAt: t0}))
+		}
+		if round > 0 {
+			// The survivor of the last round goes (two others exist now).
+			for _, tk := range listTokens(t, s) {
+				if tk.Role == store.RoleAdmin && tk.Usable(t0) && tk.ID != a && tk.ID != b {
+					must(t, s.RevokeTokenKeepingAdmin(ctx, tk.ID, t0))
+				}
+			}
+		}
+		start := make(chan struct{})
+		errs := make(chan error, 2)
+		for _, id := range []string{a, b} {
+			go func() {
+				<-start
+				errs <- s.RevokeTokenKeepingAdmin(ctx, id, t0)
+			}()
+		}
+		close(start)
+		var ok, last int
+		for range 2 {
+			switch err := <-errs; {
+			case err == nil:
+				ok++
+			case errors.Is(err, store.ErrLastAdmin):
+				last++
+			default:
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		usable := 0
+		for _, tk := range listTokens(t, s) {
+			if tk.Role == store.RoleAdmin && tk.Usable(t0) {
+				usable++
+			}
+		}
+		if ok != 1 || last != 1 || usable != 1 {
+			t.Fatalf("round %d: %d revoked, %d refused, %d usable admin tokens left; want 1, 1, 1", round, ok, last, usable)
+		}
+	}
+	// Revoking a token that does not count, or an unknown one.
+	must(t, s.RevokeTokenKeepingAdmin(ctx, "viewer", t0))
+	must(t, s.RevokeTokenKeepingAdmin(ctx, "gone", t0))
+	wantErr(t, s.RevokeTokenKeepingAdmin(ctx, "nope", t0), store.ErrNotFound)
+}
+
+func listTokens(t testing.TB, s server.Store) []store.Token {
+	t.Helper()
+	ts, err := s.ListTokens(context.Background(), store.KindAPI)
+	must(t, err)
+	return ts
 }
