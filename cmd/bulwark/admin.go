@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -542,14 +543,15 @@ func adminApproveCmd(o *adminOptions, use, action string) *cobra.Command {
 
 func adminUpdatesCmd(o *adminOptions) *cobra.Command {
 	cmd := &cobra.Command{Use: "updates", Short: "Updates the server's repositories hold"}
-	var vendor, product, class, sev string
+	var vendor, product, class, sev, cve, neededMin string
 	list := &cobra.Command{
-		Use: "list", Short: "List updates with how many computers are in each state", Args: cobra.NoArgs,
-		Example: `  bulwark admin updates list --severity critical
+		Use: "list", Short: "List updates with how many computers need them and are in each state", Args: cobra.NoArgs,
+		Example: `  bulwark admin updates list --severity critical --needed-min 1
+  bulwark admin updates list --cve CVE-2026-1234
   bulwark admin updates list --vendor example -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			q := url.Values{}
-			for k, v := range map[string]string{"vendor": vendor, "product": product, "classification": class, "severity": sev} {
+			for k, v := range map[string]string{"vendor": vendor, "product": product, "classification": class, "severity": sev, "cve": cve, "needed_min": neededMin} {
 				if v != "" {
 					q.Set(k, v)
 				}
@@ -565,9 +567,10 @@ func adminUpdatesCmd(o *adminOptions) *cobra.Command {
 					for k, n := range u.States {
 						st = append(st, fmt.Sprintf("%s=%d", k, n))
 					}
-					rows = append(rows, []string{u.Vendor + "/" + u.ID, u.Severity, u.Classification, u.Product, u.Released, strings.Join(st, " "), u.Title})
+					sort.Strings(st)
+					rows = append(rows, []string{u.Vendor + "/" + u.ID, u.Severity, u.Classification, u.Product, u.Released, fmt.Sprint(u.NeededBy), strings.Join(u.CVEs, ","), strings.Join(st, " "), u.Title})
 				}
-				return table(w, "UPDATE\tSEVERITY\tCLASSIFICATION\tPRODUCT\tRELEASED\tSTATES\tTITLE", rows)
+				return table(w, "UPDATE\tSEVERITY\tCLASSIFICATION\tPRODUCT\tRELEASED\tNEEDED BY\tCVES\tSTATES\tTITLE", rows)
 			})
 		},
 	}
@@ -576,6 +579,8 @@ func adminUpdatesCmd(o *adminOptions) *cobra.Command {
 	f.StringVar(&product, "product", "", "only this product")
 	f.StringVar(&class, "classification", "", "only this classification")
 	f.StringVar(&sev, "severity", "", "only this severity")
+	f.StringVar(&cve, "cve", "", "only updates that fix this CVE, e.g. CVE-2026-1234")
+	f.StringVar(&neededMin, "needed-min", "", "only updates at least this many computers need (needed, downloaded or failed)")
 	cmd.AddCommand(list)
 	return cmd
 }

@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/bulwarkhq/bulwark/internal/debtest"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
 // TestConsoleRolloutsInBrowser: an admin sets a group's halt threshold and
@@ -16,13 +18,23 @@ import (
 // a root without a shell: the agent refuses to run it, and says so); the
 // rollout halts itself and the Rollouts page shows it with the failing
 // machine and its reason; the Resume button puts it back; the audit log
-// has the rule, the halt and the resume.
+// has the rule, the halt and the resume. The updates catalog then finds the
+// update by its CVE and by how many computers need it.
 func TestConsoleRolloutsInBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
 	ctx := context.Background()
-	vendorDir := newVendorRepo(t, "debian", "BW-1", debtest.Package{Name: "brokenpkg", Version: "1.0",
-		Files: map[string]string{"/usr/share/brokenpkg/README": "x\n"}, Postinst: "echo 'brokenpkg: cannot configure' >&2; exit 1"})
+	vendorDir := filepath.Join(t.TempDir(), "vendor")
+	vr, err := tuf.Init(vendorDir, tuf.InitOptions{Name: "debian", BinBits: 2}, tuf.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	publishDeb(t, vr, "BW-1", debtest.Package{Name: "brokenpkg", Version: "1.0", Files: map[string]string{"/usr/share/brokenpkg/README": "x\n"},
+		Postinst: "echo 'brokenpkg: cannot configure' >&2; exit 1"}, "reboot: never\ncves: [CVE-2026-4242]\n")
+	vr.Close()
 	srv, _, tok, first := startServerFirst(t, vendorDir)
+	if _, err := srv.SyncAll(ctx, "", "manual"); err != nil { // index the update with its CVEs
+		t.Fatal(err)
+	}
 	siteRoot, err := srv.SiteRootFingerprint()
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +72,21 @@ func TestConsoleRolloutsInBrowser(t *testing.T) {
 		t.Fatalf("still halted after resume:\n%s", b.text())
 	}
 	b.screenshot("rollouts-03-resumed")
+
+	// The updates catalog by CVE and by how many computers need it.
+	b.open("/console/updates")
+	b.checkLabels("updates")
+	b.do(chromedp.SetValue(chromedp.CSS("#u-cve"), "cve-2026-4242"), chromedp.SetValue(chromedp.CSS("#u-needed-min"), "1"))
+	b.submit("form.filters button")
+	b.want("updates by CVE", "debian/BW-1", "CVE-2026-4242")
+	if n := eval[string](b, `document.querySelector("tbody tr td.num").textContent`); n != "1" {
+		t.Fatalf("needed by %q computers, want 1", n)
+	}
+	b.screenshot("updates-cve")
+	b.open("/console/updates?cve=CVE-2026-9999")
+	b.want("updates by another CVE", "No updates match")
+	b.open("/console/updates?cve=CVE-2026-4242&needed_min=2")
+	b.want("updates needed by 2", "No updates match")
 	b.open("/console/audit")
 	b.want("audit", "rollout.threshold", "rule.create", "rule.approve", "rollout.halt", "rollout.resume")
 	for _, u := range b.urls {

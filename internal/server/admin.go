@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -290,6 +291,9 @@ func (s *Server) publishApprovals(ctx context.Context, group string) error {
 type UpdateView struct {
 	store.Update
 	States map[string]int `json:"states"`
+	// NeededBy counts the computers that need it: needed, downloaded or
+	// failed.
+	NeededBy int `json:"needed_by"`
 }
 
 func (s *Server) apiListUpdates(w http.ResponseWriter, r *http.Request) error {
@@ -300,6 +304,9 @@ func (s *Server) apiListUpdates(w http.ResponseWriter, r *http.Request) error {
 	out, err := s.updateViews(r.Context(), f)
 	if err != nil {
 		return err
+	}
+	if min, _ := neededMin(r.URL.Query()); min > 0 { // checked by updateFilter
+		out = slices.DeleteFunc(out, func(u UpdateView) bool { return u.NeededBy < min })
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"updates": out})
 	return nil
@@ -321,7 +328,7 @@ func (s *Server) updateViews(ctx context.Context, f store.UpdateFilter) ([]Updat
 		if st == nil {
 			st = map[string]int{}
 		}
-		out = append(out, UpdateView{Update: u, States: st})
+		out = append(out, UpdateView{Update: u, States: st, NeededBy: st["needed"] + st["downloaded"] + st["failed"]})
 	}
 	return out, nil
 }

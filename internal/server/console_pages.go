@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -393,13 +394,20 @@ func (s *Server) vendorNames() []string {
 // severity, and the extra keys a caller takes) strictly: unknown keys and
 // values are errors that list what is valid.
 func (s *Server) updateFilter(q url.Values, extra ...string) (store.UpdateFilter, error) {
-	keys := append([]string{"vendor", "product", "classification", "severity"}, extra...)
+	keys := append([]string{"vendor", "product", "classification", "severity", "cve", "needed_min"}, extra...)
 	for k := range q {
 		if !slices.Contains(keys, k) {
 			return store.UpdateFilter{}, errorf(http.StatusBadRequest, "filter %q: use %s", k, strings.Join(keys, ", "))
 		}
 	}
-	f := store.UpdateFilter{Vendor: q.Get("vendor"), Product: q.Get("product"), Classification: q.Get("classification"), Severity: q.Get("severity")}
+	f := store.UpdateFilter{Vendor: q.Get("vendor"), Product: q.Get("product"), Classification: q.Get("classification"), Severity: q.Get("severity"),
+		CVE: strings.ToUpper(strings.TrimSpace(q.Get("cve")))}
+	if f.CVE != "" && !cvePattern.MatchString(f.CVE) {
+		return f, errorf(http.StatusBadRequest, "cve %q: use a CVE id such as CVE-2026-1234", q.Get("cve"))
+	}
+	if _, err := neededMin(q); err != nil {
+		return f, err
+	}
 	for _, c := range []struct {
 		name, v string
 		allowed []string
@@ -409,6 +417,24 @@ func (s *Server) updateFilter(q url.Values, extra ...string) (store.UpdateFilter
 		}
 	}
 	return f, nil
+}
+
+// cvePattern is a CVE id (the CVE program's syntax: a year and at least
+// four digits).
+var cvePattern = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,}$`)
+
+// neededMin reads the needed_min filter: updates that at least that many
+// computers need (0: every update).
+func neededMin(q url.Values) (int, error) {
+	v := strings.TrimSpace(q.Get("needed_min"))
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errorf(http.StatusBadRequest, "needed_min %q: use a whole number of computers, 0 or more", v)
+	}
+	return n, nil
 }
 
 var classifications = []string{"security", "critical", "rollup", "service-pack", "definition", "feature", "driver", "tool", "update"}
@@ -446,10 +472,10 @@ func (s *Server) consoleUpdates(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	min, _ := neededMin(q) // checked by updateFilter
 	for _, u := range us {
-		row := updateRow{Update: u.Update, States: u.States, Approval: approvals[u.Vendor+"/"+u.ID]}
-		row.Needed = row.States["needed"] + row.States["downloaded"] + row.States["failed"]
-		if needed && row.Needed == 0 {
+		row := updateRow{Update: u.Update, States: u.States, Approval: approvals[u.Vendor+"/"+u.ID], Needed: u.NeededBy}
+		if needed && row.Needed == 0 || row.Needed < min {
 			continue
 		}
 		if l.Approval != "" && (l.Approval == "none") != (row.Approval == "") || (l.Approval != "none" && l.Approval != "" && row.Approval != l.Approval) {

@@ -120,6 +120,9 @@ func TestOpenAPIContract(t *testing.T) {
 	call("GET", "/api/v1/updates?severity=critical&vendor=example", admin, nil, 200)
 	call("GET", "/api/v1/updates?severity=huge", admin, nil, 400)
 	call("GET", "/api/v1/updates?colour=red", admin, nil, 400)
+	call("GET", "/api/v1/updates?cve=CVE-2026-0001&needed_min=1", admin, nil, 200)
+	call("GET", "/api/v1/updates?cve=2026-0001", admin, nil, 400)
+	call("GET", "/api/v1/updates?needed_min=-1", admin, nil, 400)
 	call("GET", "/api/v1/computers?missing=sometimes", admin, nil, 400)
 	call("GET", "/api/v1/computers?group=nope", admin, nil, 404)
 

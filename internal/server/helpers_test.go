@@ -174,6 +174,12 @@ func newVendorRepo(t testing.TB, name string) *vendorRepo {
 
 func (v *vendorRepo) publish(t testing.TB, id, severity string, payloads map[string]string) {
 	t.Helper()
+	v.publishWith(t, id, severity, payloads, "")
+}
+
+// publishWith publishes an update with extra YAML lines (e.g. "cves: [...]\n").
+func (v *vendorRepo) publishWith(t testing.TB, id, severity string, payloads map[string]string, extra string) {
+	t.Helper()
 	dir := t.TempDir()
 	var pl strings.Builder
 	for name, content := range payloads {
@@ -182,8 +188,8 @@ func (v *vendorRepo) publish(t testing.TB, id, severity string, payloads map[str
 		}
 		fmt.Fprintf(&pl, "  - file: %s\n", name)
 	}
-	doc := fmt.Sprintf("id: %s\ntitle: Test update %s\nproduct: debian-12\nclassification: security\nseverity: %s\nreleased: 2026-11-20\nreboot: never\ninstaller:\n  type: archive\n  prefix: /opt/bw-test\npayloads:\n%s",
-		id, id, severity, pl.String())
+	doc := fmt.Sprintf("id: %s\ntitle: Test update %s\nproduct: debian-12\nclassification: security\nseverity: %s\nreleased: 2026-11-20\nreboot: never\ninstaller:\n  type: archive\n  prefix: /opt/bw-test\n%spayloads:\n%s",
+		id, id, severity, extra, pl.String())
 	p := filepath.Join(dir, id+".yaml")
 	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)

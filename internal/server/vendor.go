@@ -124,7 +124,7 @@ func (s *Server) indexRepo(ctx context.Context, rp *repo) (int, error) {
 			}
 			u := info.Update
 			batch = append(batch, store.Update{Vendor: rp.name, ID: u.ID, Title: u.Title, Product: u.Product,
-				Classification: string(u.Classification), Severity: string(u.Severity), Released: u.Released,
+				Classification: string(u.Classification), Severity: string(u.Severity), Released: u.Released, CVEs: u.CVEs,
 				SHA256: hex.EncodeToString(info.Target.Hashes["sha256"]), IndexedAt: s.now()})
 		}
 		return nil

@@ -150,13 +150,15 @@ type Update struct {
 	Classification string    `json:"classification"`
 	Severity       string    `json:"severity"`
 	Released       string    `json:"released,omitempty"`
+	CVEs           []string  `json:"cves,omitempty"`
 	SHA256         string    `json:"sha256"` // of update.json: unchanged files are not read again
 	IndexedAt      time.Time `json:"indexed_at"`
 }
 
-// UpdateFilter selects updates; empty fields match everything.
+// UpdateFilter selects updates; empty fields match everything. CVE
+// matches updates that name that CVE.
 type UpdateFilter struct {
-	Vendor, Product, Classification, Severity string
+	Vendor, Product, Classification, Severity, CVE string
 }
 
 // SyncRun is one sync of one vendor repository.

@@ -617,12 +617,12 @@ func (d *DB) UpsertUpdates(ctx context.Context, us []store.Update) error {
 	}
 	defer tx.Rollback()
 	for _, u := range us {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO updates (vendor, id, title, product, classification, severity, released, sha256, indexed_at)
-			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO updates (vendor, id, title, product, classification, severity, released, sha256, indexed_at, cves)
+			VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
 			ON CONFLICT (vendor, id) DO UPDATE SET title = excluded.title, product = excluded.product,
 				classification = excluded.classification, severity = excluded.severity, released = excluded.released,
-				sha256 = excluded.sha256, indexed_at = excluded.indexed_at`,
-			u.Vendor, u.ID, u.Title, u.Product, u.Classification, u.Severity, u.Released, u.SHA256, ms(u.IndexedAt)); err != nil {
+				sha256 = excluded.sha256, indexed_at = excluded.indexed_at, cves = excluded.cves`,
+			u.Vendor, u.ID, u.Title, u.Product, u.Classification, u.Severity, u.Released, u.SHA256, ms(u.IndexedAt), cveList(u.CVEs)); err != nil {
 			return err
 		}
 		// A severity that changed moves the figures of the computers that
@@ -653,15 +653,25 @@ func (d *DB) UpdateHashes(ctx context.Context, vendor string) (map[string]string
 	return out, rows.Err()
 }
 
-const updateCols = `vendor, id, title, product, classification, severity, released, sha256, indexed_at`
+const updateCols = `vendor, id, title, product, classification, severity, released, sha256, indexed_at, cves`
+
+// cveList stores CVE ids as " CVE-1 CVE-2 ", so that LIKE '% id %' finds
+// one exactly; "" when there are none.
+func cveList(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	return " " + strings.Join(ids, " ") + " "
+}
 
 func scanUpdate(s interface{ Scan(...any) error }) (*store.Update, error) {
 	var u store.Update
 	var at int64
-	if err := s.Scan(&u.Vendor, &u.ID, &u.Title, &u.Product, &u.Classification, &u.Severity, &u.Released, &u.SHA256, &at); err != nil {
+	var cves string
+	if err := s.Scan(&u.Vendor, &u.ID, &u.Title, &u.Product, &u.Classification, &u.Severity, &u.Released, &u.SHA256, &at, &cves); err != nil {
 		return nil, err
 	}
-	u.IndexedAt = fromMS(at)
+	u.IndexedAt, u.CVEs = fromMS(at), strings.Fields(cves)
 	return &u, nil
 }
 
@@ -669,7 +679,8 @@ func scanUpdate(s interface{ Scan(...any) error }) (*store.Update, error) {
 func (d *DB) ListUpdates(ctx context.Context, f store.UpdateFilter) ([]store.Update, error) {
 	return queryList(ctx, d.db, scanUpdate, `SELECT `+updateCols+` FROM updates
 		WHERE ($1 = '' OR vendor = $1) AND ($2 = '' OR product = $2) AND ($3 = '' OR classification = $3) AND ($4 = '' OR severity = $4)
-		ORDER BY released DESC, vendor, id`, f.Vendor, f.Product, f.Classification, f.Severity)
+			AND ($5 = '' OR cves LIKE '% ' || $5 || ' %')
+		ORDER BY released DESC, vendor, id`, f.Vendor, f.Product, f.Classification, f.Severity, f.CVE)
 }
 
 // GetUpdate returns one index entry.

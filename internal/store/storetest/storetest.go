@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 		{"Compliance", testCompliance},
 		{"GroupPolicies", testGroupPolicies},
 		{"Rollouts", testRollouts},
+		{"UpdateCVEs", testUpdateCVEs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
