@@ -141,4 +141,9 @@ func (c *ServerClient) Report(ctx context.Context, r Report) (int64, error) {
 	return acked, nil
 }
 
+// CloseIdleConnections closes the kept-alive connections to the server (and
+// the mirrors the same client fetches from), as the agent does before it
+// idles for hours.
+func (c *ServerClient) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
 var _ Reporter = (*ServerClient)(nil)
