@@ -119,7 +119,7 @@ func run(n int, total int64) error {
 	}
 	go http.Serve(ln, http.FileServer(http.Dir(vendorDir)))
 	base := "http://" + ln.Addr().String()
-	pins := map[string]string{"bench": media.Fingerprint(root)}
+	pins := map[string]string{"bench": tuf.RootFingerprint(root)}
 	var imp, syn time.Duration
 	for i := range 2 {
 		data := filepath.Join(work, fmt.Sprintf("data%d", i))

@@ -163,7 +163,8 @@ one pass with at most one reboot. Updates are named by id or vendor/id.
 
 With --from-media, on a machine with no server: install every update on offline
 media that applies, verified from the vendor roots pinned with --vendor
-NAME=sha256:… (or the enrolled agent's), in one pass with at most one reboot.
+NAME=sha256:…, in the configuration's vendor_pins (--config), or at the
+agent's enrollment (--state), in one pass with at most one reboot.
 With --site sha256:… the site's approvals for --group are followed instead.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if fromMedia.media != "" {

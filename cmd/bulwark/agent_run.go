@@ -18,6 +18,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/facts"
 	"github.com/bulwarkhq/bulwark/internal/sdnotify"
 	"github.com/bulwarkhq/bulwark/internal/termtext"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
 	"github.com/bulwarkhq/bulwark/internal/version"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
@@ -77,13 +78,8 @@ again starts the TUF caches afresh (after a server was rebuilt).`,
 			if host == "" && m.Root() == "/" {
 				host, _ = os.Hostname()
 			}
-			o.VendorPins = map[string]string{}
-			for _, p := range vendorPins {
-				name, fp, err := splitPair("vendor", p)
-				if err != nil {
-					return err
-				}
-				o.VendorPins[name] = fp
+			if o.VendorPins, err = tuf.ParseVendorPins("vendor", vendorPins); err != nil {
+				return err
 			}
 			o.Facts = wire.Facts{MachineID: inv.MachineID, Hostname: host, OS: strings.TrimSpace(inv.OSID + " " + inv.OSVersionID), Arch: inv.Arch}
 			switch {
@@ -198,7 +194,10 @@ order, each overriding the keys it sets; enrollment writes its own drop-in
   reboot_command                  default [systemctl, reboot]; [] never reboots
   socket                          default /run/bulwark/agent.sock
   metrics_textfile                a *.prom file for node_exporter's textfile collector,
-                                  written after each check-in (default: none)`,
+                                  written after each check-in (default: none)
+  vendor_pins                     {NAME: sha256:…}: vendor roots pinned on this machine, like
+                                  enroll --vendor (the two must agree); also used by
+                                  agent install --from-media`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, _, err := newLogger(cmd.ErrOrStderr(), logLevel, logFormat)

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bulwarkhq/bulwark/internal/lockdown"
+	"github.com/bulwarkhq/bulwark/internal/media"
 )
 
 // lockdownFlags are the flags every lockdown subcommand shares.
@@ -29,7 +31,7 @@ type lockdownFlags struct {
 
 func (f *lockdownFlags) addRoot(c *cobra.Command) {
 	c.Flags().StringVar(&f.root, "root", "/", "root directory of the system to work on (a mounted image or test tree); / is the running system")
-	c.Flags().StringArrayVar(&f.rules, "rules", nil, "directory of extra *.yaml rule and profile files (adds to or overrides the built-in ones; repeatable)")
+	c.Flags().StringArrayVar(&f.rules, "rules", nil, "directory of extra *.yaml rule and profile files, also inside an ISO image or tar archive such as MEDIA.iso/lockdown (adds to or overrides the built-in ones; repeatable)")
 }
 
 // reportFormats are audit's and apply's -o values: the shared ones and
@@ -76,11 +78,25 @@ func (f *lockdownFlags) checkOutput() error {
 	return fmt.Errorf("--output %q is not one of %s", f.output, strings.Join(reportFormats(), ", "))
 }
 
-// catalog loads the rules, and a profile given as a file path.
+// catalog loads the rules, and a profile given as a file path. A --rules
+// directory may be inside offline media's ISO image or a tar archive
+// (disc.iso/lockdown): only that directory is extracted, to a temporary
+// copy that is gone once the rules are read.
 func (f *lockdownFlags) catalog(profile string) (*lockdown.Catalog, string, error) {
-	cat, err := lockdown.LoadCatalog(f.rules...)
+	cat, err := lockdown.LoadCatalog()
 	if err != nil {
 		return nil, "", err
+	}
+	for _, r := range f.rules {
+		dir, done, err := media.OpenPath(context.Background(), r)
+		if err != nil {
+			return nil, "", fmt.Errorf("--rules %s: %w", r, err)
+		}
+		err = cat.LoadFS(os.DirFS(dir), r)
+		done()
+		if err != nil {
+			return nil, "", err
+		}
 	}
 	if strings.HasSuffix(profile, ".yaml") || strings.HasSuffix(profile, ".yml") || strings.Contains(profile, "/") {
 		names, err := cat.LoadProfileFile(profile)

@@ -189,11 +189,12 @@ func serverSources(dataDir string) ([]media.Source, *media.Source, error) {
 
 // trustFlags are the ways a reader of media says what it trusts.
 type trustFlags struct {
-	vendors []string
-	site    string
-	dataDir string
-	state   string
-	maxAge  time.Duration
+	vendors     []string
+	site        string
+	dataDir     string
+	state       string
+	agentConfig string
+	maxAge      time.Duration
 }
 
 func (t *trustFlags) add(cmd *cobra.Command, withServer bool) {
@@ -205,29 +206,37 @@ func (t *trustFlags) add(cmd *cobra.Command, withServer bool) {
 	}
 	f.StringVar(&t.state, "state-dir", "", "trust the vendor roots of the agent enrolled with this state directory")
 	aliasFlag(cmd, "state", "state-dir")
+	f.StringVar(&t.agentConfig, "agent-config", "", "trust the vendor_pins of this agent configuration file (e.g. "+agent.DefaultConfigPath+")")
 	f.DurationVar(&t.maxAge, "max-age", media.DefaultMaxAge, "refuse media whose timestamp expired longer ago than this")
 }
 
-// trust gathers the pins: the server's, the agent's, then the command
-// line's; two different pins for one vendor are refused.
+// trust gathers the pins: the server's, the agent's configuration's and
+// enrollment's, then the command line's; two different pins for one vendor
+// are refused.
 func (t *trustFlags) trust() (media.Trust, error) {
-	tr := media.Trust{Vendors: map[string]string{}, MaxAge: t.maxAge}
-	merge := func(from string, pins map[string]string) error {
-		for n, fp := range pins {
-			if have, ok := tr.Vendors[n]; ok && have != fp {
-				return fmt.Errorf("vendor %s: %s pins %s, but %s is already pinned", n, from, fp, have)
-			}
-			tr.Vendors[n] = fp
-		}
-		return nil
-	}
+	tr := media.Trust{MaxAge: t.maxAge}
+	var ps tuf.PinSet
+	var looked []string
 	if t.dataDir != "" {
 		pins, known, err := media.ServerPins(t.dataDir)
 		if err != nil {
 			return tr, err
 		}
 		tr.Known = known
-		if err := merge("the server", pins); err != nil {
+		from := "the server's data directory " + t.dataDir
+		looked = append(looked, from)
+		if err := ps.Add(from, pins); err != nil {
+			return tr, err
+		}
+	}
+	if t.agentConfig != "" {
+		s, err := agent.LoadConfig(t.agentConfig)
+		if err != nil {
+			return tr, err
+		}
+		from := "the agent's configuration " + t.agentConfig + " (vendor_pins)"
+		looked = append(looked, from)
+		if err := ps.Add(from, s.VendorPins); err != nil {
 			return tr, err
 		}
 	}
@@ -240,23 +249,28 @@ func (t *trustFlags) trust() (media.Trust, error) {
 		// server handed out (e.Vendors) are the server's word, which a
 		// compromised server chooses, and media must not turn them into
 		// trust the agent's own cycle would refuse.
-		if err := merge("the agent's enrollment (--vendor)", e.VendorPins); err != nil {
+		from := "the agent's enrollment in " + t.state
+		looked = append(looked, from)
+		if err := ps.Add(from, e.VendorPins); err != nil {
 			return tr, err
 		}
 	}
-	pins, err := media.ParseVendorPins(t.vendors)
+	pins, err := tuf.ParseVendorPins("vendor", t.vendors)
 	if err != nil {
 		return tr, err
 	}
-	if err := merge("--vendor", pins); err != nil {
+	looked = append(looked, "--vendor")
+	if err := ps.Add("--vendor", pins); err != nil {
 		return tr, err
 	}
+	tr.Vendors, tr.Looked = ps.Pins, strings.Join(looked, ", ")
+	if tr.Vendors == nil {
+		tr.Vendors = map[string]string{}
+	}
 	if t.site != "" {
-		ps, err := media.ParseVendorPins([]string{"site=" + t.site})
-		if err != nil {
+		if tr.Site, err = tuf.ParseRootFingerprint(t.site); err != nil {
 			return tr, fmt.Errorf("--site: %w", err)
 		}
-		tr.Site = ps["site"]
 	}
 	return tr, nil
 }
@@ -276,9 +290,12 @@ update and payload against the signed metadata; the site's approvals when
 ones. The report names every problem and the file it is in.
 
 Pins come from --vendor NAME=sha256:…, from a server's --data-dir (whose
-served versions also make older media a rollback), or from the vendor pins an
+served versions also make older media a rollback), from an agent
+configuration's vendor_pins (--agent-config), or from the vendor pins an
 enrolled agent's --state-dir was given at enrollment (never the vendor roots the
-server handed out).`,
+server handed out); two different pins for one vendor are refused.
+
+DIR|ISO may also be a tar archive of a media directory.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tr, err := tf.trust()
@@ -343,22 +360,30 @@ func printReport(w io.Writer, rep *media.Report) {
 }
 
 func newMediaImportCmd() *cobra.Command {
-	var dataDir, tokenFile string
+	var dataDir, tokenFile, configPath string
 	var vendors []string
 	var maxAge time.Duration
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use:     "import DIR|ISO --data-dir DIR",
-		Example: `  bulwark media import /media/cdrom --data-dir /var/lib/bulwark-server`,
-		Short:   "Import media into a disconnected server's synced vendor repositories",
+		Use: "import DIR|ISO --data-dir DIR | --config FILE",
+		Example: `  bulwark media import /media/cdrom --data-dir /var/lib/bulwark-server
+  bulwark media import /media/cdrom/disc.iso --config /etc/bulwark/server.yaml`,
+		Short: "Import media into a disconnected server's synced vendor repositories",
 		Long: `Import media into a server's data directory the way a sync does (tuf.Mirror,
 reading the media instead of an upstream): every file verified from the
 vendor root the server already pinned, older metadata than it serves refused,
 new files written under names nothing refers to yet and the timestamp
 switched last, so a kill at any moment leaves what the server served before,
 and importing again finishes the work. Media naming a vendor the server does
-not trust are refused; --vendor NAME=sha256:… pins one now (only where the
-server has no pin for it yet).
+not trust are refused.
+
+The vendor roots trusted are the ones the server already pinned (its data
+directory's roots/), the upstream vendors' root_fingerprint in the server's
+configuration (--config, the file ` + "`bulwark server --config`" + ` reads, and
+the BULWARK_* variables such as BULWARK_UPSTREAM_VENDOR), and --vendor
+NAME=sha256:…; two different pins for one vendor are refused. So the first
+import into a disconnected server configured with its vendors needs no
+--vendor.
 
 Approvals on the media are imported only when they were signed by this
 server's own site root (a standby of the site that made them, its site
@@ -372,11 +397,47 @@ configured with an upstream that has no url, only its vendors and their
 root_fingerprint (see docs/MEDIA.md).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if dataDir == "" {
-				return errors.New("--data-dir is required: the server's data directory")
+			var ps tuf.PinSet
+			var looked []string
+			if configPath != "" {
+				fc, err := loadServerConfig(configPath)
+				if err == nil {
+					err = fc.applyEnv(os.LookupEnv)
+				}
+				if err != nil {
+					return err
+				}
+				if dataDir == "" {
+					dataDir = fc.DataDir
+				}
+				uv := map[string]string{}
+				if fc.Upstream != nil {
+					for _, v := range fc.Upstream.Vendors {
+						if _, dup := uv[v.Name]; dup {
+							return fmt.Errorf("config %s: upstream vendor %s listed twice", configPath, v.Name)
+						}
+						uv[v.Name] = v.RootFingerprint
+					}
+				}
+				from := "the server's configuration " + configPath + " (upstream.vendors)"
+				pins, err := tuf.CheckVendorPins(from, uv)
+				if err != nil {
+					return err
+				}
+				looked = append(looked, from)
+				if err := ps.Add(from, pins); err != nil {
+					return err
+				}
 			}
-			pins, err := media.ParseVendorPins(vendors)
+			if dataDir == "" {
+				return errors.New("no data directory: give --data-dir DIR (the server's data directory) or --config FILE (the server's configuration, whose data_dir is used)")
+			}
+			pins, err := tuf.ParseVendorPins("vendor", vendors)
 			if err != nil {
+				return err
+			}
+			looked = append(looked, "--vendor")
+			if err := ps.Add("--vendor", pins); err != nil {
 				return err
 			}
 			dir, closeFn, err := media.Open(cmd.Context(), args[0])
@@ -384,7 +445,7 @@ root_fingerprint (see docs/MEDIA.md).`,
 				return err
 			}
 			defer closeFn()
-			res, err := media.Import(cmd.Context(), media.ImportOptions{Media: dir, DataDir: dataDir, Pins: pins, MaxAge: maxAge})
+			res, err := media.Import(cmd.Context(), media.ImportOptions{Media: dir, DataDir: dataDir, Pins: ps.Pins, PinsFrom: ps.From, Looked: looked, MaxAge: maxAge})
 			if res != nil && res.Report != nil {
 				res.Report.Media = args[0]
 			}
@@ -416,7 +477,8 @@ root_fingerprint (see docs/MEDIA.md).`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data-dir", "", "the server's data directory")
+	cmd.Flags().StringVar(&dataDir, "data-dir", "", "the server's data directory (default: the data_dir of --config)")
+	cmd.Flags().StringVar(&configPath, "config", "", "the server's YAML configuration: its data_dir and its upstream vendors' root_fingerprint pins")
 	cmd.Flags().StringVar(&tokenFile, "token-file", "", "an admin token of the running server: import the media's approvals when they are this server's site's")
 	cmd.Flags().StringArrayVar(&vendors, "vendor", nil, "pin a vendor root the server has not pinned yet: NAME=sha256:… (repeatable)")
 	cmd.Flags().DurationVar(&maxAge, "max-age", media.DefaultMaxAge, "refuse media whose timestamp expired longer ago than this")
@@ -441,7 +503,7 @@ func (m *installFromMedia) addFlags(cmd *cobra.Command) {
 	f.StringArrayVar(&m.trust.vendors, "vendor", nil, "with --from-media: pin a vendor root NAME=sha256:… (repeatable)")
 	f.StringVar(&m.trust.site, "site", "", "with --from-media: pin the site root sha256:… and use its approvals for --group")
 	f.StringVar(&m.group, "group", "", "with --from-media and --site: the computer group whose approvals to follow")
-	f.StringVar(&m.config, "config", agent.DefaultConfigPath, "with --from-media: agent configuration (state_dir, root, reboot_command), used when present")
+	f.StringVar(&m.config, "config", agent.DefaultConfigPath, "with --from-media: agent configuration (state_dir, root, reboot_command, vendor_pins), used when present")
 	f.StringVar(&m.trust.state, "state-dir", "", "with --from-media: the agent's state directory (default from --config, else /var/lib/bulwark)")
 	aliasFlag(cmd, "state", "state-dir")
 	f.StringVar(&m.root, "root", "", "with --from-media: root directory to install into (default from --config, else /)")
@@ -453,6 +515,9 @@ func (m *installFromMedia) run(cmd *cobra.Command) error {
 	settings, err := agent.LoadConfig(m.config)
 	if errors.Is(err, os.ErrNotExist) {
 		settings, err = agent.FileConfig{}.Check()
+	} else if err == nil {
+		// The configuration's vendor_pins are trusted like --vendor.
+		m.trust.agentConfig = m.config
 	}
 	if err != nil {
 		return err
@@ -483,7 +548,7 @@ func (m *installFromMedia) run(cmd *cobra.Command) error {
 	w := cmd.OutOrStdout()
 	bar := progress.New(cmd.ErrOrStderr(), progress.Bytes)
 	cur, started := "", ""
-	res, err := media.Install(cmd.Context(), media.InstallOptions{Media: dir, Pins: tr.Vendors, Site: tr.Site, Group: m.group,
+	res, err := media.Install(cmd.Context(), media.InstallOptions{Media: dir, Pins: tr.Vendors, Looked: tr.Looked, Site: tr.Site, Group: m.group,
 		StateDir: pinState, Root: root, Arch: m.arch, MaxAge: tr.MaxAge,
 		Reboot: agent.Reboot{Command: settings.RebootCommand, BootIDPath: settings.BootIDPath},
 		Step: func(key, phase string) {
@@ -548,7 +613,7 @@ func importApprovals(cmd *cobra.Command, dir, dataDir, tokenFile string, s *medi
 	if err != nil {
 		return fmt.Errorf("data dir %s: no site repository: %w", dataDir, err)
 	}
-	if fp := media.Fingerprint(own); fp != s.RootFingerprint {
+	if fp := tuf.RootFingerprint(own); fp != s.RootFingerprint {
 		fmt.Fprintf(w, "site approvals for %s not imported: signed by site root %s, this server's is %s (approve here with `bulwark admin approve`)\n", strings.Join(s.Groups, ", "), s.RootFingerprint, fp)
 		fmt.Fprintln(w, "done: run `bulwark admin sync run` (or restart the server) to list the new updates")
 		return nil

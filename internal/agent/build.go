@@ -39,6 +39,10 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	pins, err := vendorPins(e, s)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	tlsConf, err := e.TLSConfig(s.StateDir)
 	if err != nil {
 		return nil, nil, nil, err
@@ -84,7 +88,7 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 	sc = NewServerClient(hc, e, e.MachineID)
 	notifier := Notifier{Log: log}
 	d = &Daemon{
-		Agent: a, Sources: Sources{Site: site, Vendors: vendors, Pins: e.VendorPins, Group: e.Group}, Reporter: sc, Server: e.Server,
+		Agent: a, Sources: Sources{Site: site, Vendors: vendors, Pins: pins, Group: e.Group}, Reporter: sc, Server: e.Server,
 		Textfile: s.MetricsTextfile, AgentVersion: agentVersion,
 		// Scheduled cycles download in the background, yielding to other
 		// traffic; `bulwark agent install` switches to the foreground.
@@ -119,4 +123,18 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 		return saveEnrollment(s.StateDir, e)
 	}
 	return d, sc, func() { a.Close() }, nil
+}
+
+// vendorPins are the vendor roots pinned at enrollment (--vendor) and in the
+// configuration file (vendor_pins): they decide together, and a
+// contradiction stops the agent rather than letting either win.
+func vendorPins(e *Enrollment, s *Settings) (map[string]string, error) {
+	var pins tuf.PinSet
+	if err := pins.Add("the enrollment (--vendor)", e.VendorPins); err != nil {
+		return nil, err
+	}
+	if err := pins.Add("the configuration (vendor_pins)", s.VendorPins); err != nil {
+		return nil, err
+	}
+	return pins.Pins, nil
 }

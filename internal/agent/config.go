@@ -14,10 +14,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
-
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/fetch"
 	"github.com/bulwarkhq/bulwark/internal/policy"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
 // DefaultConfigPath is where the agent's configuration lives.
@@ -43,6 +43,11 @@ type FileConfig struct {
 	Socket              string   `yaml:"socket,omitempty"`                // default /run/bulwark/agent.sock
 	BootIDPath          string   `yaml:"boot_id_path,omitempty"`          // default /proc/sys/kernel/random/boot_id
 	MetricsTextfile     string   `yaml:"metrics_textfile,omitempty"`      // node_exporter textfile, e.g. /var/lib/prometheus/node-exporter/bulwark.prom; empty: none
+	// VendorPins pin vendor roots out of band: name → sha256:… of the
+	// vendor's metadata/1.root.json. A pin decides for its vendor, like a
+	// --vendor pin given at enrollment (the two must agree); offline media
+	// (`agent install --from-media`) are verified against these too.
+	VendorPins map[string]string `yaml:"vendor_pins,omitempty"`
 }
 
 // Settings are a FileConfig checked and with defaults applied.
@@ -195,6 +200,11 @@ func (fc FileConfig) Check() (*Settings, error) {
 	}
 	if fc.MetricsTextfile != "" {
 		if err := CheckTextfilePath(fc.MetricsTextfile); err != nil {
+			return nil, err
+		}
+	}
+	if len(fc.VendorPins) > 0 {
+		if s.VendorPins, err = tuf.CheckVendorPins("vendor_pins", fc.VendorPins); err != nil {
 			return nil, err
 		}
 	}

@@ -22,6 +22,9 @@ func TestLoadConfig(t *testing.T) {
 		{"plain http", "server: http://s\n", "use an https:// URL"},
 		{"bad rate", "bandwidth_limit: fast\n", "is not a rate"},
 		{"short interval", "detection_interval: 5s\n", "at least 1m"},
+		{"vendor pins", "vendor_pins:\n  debian: sha256:" + strings.Repeat("A", 64) + "\n", ""},
+		{"bad vendor pin", "vendor_pins: {debian: sha256:00}\n", `vendor_pins: vendor debian: root fingerprint "sha256:00": want sha256:<64 hex digits>`},
+		{"bad vendor name", "vendor_pins: {\"Debian 12\": sha256:00}\n", "vendor_pins: "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "agent.yaml")
@@ -124,5 +127,24 @@ func TestConfigOwnershipAndDropIns(t *testing.T) {
 	}
 	if _, err := LoadConfig(filepath.Join(dir, "none.yaml")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("no configuration: %v", err)
+	}
+}
+
+// Vendor pins in the configuration are read in canonical form and decide
+// together with the enrollment's; two different pins for one vendor stop
+// the agent.
+func TestConfigVendorPins(t *testing.T) {
+	a, b := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64)
+	s, err := (FileConfig{VendorPins: map[string]string{"debian": strings.ToUpper(a)}}).Check()
+	if err != nil || s.VendorPins["debian"] != a {
+		t.Fatalf("vendor_pins = %v, %v; want debian=%s", s.VendorPins, err, a)
+	}
+	pins, err := vendorPins(&Enrollment{VendorPins: map[string]string{"acme": b}}, s)
+	if err != nil || pins["debian"] != a || pins["acme"] != b || len(pins) != 2 {
+		t.Fatalf("pins = %v, %v; want the enrollment's and the configuration's", pins, err)
+	}
+	if _, err := vendorPins(&Enrollment{VendorPins: map[string]string{"debian": b}}, s); err == nil ||
+		!strings.Contains(err.Error(), "vendor debian: the configuration (vendor_pins) pins root "+a+", but the enrollment (--vendor) pins "+b) {
+		t.Fatalf("err = %v, want the contradiction refused", err)
 	}
 }

@@ -91,7 +91,7 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--site-root: %w", err)
 	}
-	pins, err := checkPins(o.VendorPins)
+	pins, err := tuf.CheckVendorPins("--vendor", o.VendorPins)
 	if err != nil {
 		return nil, err
 	}
@@ -212,22 +212,6 @@ func postEnroll(ctx context.Context, hc *http.Client, url string, body []byte) (
 		case <-time.After(wait):
 		}
 	}
-}
-
-// checkPins checks --vendor pins and returns them in canonical form.
-func checkPins(pins map[string]string) (map[string]string, error) {
-	out := map[string]string{}
-	for name, fp := range pins {
-		if err := catalog.CheckVendorName(name); err != nil {
-			return nil, fmt.Errorf("--vendor: %w", err)
-		}
-		v, err := tuf.ParseRootFingerprint(fp)
-		if err != nil {
-			return nil, fmt.Errorf("--vendor %s: %w", name, err)
-		}
-		out[name] = v
-	}
-	return out, nil
 }
 
 func saveEnrollment(dir string, e *Enrollment) error {

@@ -113,7 +113,7 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("site repository %s: %w", o.Site.Dir, err)
 		}
-		m.Site = &Site{RootFingerprint: Fingerprint(o.Site.Root), TimestampVersion: st.tsVersion, Groups: slices.Sorted(slices.Values(sel.Groups))}
+		m.Site = &Site{RootFingerprint: tuf.RootFingerprint(o.Site.Root), TimestampVersion: st.tsVersion, Groups: slices.Sorted(slices.Values(sel.Groups))}
 		for _, name := range st.meta {
 			jobs = append(jobs, copyJob{src: filepath.Join(st.dir, tuf.MetadataDir, name), dst: pathJoin(SiteDir, tuf.MetadataDir, name), length: -1})
 		}
@@ -155,7 +155,7 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 			return nil, fmt.Errorf("vendor repository %s (%s): %w", src.Name, src.Dir, err)
 		}
 		base := pathJoin(VendorsDir, src.Name)
-		v := Vendor{Name: src.Name, RootFingerprint: Fingerprint(src.Root), RootVersion: st.rootV, TimestampVersion: st.tsVersion, Updates: []Update{}}
+		v := Vendor{Name: src.Name, RootFingerprint: tuf.RootFingerprint(src.Root), RootVersion: st.rootV, TimestampVersion: st.tsVersion, Updates: []Update{}}
 		for _, name := range st.meta {
 			jobs = append(jobs, copyJob{src: filepath.Join(st.dir, tuf.MetadataDir, name), dst: pathJoin(base, tuf.MetadataDir, name), length: -1})
 		}

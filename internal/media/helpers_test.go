@@ -100,7 +100,7 @@ func (f *fixture) root(dir string) []byte {
 }
 
 func (f *fixture) pins() map[string]string {
-	return map[string]string{"debian": Fingerprint(f.root(f.vendor))}
+	return map[string]string{"debian": tuf.RootFingerprint(f.root(f.vendor))}
 }
 
 // create makes media of the fixture with sel into a new directory.

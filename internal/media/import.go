@@ -28,10 +28,15 @@ const (
 type ImportOptions struct {
 	Media   string // a media directory (see Open for an ISO)
 	DataDir string // the server's data directory
-	// Pins adds vendor roots the administrator pins now (--vendor
-	// NAME=sha256:…), for a server that has not pinned them yet. A pin
-	// that contradicts the one the server holds is refused.
-	Pins     map[string]string
+	// Pins adds vendor roots pinned outside the data directory (the
+	// server's configuration, --vendor NAME=sha256:…), for a server that
+	// has not pinned them yet. A pin that contradicts the one the server
+	// holds is refused.
+	Pins map[string]string
+	// PinsFrom says where each of Pins came from, and Looked every place
+	// pins were looked for besides the data directory, for the errors.
+	PinsFrom map[string]string
+	Looked   []string
 	Now      time.Time
 	MaxAge   time.Duration
 	Progress func(path string, done, total int64)
@@ -61,7 +66,7 @@ func ServerPins(dataDir string) (pins map[string]string, known map[string]int64,
 		if err != nil {
 			return nil, nil, err
 		}
-		pins[name] = Fingerprint(b)
+		pins[name] = tuf.RootFingerprint(b)
 		if tb, err := capread.File(filepath.Join(dataDir, serverMirrors, name, tuf.MetadataDir, "timestamp.json"), maxTimestampSize); err == nil {
 			if ts, err := metadata.Timestamp().FromBytes(tb); err == nil {
 				known[name] = ts.Signed.Version
@@ -95,11 +100,16 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	}
 	for name, fp := range o.Pins {
 		if have, ok := pins[name]; ok && have != fp {
-			return nil, fmt.Errorf("vendor %s: --vendor pins %s, but this server already trusts root %s; remove %s to pin again", name, fp, have, filepath.Join(o.DataDir, serverRoots, name+".json"))
+			from := o.PinsFrom[name]
+			if from == "" {
+				from = "--vendor"
+			}
+			return nil, fmt.Errorf("vendor %s: %s pins %s, but this server already trusts root %s; remove %s to pin again", name, from, fp, have, filepath.Join(o.DataDir, serverRoots, name+".json"))
 		}
 		pins[name] = fp
 	}
-	rep, err := Verify(ctx, o.Media, Trust{Vendors: pins, Known: known, Now: o.Now, MaxAge: o.MaxAge, LengthOnly: true})
+	looked := append([]string{"the server's data directory " + o.DataDir + " (" + serverRoots + "/)"}, o.Looked...)
+	rep, err := Verify(ctx, o.Media, Trust{Vendors: pins, Known: known, Now: o.Now, MaxAge: o.MaxAge, LengthOnly: true, Looked: strings.Join(looked, ", ")})
 	if err != nil {
 		return nil, err
 	}

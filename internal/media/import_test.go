@@ -70,8 +70,9 @@ func TestImportIsASync(t *testing.T) {
 	ctx := context.Background()
 
 	// A vendor the server does not trust: refused, nothing written.
-	_, err := Import(ctx, ImportOptions{Media: m1, DataDir: data})
-	if err == nil || !strings.Contains(err.Error(), "not trusted here") {
+	_, err := Import(ctx, ImportOptions{Media: m1, DataDir: data, Looked: []string{"the server's configuration srv.yaml (upstream.vendors)"}})
+	if err == nil || !strings.Contains(err.Error(), "not trusted here") ||
+		!strings.Contains(err.Error(), "(looked in: the server's data directory "+data+" (roots/), the server's configuration srv.yaml (upstream.vendors))") {
 		t.Fatalf("untrusted vendor: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(data, "mirrors")); !errors.Is(err, os.ErrNotExist) {
@@ -80,8 +81,12 @@ func TestImportIsASync(t *testing.T) {
 	// A pin that contradicts the server's is refused too.
 	os.MkdirAll(filepath.Join(data, "roots"), 0o700)
 	os.WriteFile(filepath.Join(data, "roots", "debian.json"), f.root(f.site), 0o644)
-	if _, err := Import(ctx, ImportOptions{Media: m1, DataDir: data, Pins: f.pins()}); err == nil || !strings.Contains(err.Error(), "already trusts root") {
+	if _, err := Import(ctx, ImportOptions{Media: m1, DataDir: data, Pins: f.pins()}); err == nil || !strings.Contains(err.Error(), "--vendor pins sha256:") || !strings.Contains(err.Error(), "already trusts root") {
 		t.Fatalf("contradicting pin: %v", err)
+	}
+	from := map[string]string{"debian": "the server's configuration srv.yaml (upstream.vendors)"}
+	if _, err := Import(ctx, ImportOptions{Media: m1, DataDir: data, Pins: f.pins(), PinsFrom: from}); err == nil || !strings.Contains(err.Error(), "vendor debian: the server's configuration srv.yaml (upstream.vendors) pins sha256:") {
+		t.Fatalf("contradicting pin from the configuration: %v", err)
 	}
 	os.Remove(filepath.Join(data, "roots", "debian.json"))
 

@@ -3,7 +3,6 @@ package media
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"log/slog"
@@ -24,6 +23,7 @@ import (
 type InstallOptions struct {
 	Media    string            // a media directory
 	Pins     map[string]string // vendor roots pinned on the command line or in config
+	Looked   string            // where pins were looked for, for the errors
 	Site     string            // site root pin; "" installs every update on the media that applies
 	Group    string            // with Site: whose approvals; "" when the media carry one group
 	StateDir string            // the agent's state (its TUF cache gives rollback protection across media)
@@ -65,9 +65,13 @@ func Install(ctx context.Context, o InstallOptions) (*InstallResult, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if len(o.Pins) == 0 {
-		return nil, errors.New("no vendor root pinned: give --vendor NAME=sha256:… (the fingerprint the vendor publishes)")
+		looked := ""
+		if o.Looked != "" {
+			looked = " (looked in: " + o.Looked + ")"
+		}
+		return nil, fmt.Errorf("no vendor root pinned%s: give --vendor NAME=sha256:… (the fingerprint the vendor publishes) or set vendor_pins in the agent's configuration", looked)
 	}
-	rep, err := Verify(ctx, o.Media, Trust{Vendors: o.Pins, Site: o.Site, Now: o.Now, MaxAge: o.MaxAge})
+	rep, err := Verify(ctx, o.Media, Trust{Vendors: o.Pins, Site: o.Site, Now: o.Now, MaxAge: o.MaxAge, Looked: o.Looked})
 	if err != nil {
 		return nil, err
 	}

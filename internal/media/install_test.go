@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/install"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
 // debRoot is a directory root with its own dpkg database, like a machine.
@@ -78,7 +79,7 @@ func TestInstallFromMediaFollowsSiteApprovals(t *testing.T) {
 	f := newFixture(t)
 	m := f.create(Selection{Groups: []string{"web"}})
 	root := debRoot(t)
-	res, err := Install(context.Background(), InstallOptions{Media: m, Pins: f.pins(), Site: Fingerprint(f.root(f.site)),
+	res, err := Install(context.Background(), InstallOptions{Media: m, Pins: f.pins(), Site: tuf.RootFingerprint(f.root(f.site)),
 		StateDir: filepath.Join(t.TempDir(), "state"), Root: root, Arch: "amd64"})
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +94,7 @@ func TestAttackInstallFromMediaWithForeignPin(t *testing.T) {
 	f := newFixture(t)
 	m := f.create(Selection{Security: true})
 	root := debRoot(t)
-	_, err := Install(context.Background(), InstallOptions{Media: m, Pins: map[string]string{"debian": Fingerprint([]byte("another root"))},
+	_, err := Install(context.Background(), InstallOptions{Media: m, Pins: map[string]string{"debian": tuf.RootFingerprint([]byte("another root"))},
 		StateDir: filepath.Join(t.TempDir(), "state"), Root: root, Arch: "amd64"})
 	if err == nil || !strings.Contains(err.Error(), "a foreign root") {
 		t.Fatalf("err = %v, want the foreign root refused", err)

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -86,36 +89,157 @@ func IsISO(p string) bool {
 }
 
 // Open returns a directory holding the media at p: p itself when it is a
-// directory, or a temporary copy extracted from an ISO image with xorriso
-// (no mount needed). close removes the copy.
+// directory, or a temporary copy extracted from an ISO 9660 image with
+// xorriso (no mount needed) or from a tar archive (plain or compressed)
+// with tar. close removes the copy.
 func Open(ctx context.Context, p string) (dir string, close func(), err error) {
-	fi, err := os.Stat(p)
+	return OpenPath(ctx, p)
+}
+
+// OpenPath is Open for a path that may go on inside an image or archive:
+// "disc.iso/lockdown" is the directory lockdown of the image disc.iso (only
+// that part is extracted), "media.tar/lockdown" the same inside a tar
+// archive. An archive holding one top directory (tar -cf media.tar media)
+// is read from inside it. Extracted copies hold only directories and
+// regular files: an image or archive with a link or a special file is
+// refused, naming it, so reading the copy cannot lead outside it.
+func OpenPath(ctx context.Context, p string) (dir string, close func(), err error) {
+	container, inner := filepath.Clean(p), ""
+	for {
+		if _, err := os.Lstat(container); err == nil {
+			break
+		}
+		parent := filepath.Dir(container)
+		if parent == container || container == "." {
+			return "", nil, fmt.Errorf("media: %w", &os.PathError{Op: "stat", Path: p, Err: os.ErrNotExist})
+		}
+		inner = path.Join(filepath.Base(container), inner)
+		container = parent
+	}
+	fi, err := os.Stat(container)
 	if err != nil {
 		return "", nil, fmt.Errorf("media: %w", err)
 	}
 	if fi.IsDir() {
+		if inner != "" {
+			return "", nil, fmt.Errorf("media: %w", &os.PathError{Op: "stat", Path: p, Err: os.ErrNotExist})
+		}
 		return p, func() {}, nil
-	}
-	if !IsISO(p) {
-		return "", nil, fmt.Errorf("media %s: neither a directory nor an ISO 9660 image; give the media directory or the .iso file", p)
-	}
-	x, err := xorriso()
-	if err != nil {
-		return "", nil, err
 	}
 	tmp, err := os.MkdirTemp("", "bulwark-media-")
 	if err != nil {
 		return "", nil, err
 	}
+	cleanup := func() { os.RemoveAll(tmp) }
 	dst := filepath.Join(tmp, "media")
-	cmd := exec.CommandContext(ctx, x, "-osirrox", "on", "-indev", p, "-extract", "/", dst)
+	top := dst
+	switch {
+	case IsISO(container):
+		err = extractISO(ctx, container, inner, dst)
+		top = filepath.Join(dst, filepath.FromSlash(inner))
+	case isTar(container):
+		if err = extractTar(ctx, container, dst); err == nil {
+			top = filepath.Join(singleDir(dst), filepath.FromSlash(inner))
+		}
+	default:
+		err = fmt.Errorf("media %s: neither a directory, an ISO 9660 image nor a tar archive; give the media directory, its .iso image or a tar archive of it", container)
+	}
+	if err == nil {
+		err = plainTree(dst, container)
+	}
+	if err == nil {
+		if fi, serr := os.Stat(top); serr != nil || !fi.IsDir() {
+			err = fmt.Errorf("media %s: %s is not a directory in it", container, inner)
+		}
+	}
+	if err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	return top, cleanup, nil
+}
+
+// extractISO extracts the directory inner ("" for all) of an ISO image to
+// dst with xorriso.
+func extractISO(ctx context.Context, iso, inner, dst string) error {
+	x, err := xorriso()
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, x, "-osirrox", "on", "-indev", iso, "-extract", "/"+inner, filepath.Join(dst, filepath.FromSlash(inner)))
 	var stderr bytes.Buffer
 	cmd.Stderr, cmd.Stdout = &stderr, io.Discard
 	if err := cmd.Run(); err != nil {
-		os.RemoveAll(tmp)
-		return "", nil, fmt.Errorf("read %s with xorriso: %w: %s", p, err, lastLines(stderr.String(), 5))
+		if inner != "" && strings.Contains(stderr.String(), "Cannot determine attributes of (ISO) source file") {
+			return fmt.Errorf("media %s: no %s in the image", iso, inner)
+		}
+		return fmt.Errorf("read %s with xorriso: %w: %s", iso, err, lastLines(stderr.String(), 5))
 	}
-	return dst, func() { os.RemoveAll(tmp) }, nil
+	return nil
+}
+
+// isTar reports whether the file at p is a tar archive, plain or
+// compressed with a format tar recognises by itself.
+func isTar(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, 512)
+	n, _ := io.ReadFull(f, b)
+	b = b[:n]
+	switch {
+	case n == 512 && string(b[257:262]) == "ustar":
+		return true
+	case bytes.HasPrefix(b, []byte{0x1f, 0x8b}), // gzip
+		bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}), // zstd
+		bytes.HasPrefix(b, []byte("\xfd7zXZ\x00")),         // xz
+		bytes.HasPrefix(b, []byte("BZh")):                  // bzip2
+		return true
+	}
+	return false
+}
+
+// extractTar extracts a tar archive to dst with tar, as the invoking user,
+// without the archive's owners or permissions; GNU tar refuses members with
+// ".." and strips leading slashes.
+func extractTar(ctx context.Context, archive, dst string) error {
+	if err := os.MkdirAll(dst, 0o700); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, "tar", "-x", "-f", archive, "-C", dst, "--no-same-owner", "--no-same-permissions", "--no-overwrite-dir")
+	var stderr bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &stderr, io.Discard
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("read %s with tar: %w: %s", archive, err, lastLines(stderr.String(), 5))
+	}
+	return nil
+}
+
+// singleDir is the one directory dir holds when it holds nothing else (an
+// archive of the media directory itself), else dir.
+func singleDir(dir string) string {
+	ents, err := os.ReadDir(dir)
+	if err == nil && len(ents) == 1 && ents[0].IsDir() {
+		return filepath.Join(dir, ents[0].Name())
+	}
+	return dir
+}
+
+// plainTree refuses a tree extracted from container that holds anything
+// but directories and regular files.
+func plainTree(dir, container string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && !d.Type().IsRegular() {
+			rel, _ := filepath.Rel(dir, p)
+			return fmt.Errorf("media %s: %s is a %s, not a regular file: media hold only directories and regular files", container, filepath.ToSlash(rel), d.Type())
+		}
+		return nil
+	})
 }
 
 func lastLines(s string, n int) string {

@@ -287,7 +287,7 @@ func TestVerifySiteApprovals(t *testing.T) {
 	if err != nil || !rep.OK() || len(rep.Notes) == 0 || !strings.Contains(rep.Notes[0], "no site root pinned") {
 		t.Fatalf("without a site pin: %v %v %v", err, rep.Err(), rep.Notes)
 	}
-	rep, _ = Verify(context.Background(), d, Trust{Vendors: f.pins(), Site: Fingerprint(f.root(f.site))})
+	rep, _ = Verify(context.Background(), d, Trust{Vendors: f.pins(), Site: tuf.RootFingerprint(f.root(f.site))})
 	if !rep.OK() || !rep.Site.Verified || !slices.Equal(rep.Groups(), []string{"web"}) {
 		t.Fatalf("with the site pin: %v %+v", rep.Err(), rep.Site)
 	}

@@ -1,22 +1,18 @@
 package media
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
 	"github.com/theupdateframework/go-tuf/v2/metadata/trustedmetadata"
 
 	"github.com/bulwarkhq/bulwark/internal/capread"
-	"github.com/bulwarkhq/bulwark/internal/catalog"
-	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
@@ -34,14 +30,6 @@ const (
 // judged at the moment the media's timestamp was still valid; this bound
 // keeps old media (with since-fixed flaws) from being replayed for ever.
 const DefaultMaxAge = 90 * 24 * time.Hour
-
-// Fingerprint is a root's pin: "sha256:" and the hex SHA-256 of the bytes
-// of its first version (metadata/1.root.json), as the server's
-// root_fingerprint and `--vendor NAME=sha256:…` use.
-func Fingerprint(root []byte) string {
-	h := sha256.Sum256(root)
-	return "sha256:" + hex.EncodeToString(h[:])
-}
 
 // Error is one problem and where it is, a path relative to the media or
 // repository directory.
@@ -119,7 +107,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 		return nil, err
 	}
 	if string(first) != string(root) {
-		return nil, errAt(meta("1.root.json"), "is not the pinned root (fingerprint %s, pinned %s)", Fingerprint(first), Fingerprint(root))
+		return nil, errAt(meta("1.root.json"), "is not the pinned root (fingerprint %s, pinned %s)", tuf.RootFingerprint(first), tuf.RootFingerprint(root))
 	}
 	trusted, err := trustedmetadata.New(root)
 	if err != nil {
@@ -219,25 +207,4 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 func targetFile(tf *metadata.TargetFiles) string {
 	dir, base := filepath.Split(tf.Path)
 	return filepath.Join(tuf.TargetsDir, dir, hex.EncodeToString(tf.Hashes["sha256"])+"."+base)
-}
-
-// ParseVendorPins reads `--vendor NAME=sha256:…` values into a map of
-// fingerprints by vendor name.
-func ParseVendorPins(values []string) (map[string]string, error) {
-	pins := map[string]string{}
-	for _, v := range values {
-		name, fp, ok := strings.Cut(v, "=")
-		if !ok || catalog.CheckVendorName(name) != nil {
-			return nil, fmt.Errorf("--vendor %q: want NAME=sha256:<64 hex digits>, the fingerprint of the vendor's first root", v)
-		}
-		b, err := pki.ParseFingerprint(fp)
-		if err != nil {
-			return nil, fmt.Errorf("--vendor %s: %w", name, err)
-		}
-		if _, dup := pins[name]; dup {
-			return nil, fmt.Errorf("--vendor %s: given twice", name)
-		}
-		pins[name] = "sha256:" + hex.EncodeToString(b)
-	}
-	return pins, nil
 }

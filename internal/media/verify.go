@@ -40,6 +40,9 @@ type Trust struct {
 	// LengthOnly skips hashing the payloads (importing hashes them again
 	// as tuf.Mirror copies them); metadata is always hashed.
 	LengthOnly bool
+	// Looked says where the pins were looked for, for the report of a
+	// vendor with none ("" says nothing).
+	Looked string
 }
 
 // Report is what Verify found. Problems say what is wrong and where; media
@@ -227,7 +230,11 @@ func (r *Report) verifyVendor(mv Vendor, t Trust, fr freshness) {
 	defer func() { r.Vendors = append(r.Vendors, res) }()
 	pin, ok := t.Vendors[mv.Name]
 	if !ok {
-		r.bad(base, "vendor %s is not trusted here: no root is pinned for it, and media never add one (pin it with --vendor %s=sha256:… after checking the fingerprint with the vendor)", mv.Name, mv.Name)
+		looked := ""
+		if t.Looked != "" {
+			looked = " (looked in: " + t.Looked + ")"
+		}
+		r.bad(base, "vendor %s is not trusted here: no root is pinned for it%s, and media never add one (pin it with --vendor %s=sha256:… after checking the fingerprint with the vendor, or in the agent's vendor_pins or the server's upstream.vendors)", mv.Name, looked, mv.Name)
 		return
 	}
 	rootRel := pathJoin(base, tuf.MetadataDir, "1.root.json")
@@ -236,7 +243,7 @@ func (r *Report) verifyVendor(mv Vendor, t Trust, fr freshness) {
 		r.bad(rootRel, "cannot read the vendor's first root: %v", errors.Unwrap(err))
 		return
 	}
-	if fp := Fingerprint(root); fp != pin {
+	if fp := tuf.RootFingerprint(root); fp != pin {
 		r.bad(rootRel, "root fingerprint %s is not the pinned %s: a foreign root", fp, pin)
 		return
 	}
@@ -347,7 +354,7 @@ func (r *Report) verifySite(ms *Site, t Trust, fr freshness) {
 		r.bad(rootRel, "cannot read the site's first root: %v", errors.Unwrap(err))
 		return
 	}
-	if fp := Fingerprint(root); fp != t.Site {
+	if fp := tuf.RootFingerprint(root); fp != t.Site {
 		r.bad(rootRel, "site root fingerprint %s is not the pinned %s: another site's approvals", fp, t.Site)
 		return
 	}

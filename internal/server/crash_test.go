@@ -102,7 +102,7 @@ func TestSyncCrash(t *testing.T) {
 	run := func(killAfter time.Duration) (killed bool, out string) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "BULWARK_SYNC_HELPER=1", "BULWARK_DATA="+data, "BULWARK_UP=https://"+proxy,
-			"BULWARK_UP_CA="+up.CAFingerprint(), "BULWARK_ROOT="+sum(v.root(t)))
+			"BULWARK_UP_CA="+up.CAFingerprint(), "BULWARK_ROOT="+tuf.RootFingerprint(v.root(t)))
 		var buf strings.Builder
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		if err := cmd.Start(); err != nil {

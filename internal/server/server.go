@@ -2,9 +2,7 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -339,7 +337,7 @@ func (c *Config) validate() error {
 				return fmt.Errorf("vendor repository %s is both hosted and synced", v.Name)
 			}
 			seen[v.Name] = true
-			if _, err := pki.ParseFingerprint(v.RootFingerprint); err != nil {
+			if _, err := tuf.ParseRootFingerprint(v.RootFingerprint); err != nil {
 				return fmt.Errorf("upstream vendor %s root_fingerprint: %w", v.Name, err)
 			}
 		}
@@ -511,16 +509,16 @@ func (s *Server) loadRepos() error {
 		if err != nil {
 			return fmt.Errorf("vendor repository %s: %w (make it with `bulwark repo init`)", v.Name, err)
 		}
-		s.repos[v.Name] = &repo{name: v.Name, kind: "hosted", dir: v.Dir, root: root, rootSum: sum(root)}
+		s.repos[v.Name] = &repo{name: v.Name, kind: "hosted", dir: v.Dir, root: root, rootSum: tuf.RootFingerprint(root)}
 	}
 	if u := s.cfg.Upstream; u != nil {
 		for _, v := range u.Vendors {
 			r := &repo{name: v.Name, kind: "mirror", dir: filepath.Join(s.cfg.DataDir, mirrorsDir, v.Name)}
 			if b, err := os.ReadFile(filepath.Join(s.cfg.DataDir, rootsDir, v.Name+".json")); err == nil {
-				if sum(b) != normFingerprint(v.RootFingerprint) {
+				if tuf.RootFingerprint(b) != normFingerprint(v.RootFingerprint) {
 					return fmt.Errorf("vendor %s: the pinned root in %s does not match root_fingerprint %s; remove the file to pin again", v.Name, rootsDir, v.RootFingerprint)
 				}
-				r.root, r.rootSum = b, sum(b)
+				r.root, r.rootSum = b, tuf.RootFingerprint(b)
 			}
 			if u.MetadataOnly {
 				r.upstreamTU = u.URL + "/repos/" + v.Name + "/targets"
@@ -531,17 +529,11 @@ func (s *Server) loadRepos() error {
 	return nil
 }
 
-func sum(b []byte) string {
-	h := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(h[:])
-}
-
+// normFingerprint is a configured root fingerprint in the form
+// tuf.RootFingerprint writes, or "" when it is not one (checked at start).
 func normFingerprint(s string) string {
-	b, err := pki.ParseFingerprint(s)
-	if err != nil {
-		return ""
-	}
-	return "sha256:" + hex.EncodeToString(b)
+	fp, _ := tuf.ParseRootFingerprint(s)
+	return fp
 }
 
 // certHosts are the names the server certificate carries.

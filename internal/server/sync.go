@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -222,8 +220,7 @@ func (s *Server) pinVendorRoot(ctx context.Context, rp *repo, fc *fetch.Client) 
 	if err != nil {
 		return fmt.Errorf("fetch vendor root: %w", err)
 	}
-	h := sha256.Sum256(b)
-	if got := "sha256:" + hex.EncodeToString(h[:]); got != want {
+	if got := tuf.RootFingerprint(b); got != want {
 		return fmt.Errorf("vendor root from the upstream has fingerprint %s, configured %s: refusing it", got, want)
 	}
 	dir := filepath.Join(s.cfg.DataDir, rootsDir)
@@ -254,11 +251,11 @@ func (s *Server) loadImportedRoot(rp *repo) error {
 		return err
 	}
 	for _, v := range s.cfg.Upstream.Vendors {
-		if v.Name == rp.name && sum(b) != normFingerprint(v.RootFingerprint) {
-			return fmt.Errorf("the imported root in %s has fingerprint %s, configured %s: refusing it", rootsDir, sum(b), v.RootFingerprint)
+		if v.Name == rp.name && tuf.RootFingerprint(b) != normFingerprint(v.RootFingerprint) {
+			return fmt.Errorf("the imported root in %s has fingerprint %s, configured %s: refusing it", rootsDir, tuf.RootFingerprint(b), v.RootFingerprint)
 		}
 	}
-	rp.root, rp.rootSum = b, sum(b)
+	rp.root, rp.rootSum = b, tuf.RootFingerprint(b)
 	return nil
 }
 

@@ -43,7 +43,7 @@ func TestEndToEndChain(t *testing.T) {
 	v := newVendorRepo(t, "example")
 	v.publish(t, "BW-1", "critical", map[string]string{"libssl3.deb": strings.Repeat("ssl", 10000)})
 	v.publish(t, "BW-2", "low", map[string]string{"tool.deb": "tool"})
-	rootSum := sum(v.root(t))
+	rootSum := tuf.RootFingerprint(v.root(t))
 	want := vendorTargets(t, v.root(t), v.dir, "BW-1")
 
 	up := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
@@ -119,7 +119,7 @@ func TestSyncRefusesWrongVendorRoot(t *testing.T) {
 	v.publish(t, "BW-1", "critical", map[string]string{"a.deb": "a"})
 	other := newVendorRepo(t, "example")
 	up := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
-	site := startServer(t, upstreamOf(t, up, sum(other.root(t)), nil))
+	site := startServer(t, upstreamOf(t, up, tuf.RootFingerprint(other.root(t)), nil))
 	runs, err := site.SyncAll(context.Background(), "", "manual")
 	if err == nil || len(runs) != 1 || runs[0].Status != store.SyncFailed || !strings.Contains(runs[0].Error, "fingerprint") {
 		t.Fatalf("sync with the wrong root pin: %+v %v", runs, err)
@@ -137,7 +137,7 @@ func TestSyncRefusesWrongUpstreamCA(t *testing.T) {
 	v := newVendorRepo(t, "example")
 	up := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
 	impostor := startServer(t, Config{})
-	cfg := upstreamOf(t, up, sum(v.root(t)), nil)
+	cfg := upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), nil)
 	cfg.Upstream.CAFingerprint = impostor.CAFingerprint()
 	site := startServer(t, cfg)
 	if _, err := site.SyncAll(context.Background(), "", "manual"); err == nil || !strings.Contains(err.Error(), "pinned CA") && !strings.Contains(err.Error(), "fingerprint") {
@@ -151,12 +151,12 @@ func TestSyncFiltersAndMetadataOnly(t *testing.T) {
 	v.publish(t, "BW-2", "low", map[string]string{"b.deb": "bbbb"})
 	up := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
 
-	filtered := startServer(t, upstreamOf(t, up, sum(v.root(t)), func(u *Upstream) { u.Severities = []string{"critical"} }))
+	filtered := startServer(t, upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), func(u *Upstream) { u.Severities = []string{"critical"} }))
 	mustSync(t, filtered) // the start-up sync may have run already; either way the files tell
 	if got := payloadFiles(t, filtered); strings.Join(got, ",") != "a.deb" {
 		t.Fatalf("filtered mirror holds payloads %v, want only a.deb", got)
 	}
-	metaOnly := startServer(t, upstreamOf(t, up, sum(v.root(t)), func(u *Upstream) { u.MetadataOnly = true }))
+	metaOnly := startServer(t, upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), func(u *Upstream) { u.MetadataOnly = true }))
 	mustSync(t, metaOnly)
 	if got := payloadFiles(t, metaOnly); len(got) != 0 {
 		t.Fatalf("metadata-only mirror holds payloads %v", got)
@@ -168,7 +168,7 @@ func TestSyncFiltersAndMetadataOnly(t *testing.T) {
 		t.Fatalf("metadata-only enrollment vendors = %+v", a.resp.Vendors)
 	}
 	// An agent enrolled before the first sync learns the vendor afterwards.
-	early := startServer(t, upstreamOf(t, up, sum(v.root(t)), func(u *Upstream) { u.Interval = time.Hour }))
+	early := startServer(t, upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), func(u *Upstream) { u.Interval = time.Hour }))
 	ea := early.enroll(early.first.EnrollToken, machineB, "")
 	mustSync(t, early)
 	code, body, hdr := early.agentDo(ea, ea.client, "GET", "/agent/v1/vendors", nil, nil)
@@ -205,7 +205,7 @@ func TestSyncSchedule(t *testing.T) {
 	v := newVendorRepo(t, "example")
 	v.publish(t, "BW-1", "critical", map[string]string{"a.deb": "a"})
 	up := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
-	site := startServer(t, upstreamOf(t, up, sum(v.root(t)), func(u *Upstream) { u.Interval, u.Jitter = 300*time.Millisecond, 100*time.Millisecond }))
+	site := startServer(t, upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), func(u *Upstream) { u.Interval, u.Jitter = 300*time.Millisecond, 100*time.Millisecond }))
 	seen := func(trigger string) bool {
 		runs, err := site.st.ListSyncs(context.Background(), 1000)
 		if err != nil {
@@ -249,7 +249,7 @@ func TestReplicaInheritsGroupsAndApprovals(t *testing.T) {
 	up.admin("PUT", "/api/v1/groups/db/approvals/example/BW-2", ApprovalRequest{Action: "decline"}, 200)
 	viewer := up.newToken(TokenRequest{Kind: "api", Role: "viewer"})
 
-	rep := startServer(t, upstreamOf(t, up, sum(v.root(t)), func(u *Upstream) { u.Mode, u.Token = ModeReplica, viewer }))
+	rep := startServer(t, upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), func(u *Upstream) { u.Mode, u.Token = ModeReplica, viewer }))
 	runs := mustSync(t, rep)
 	if last := runs[len(runs)-1]; last.Vendor != ReplicaRun || last.Status != store.SyncOK {
 		t.Fatalf("replica runs = %+v", runs)
@@ -290,7 +290,7 @@ func TestReplicaInheritsGroupsAndApprovals(t *testing.T) {
 	}
 
 	// A replica without a usable token is refused at start.
-	cfg := upstreamOf(t, up, sum(v.root(t)), func(u *Upstream) { u.Mode = ModeReplica })
+	cfg := upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), func(u *Upstream) { u.Mode = ModeReplica })
 	cfg.DataDir = filepath.Join(t.TempDir(), "r2")
 	if _, _, err := Open(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "token") {
 		t.Fatalf("replica without a token: %v", err)
