@@ -95,16 +95,14 @@ in sorted order, so the same inputs give byte-identical media and images.
 				return err
 			}
 			o.Date = date
-			m, err := media.Create(cmd.Context(), o)
-			if err != nil {
-				return err
-			}
 			isoPath := ""
 			if iso {
 				isoPath = strings.TrimSuffix(filepath.Clean(args[0]), "/") + ".iso"
-				if err := media.WriteISO(cmd.Context(), args[0], isoPath, date); err != nil {
-					return err
-				}
+				o.ISO = isoPath
+			}
+			m, err := media.Create(cmd.Context(), o)
+			if err != nil {
+				return err
 			}
 			if out.Data() {
 				return out.print(cmd.OutOrStdout(), map[string]any{"dir": args[0], "iso": isoPath, "manifest": m})

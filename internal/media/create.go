@@ -20,7 +20,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
-	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/lockdown/rules"
@@ -47,6 +46,11 @@ type CreateOptions struct {
 	Date time.Time
 	// Progress, if set, is told about each payload copied.
 	Progress func(path string, done, total int64)
+	// ISO, if set, is where to write the media's ISO 9660 image too (see
+	// WriteISO): made from the new directory before it is flushed, so that
+	// one flush covers both and the image is written while the directory's
+	// pages go to disk, instead of after.
+	ISO string
 }
 
 // DefaultDate is the modification time of every file on media when no
@@ -293,16 +297,29 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 	if err := fixDates(tmp, o.Date); err != nil {
 		return nil, err
 	}
-	if err := atomicfile.SyncFS(tmp); err != nil {
+	isoTmp := o.ISO + ".partial"
+	if o.ISO != "" {
+		// The image of the directory's contents: the same bytes as
+		// WriteISO of the renamed directory (its name is not in the image).
+		if err := xorrisoImage(ctx, tmp, isoTmp, o.Date); err != nil {
+			return nil, err
+		}
+		defer os.Remove(isoTmp) // gone once renamed
+	}
+	// Flush what this made, and only that: syncfs would also wait for
+	// every other process's dirty data on the filesystem, which on a busy
+	// server is most of the wait.
+	if err := syncTree(ctx, tmp, isoTmp, o.ISO != ""); err != nil {
 		return nil, err
 	}
-	if err := os.Rename(tmp, o.Out); err != nil {
+	if err := renameSynced(tmp, o.Out); err != nil {
 		return nil, fmt.Errorf("create media: %w", err)
 	}
 	ok = true
-	if d, err := os.Open(parent); err == nil {
-		d.Sync()
-		d.Close()
+	if o.ISO != "" {
+		if err := renameSynced(isoTmp, o.ISO); err != nil {
+			return nil, fmt.Errorf("create media image: %w", err)
+		}
 	}
 	return m, nil
 }
@@ -410,6 +427,38 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	p.done += int64(n)
 	p.f(p.done, p.total)
 	return n, err
+}
+
+// syncTree flushes every file and directory under dir to disk, and the file
+// extra when withExtra, several at once (a journalling filesystem commits
+// the files written together in one transaction, so most of the fsyncs
+// find their data already on disk).
+func syncTree(ctx context.Context, dir, extra string, withExtra bool) error {
+	var paths []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		paths = append(paths, p)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if withExtra {
+		paths = append(paths, extra)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0) + 1)
+	for _, p := range paths {
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			if err := syncFile(p); err != nil {
+				return fmt.Errorf("flush %s: %w", p, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // fixDates sets every file's and directory's times to date, deepest first.

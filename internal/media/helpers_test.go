@@ -106,8 +106,14 @@ func (f *fixture) pins() map[string]string {
 // create makes media of the fixture with sel into a new directory.
 func (f *fixture) create(sel Selection) string {
 	f.t.Helper()
+	return f.createISO(sel, "")
+}
+
+// createISO is create that also writes the image iso ("" for none).
+func (f *fixture) createISO(sel Selection, iso string) string {
+	f.t.Helper()
 	out := filepath.Join(f.f(), "media")
-	o := CreateOptions{Out: out, Vendors: []Source{{Name: "debian", Dir: f.vendor, Root: f.root(f.vendor)}}, Select: sel}
+	o := CreateOptions{Out: out, Vendors: []Source{{Name: "debian", Dir: f.vendor, Root: f.root(f.vendor)}}, Select: sel, ISO: iso}
 	if len(sel.Groups) > 0 {
 		o.Site = &Source{Name: "site", Dir: f.site, Root: f.root(f.site)}
 	}

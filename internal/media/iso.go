@@ -34,12 +34,27 @@ func xorriso() (string, error) {
 // Ridge and Joliet to out, with xorriso. Every date in the image (volume
 // dates, file dates, the volume uuid) is date, ownership is root and
 // directory order is sorted, so the same directory gives the same bytes.
+// CreateOptions.ISO writes the image while the media are made, with one
+// flush for both.
 func WriteISO(ctx context.Context, dir, out string, date time.Time) error {
+	tmp := out + ".partial"
+	if err := xorrisoImage(ctx, dir, tmp, date); err != nil {
+		return err
+	}
+	if err := syncFile(tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return renameSynced(tmp, out)
+}
+
+// xorrisoImage runs xorriso to write the image of dir to tmp (replaced if
+// it exists); on failure nothing is left at tmp.
+func xorrisoImage(ctx context.Context, dir, tmp string, date time.Time) error {
 	x, err := xorriso()
 	if err != nil {
 		return err
 	}
-	tmp := out + ".partial"
 	os.Remove(tmp)
 	stamp := date.UTC().Format("2006010215040500")
 	cmd := exec.CommandContext(ctx, x, "-as", "mkisofs",
@@ -55,16 +70,23 @@ func WriteISO(ctx context.Context, dir, out string, date time.Time) error {
 		os.Remove(tmp)
 		return fmt.Errorf("xorriso: %w: %s", err, lastLines(stderr.String(), 5))
 	}
-	f, err := os.Open(tmp)
+	return nil
+}
+
+func syncFile(p string) error {
+	f, err := os.Open(p)
 	if err != nil {
 		return err
 	}
 	err = f.Sync()
 	f.Close()
-	if err != nil {
-		return err
-	}
+	return err
+}
+
+// renameSynced renames tmp to out and flushes their directory.
+func renameSynced(tmp, out string) error {
 	if err := os.Rename(tmp, out); err != nil {
+		os.Remove(tmp)
 		return err
 	}
 	if d, err := os.Open(filepath.Dir(out)); err == nil {

@@ -95,6 +95,20 @@ func TestCreateIsByteIdentical(t *testing.T) {
 	if len(ba) == 0 || !bytes.Equal(ba, bb) {
 		t.Fatalf("two ISO images of the same media differ (%d and %d bytes)", len(ba), len(bb))
 	}
+	// The image written while the media are made (CreateOptions.ISO, what
+	// `media create --iso` does) is the same bytes, and nothing partial is
+	// left next to it.
+	isoC := filepath.Join(t.TempDir(), "c.iso")
+	c := f.createISO(Selection{Groups: []string{"web"}}, isoC)
+	if tc := treeOf(t, c); !slices.Equal(ta, tc) {
+		t.Fatalf("media made with their image differ:\n%s\n---\n%s", strings.Join(ta, "\n"), strings.Join(tc, "\n"))
+	}
+	if bc, _ := os.ReadFile(isoC); !bytes.Equal(ba, bc) {
+		t.Fatalf("the image written by Create (%d bytes) differs from WriteISO's (%d bytes)", len(bc), len(ba))
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(isoC), "*.partial*")); len(left) > 0 {
+		t.Fatalf("left behind: %v", left)
+	}
 }
 
 // treeOf lists every path with its mode, time and content hash.
