@@ -59,7 +59,7 @@ func TestOperationsMetrics(t *testing.T) {
 	v := newVendorRepo(t, "example")
 	v.publish(t, "BW-1", "critical", map[string]string{"a.deb": "a"})
 	up := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
-	site := startServer(t, upstreamOf(t, up, sum(v.root(t)), nil))
+	site := startServer(t, upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), nil))
 	before := time.Now().Add(-time.Second)
 	mustSync(t, site)
 	site.refreshFleet(context.Background())
