@@ -80,7 +80,7 @@ URL and CA in its data directory.`,
 	cmd.AddCommand(
 		adminStatusCmd(o), adminGroupsCmd(o), adminApprovalsCmd(o), adminApproveCmd(o, "approve", "install"),
 		adminApproveCmd(o, "decline", "decline"), adminUpdatesCmd(o), adminComputersCmd(o), adminTokensCmd(o), adminSyncCmd(o),
-		adminUsersCmd(o), adminAuditCmd(o), adminVendorsCmd(o), adminRulesCmd(o), adminRolloutsCmd(o),
+		adminUsersCmd(o), adminAuditCmd(o), adminVendorsCmd(o), adminRulesCmd(o), adminRolloutsCmd(o), adminLockdownCmd(o),
 	)
 	return cmd
 }

@@ -197,7 +197,10 @@ order, each overriding the keys it sets; enrollment writes its own drop-in
                                   written after each check-in (default: none)
   vendor_pins                     {NAME: sha256:…}: vendor roots pinned on this machine, like
                                   enroll --vendor (the two must agree); also used by
-                                  agent install --from-media`,
+                                  agent install --from-media
+
+  lockdown_profile                a lockdown profile audited each cycle and reported to
+                                  the server (audit only; a group's policy overrides it)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, _, err := newLogger(cmd.ErrOrStderr(), logLevel, logFormat)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/bulwarkhq/bulwark/internal/lockdown"
 )
 
 // Config is what an Agent needs.
@@ -15,6 +17,9 @@ type Config struct {
 	Handlers Handlers
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// LockdownCommander runs the lockdown engine's validators and reloads
+	// (nil: the real programs).
+	LockdownCommander lockdown.Commander
 }
 
 // Agent is the update agent of one machine.

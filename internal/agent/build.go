@@ -90,6 +90,7 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 	d = &Daemon{
 		Agent: a, Sources: Sources{Site: site, Vendors: vendors, Pins: pins, Group: e.Group}, Reporter: sc, Server: e.Server,
 		Textfile: s.MetricsTextfile, AgentVersion: agentVersion,
+		LockdownProfile: s.LockdownProfile,
 		// Scheduled cycles download in the background, yielding to other
 		// traffic; `bulwark agent install` switches to the foreground.
 		Options: CycleOptions{AgentID: e.AgentID, Facts: m, Notify: notifier.Notify, Download: fetch.FileOptions{Mode: fetch.Background}},

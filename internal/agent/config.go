@@ -16,6 +16,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/fetch"
+	"github.com/bulwarkhq/bulwark/internal/lockdown"
 	"github.com/bulwarkhq/bulwark/internal/policy"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
@@ -48,6 +49,9 @@ type FileConfig struct {
 	// --vendor pin given at enrollment (the two must agree); offline media
 	// (`agent install --from-media`) are verified against these too.
 	VendorPins map[string]string `yaml:"vendor_pins,omitempty"`
+	// LockdownProfile is audited each cycle and reported to the server
+	// (audit only) when the group's policy names no profile.
+	LockdownProfile string `yaml:"lockdown_profile,omitempty"`
 }
 
 // Settings are a FileConfig checked and with defaults applied.
@@ -206,6 +210,19 @@ func (fc FileConfig) Check() (*Settings, error) {
 	if len(fc.VendorPins) > 0 {
 		if s.VendorPins, err = tuf.CheckVendorPins("vendor_pins", fc.VendorPins); err != nil {
 			return nil, err
+		}
+	}
+	if fc.LockdownProfile != "" {
+		cat, err := lockdown.LoadCatalog()
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := cat.Profile(fc.LockdownProfile); !ok {
+			var names []string
+			for _, p := range cat.Profiles() {
+				names = append(names, p.Name)
+			}
+			return nil, fmt.Errorf("lockdown_profile %q: use one of %s (`bulwark lockdown list`)", fc.LockdownProfile, strings.Join(names, ", "))
 		}
 	}
 	if fc.Server != "" && !strings.HasPrefix(fc.Server, "https://") {

@@ -25,6 +25,8 @@ func TestLoadConfig(t *testing.T) {
 		{"vendor pins", "vendor_pins:\n  debian: sha256:" + strings.Repeat("A", 64) + "\n", ""},
 		{"bad vendor pin", "vendor_pins: {debian: sha256:00}\n", `vendor_pins: vendor debian: root fingerprint "sha256:00": want sha256:<64 hex digits>`},
 		{"bad vendor name", "vendor_pins: {\"Debian 12\": sha256:00}\n", "vendor_pins: "},
+		{"lockdown profile", "lockdown_profile: sysadmin\n", ""},
+		{"unknown lockdown profile", "lockdown_profile: paranoid\n", `lockdown_profile "paranoid": use one of end-user, small-business, sysadmin, web-server`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "agent.yaml")

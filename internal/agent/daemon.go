@@ -22,6 +22,8 @@ type Report struct {
 	AgentID   string  `json:"agent_id"`
 	Events    []Event `json:"events"`
 	Inventory any     `json:"inventory,omitempty"`
+	// Lockdown is the last audit of the lockdown profile, sent once.
+	Lockdown *wire.LockdownAudit `json:"lockdown,omitempty"`
 }
 
 // Reporter delivers reports; it returns the highest sequence the server has
@@ -47,6 +49,12 @@ type Daemon struct {
 	// after each check-in (metrics_textfile); empty writes none.
 	Textfile     string
 	AgentVersion string
+	// LockdownProfile is agent.yaml's lockdown_profile: audited each
+	// cycle when the group's policy names none.
+	LockdownProfile string
+
+	lockdownPolicy  *LockdownSetting    // the group policy's, from the last check-in
+	pendingLockdown *wire.LockdownAudit // audited, not yet delivered
 
 	mu       sync.Mutex // one cycle at a time
 	statusMu sync.Mutex
@@ -186,6 +194,7 @@ func (d *Daemon) CheckIn(ctx context.Context) error {
 	if err == nil {
 		d.lastFull = d.Agent.now()
 	}
+	d.lockdown(ctx)
 	rerr := d.report(ctx)
 	d.setLastCheckIn(errors.Join(err, rerr))
 	return errors.Join(err, rerr)
@@ -210,12 +219,12 @@ func (d *Daemon) report(ctx context.Context) error {
 		if len(evs) == 0 && !first {
 			return nil
 		}
-		acked, err := d.Reporter.Report(ctx, Report{AgentID: d.Options.AgentID, Events: evs, Inventory: inv})
+		acked, err := d.Reporter.Report(ctx, Report{AgentID: d.Options.AgentID, Events: evs, Inventory: inv, Lockdown: d.pendingLockdown})
 		if err != nil {
 			d.lastInv = "" // send it again next time
 			return fmt.Errorf("report: %w", err)
 		}
-		inv = nil
+		inv, d.pendingLockdown = nil, nil
 		if err := d.Agent.store.delivered(acked); err != nil {
 			return err
 		}
@@ -288,10 +297,29 @@ func (d *Daemon) InstallNow(ctx context.Context, keys []string, all bool, progre
 		defer func() { d.Agent.onStep = nil }()
 	}
 	res, err := d.Agent.Cycle(ctx, d.Sources, o)
+	d.lockdown(ctx)
 	if rerr := d.report(ctx); rerr != nil && err == nil {
 		d.Agent.log.Warn("report after install failed; it will be sent at the next check-in", "err", rerr)
 	}
 	return res, err
+}
+
+// lockdown audits (and, when the group's policy says so, applies) the
+// lockdown profile after a cycle; the result goes with the next report.
+func (d *Daemon) lockdown(ctx context.Context) {
+	set, ok := LockdownSettingFor(d.lockdownPolicy, d.LockdownProfile, d.Agent.cfg.StateDir)
+	if !ok {
+		return
+	}
+	c, err := d.Agent.Lockdown(ctx, set)
+	if err != nil {
+		d.Agent.log.Warn("lockdown audit failed; reported at the next cycle", "profile", set.Profile, "err", err)
+		return
+	}
+	if c.Error != "" {
+		d.Agent.log.Warn("lockdown", "profile", set.Profile, "err", c.Error)
+	}
+	d.pendingLockdown = c
 }
 
 func (d *Daemon) setBusy(s string) {

@@ -20,12 +20,17 @@ type memReporter struct {
 	got    map[int64]Event
 	calls  int
 	maxSeq int64
+	// lockdown are the lockdown audits delivered, in order.
+	lockdown []*wire.LockdownAudit
 }
 
 func (m *memReporter) Report(_ context.Context, r Report) (int64, error) {
 	m.calls++
 	if m.fail {
 		return 0, errors.New("server unreachable")
+	}
+	if r.Lockdown != nil {
+		m.lockdown = append(m.lockdown, r.Lockdown)
 	}
 	for _, e := range r.Events {
 		m.got[e.Seq] = e

@@ -105,7 +105,7 @@ func InventoryOf(inv facts.Inventory, agentVersion string) wire.Inventory {
 // sequence numbers, so a batch sent again after a lost answer is stored
 // once.
 func (c *ServerClient) Report(ctx context.Context, r Report) (int64, error) {
-	rq := wire.ReportRequest{AgentID: r.AgentID, Changes: make([]wire.StateChange, 0, len(r.Events))}
+	rq := wire.ReportRequest{AgentID: r.AgentID, Changes: make([]wire.StateChange, 0, len(r.Events)), Lockdown: r.Lockdown}
 	for _, e := range r.Events {
 		rq.Changes = append(rq.Changes, wire.StateChange{Seq: e.Seq, Key: e.Key, State: string(e.State), Reason: e.Reason, Revision: e.Revision, Time: e.Time})
 	}

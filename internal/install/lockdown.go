@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/catalog"
@@ -80,4 +82,27 @@ func (l *Lockdown) Uninstall(ctx context.Context, req Request) (Result, error) {
 	}
 	removeRecord(req.StateDir, "lockdown-runs", req.Update.ID)
 	return Result{Output: fmt.Sprintf("undid run %s: restored %d paths", res.Run, len(res.Restored))}, nil
+}
+
+// LastLockdown names the profile of the lockdown update installed last
+// under stateDir (the directory Bind was given), and when; ok is false
+// when none is installed.
+func LastLockdown(stateDir string) (profile string, at time.Time, ok bool) {
+	ents, err := os.ReadDir(filepath.Join(stateDir, "lockdown-runs"))
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	for _, e := range ents {
+		id, isJSON := strings.CutSuffix(e.Name(), ".json")
+		info, err := e.Info()
+		if !isJSON || err != nil || !info.Mode().IsRegular() || (ok && !info.ModTime().After(at)) {
+			continue
+		}
+		var rec lockdownRecord
+		if found, err := readRecord(stateDir, "lockdown-runs", id, 64<<10, &rec); err != nil || !found || rec.Profile == "" {
+			continue
+		}
+		profile, at, ok = rec.Profile, info.ModTime(), true
+	}
+	return profile, at, ok
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
+	"github.com/bulwarkhq/bulwark/internal/lockdown"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/wire"
@@ -402,6 +403,11 @@ func validateReport(rq *wire.ReportRequest, now time.Time) error {
 			}
 		}
 	}
+	if rq.Lockdown != nil {
+		if err := lockdown.ValidateAudit(rq.Lockdown, now); err != nil {
+			return &httpError{code: http.StatusBadRequest, msg: err.Error(), err: err}
+		}
+	}
 	return nil
 }
 
@@ -425,6 +431,10 @@ func reportToStore(rq *wire.ReportRequest, agentID string, now time.Time) (*stor
 			return nil, err
 		}
 		rep.Inventory = b
+	}
+	if rq.Lockdown != nil {
+		rep.Lockdown = lockdownRecord(rq.Lockdown)
+		rep.Lockdown.ReceivedAt = now
 	}
 	return rep, nil
 }

@@ -322,6 +322,7 @@ type computerPage struct {
 	Severity []string
 	Events   []store.StateEvent
 	Groups   []store.Group
+	Lockdown *store.LockdownStatus // nil: no audit reported
 }
 
 var severities = []string{"critical", "important", "moderate", "low", "unspecified"}
@@ -358,6 +359,9 @@ func (s *Server) consoleComputer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if p.Groups, err = s.st.ListGroups(ctx); err != nil {
+		return err
+	}
+	if p.Lockdown, err = s.computerLockdown(ctx, c.ID); err != nil {
 		return err
 	}
 	s.render(w, r, http.StatusOK, "computer", c.Hostname, p)

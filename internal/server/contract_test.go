@@ -149,6 +149,14 @@ func TestOpenAPIContract(t *testing.T) {
 	agentCall(a, "GET", "/agent/v1/vendors", nil, nil, 200)
 	agentCall(a, "POST", "/agent/v1/report", wire.ReportRequest{BatchID: "b1", Changes: []wire.StateChange{{Key: "example/BW-1", State: "needed", Time: time.Now().UTC()}}}, nil, 200)
 	agentCall(a, "POST", "/agent/v1/report", wire.ReportRequest{BatchID: "bad batch"}, nil, 400)
+	call("GET", "/api/v1/computers/"+a.resp.AgentID+"/lockdown", admin, nil, 404) // no audit reported yet
+	agentCall(a, "POST", "/agent/v1/report", wire.ReportRequest{BatchID: "b2", Changes: []wire.StateChange{}, Lockdown: testCompliance(time.Now())}, nil, 200)
+	agentCall(a, "POST", "/agent/v1/report", wire.ReportRequest{BatchID: "b3", Changes: []wire.StateChange{}, Lockdown: &wire.LockdownAudit{Profile: "Bad Name"}}, nil, 400)
+	call("GET", "/api/v1/computers/"+a.resp.AgentID+"/lockdown", viewer, nil, 200)
+	call("GET", "/api/v1/computers/agt-nope/lockdown", admin, nil, 404)
+	call("GET", "/api/v1/groups/web/lockdown", viewer, nil, 200)
+	call("GET", "/api/v1/groups/nope/lockdown", admin, nil, 404)
+	call("GET", "/api/v1/groups/web/lockdown", "", nil, 401)
 	agentCall(a, "POST", "/agent/v1/renew", wire.RenewRequest{CSR: "not a CSR"}, nil, 400)
 	agentCall(a, "POST", "/agent/v1/renew", wire.RenewRequest{CSR: csrFor(t, mustKey(t))}, nil, 200)
 

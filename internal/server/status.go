@@ -250,6 +250,7 @@ func (s *Server) routes() http.Handler {
 	s.usersRoutes(mux)
 	s.policyRoutes(mux)
 	s.rolloutRoutes(mux)
+	s.lockdownRoutes(mux)
 	s.consoleRoutes(mux)
 	s.agentRoutes(mux)
 	return s.instrument(s.bodyDeadline(apiProblems(mux)))

@@ -21,6 +21,7 @@ type Store interface {
 	ConsoleStore
 	PolicyStore
 	RolloutStore
+	LockdownStore
 	Close() error
 }
 

@@ -136,7 +136,8 @@ type Report struct {
 	AgentID    string
 	BatchID    string
 	Changes    []UpdateState
-	Inventory  []byte // nil when the batch carried none
+	Inventory  []byte          // nil when the batch carried none
+	Lockdown   *LockdownStatus // nil when the batch carried no audit
 	ReceivedAt time.Time
 }
 

@@ -90,6 +90,9 @@ type ReportRequest struct {
 	BatchID   string        `json:"batch_id"`
 	Changes   []StateChange `json:"changes"`
 	Inventory *Inventory    `json:"inventory,omitempty"`
+	// Lockdown is the agent's last audit of its lockdown profile, sent
+	// once after each full cycle (internal/lockdown ValidateAudit checks it).
+	Lockdown *LockdownAudit `json:"lockdown,omitempty"`
 }
 
 // StateChange is one update's new state on the agent (the agent's queued
@@ -136,4 +139,44 @@ type RenewRequest struct {
 type RenewResponse struct {
 	Certificate string    `json:"certificate"` // PEM, signed by the site CA
 	NotAfter    time.Time `json:"not_after"`
+}
+
+// LockdownAudit is an agent's audit of its lockdown profile: the profile,
+// why the agent audits it, the score, the counts, and every rule that is
+// not passing (failing, in error, or waived) with its references, so the
+// server can show what to fix without knowing the rules itself.
+type LockdownAudit struct {
+	Profile string `json:"profile"`
+	// Source says why the agent audits this profile: policy (its group's
+	// policy keeps it applied), config (agent.yaml names it) or update
+	// (a lockdown update it installed applied it).
+	Source        string     `json:"source"`
+	AuditedAt     time.Time  `json:"audited_at"`
+	AppliedAt     *time.Time `json:"applied_at,omitempty"` // the agent's last apply of this profile
+	Score         float64    `json:"score"`                // 0 to 100, severity-weighted; waived counts as passing
+	Pass          int        `json:"pass"`
+	Fail          int        `json:"fail"` // not waived
+	Waived        int        `json:"waived"`
+	Errors        int        `json:"errors"`
+	NotApplicable int        `json:"notapplicable"`
+	// Drift counts the failing rules that passed after the last apply.
+	Drift int                 `json:"drift"`
+	Rules []LockdownAuditRule `json:"rules"`
+	// Error says why the audit could not run (an unknown profile, a bad
+	// waiver) or an apply failed.
+	Error string `json:"error,omitempty"`
+}
+
+// LockdownAuditRule is one rule that is not passing.
+type LockdownAuditRule struct {
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Severity string `json:"severity"`
+	Result   string `json:"result"` // fail, error or waived
+	// Drift: the rule passed after the last apply and fails now.
+	Drift       bool     `json:"drift,omitempty"`
+	CIS         []string `json:"cis,omitempty"`
+	SSG         []string `json:"ssg,omitempty"`
+	Waiver      string   `json:"waiver,omitempty"`       // the waiver's reason
+	WaivedUntil string   `json:"waived_until,omitempty"` // YYYY-MM-DD
 }

@@ -33,6 +33,10 @@ func TestFieldNames(t *testing.T) {
 			Inventory: &Inventory{OS: "debian 12", Kernel: "k", AgentVersion: "v", Packages: []Package{{Name: "n", Version: "1", Arch: "amd64"}}, Lockdown: []LockdownResult{{Rule: "r", Result: "pass"}}}},
 			`{"agent_id":"a","batch_id":"b","changes":[{"seq":1,"key":"v/u","state":"failed","reason":"r","revision":2,"time":"2026-11-30T09:00:00Z"}],"inventory":{"os":"debian 12","kernel":"k","agent_version":"v","packages":[{"name":"n","version":"1","arch":"amd64"}],"lockdown":[{"rule":"r","result":"pass"}]}}`},
 		{"empty report", ReportRequest{BatchID: "b", Changes: []StateChange{}}, `{"batch_id":"b","changes":[]}`},
+		{"lockdown audit", ReportRequest{BatchID: "b", Changes: []StateChange{}, Lockdown: &LockdownAudit{Profile: "p", Source: "policy", AuditedAt: at, AppliedAt: &at,
+			Score: 97.5, Pass: 1, Fail: 1, Waived: 1, Errors: 0, NotApplicable: 2, Drift: 1, Error: "e",
+			Rules: []LockdownAuditRule{{ID: "r", Title: "t", Severity: "high", Result: "fail", Drift: true, CIS: []string{"1.1"}, SSG: []string{"s"}, Waiver: "w", WaivedUntil: "2027-01-01"}}}},
+			`{"batch_id":"b","changes":[],"lockdown":{"profile":"p","source":"policy","audited_at":"2026-11-30T09:00:00Z","applied_at":"2026-11-30T09:00:00Z","score":97.5,"pass":1,"fail":1,"waived":1,"errors":0,"notapplicable":2,"drift":1,"rules":[{"id":"r","title":"t","severity":"high","result":"fail","drift":true,"cis":["1.1"],"ssg":["s"],"waiver":"w","waived_until":"2027-01-01"}],"error":"e"}}`},
 		{"renew", RenewRequest{CSR: "c"}, `{"csr":"c"}`},
 		{"renewed", RenewResponse{Certificate: "c", NotAfter: at}, `{"certificate":"c","not_after":"2026-11-30T09:00:00Z"}`},
 	}

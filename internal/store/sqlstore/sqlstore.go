@@ -546,6 +546,11 @@ func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, erro
 				return nil, err
 			}
 		}
+		if r.Lockdown != nil {
+			if err := setLockdown(ctx, tx, r.AgentID, r.Lockdown); err != nil {
+				return nil, err
+			}
+		}
 		if r.Inventory != nil {
 			if _, err := tx.ExecContext(ctx, `UPDATE agents SET inventory = $2 WHERE id = $1`, r.AgentID, string(r.Inventory)); err != nil {
 				return nil, err

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 		{"GroupPolicies", testGroupPolicies},
 		{"Rollouts", testRollouts},
 		{"UpdateCVEs", testUpdateCVEs},
+		{"Lockdown", testLockdown},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
