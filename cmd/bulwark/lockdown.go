@@ -218,6 +218,9 @@ func newLockdownShowCmd() *cobra.Command {
 				if len(r.References.CIS) > 0 {
 					fmt.Fprintf(w, "CIS:        %s\n", strings.Join(r.References.CIS, ", "))
 				}
+				if len(r.References.CISNginx) > 0 {
+					fmt.Fprintf(w, "CIS NGINX:  %s\n", strings.Join(r.References.CISNginx, ", "))
+				}
 				if len(r.References.SSG) > 0 {
 					fmt.Fprintf(w, "SSG:        %s\n", strings.Join(r.References.SSG, ", "))
 				}

@@ -33,6 +33,9 @@ func ComplianceOf(rep *Report, source string, appliedAt *time.Time, passedAfterA
 			c.Fail++
 		}
 		cr := wire.LockdownAuditRule{ID: r.ID, Title: r.Title, Severity: string(r.Severity), Result: string(label), CIS: r.References.CIS, SSG: r.References.SSG}
+		for _, n := range r.References.CISNginx {
+			cr.CIS = append(slices.Clone(cr.CIS), "nginx-"+n) // CIS NGINX Benchmark items, told apart from CIS Debian 12's
+		}
 		if r.Waiver != nil {
 			cr.Waiver, cr.WaivedUntil = r.Waiver.Reason, r.Waiver.Expires
 		} else if passedAfterApply[r.ID] {

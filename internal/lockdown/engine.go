@@ -105,7 +105,7 @@ func (r *Report) Failed() int {
 }
 
 func (e *Engine) env(t *Tree) *Env {
-	env := &Env{Tree: t}
+	env := &Env{Tree: t, Cmd: e.cmd}
 	if e.live(t) {
 		env.Live = e.prober
 	}

@@ -58,8 +58,14 @@ func requireEnv(t testing.TB, name, todo string) string {
 // under the root's /etc and /boot.
 func snapshot(t testing.TB, root string) map[string]State {
 	t.Helper()
+	return snapshotOf(t, root, "etc", "boot")
+}
+
+// snapshotOf records every path under the root's tops.
+func snapshotOf(t testing.TB, root string, tops ...string) map[string]State {
+	t.Helper()
 	out := map[string]State{}
-	for _, top := range []string{"etc", "boot"} {
+	for _, top := range tops {
 		base := filepath.Join(root, top)
 		if _, err := os.Lstat(base); errors.Is(err, fs.ErrNotExist) {
 			continue

@@ -21,23 +21,26 @@ const ssgPrefix = "xccdf_org.ssgproject.content_rule_"
 // rule takes a parameter, set in the tailoring the way any profile tailors
 // SSG. Each equals the rule's value in internal/lockdown/rules.
 var ssgValues = map[string]string{
-	"sshd_max_auth_tries_value":                 "4",
-	"sshd_idle_timeout_value":                   "300",
-	"var_sshd_set_keepalive":                    "3",
-	"var_sshd_set_login_grace_time":             "60",
-	"var_sshd_max_sessions":                     "10",
-	"var_sshd_set_maxstartups":                  "10:30:60",
-	"sysctl_kernel_kptr_restrict_value":         "2",
-	"sysctl_net_ipv4_conf_all_arp_ignore_value": "2",
-	"var_accounts_user_umask":                   "027",
-	"var_accounts_minimum_age_login_defs":       "1",
-	"var_accounts_maximum_age_login_defs":       "365",
-	"var_accounts_password_warn_age_login_defs": "7",
-	"var_password_hashing_algorithm":            "SHA512|YESCRYPT", // the rule allows both, as CIS 5.4.1.4 does
-	"sysctl_net_ipv4_conf_all_arp_filter_value": "1",               // SSG's "enabled"; its default, 0, is the kernel's
-	"var_password_pam_minlen":                   "14",              // CIS 5.3.3.2.2; SSG's default is 15
-	"var_accounts_tmout":                        "900",             // CIS 5.4.3.2's 15 minutes; SSG's default is 10
-	"var_auditd_max_log_file_action":            "keep_logs",       // CIS 6.2.2.2
+	"sshd_max_auth_tries_value":                         "4",
+	"sshd_idle_timeout_value":                           "300",
+	"var_sshd_set_keepalive":                            "3",
+	"var_sshd_set_login_grace_time":                     "60",
+	"var_sshd_max_sessions":                             "10",
+	"var_sshd_set_maxstartups":                          "10:30:60",
+	"sysctl_kernel_kptr_restrict_value":                 "2",
+	"sysctl_net_ipv4_conf_all_arp_ignore_value":         "2",
+	"var_accounts_user_umask":                           "027",
+	"var_accounts_minimum_age_login_defs":               "1",
+	"var_accounts_maximum_age_login_defs":               "365",
+	"var_accounts_password_warn_age_login_defs":         "7",
+	"var_password_hashing_algorithm":                    "SHA512|YESCRYPT", // the rule allows both, as CIS 5.4.1.4 does
+	"sysctl_net_ipv4_conf_all_arp_filter_value":         "1",               // SSG's "enabled"; its default, 0, is the kernel's
+	"var_password_pam_minlen":                           "14",              // CIS 5.3.3.2.2; SSG's default is 15
+	"var_accounts_tmout":                                "900",             // CIS 5.4.3.2's 15 minutes; SSG's default is 10
+	"var_auditd_max_log_file_action":                    "keep_logs",       // CIS 6.2.2.2
+	"var_accounts_passwords_pam_faillock_deny":          "5",               // CIS 5.3.3.1.1: 5 or fewer; SSG's default is 3
+	"var_accounts_passwords_pam_faillock_unlock_time":   "900",             // CIS 5.3.3.1.2: 900 or more (or 0)
+	"var_accounts_passwords_pam_faillock_fail_interval": "900",
 }
 
 // ssgArgued are the SSG rules cited by applied Bulwark rules that OpenSCAP

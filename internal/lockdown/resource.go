@@ -49,6 +49,9 @@ type Env struct {
 	Tree *Tree
 	// Live probes the running system; nil unless the root is "/".
 	Live Prober
+	// Cmd runs programs for resources whose apply computes files with the
+	// root's own tools (pam-auth-update); nil in checks of a staged tree.
+	Cmd Commander
 }
 
 // Prober reads values in force on the running system.
@@ -104,6 +107,7 @@ func ResourceTypes() map[string]func() Resource {
 		"mount_option":   func() Resource { return new(MountOption) },
 		"nginx":          func() Resource { return new(NginxDirective) },
 		"file_line":      func() Resource { return new(FileLine) },
+		"pam_profile":    func() Resource { return new(PAMProfile) },
 	}
 }
 

@@ -55,6 +55,9 @@ const (
 type References struct {
 	CIS []string `yaml:"cis" json:"cis,omitempty"`
 	SSG []string `yaml:"ssg" json:"ssg,omitempty"`
+	// CISNginx are items of the CIS NGINX Benchmark (v2.1.0), for the
+	// nginx rules, which neither CIS Debian 12 nor SSG covers.
+	CISNginx []string `yaml:"cis_nginx" json:"cis_nginx,omitempty"`
 }
 
 // Rule is one hardening check with the fix that makes it pass.
