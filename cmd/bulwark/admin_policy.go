@@ -26,7 +26,10 @@ that every agent of the group receives at its next check-in.
 Precedence, setting by setting: a setting the policy leaves unset comes from the
 machine's agent.yaml (or its default); a setting the policy sets wins over
 agent.yaml, unless the policy lists it in --allow-local and agent.yaml sets it.
-Each change is in the audit log. ` + "`bulwark agent status`" + ` on a machine shows where
+A lockdown profile (--lockdown-profile, with --lockdown-waiver) is kept applied
+by every agent of the group: applied after enrollment, rules an install brings
+into scope applied at the next cycle, waived rules never applied, drift reported
+(` + "`bulwark admin lockdown group GROUP`" + `). Each change is in the audit log. ` + "`bulwark agent status`" + ` on a machine shows where
 each setting in effect comes from.
 
 Settings (the agent.yaml keys):
@@ -60,8 +63,9 @@ func flagName(key string) string { return strings.ReplaceAll(key, "_", "-") }
 
 func adminPolicySetCmd(o *adminOptions) *cobra.Command {
 	values := map[string]*string{}
-	var unset, allowLocal []string
-	var clear, noAllowLocal bool
+	var unset, allowLocal, waivers []string
+	var clear, noAllowLocal, noWaivers bool
+	var lockdownProfile string
 	cmd := &cobra.Command{
 		Use:   "set GROUP [--SETTING VALUE]... [--unset SETTING]... [--allow-local SETTING,...] [--clear]",
 		Short: "Change a group's policy: settings given change, the rest stay",
@@ -84,6 +88,9 @@ func adminPolicySetCmd(o *adminOptions) *cobra.Command {
 				p = policy.Group{}
 			}
 			for _, k := range unset {
+				if k == "lockdown" {
+					continue // setPolicyLockdown
+				}
 				if err := p.Set(k, ""); err != nil {
 					return fmt.Errorf("--unset: %w", err)
 				}
@@ -101,6 +108,9 @@ func adminPolicySetCmd(o *adminOptions) *cobra.Command {
 			if noAllowLocal {
 				p.AllowLocal = nil
 			}
+			if err := setPolicyLockdown(cmd, &p, unset, lockdownProfile, waivers, noWaivers); err != nil {
+				return err
+			}
 			if err := p.Check(); err != nil {
 				return err
 			}
@@ -116,6 +126,9 @@ func adminPolicySetCmd(o *adminOptions) *cobra.Command {
 	fl.StringSliceVar(&allowLocal, "allow-local", nil, "settings agent.yaml may override, comma-separated (replaces the list)")
 	fl.BoolVar(&noAllowLocal, "no-allow-local", false, "agent.yaml may override nothing the policy sets")
 	fl.BoolVar(&clear, "clear", false, "start from an empty policy")
+	fl.StringVar(&lockdownProfile, "lockdown-profile", "", "a lockdown profile the group's agents keep applied (`bulwark lockdown list`); --unset lockdown removes it")
+	fl.StringArrayVar(&waivers, "lockdown-waiver", nil, `waive a rule of the profile: "RULE until YYYY-MM-DD: reason" (repeatable; adds to or replaces the rule's waiver)`)
+	fl.BoolVar(&noWaivers, "no-lockdown-waivers", false, "remove every lockdown waiver")
 	return cmd
 }
 
@@ -143,5 +156,48 @@ func printPolicy(w io.Writer, raw []byte) error {
 		fmt.Fprintf(w, " (changed %s by %s)", fmtTime(&a.UpdatedAt), a.UpdatedBy)
 	}
 	fmt.Fprintln(w, ":")
+	if l := a.Policy.Lockdown; l != nil {
+		rows = append(rows, []string{"lockdown", l.Profile + " (kept applied)", "no"})
+		for _, wv := range l.Waivers {
+			rows = append(rows, []string{"  waiver", wv.Rule + " until " + wv.Expires + ": " + wv.Reason, "no"})
+		}
+	} else {
+		rows = append(rows, []string{"lockdown", "(none)", "audit only (lockdown_profile)"})
+	}
 	return table(w, "SETTING\tVALUE\tAGENT.YAML DECIDES", rows)
+}
+
+// setPolicyLockdown applies the lockdown flags of policy set to p.
+func setPolicyLockdown(cmd *cobra.Command, p *policy.Group, unset []string, profile string, waivers []string, noWaivers bool) error {
+	for _, k := range unset {
+		if k == "lockdown" {
+			p.Lockdown = nil
+		}
+	}
+	if cmd.Flags().Changed("lockdown-profile") {
+		if p.Lockdown == nil {
+			p.Lockdown = &policy.Lockdown{}
+		}
+		p.Lockdown.Profile = profile
+	}
+	if (len(waivers) > 0 || noWaivers) && p.Lockdown == nil {
+		return fmt.Errorf("--lockdown-waiver: the group's policy names no lockdown profile; give --lockdown-profile too")
+	}
+	if noWaivers {
+		p.Lockdown.Waivers = nil
+	}
+	for _, s := range waivers {
+		w, err := policy.ParseWaiverFlag(s)
+		if err != nil {
+			return fmt.Errorf("--lockdown-waiver: %w", err)
+		}
+		ws := p.Lockdown.Waivers[:0:0]
+		for _, o := range p.Lockdown.Waivers {
+			if o.Rule != w.Rule {
+				ws = append(ws, o)
+			}
+		}
+		p.Lockdown.Waivers = append(ws, w)
+	}
+	return nil
 }

@@ -49,11 +49,11 @@ type Daemon struct {
 	// after each check-in (metrics_textfile); empty writes none.
 	Textfile     string
 	AgentVersion string
-	// LockdownProfile is agent.yaml's lockdown_profile: audited each
-	// cycle when the group's policy names none.
+	// LockdownProfile is agent.yaml's lockdown_profile when the daemon
+	// has no policy state (SetLocal's agent.yaml wins): audited each cycle
+	// when the group's policy names no profile.
 	LockdownProfile string
 
-	lockdownPolicy  *LockdownSetting    // the group policy's, from the last check-in
 	pendingLockdown *wire.LockdownAudit // audited, not yet delivered
 
 	mu       sync.Mutex // one cycle at a time
@@ -307,7 +307,15 @@ func (d *Daemon) InstallNow(ctx context.Context, keys []string, all bool, progre
 // lockdown audits (and, when the group's policy says so, applies) the
 // lockdown profile after a cycle; the result goes with the next report.
 func (d *Daemon) lockdown(ctx context.Context) {
-	set, ok := LockdownSettingFor(d.lockdownPolicy, d.LockdownProfile, d.Agent.cfg.StateDir)
+	var pol *LockdownSetting
+	if g := d.pol.group; g != nil && g.Lockdown != nil {
+		pol = &LockdownSetting{Profile: g.Lockdown.Profile, Source: LockdownFromPolicy, Apply: true, Waivers: g.Lockdown.LockdownWaivers()}
+	}
+	profile := d.LockdownProfile
+	if d.pol.local.LockdownProfile != "" {
+		profile = d.pol.local.LockdownProfile
+	}
+	set, ok := LockdownSettingFor(pol, profile, d.Agent.cfg.StateDir)
 	if !ok {
 		return
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/install"
 	"github.com/bulwarkhq/bulwark/internal/lockdown"
+	"github.com/bulwarkhq/bulwark/internal/lockdown/audit"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
@@ -182,7 +183,7 @@ func (a *Agent) Lockdown(ctx context.Context, set LockdownSetting) (*wire.Lockdo
 	if st.Profile == set.Profile {
 		appliedAt = st.AppliedAt
 	}
-	c := lockdown.ComplianceOf(rep, set.Source, appliedAt, baseline)
+	c := audit.Of(rep, set.Source, appliedAt, baseline)
 	if applyErr != nil {
 		c.Error = oneLine("apply: " + applyErr.Error())
 	}

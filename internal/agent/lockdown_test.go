@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/lockdown"
+	"github.com/bulwarkhq/bulwark/internal/lockdown/audit"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
@@ -68,7 +69,7 @@ func TestLockdownPolicyKeepsProfileApplied(t *testing.T) {
 	if err != nil || c.Error != "" {
 		t.Fatalf("first cycle: %v %+v", err, c)
 	}
-	if err := lockdown.ValidateAudit(c, now); err != nil {
+	if err := audit.Validate(c, now); err != nil {
 		t.Fatalf("the agent's own compliance does not validate: %v", err)
 	}
 	if c.AppliedAt == nil || c.Drift != 0 || c.Waived != 1 || c.Source != "policy" {
@@ -112,7 +113,7 @@ func TestLockdownPolicyKeepsProfileApplied(t *testing.T) {
 			t.Fatalf("an sshd rule still fails after the scope apply: %+v", r)
 		}
 	}
-	if err := lockdown.ValidateAudit(c, now); err != nil {
+	if err := audit.Validate(c, now); err != nil {
 		t.Fatal(err)
 	}
 
@@ -172,7 +173,7 @@ func TestLockdownConfigAuditsOnly(t *testing.T) {
 	// An unknown profile or a waiver of a rule the profile lacks is the
 	// report's error, naming it.
 	c, err = a.Lockdown(ctx, LockdownSetting{Profile: "no-such-profile", Source: LockdownFromConfig})
-	if err != nil || !strings.Contains(c.Error, "no-such-profile") || lockdown.ValidateAudit(c, time.Now()) != nil {
+	if err != nil || !strings.Contains(c.Error, "no-such-profile") || audit.Validate(c, time.Now()) != nil {
 		t.Fatalf("unknown profile: %v %+v", err, c)
 	}
 	w, _ := lockdown.ParseWaiver("nginx-server-tokens", "not ours", "2027-01-01")
@@ -217,7 +218,7 @@ func TestDaemonReportsLockdown(t *testing.T) {
 	if c.Profile != "small-business" || c.Source != LockdownFromConfig || c.Fail == 0 || ruleOf(c, "login-umask") == nil {
 		t.Fatalf("delivered audit = %+v", c)
 	}
-	if err := lockdown.ValidateAudit(c, w.clock()); err != nil {
+	if err := audit.Validate(c, w.clock()); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -150,6 +150,9 @@ var ErrUnknownType = errors.New("unknown resource type")
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
 
+// IsID reports whether s is a valid rule or profile id.
+func IsID(s string) bool { return idPattern.MatchString(s) }
+
 // Catalog holds every known rule and profile.
 type Catalog struct {
 	rules    map[string]*Rule

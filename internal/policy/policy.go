@@ -42,6 +42,9 @@ type Group struct {
 	Download            string `json:"download,omitempty"`
 	// AllowLocal lists the settings agent.yaml may override.
 	AllowLocal []string `json:"allow_local,omitempty"`
+	// Lockdown is a lockdown profile the group's agents keep applied
+	// (nil: none); see lockdown.go.
+	Lockdown *Lockdown `json:"lockdown,omitempty"`
 }
 
 // Field describes one setting of a group policy.
@@ -183,7 +186,9 @@ func (g *Group) Values() map[string]string {
 }
 
 // Empty reports whether the policy sets nothing and allows nothing.
-func (g *Group) Empty() bool { return len(g.Values()) == 0 && len(g.AllowLocal) == 0 }
+func (g *Group) Empty() bool {
+	return len(g.Values()) == 0 && len(g.AllowLocal) == 0 && g.Lockdown == nil
+}
 
 // Allows reports whether agent.yaml may override key.
 func (g *Group) Allows(key string) bool { return slices.Contains(g.AllowLocal, key) }
@@ -203,6 +208,11 @@ func (g *Group) Check() error {
 	}
 	sort.Strings(g.AllowLocal)
 	g.AllowLocal = slices.Compact(g.AllowLocal)
+	if g.Lockdown != nil {
+		if err := g.Lockdown.Check(); err != nil {
+			return err
+		}
+	}
 	if g.Mode == string(ModeScheduled) && g.MaintenanceWindow == "" {
 		return fmt.Errorf("mode scheduled: set maintenance_window in the same policy, e.g. \"sat,sun 02:00-05:00\"")
 	}

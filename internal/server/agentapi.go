@@ -15,7 +15,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
-	"github.com/bulwarkhq/bulwark/internal/lockdown"
+	"github.com/bulwarkhq/bulwark/internal/lockdown/audit"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/wire"
@@ -404,7 +404,7 @@ func validateReport(rq *wire.ReportRequest, now time.Time) error {
 		}
 	}
 	if rq.Lockdown != nil {
-		if err := lockdown.ValidateAudit(rq.Lockdown, now); err != nil {
+		if err := audit.Validate(rq.Lockdown, now); err != nil {
 			return &httpError{code: http.StatusBadRequest, msg: err.Error(), err: err}
 		}
 	}

@@ -23,6 +23,8 @@ type policyPage struct {
 	UpdatedAt time.Time
 	Rows      []policyRow
 	Edit      bool // the viewer may change it (admin)
+	Lockdown  *policy.Lockdown
+	Profiles  []string // the built-in lockdown profiles
 }
 
 func (s *Server) consoleGroupPolicy(w http.ResponseWriter, r *http.Request) error {
@@ -33,6 +35,10 @@ func (s *Server) consoleGroupPolicy(w http.ResponseWriter, r *http.Request) erro
 	p := &policyPage{Group: gp.Group, UpdatedBy: gp.UpdatedBy, UpdatedAt: gp.UpdatedAt, Edit: viewerFrom(r.Context()).can(store.RoleAdmin)}
 	for _, f := range policy.Fields {
 		p.Rows = append(p.Rows, policyRow{Field: f, Value: gp.Policy.Value(f.Key), Allowed: gp.Policy.Allows(f.Key)})
+	}
+	p.Lockdown = gp.Policy.Lockdown
+	if p.Profiles, err = lockdownProfiles(); err != nil {
+		return err
 	}
 	s.render(w, r, http.StatusOK, "grouppolicy", "Policy of group "+gp.Group, p)
 	return nil
@@ -47,6 +53,18 @@ func (s *Server) consoleSetGroupPolicy(w http.ResponseWriter, r *http.Request) e
 		}
 	}
 	p.AllowLocal = r.PostForm["allow_local"]
+	// The lockdown profile comes from the form; its waivers (set with the
+	// API or CLI) stay as they are.
+	cur, err := s.st.GroupPolicy(r.Context(), group)
+	if err != nil {
+		return storeErr(err, "group "+group)
+	}
+	if name := r.PostForm.Get("lockdown_profile"); name != "" {
+		p.Lockdown = &policy.Lockdown{Profile: name}
+		if cur.Policy.Lockdown != nil {
+			p.Lockdown.Waivers = cur.Policy.Lockdown.Waivers
+		}
+	}
 	v := viewerFrom(r.Context())
 	gp, err := s.setGroupPolicy(r.Context(), group, p, v.Subject)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/bulwarkhq/bulwark/internal/lockdown"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
@@ -84,4 +85,17 @@ func (s *Server) consoleGroupLockdown(w http.ResponseWriter, r *http.Request) er
 	}
 	s.render(w, r, http.StatusOK, "lockdown", "Lockdown compliance of "+group, g)
 	return nil
+}
+
+// lockdownProfiles names the built-in lockdown profiles.
+func lockdownProfiles() ([]string, error) {
+	cat, err := lockdown.LoadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, p := range cat.Profiles() {
+		names = append(names, p.Name)
+	}
+	return names, nil
 }

@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bulwarkhq/bulwark/internal/policy"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
@@ -121,5 +123,36 @@ func TestAttackLockdownReportInjectsMarkup(t *testing.T) {
 		if strings.Contains(page, "<script>alert") || strings.Contains(page, "<img src=x") || !strings.Contains(page, "&lt;script&gt;alert(1)") {
 			t.Fatalf("%s shows the agent's markup unescaped:\n%s", path, page)
 		}
+	}
+}
+
+// The console's policy page sets the group's lockdown profile and keeps
+// the waivers the API set; saving the form without a profile removes it.
+func TestConsoleGroupPolicyLockdown(t *testing.T) {
+	ctx := context.Background()
+	ts := startServer(t, Config{})
+	pol := policy.Group{Mode: "auto", Lockdown: &policy.Lockdown{Profile: "sysadmin", Waivers: []policy.Waiver{{Rule: "login-umask", Reason: "build farm", Expires: "2099-01-01"}}}}
+	if code, b, _ := ts.do(ts.client, "PUT", "/api/v1/groups/"+DefaultGroup+"/policy", ts.first.AdminToken, pol); code != 200 {
+		t.Fatalf("put policy: %d %s", code, b)
+	}
+	b := newBrowser(t, ts)
+	b.signIn("admin", ts.first.AdminPassword)
+	_, page, _ := b.get("/console/groups/" + DefaultGroup + "/policy")
+	if !strings.Contains(page, "<option selected>sysadmin</option>") || !strings.Contains(page, "<code>login-umask</code>") {
+		t.Fatalf("policy page:\n%s", page)
+	}
+	if code, body, _ := b.post("/console/groups/"+DefaultGroup+"/policy", url.Values{"mode": {"auto"}, "lockdown_profile": {"small-business"}}, nil); code != 200 && code != 303 {
+		t.Fatalf("save: %d %s", code, body)
+	}
+	gp, err := ts.st.GroupPolicy(ctx, DefaultGroup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := gp.Policy.Lockdown; l == nil || l.Profile != "small-business" || len(l.Waivers) != 1 || l.Waivers[0].Rule != "login-umask" {
+		t.Fatalf("after saving the form: %+v", gp.Policy.Lockdown)
+	}
+	b.post("/console/groups/"+DefaultGroup+"/policy", url.Values{"mode": {"auto"}}, nil)
+	if gp, _ = ts.st.GroupPolicy(ctx, DefaultGroup); gp.Policy.Lockdown != nil {
+		t.Fatalf("saving without a profile kept %+v", gp.Policy.Lockdown)
 	}
 }

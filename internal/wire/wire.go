@@ -91,7 +91,7 @@ type ReportRequest struct {
 	Changes   []StateChange `json:"changes"`
 	Inventory *Inventory    `json:"inventory,omitempty"`
 	// Lockdown is the agent's last audit of its lockdown profile, sent
-	// once after each full cycle (internal/lockdown ValidateAudit checks it).
+	// once after each full cycle (internal/lockdown/audit checks it).
 	Lockdown *LockdownAudit `json:"lockdown,omitempty"`
 }
 

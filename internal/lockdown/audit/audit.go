@@ -1,4 +1,10 @@
-package lockdown
+// Package audit turns a lockdown report into the audit an agent sends its
+// server (wire.LockdownAudit) and checks such an audit on the server's
+// side. It sits apart from package lockdown so that the policy and wire
+// packages can use lockdown's catalog without an import cycle.
+//
+// It must not do I/O.
+package audit
 
 import (
 	"fmt"
@@ -8,26 +14,27 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bulwarkhq/bulwark/internal/lockdown"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
-// ComplianceOf summarises a report. passedAfterApply names the rules that
+// Of summarises a report. passedAfterApply names the rules that
 // passed (or were fixed) at the last apply; a rule of it that fails now is
 // drift. nil means the profile was never applied: nothing is drift.
-func ComplianceOf(rep *Report, source string, appliedAt *time.Time, passedAfterApply map[string]bool) *wire.LockdownAudit {
+func Of(rep *lockdown.Report, source string, appliedAt *time.Time, passedAfterApply map[string]bool) *wire.LockdownAudit {
 	c := &wire.LockdownAudit{Profile: rep.Profile, Source: source, AuditedAt: rep.Time, AppliedAt: appliedAt, Score: rep.Score, Rules: []wire.LockdownAuditRule{}}
 	for _, r := range rep.Results {
 		label := r.Label()
 		switch label {
-		case ResultPass, ResultFixed:
+		case lockdown.ResultPass, lockdown.ResultFixed:
 			c.Pass++
 			continue
-		case ResultNotApplicable, ResultNotChecked:
+		case lockdown.ResultNotApplicable, lockdown.ResultNotChecked:
 			c.NotApplicable++
 			continue
-		case ResultWaived:
+		case lockdown.ResultWaived:
 			c.Waived++
-		case ResultError:
+		case lockdown.ResultError:
 			c.Errors++
 		default:
 			c.Fail++
@@ -61,10 +68,10 @@ func shortText(s string, max int) bool {
 	return len(s) <= max && utf8.ValidString(s) && !strings.ContainsAny(s, "\x00\n\r")
 }
 
-// ValidateAudit checks an audit an agent reports completely; the error
+// Validate checks an audit an agent reports completely; the error
 // names the field and says what would be valid.
-func ValidateAudit(c *wire.LockdownAudit, now time.Time) error {
-	if !idPattern.MatchString(c.Profile) {
+func Validate(c *wire.LockdownAudit, now time.Time) error {
+	if !lockdown.IsID(c.Profile) {
 		return fmt.Errorf("lockdown.profile %q: use a profile name (1-100 of a-z 0-9 . _ -)", c.Profile)
 	}
 	if !slices.Contains(complianceSources, c.Source) {
@@ -100,23 +107,23 @@ func ValidateAudit(c *wire.LockdownAudit, now time.Time) error {
 	drift := 0
 	for i, r := range c.Rules {
 		switch {
-		case !idPattern.MatchString(r.ID):
+		case !lockdown.IsID(r.ID):
 			return fmt.Errorf("lockdown.rules[%d].id %q: use a rule id (1-100 of a-z 0-9 . _ -)", i, r.ID)
 		case seen[r.ID]:
 			return fmt.Errorf("lockdown.rules[%d].id %q: listed twice", i, r.ID)
 		case !shortText(r.Title, 300) || r.Title == "":
 			return fmt.Errorf("lockdown.rules[%d].title: 1 to 300 bytes of UTF-8 on one line", i)
-		case !slices.Contains([]Severity{SeverityLow, SeverityMedium, SeverityHigh}, Severity(r.Severity)):
+		case !slices.Contains([]lockdown.Severity{lockdown.SeverityLow, lockdown.SeverityMedium, lockdown.SeverityHigh}, lockdown.Severity(r.Severity)):
 			return fmt.Errorf("lockdown.rules[%d].severity %q: use low, medium or high", i, r.Severity)
-		case r.Result != string(ResultFail) && r.Result != string(ResultError) && r.Result != string(ResultWaived):
+		case r.Result != string(lockdown.ResultFail) && r.Result != string(lockdown.ResultError) && r.Result != string(lockdown.ResultWaived):
 			return fmt.Errorf("lockdown.rules[%d].result %q: use fail, error or waived (passing rules are only counted)", i, r.Result)
 		case len(r.CIS) > maxRefs || len(r.SSG) > maxRefs:
 			return fmt.Errorf("lockdown.rules[%d]: at most %d CIS and %d SSG references", i, maxRefs, maxRefs)
-		case (r.Result == string(ResultWaived)) != (r.Waiver != ""):
+		case (r.Result == string(lockdown.ResultWaived)) != (r.Waiver != ""):
 			return fmt.Errorf("lockdown.rules[%d]: a waived rule gives its waiver's reason, and only a waived rule does", i)
 		case !shortText(r.Waiver, 500) || !shortText(r.WaivedUntil, 10):
 			return fmt.Errorf("lockdown.rules[%d]: waiver is at most 500 bytes and waived_until a date YYYY-MM-DD", i)
-		case r.Drift && r.Result == string(ResultWaived):
+		case r.Drift && r.Result == string(lockdown.ResultWaived):
 			return fmt.Errorf("lockdown.rules[%d]: a waived rule is not drift", i)
 		}
 		for _, ref := range append(slices.Clone(r.CIS), r.SSG...) {
