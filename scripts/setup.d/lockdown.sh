@@ -18,49 +18,61 @@
 # it as having no kernel: its SSH, sysctl and kernel rules are then
 # notapplicable. sudo, libpam-pwquality, auditd and rsyslog are the
 # components the PAM, sudo, audit and log rules harden; pamtester lets the
-# tests authenticate through the root's PAM stack. chrony and logrotate (which
-# pulls in cron) are left out: their dpkg statoverrides name groups (_chrony,
-# crontab) that `dpkg --root` resolves on the host, which the real-package
-# install tests run; their rules are tested on small trees instead.
+# tests authenticate through the root's PAM stack.
+#
+# chrony and logrotate (which pulls in cron) are not in that root: their dpkg
+# statoverrides name groups (_chrony, crontab) that `dpkg --root` resolves on
+# the host, which the real-package install tests run against it. They get a
+# second root of their own (BULWARK_TEST_TIMELOG_ROOT), which no test runs
+# dpkg --root on, so their rules are tested against the real packages'
+# configuration, with chronyd and logrotate themselves, and by OpenSCAP.
+
+# lockdown_build ROOT INCLUDE builds a Debian 12 root with debootstrap
+# --include=INCLUDE at ROOT unless a finished build of that list is there.
+lockdown_build() {
+	local root=$1 include=$2 marker="$1/.bulwark-debootstrap-complete" lock mirror sudo="" start log
+	log="$(dirname "$root")/debootstrap-$(basename "$root").log"
+	mkdir -p "$(dirname "$root")"
+	exec {lock}>"$(dirname "$root")/.$(basename "$root").lock"
+	flock "$lock"
+	if [ ! -e "$marker" ] || ! grep -qx "include=$include" "$marker"; then
+		mirror=$(apt_mirror bookworm) || { exec {lock}>&-; return 1; }
+		apt_need debootstrap
+		[ "$(id -u)" -ne 0 ] && sudo="sudo"
+		echo "scripts/test: building Debian 12 root for lockdown tests in $root (debootstrap)"
+		# Remove only a half-built root of ours, never a directory someone
+		# else pointed the variable at.
+		$sudo rm -f "$marker"
+		if [ -e "$root" ] && [ -n "$(ls -A "$root" 2>/dev/null)" ]; then
+			if [ ! -e "$root/.bulwark-debootstrap-started" ]; then
+				echo "scripts/test: $root exists and was not built by scripts/setup.d/lockdown.sh; remove it or point the variable elsewhere" >&2
+				exec {lock}>&-
+				return 1
+			fi
+			$sudo rm -rf "$root"
+		fi
+		$sudo mkdir -p "$root"
+		$sudo touch "$root/.bulwark-debootstrap-started"
+		start=$(date +%s)
+		$sudo debootstrap --variant=minbase --include="$include" bookworm "$root" "$mirror" >"$log" 2>&1 || {
+			echo "scripts/test: debootstrap failed; see $log" >&2
+			exec {lock}>&-
+			return 1
+		}
+		# Host keys and machine-specific state do not matter to the tests;
+		# the apt caches only take space.
+		$sudo rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*_Packages
+		echo "scripts/test: debootstrap took $(( $(date +%s) - start ))s"
+		printf '%s\ninclude=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$include" | $sudo tee "$marker" >/dev/null
+	fi
+	exec {lock}>&-
+}
 
 lockdown_root="${BULWARK_DEBIAN_ROOT:-$bulwark_test_cache/debian12-root}"
-lockdown_marker="$lockdown_root/.bulwark-debootstrap-complete"
-lockdown_include=openssh-server,nginx,procps,ca-certificates,openssl,linux-base,sudo,libpam-pwquality,auditd,rsyslog,pamtester
-
-mkdir -p "$(dirname "$lockdown_root")"
-exec {lockdown_lock}>"$(dirname "$lockdown_root")/.debian12-root.lock"
-flock "$lockdown_lock"
-if [ ! -e "$lockdown_marker" ] || ! grep -qx "include=$lockdown_include" "$lockdown_marker"; then
-	lockdown_mirror=$(apt_mirror bookworm) || return 1
-	apt_need debootstrap
-	sudo=""
-	[ "$(id -u)" -ne 0 ] && sudo="sudo"
-	echo "scripts/test: building Debian 12 root for lockdown tests in $lockdown_root (debootstrap)"
-	# Remove only a half-built root of ours, never a directory someone else
-	# pointed BULWARK_DEBIAN_ROOT at.
-	$sudo rm -f "$lockdown_marker"
-	if [ -e "$lockdown_root" ] && [ -n "$(ls -A "$lockdown_root" 2>/dev/null)" ]; then
-		if [ ! -e "$lockdown_root/.bulwark-debootstrap-started" ]; then
-			echo "scripts/test: $lockdown_root exists and was not built by scripts/setup.d/lockdown.sh; remove it or set BULWARK_DEBIAN_ROOT elsewhere" >&2
-			return 1
-		fi
-		$sudo rm -rf "$lockdown_root"
-	fi
-	$sudo mkdir -p "$lockdown_root"
-	$sudo touch "$lockdown_root/.bulwark-debootstrap-started"
-	start=$(date +%s)
-	$sudo debootstrap --variant=minbase --include="$lockdown_include" \
-		bookworm "$lockdown_root" "$lockdown_mirror" >"$(dirname "$lockdown_root")/debootstrap.log" 2>&1 || {
-		echo "scripts/test: debootstrap failed; see $(dirname "$lockdown_root")/debootstrap.log" >&2
-		return 1
-	}
-	# Host keys and machine-specific state do not matter to the tests; the
-	# apt caches only take space.
-	$sudo rm -rf "$lockdown_root"/var/cache/apt/archives/*.deb "$lockdown_root"/var/lib/apt/lists/*_Packages
-	echo "scripts/test: debootstrap took $(( $(date +%s) - start ))s"
-	printf '%s\ninclude=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$lockdown_include" | $sudo tee "$lockdown_marker" >/dev/null
-	unset sudo start
-fi
-exec {lockdown_lock}>&-
+lockdown_build "$lockdown_root" openssh-server,nginx,procps,ca-certificates,openssl,linux-base,sudo,libpam-pwquality,auditd,rsyslog,pamtester || return 1
 export BULWARK_TEST_DEBIAN_ROOT="$lockdown_root"
-unset lockdown_root lockdown_marker lockdown_mirror lockdown_lock lockdown_include
+lockdown_timelog="${BULWARK_TIMELOG_ROOT:-$bulwark_test_cache/debian12-timelog-root}"
+lockdown_build "$lockdown_timelog" chrony,logrotate,rsyslog,linux-base || return 1
+export BULWARK_TEST_TIMELOG_ROOT="$lockdown_timelog"
+unset lockdown_root lockdown_timelog
+unset -f lockdown_build
