@@ -198,7 +198,6 @@ order, each overriding the keys it sets; enrollment writes its own drop-in
   vendor_pins                     {NAME: sha256:…}: vendor roots pinned on this machine, like
                                   enroll --vendor (the two must agree); also used by
                                   agent install --from-media
-
   lockdown_profile                a lockdown profile audited each cycle and reported to
                                   the server (audit only; a group's policy overrides it)`,
 		Args: cobra.NoArgs,
