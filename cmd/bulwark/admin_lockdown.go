@@ -30,6 +30,7 @@ counted as failing.`,
 	cmd.AddCommand(
 		&cobra.Command{
 			Use: "computer ID", Short: "A computer's last audit: score, counts, the rules not passing", Args: cobra.ExactArgs(1),
+			Example: "  bulwark admin lockdown computer agt-3k9x2m7q1z\n  bulwark admin lockdown computer agt-3k9x2m7q1z -o json",
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "GET", "/api/v1/computers/"+url.PathEscape(args[0])+"/lockdown", nil, func(w io.Writer, raw []byte) error {
 					var l store.LockdownStatus
@@ -59,6 +60,7 @@ counted as failing.`,
 		},
 		&cobra.Command{
 			Use: "group GROUP", Short: "A group's compliance: computers reporting and compliant, scores, the rules failing on most computers", Args: cobra.ExactArgs(1),
+			Example: "  bulwark admin lockdown group web\n  bulwark admin lockdown group web -o yaml",
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "GET", "/api/v1/groups/"+url.PathEscape(args[0])+"/lockdown", nil, func(w io.Writer, raw []byte) error {
 					var g store.GroupLockdown
