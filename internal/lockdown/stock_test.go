@@ -162,6 +162,10 @@ var stockVerdicts = map[string]Result{
 	"pwquality-dictcheck":                   ResultPass,
 	"pwquality-difok":                       ResultFail,
 	"pwquality-enforcing":                   ResultPass,
+	"faillock-deny":                         ResultPass, // pam_faillock's default 3 (written down as 5)
+	"faillock-fail-interval":                ResultPass,
+	"faillock-unlock-time":                  ResultFail,
+	"pam-faillock":                          ResultFail,
 	"pwquality-lcredit":                     ResultFail,
 	"pwquality-maxrepeat":                   ResultFail,
 	"pwquality-maxsequence":                 ResultFail,
