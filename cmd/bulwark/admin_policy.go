@@ -126,7 +126,7 @@ func adminPolicySetCmd(o *adminOptions) *cobra.Command {
 	fl.StringSliceVar(&allowLocal, "allow-local", nil, "settings agent.yaml may override, comma-separated (replaces the list)")
 	fl.BoolVar(&noAllowLocal, "no-allow-local", false, "agent.yaml may override nothing the policy sets")
 	fl.BoolVar(&clear, "clear", false, "start from an empty policy")
-	fl.StringVar(&lockdownProfile, "lockdown-profile", "", "a lockdown profile the group's agents keep applied (`bulwark lockdown list`); --unset lockdown removes it")
+	fl.StringVar(&lockdownProfile, "lockdown-profile", "", "a lockdown profile the group's agents keep applied (see bulwark lockdown list); --unset lockdown removes it")
 	fl.StringArrayVar(&waivers, "lockdown-waiver", nil, `waive a rule of the profile: "RULE until YYYY-MM-DD: reason" (repeatable; adds to or replaces the rule's waiver)`)
 	fl.BoolVar(&noWaivers, "no-lockdown-waivers", false, "remove every lockdown waiver")
 	return cmd
