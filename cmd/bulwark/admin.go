@@ -284,6 +284,11 @@ func (o *adminOptions) call(cmd *cobra.Command, method, path string, body any, t
 	if err := c.do(cmd.Context(), method, path, body, &raw); err != nil {
 		return err
 	}
+	if method == "GET" && !strings.Contains(path, "limit=") {
+		if raw, err = c.rest(cmd.Context(), path, raw); err != nil {
+			return err
+		}
+	}
 	w := cmd.OutOrStdout()
 	if o.out.Data() {
 		if len(raw) == 0 {

@@ -19,7 +19,7 @@ import (
 )
 
 func adminUsersCmd(o *adminOptions) *cobra.Command {
-	cmd := &cobra.Command{Use: "users", Short: "Console users: list, create"}
+	cmd := &cobra.Command{Use: "users", Short: "Console users: list, create, set-role, disable, enable, reset-password"}
 	list := &cobra.Command{
 		Use: "list", Short: "List console users", Args: cobra.NoArgs,
 		Example: `  bulwark admin users list`,
@@ -31,9 +31,16 @@ func adminUsersCmd(o *adminOptions) *cobra.Command {
 				}
 				var rows [][]string
 				for _, u := range r.Users {
-					rows = append(rows, []string{u.Name, u.Role, fmtTime(&u.CreatedAt)})
+					state := "enabled"
+					switch {
+					case u.DisabledAt != nil:
+						state = "disabled " + fmtTime(u.DisabledAt)
+					case u.MustChange:
+						state = "must change password"
+					}
+					rows = append(rows, []string{u.Name, u.Role, state, fmtTime(&u.CreatedAt)})
 				}
-				return table(w, "NAME\tROLE\tCREATED", rows)
+				return table(w, "NAME\tROLE\tSTATE\tCREATED", rows)
 			})
 		},
 	}
@@ -52,7 +59,59 @@ func adminUsersCmd(o *adminOptions) *cobra.Command {
 	}
 	create.Flags().StringVar(&role, "role", "viewer", "viewer, approver or admin")
 	create.Flags().StringVar(&pwFile, "password-file", "", "read the password from this file (first line)")
-	cmd.AddCommand(list, create)
+	setRole := &cobra.Command{
+		Use: "set-role NAME ROLE", Short: "Change a user's role (viewer, approver or admin); it counts from the user's next request", Args: cobra.ExactArgs(2),
+		Example: "  bulwark admin users set-role alice admin",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.call(cmd, "PATCH", "/api/v1/users/"+url.PathEscape(args[0]), server.UserChange{Role: args[1]},
+				say("User "+args[0]+" is now "+args[1]+"."))
+		},
+	}
+	access := func(use, short string, off bool, done string) *cobra.Command {
+		return &cobra.Command{
+			Use: use + " NAME", Short: short, Args: cobra.ExactArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return o.call(cmd, "PATCH", "/api/v1/users/"+url.PathEscape(args[0]), server.UserChange{Disabled: &off},
+					say("User "+args[0]+" "+done+"."))
+			},
+		}
+	}
+	disable := access("disable", "Disable a user: its sessions end and it cannot sign in (the last enabled admin cannot be disabled)", true, "is disabled")
+	enable := access("enable", "Enable a disabled user", false, "is enabled")
+	var resetFile string
+	reset := &cobra.Command{
+		Use:   "reset-password NAME",
+		Short: "Give a user a temporary password it must change at the next sign-in (random unless --password-file); its sessions end",
+		Long: `Give a user a temporary password, which the user must replace at the next
+sign-in; every session of the user ends. Without --password-file the server
+makes a random one and it is printed once (it is stored only as a hash).`,
+		Example: "  bulwark admin users reset-password alice\n  bulwark admin users reset-password alice --password-file temp.pw",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var req server.PasswordReset
+			if resetFile != "" {
+				pw, err := readPassword(cmd, resetFile)
+				if err != nil {
+					return err
+				}
+				req.Password = pw
+			}
+			return o.call(cmd, "POST", "/api/v1/users/"+url.PathEscape(args[0])+"/password", req, func(w io.Writer, raw []byte) error {
+				var r server.PasswordResetResponse
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return err
+				}
+				if resetFile != "" {
+					_, err := fmt.Fprintf(w, "Password of %s reset; they must change it at the next sign-in.\n", r.User)
+					return err
+				}
+				_, err := fmt.Fprintf(w, "Temporary password of %s (shown once; they must change it at the next sign-in): %s\n", r.User, r.Password)
+				return err
+			})
+		},
+	}
+	reset.Flags().StringVar(&resetFile, "password-file", "", "read the temporary password from this file (first line) instead of making one")
+	cmd.AddCommand(list, create, setRole, disable, enable, reset)
 	return cmd
 }
 

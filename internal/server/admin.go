@@ -69,14 +69,16 @@ func checkName(what, name string) error {
 }
 
 func (s *Server) apiListGroups(w http.ResponseWriter, r *http.Request) error {
+	pg, err := pageParams(r, defaultAPIPage)
+	if err != nil {
+		return err
+	}
 	gs, err := s.st.ListGroups(r.Context())
 	if err != nil {
 		return err
 	}
-	if gs == nil {
-		gs = []store.Group{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"groups": gs})
+	gs, next := paginate(gs, func(g store.Group) string { return g.Name }, pg)
+	writeJSON(w, http.StatusOK, listAnswer("groups", gs, next))
 	return nil
 }
 
@@ -99,39 +101,11 @@ func (s *Server) apiCreateGroup(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiDeleteGroup(w http.ResponseWriter, r *http.Request) error {
-	if err := s.refuseInReplica(); err != nil {
-		return err
-	}
 	g := r.PathValue("group")
-	moveTo := r.URL.Query().Get("move_to")
-	if moveTo == "" {
-		moveTo = DefaultGroup
-	}
-	if g == DefaultGroup {
-		return errorf(http.StatusBadRequest, "the %s group cannot be deleted: new computers join it", DefaultGroup)
-	}
-	if err := checkName("move_to group", moveTo); err != nil {
+	if err := s.deleteGroup(r.Context(), g, r.URL.Query().Get("move_to")); err != nil {
 		return err
 	}
-	if moveTo == g {
-		return errorf(http.StatusBadRequest, "move_to names the group being deleted")
-	}
-	unlock, err := s.lockSite(r.Context())
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	if _, err := s.st.Approvals(r.Context(), moveTo); err != nil {
-		return storeErr(err, "group "+moveTo)
-	}
-	if err := s.st.DeleteGroup(r.Context(), g, moveTo); err != nil {
-		return storeErr(err, "group "+g)
-	}
-	defer s.forgetApprovals()
-	if err := s.site.RemoveGroup(r.Context(), g); err != nil {
-		return err
-	}
-	s.log.Info("group deleted", "group", g, "computers_to", moveTo, "by", tokenFrom(r.Context()).ID)
+	s.log.Info("group deleted", "group", g, "by", tokenFrom(r.Context()).ID)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -155,11 +129,18 @@ func (s *Server) apiMoveComputers(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (s *Server) apiListApprovals(w http.ResponseWriter, r *http.Request) error {
+	pg, err := pageParams(r, defaultAPIPage)
+	if err != nil {
+		return err
+	}
 	aps, err := s.st.Approvals(r.Context(), r.PathValue("group"))
 	if err != nil {
 		return storeErr(err, "group "+r.PathValue("group"))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"group": r.PathValue("group"), "approvals": aps})
+	aps, next := paginate(aps, func(a store.Approval) string { return a.Vendor + "\x00" + a.UpdateID }, pg)
+	resp := listAnswer("approvals", aps, next)
+	resp["group"] = r.PathValue("group")
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 
@@ -297,7 +278,11 @@ type UpdateView struct {
 }
 
 func (s *Server) apiListUpdates(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.updateFilter(r.URL.Query())
+	f, err := s.updateFilter(r.URL.Query(), "after", "limit")
+	if err != nil {
+		return err
+	}
+	pg, err := pageParams(r, defaultAPIPage)
 	if err != nil {
 		return err
 	}
@@ -308,7 +293,8 @@ func (s *Server) apiListUpdates(w http.ResponseWriter, r *http.Request) error {
 	if min, _ := neededMin(r.URL.Query()); min > 0 { // checked by updateFilter
 		out = slices.DeleteFunc(out, func(u UpdateView) bool { return u.NeededBy < min })
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"updates": out})
+	out, next := paginate(out, func(u UpdateView) string { return u.Vendor + "\x00" + u.ID }, pg)
+	writeJSON(w, http.StatusOK, listAnswer("updates", out, next))
 	return nil
 }
 
@@ -395,22 +381,8 @@ func (s *Server) apiApproveComputer(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return storeErr(err, "computer "+id)
 	}
-	if a.Status != store.AgentPending {
-		return errorf(http.StatusConflict, "computer %s is %s, not pending approval", id, a.Status)
-	}
-	others, err := s.st.AgentsByMachine(ctx, a.MachineID)
-	if err != nil {
+	if err := s.approvePending(ctx, a, by); err != nil {
 		return err
-	}
-	for _, o := range others {
-		if o.ID != id && o.Status != store.AgentRevoked {
-			if err := s.st.SetAgentStatus(ctx, o.ID, store.AgentRevoked, "replaced by "+id+", approved by "+by); err != nil {
-				return err
-			}
-		}
-	}
-	if err := s.st.SetAgentStatus(ctx, id, store.AgentActive, ""); err != nil {
-		return storeErr(err, "computer "+id)
 	}
 	s.log.Info("pending enrollment approved", "agent", id, "machine_id", a.MachineID, "by", by)
 	w.WriteHeader(http.StatusNoContent)
@@ -422,14 +394,16 @@ func (s *Server) apiListTokens(w http.ResponseWriter, r *http.Request) error {
 	if kind != "" && kind != store.KindAPI && kind != store.KindEnroll {
 		return errorf(http.StatusBadRequest, "kind %q: use api or enroll", kind)
 	}
+	pg, err := pageParams(r, defaultAPIPage)
+	if err != nil {
+		return err
+	}
 	ts, err := s.st.ListTokens(r.Context(), kind)
 	if err != nil {
 		return err
 	}
-	if ts == nil {
-		ts = []store.Token{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	ts, next := paginate(ts, tokenOrder, pg)
+	writeJSON(w, http.StatusOK, listAnswer("tokens", ts, next))
 	return nil
 }
 
@@ -558,19 +532,19 @@ func (s *Server) apiTriggerSync(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) apiSyncHistory(w http.ResponseWriter, r *http.Request) error {
-	limit := 50
-	if l := r.URL.Query().Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			return errorf(http.StatusBadRequest, "limit %q: use 1 to 1000", l)
-		}
-		limit = n
-	}
-	runs, err := s.st.ListSyncs(r.Context(), limit)
+	before, limit, err := beforePage(r, 50)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"runs": runs})
+	runs, err := s.st.ListSyncsBefore(r.Context(), before, limit)
+	if err != nil {
+		return err
+	}
+	next := ""
+	if len(runs) == limit {
+		next = strconv.FormatInt(runs[len(runs)-1].ID, 10)
+	}
+	writeJSON(w, http.StatusOK, listAnswer("runs", runs, next))
 	return nil
 }
 

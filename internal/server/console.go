@@ -29,8 +29,13 @@ var consoleFS embed.FS
 
 const (
 	sessionCookie = "__Host-bulwark-session" // __Host-: Secure, Path=/, no Domain
-	sessionTTL    = 12 * time.Hour
-	consoleCSP    = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
+	// A session ends 12 h after sign-in whatever happens (sessionTTL), and
+	// after 30 minutes without a request (sessionIdle). Its last use is
+	// written at most once a minute (sessionTouch).
+	sessionTTL   = 12 * time.Hour
+	sessionIdle  = 30 * time.Minute
+	sessionTouch = time.Minute
+	consoleCSP   = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 		"form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 
@@ -50,7 +55,10 @@ type viewer struct {
 	Name    string // what the page shows
 	Role    string
 	CSRF    string
-	hash    string
+	// MustChange: a user whose password an admin reset; every page but
+	// the password change and sign-out is refused until it is changed.
+	MustChange bool
+	hash       string
 }
 
 func (v *viewer) can(role string) bool { return roleRank[v.Role] >= roleRank[role] }
@@ -75,7 +83,8 @@ var consoleFuncs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04 UTC")
 	},
-	"can": func(v *viewer, role string) bool { return v != nil && v.can(role) },
+	"can":       func(v *viewer, role string) bool { return v != nil && v.can(role) },
+	"hasPrefix": strings.HasPrefix,
 }
 
 func (s *Server) consolePages() map[string]*template.Template {
@@ -164,6 +173,14 @@ func (s *Server) page(role string, f consoleFunc) http.HandlerFunc {
 				return
 			}
 		}
+		if v.MustChange && r.URL.Path != passwordPage && r.URL.Path != "/console/signout" {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, passwordPage, http.StatusSeeOther)
+				return
+			}
+			s.consoleError(w, r, errorf(http.StatusForbidden, "choose a new password first (%s)", passwordPage))
+			return
+		}
 		if !v.can(role) {
 			s.consoleError(w, r, errorf(http.StatusForbidden, "this needs the %s role; you have %s", role, v.Role))
 			return
@@ -202,18 +219,29 @@ func (s *Server) consoleError(w http.ResponseWriter, r *http.Request, err error)
 	s.render(w, r, he.code, "error", "Error", he.msg)
 }
 
-// sessionOf reads the session cookie; nil when there is none or it ended.
+// sessionOf reads the session cookie; nil when there is none or it ended:
+// past its absolute expiry, idle for sessionIdle (then it is deleted), its
+// user disabled or gone.
 func (s *Server) sessionOf(r *http.Request) (*viewer, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" || len(c.Value) > maxTokenLen {
 		return nil, nil
 	}
 	hash := HashToken(c.Value)
-	se, err := s.st.SessionByHash(r.Context(), hash, s.now())
+	now := s.now()
+	se, err := s.st.SessionByHash(r.Context(), hash, now)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
+	}
+	switch idle := now.Sub(se.SeenAt); {
+	case idle >= sessionIdle:
+		return nil, s.st.DeleteSession(r.Context(), hash)
+	case idle >= sessionTouch:
+		if err := s.st.TouchSession(r.Context(), hash, now); err != nil {
+			return nil, err
+		}
 	}
 	v := &viewer{Subject: se.Subject, Role: se.Role, CSRF: se.CSRF, hash: hash}
 	kind, name, _ := strings.Cut(se.Subject, ":")
@@ -227,6 +255,7 @@ func (s *Server) sessionOf(r *http.Request) (*viewer, error) {
 			return nil, err
 		}
 		v.Role = u.Role // a changed role counts at once
+		v.MustChange = u.MustChange
 	case "token":
 		v.Name = "token " + name
 	}
@@ -287,6 +316,7 @@ func (s *Server) consoleSignin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var subject, role string
+	next := "/console/"
 	if token != "" {
 		req := r.Clone(r.Context())
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -307,13 +337,16 @@ func (s *Server) consoleSignin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		subject, role = "user:"+u.Name, u.Role
+		if u.MustChange {
+			next = passwordPage
+		}
 	}
 	if err := s.startSession(w, r, subject, role); err != nil {
 		s.consoleError(w, r, err)
 		return
 	}
 	s.audit(r, subject, "console", "signin", "", "")
-	http.Redirect(w, r, "/console/", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (s *Server) consoleSignout(w http.ResponseWriter, r *http.Request) error {

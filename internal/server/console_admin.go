@@ -1,6 +1,8 @@
 package server
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -40,15 +42,18 @@ func (s *Server) consoleSyncNow(w http.ResponseWriter, r *http.Request) error {
 type tokensPage struct {
 	Tokens []store.Token
 	Groups []store.Group
+	Roles  []string
 	Secret string // a token just made, shown this once
+	Kind   string // its kind
+	Next   string // URL of the next page, "" on the last
 	Now    time.Time
 }
 
 func (s *Server) consoleTokens(w http.ResponseWriter, r *http.Request) error {
-	return s.renderTokens(w, r, "")
+	return s.renderTokens(w, r, "", "")
 }
 
-func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, secret string) error {
+func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, secret, kind string) error {
 	ts, err := s.st.ListTokens(r.Context(), "")
 	if err != nil {
 		return err
@@ -57,37 +62,76 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, secret str
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "tokens", "Tokens", &tokensPage{Tokens: ts, Groups: gs, Secret: secret, Now: s.now()})
-	return nil
-}
-
-// consoleCreateToken makes an enrollment token for a group; its secret is
-// shown on the answer page once.
-func (s *Server) consoleCreateToken(w http.ResponseWriter, r *http.Request) error {
-	g := r.PostForm.Get("group")
-	if _, err := s.st.Approvals(r.Context(), g); err != nil {
-		return storeErr(err, "group "+g)
-	}
-	uses, err := strconv.Atoi(strings.TrimSpace(r.PostForm.Get("max_uses")))
-	if err != nil || uses < 0 || uses > 1_000_000 {
-		return errorf(http.StatusBadRequest, "uses %q: use 0 (unlimited) to 1000000", r.PostForm.Get("max_uses"))
-	}
-	days, err := strconv.Atoi(strings.TrimSpace(r.PostForm.Get("days")))
-	if err != nil || days < 1 || days > 365 {
-		return errorf(http.StatusBadRequest, "valid for %q days: use 1 to 365", r.PostForm.Get("days"))
-	}
-	exp := s.now().Add(time.Duration(days) * 24 * time.Hour).UTC()
-	secret, t, err := s.newToken(r.Context(), &store.Token{Kind: store.KindEnroll, Name: strings.TrimSpace(r.PostForm.Get("name")), Group: g, MaxUses: uses, ExpiresAt: &exp})
+	pg, err := pageParams(r, pageSize)
 	if err != nil {
 		return err
 	}
-	s.audit(r, viewerFrom(r.Context()).Subject, "console", "token.create", t.ID, "enroll group "+g)
-	return s.renderTokens(w, r, secret)
+	p := &tokensPage{Groups: gs, Roles: []string{store.RoleViewer, store.RoleApprover, store.RoleAdmin}, Secret: secret, Kind: kind, Now: s.now()}
+	var next string
+	if p.Tokens, next = paginate(ts, tokenOrder, pg); next != "" {
+		p.Next = "/console/tokens?after=" + next
+	}
+	s.render(w, r, http.StatusOK, "tokens", "Tokens", p)
+	return nil
+}
+
+// tokenOrder orders tokens oldest first (ids break ties).
+func tokenOrder(t store.Token) string {
+	return fmt.Sprintf("%016x\x00%s", t.CreatedAt.UnixMilli(), t.ID)
+}
+
+// consoleCreateToken makes an enrollment token for a group, or an API
+// token with a role; its secret is shown on the answer page once.
+func (s *Server) consoleCreateToken(w http.ResponseWriter, r *http.Request) error {
+	kind := r.PostForm.Get("kind")
+	if kind == "" {
+		kind = store.KindEnroll
+	}
+	days, err := strconv.Atoi(strings.TrimSpace(r.PostForm.Get("days")))
+	if err != nil || days < 0 || days > 3650 || (days == 0 && kind == store.KindEnroll) {
+		return errorf(http.StatusBadRequest, "valid for %q days: use 1 to 3650 (0: never expires, for API tokens only)", r.PostForm.Get("days"))
+	}
+	t := &store.Token{Kind: kind, Name: strings.TrimSpace(r.PostForm.Get("name"))}
+	if len(t.Name) > 200 {
+		return errorf(http.StatusBadRequest, "note: at most 200 characters")
+	}
+	if days > 0 {
+		exp := s.now().Add(time.Duration(days) * 24 * time.Hour).UTC()
+		t.ExpiresAt = &exp
+	}
+	var detail string
+	switch kind {
+	case store.KindEnroll:
+		t.Group = r.PostForm.Get("group")
+		if _, err := s.st.Approvals(r.Context(), t.Group); err != nil {
+			return storeErr(err, "group "+t.Group)
+		}
+		if t.MaxUses, err = strconv.Atoi(strings.TrimSpace(r.PostForm.Get("max_uses"))); err != nil || t.MaxUses < 0 || t.MaxUses > 1_000_000 {
+			return errorf(http.StatusBadRequest, "uses %q: use 0 (unlimited) to 1000000", r.PostForm.Get("max_uses"))
+		}
+		detail = "enroll group " + t.Group
+	case store.KindAPI:
+		t.Role = r.PostForm.Get("role")
+		if _, ok := roleRank[t.Role]; !ok {
+			return errorf(http.StatusBadRequest, "role %q: use admin, approver or viewer", t.Role)
+		}
+		detail = "api role " + t.Role
+	default:
+		return errorf(http.StatusBadRequest, "kind %q: use enroll or api", kind)
+	}
+	secret, t, err := s.newToken(r.Context(), t)
+	if err != nil {
+		return err
+	}
+	s.audit(r, viewerFrom(r.Context()).Subject, "console", "token.create", t.ID, detail)
+	return s.renderTokens(w, r, secret, kind)
 }
 
 func (s *Server) consoleRevokeToken(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	if err := s.st.RevokeToken(r.Context(), id, s.now()); err != nil {
+	if err := s.st.RevokeTokenKeepingAdmin(r.Context(), id, s.now()); errors.Is(err, store.ErrLastAdmin) {
+		return errorf(http.StatusConflict, "token %s is the last admin token; create another admin token first", id)
+	} else if err != nil {
 		return storeErr(err, "token "+id)
 	}
 	s.audit(r, viewerFrom(r.Context()).Subject, "console", "token.revoke", id, "")

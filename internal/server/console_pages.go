@@ -51,6 +51,12 @@ func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /console/audit", s.page(ad, s.consoleAudit))
 	mux.HandleFunc("GET /console/users", s.page(ad, s.consoleUsers))
 	mux.HandleFunc("POST /console/users", s.page(ad, s.consoleCreateUser))
+	mux.HandleFunc("POST /console/users/{name}/{action}", s.page(ad, s.consoleChangeUser))
+	mux.HandleFunc("POST /console/users/{name}/password", s.page(ad, s.consoleResetPassword))
+	mux.HandleFunc("GET /console/password", s.page(v, s.consolePassword))
+	mux.HandleFunc("POST /console/password", s.page(v, s.consolePassword))
+	mux.HandleFunc("POST /console/groups/{group}/delete", s.page(ad, s.consoleDeleteGroup))
+	mux.HandleFunc("POST /console/computers/{id}/{action}", s.page(ad, s.consoleComputerAction))
 	mux.HandleFunc("GET /console/export/{file}", s.page(v, s.consoleExport))
 	mux.HandleFunc("GET /console/sync", s.page(v, s.consoleSync))
 	mux.HandleFunc("POST /console/sync", s.page(ad, s.consoleSyncNow))
@@ -677,25 +683,6 @@ func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request) error {
 	}
 	p := &auditPageData{Entries: es, Next: next}
 	s.render(w, r, http.StatusOK, "audit", "Audit log", p)
-	return nil
-}
-
-func (s *Server) consoleUsers(w http.ResponseWriter, r *http.Request) error {
-	us, err := s.st.ListUsers(r.Context())
-	if err != nil {
-		return err
-	}
-	s.render(w, r, http.StatusOK, "users", "Users", us)
-	return nil
-}
-
-func (s *Server) consoleCreateUser(w http.ResponseWriter, r *http.Request) error {
-	name, role := strings.TrimSpace(r.PostForm.Get("name")), r.PostForm.Get("role")
-	if _, err := s.newUser(r.Context(), name, role, r.PostForm.Get("password")); err != nil {
-		return err
-	}
-	s.audit(r, viewerFrom(r.Context()).Subject, "console", "user.create", name, "role "+role)
-	http.Redirect(w, r, "/console/users", http.StatusSeeOther)
 	return nil
 }
 

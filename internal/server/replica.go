@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -62,6 +63,47 @@ func (s *Server) upstreamGet(ctx context.Context, hc *http.Client, path string, 
 	return json.Unmarshal(b, v)
 }
 
+// replicaPageLimit is the page size a replica asks the upstream for.
+var replicaPageLimit = maxPageLimit
+
+// upstreamList reads every page of one of the upstream's lists (the items
+// under field, following next), so a replica never takes the first page
+// for the whole list. An upstream from before paging answers everything
+// at once without next.
+func upstreamList[T any](ctx context.Context, s *Server, hc *http.Client, path, field string, out *[]T) error {
+	after := ""
+	for pages := 0; ; pages++ {
+		q := url.Values{"limit": {strconv.Itoa(replicaPageLimit)}}
+		if after != "" {
+			q.Set("after", after)
+		}
+		var page map[string]json.RawMessage
+		if err := s.upstreamGet(ctx, hc, path+"?"+q.Encode(), &page); err != nil {
+			return err
+		}
+		var items []T
+		if raw, ok := page[field]; ok {
+			if err := json.Unmarshal(raw, &items); err != nil {
+				return fmt.Errorf("GET %s: %s: %w", path, field, err)
+			}
+		}
+		*out = append(*out, items...)
+		var next string
+		if raw, ok := page["next"]; ok {
+			if err := json.Unmarshal(raw, &next); err != nil {
+				return fmt.Errorf("GET %s: next: %w", path, err)
+			}
+		}
+		if next == "" {
+			return nil
+		}
+		if next == after || len(items) == 0 || pages > 100000 {
+			return fmt.Errorf("GET %s: the upstream's next cursor does not advance", path)
+		}
+		after = next
+	}
+}
+
 // replicate makes this server's groups and approvals those of the upstream.
 // Each approval's targets are still read from the vendor metadata this
 // server verified, and the result is signed by this server's site
@@ -71,20 +113,20 @@ func (s *Server) replicate(ctx context.Context) (changed bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	var gl struct{ Groups []store.Group }
-	if err := s.upstreamGet(ctx, hc, "/api/v1/groups", &gl); err != nil {
+	var groups []store.Group
+	if err := upstreamList(ctx, s, hc, "/api/v1/groups", "groups", &groups); err != nil {
 		return false, err
 	}
 	want := map[string][]store.Approval{}
-	for _, g := range gl.Groups {
+	for _, g := range groups {
 		if checkName("group", g.Name) != nil {
 			return false, fmt.Errorf("upstream group %q is not a valid group name", g.Name)
 		}
-		var al struct{ Approvals []store.Approval }
-		if err := s.upstreamGet(ctx, hc, "/api/v1/groups/"+url.PathEscape(g.Name)+"/approvals", &al); err != nil {
+		var aps []store.Approval
+		if err := upstreamList(ctx, s, hc, "/api/v1/groups/"+url.PathEscape(g.Name)+"/approvals", "approvals", &aps); err != nil {
 			return false, err
 		}
-		want[g.Name] = al.Approvals
+		want[g.Name] = aps
 	}
 	unlock, err := s.lockSite(ctx)
 	if err != nil {

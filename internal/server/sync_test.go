@@ -238,6 +238,10 @@ func TestSyncSchedule(t *testing.T) {
 // groups and approvals at each sync, signs them with its own site root and
 // targets it verified itself, and refuses local changes to them.
 func TestReplicaInheritsGroupsAndApprovals(t *testing.T) {
+	// The replica reads the upstream's lists a page of one at a time, so
+	// every list here spans pages (upstreamList follows next).
+	defer func(n int) { replicaPageLimit = n }(replicaPageLimit)
+	replicaPageLimit = 1
 	v := newVendorRepo(t, "example")
 	v.publish(t, "BW-1", "critical", map[string]string{"a.deb": "aaaa"})
 	v.publish(t, "BW-2", "low", map[string]string{"b.deb": "bb"})

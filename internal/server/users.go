@@ -64,7 +64,7 @@ func (s *Server) firstAdmin(ctx context.Context) (string, error) {
 		if herr != nil {
 			return "", herr
 		}
-		err = s.st.SetUserPassword(ctx, FirstAdminUser, h)
+		err = s.st.SetUserPassword(ctx, FirstAdminUser, h, false)
 	}
 	return password, err
 }
@@ -96,7 +96,7 @@ func (s *Server) checkUser(ctx context.Context, name, password string) (*store.U
 	if stale {
 		if h, err := hashPassword(password); err != nil {
 			s.log.Error("rehash password", "user", u.Name, "err", err)
-		} else if err := s.st.SetUserPassword(ctx, u.Name, h); err != nil {
+		} else if err := s.st.SetUserPassword(ctx, u.Name, h, u.MustChange); err != nil {
 			s.log.Error("rehash password", "user", u.Name, "err", err)
 		} else {
 			s.log.Info("password hash upgraded to argon2id", "user", u.Name)
@@ -154,13 +154,100 @@ type UserRequest struct {
 	Password string `json:"password"`
 }
 
+// UserChange changes a user's role, or disables or enables it; fields left
+// out stay as they are.
+type UserChange struct {
+	Role     string `json:"role,omitempty"`
+	Disabled *bool  `json:"disabled,omitempty"`
+}
+
+// PasswordReset gives a user a temporary password, which the user must
+// replace at the next sign-in. Empty: the server makes a random one.
+type PasswordReset struct {
+	Password string `json:"password,omitempty"`
+}
+
+// PasswordResetResponse carries the temporary password, shown this once.
+type PasswordResetResponse struct {
+	User     string `json:"user"`
+	Password string `json:"password"`
+}
+
+// changeUser applies ch to user name. Disabling a user ends its sessions;
+// a change of role counts from the user's next request. The last enabled
+// admin user can be neither demoted nor disabled.
+func (s *Server) changeUser(ctx context.Context, name string, ch UserChange) (*store.User, error) {
+	if ch.Role == "" && ch.Disabled == nil {
+		return nil, errorf(http.StatusBadRequest, "change: give role (admin, approver or viewer) or disabled (true or false)")
+	}
+	u, err := s.st.User(ctx, name)
+	if err != nil {
+		return nil, storeErr(err, "user "+name)
+	}
+	role, disabled := u.Role, u.DisabledAt
+	if ch.Role != "" {
+		if _, ok := roleRank[ch.Role]; !ok {
+			return nil, errorf(http.StatusBadRequest, "role %q: use admin, approver or viewer", ch.Role)
+		}
+		role = ch.Role
+	}
+	if ch.Disabled != nil {
+		disabled = nil
+		if *ch.Disabled {
+			now := s.now().UTC()
+			disabled = &now
+		}
+	}
+	if err := s.st.SetUserAccess(ctx, name, role, disabled); errors.Is(err, store.ErrLastAdminUser) {
+		return nil, errorf(http.StatusConflict, "user %s is the last enabled admin user; make another admin user first", name)
+	} else if err != nil {
+		return nil, storeErr(err, "user "+name)
+	}
+	if disabled != nil {
+		if err := s.st.DeleteSessionsOf(ctx, "user:"+name); err != nil {
+			return nil, err
+		}
+	}
+	return s.st.User(ctx, name)
+}
+
+// resetPassword gives user name a temporary password (password, or a
+// random one when empty) that must be changed at the next sign-in, and
+// ends the user's sessions.
+func (s *Server) resetPassword(ctx context.Context, name, password string) (string, error) {
+	if _, err := s.st.User(ctx, name); err != nil {
+		return "", storeErr(err, "user "+name)
+	}
+	if password == "" {
+		password = randomString(15) // 24 characters, 120 random bits
+	} else if err := checkPassword(password); err != nil {
+		return "", err
+	}
+	h, err := hashPassword(password)
+	if err != nil {
+		return "", err
+	}
+	if err := s.st.SetUserPassword(ctx, name, h, true); err != nil {
+		return "", storeErr(err, "user "+name)
+	}
+	if err := s.st.DeleteSessionsOf(ctx, "user:"+name); err != nil {
+		return "", err
+	}
+	return password, nil
+}
+
 func (s *Server) usersRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/users", s.withRole(store.RoleAdmin, func(w http.ResponseWriter, r *http.Request) error {
+		pg, err := pageParams(r, defaultAPIPage)
+		if err != nil {
+			return err
+		}
 		us, err := s.st.ListUsers(r.Context())
 		if err != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"users": us})
+		us, next := paginate(us, func(u store.User) string { return u.Name }, pg)
+		writeJSON(w, http.StatusOK, listAnswer("users", us, next))
 		return nil
 	}))
 	mux.HandleFunc("POST /api/v1/users", s.withRole(store.RoleAdmin, func(w http.ResponseWriter, r *http.Request) error {
@@ -173,6 +260,32 @@ func (s *Server) usersRoutes(mux *http.ServeMux) {
 			return err
 		}
 		writeJSON(w, http.StatusCreated, u)
+		return nil
+	}))
+	mux.HandleFunc("PATCH /api/v1/users/{name}", s.withRole(store.RoleAdmin, func(w http.ResponseWriter, r *http.Request) error {
+		var ch UserChange
+		if err := decodeBody(w, r, maxAdminBody, &ch); err != nil {
+			return err
+		}
+		u, err := s.changeUser(r.Context(), r.PathValue("name"), ch)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, u)
+		return nil
+	}))
+	mux.HandleFunc("POST /api/v1/users/{name}/password", s.withRole(store.RoleAdmin, func(w http.ResponseWriter, r *http.Request) error {
+		var req PasswordReset
+		if r.ContentLength != 0 {
+			if err := decodeBody(w, r, maxAdminBody, &req); err != nil {
+				return err
+			}
+		}
+		pw, err := s.resetPassword(r.Context(), r.PathValue("name"), req.Password)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, PasswordResetResponse{User: r.PathValue("name"), Password: pw})
 		return nil
 	}))
 	mux.HandleFunc("GET /api/v1/audit", s.withRole(store.RoleAdmin, func(w http.ResponseWriter, r *http.Request) error {
@@ -193,7 +306,7 @@ func (s *Server) usersRoutes(mux *http.ServeMux) {
 // auditList reads one page of the audit log as the request asks (before=ID,
 // limit=N) and the cursor of the next page ("" on the last).
 func (s *Server) auditList(r *http.Request) ([]store.AuditEntry, string, error) {
-	before, limit, err := auditPage(r)
+	before, limit, err := beforePage(r, 100)
 	if err != nil {
 		return nil, "", err
 	}
@@ -207,9 +320,10 @@ func (s *Server) auditList(r *http.Request) ([]store.AuditEntry, string, error) 
 	return es, "", nil
 }
 
-// auditPage reads the audit list's cursor (before=ID) and limit.
-func auditPage(r *http.Request) (before int64, limit int, err error) {
-	limit = 100
+// beforePage reads a newest-first list's cursor (before=ID) and limit
+// (default def).
+func beforePage(r *http.Request, def int) (before int64, limit int, err error) {
+	limit = def
 	q := r.URL.Query()
 	if v := q.Get("limit"); v != "" {
 		if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > 1000 {

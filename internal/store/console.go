@@ -1,8 +1,16 @@
 package store
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
-// User is a person who signs in to the console. Only a bcrypt hash of the
+// ErrLastAdminUser refuses a change that would leave no enabled admin
+// user.
+var ErrLastAdminUser = errors.New("the last enabled admin user")
+
+// User is a person who signs in to the console. Only a password hash (argon2id; bcrypt
+// from before, replaced at the next sign-in) of the
 // password is kept.
 type User struct {
 	Name       string     `json:"name"`
@@ -10,6 +18,9 @@ type User struct {
 	Hash       string     `json:"-"`
 	CreatedAt  time.Time  `json:"created_at"`
 	DisabledAt *time.Time `json:"disabled_at,omitempty"`
+	// MustChange: the password was set by an admin; the user chooses a
+	// new one before doing anything else.
+	MustChange bool `json:"must_change,omitempty"`
 }
 
 // Session is a signed-in console session. Only the SHA-256 of the cookie's
@@ -20,7 +31,8 @@ type Session struct {
 	Role      string
 	CSRF      string
 	CreatedAt time.Time
-	ExpiresAt time.Time
+	ExpiresAt time.Time // absolute end
+	SeenAt    time.Time // last use (to the minute), for the idle timeout
 }
 
 // AuditEntry is one administrative action: who, what, when, from where.

@@ -16,8 +16,8 @@ import (
 
 // CreateUser stores a new console user.
 func (d *DB) CreateUser(ctx context.Context, u *store.User) error {
-	_, err := d.db.ExecContext(ctx, `INSERT INTO users (name, role, pw_hash, created_at, disabled_at) VALUES ($1,$2,$3,$4,$5)`,
-		u.Name, u.Role, u.Hash, ms(u.CreatedAt), msPtr(u.DisabledAt))
+	_, err := d.db.ExecContext(ctx, `INSERT INTO users (name, role, pw_hash, created_at, disabled_at, must_change) VALUES ($1,$2,$3,$4,$5,$6)`,
+		u.Name, u.Role, u.Hash, ms(u.CreatedAt), msPtr(u.DisabledAt), b2i(u.MustChange))
 	if d.dialect.IsUnique(err) {
 		return fmt.Errorf("user %s: %w", u.Name, store.ErrExists)
 	}
@@ -28,33 +28,83 @@ func scanUser(s interface{ Scan(...any) error }) (*store.User, error) {
 	var u store.User
 	var c int64
 	var dis sql.NullInt64
-	if err := s.Scan(&u.Name, &u.Role, &u.Hash, &c, &dis); err != nil {
+	var mc int
+	if err := s.Scan(&u.Name, &u.Role, &u.Hash, &c, &dis, &mc); err != nil {
 		return nil, err
 	}
-	u.CreatedAt, u.DisabledAt = fromMS(c), fromNull(dis)
+	u.CreatedAt, u.DisabledAt, u.MustChange = fromMS(c), fromNull(dis), mc != 0
 	return &u, nil
 }
 
+const userCols = `name, role, pw_hash, created_at, disabled_at, must_change`
+
 // User returns one user.
 func (d *DB) User(ctx context.Context, name string) (*store.User, error) {
-	u, err := scanUser(d.db.QueryRowContext(ctx, `SELECT name, role, pw_hash, created_at, disabled_at FROM users WHERE name = $1`, name))
+	u, err := scanUser(d.db.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE name = $1`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("user %s: %w", name, store.ErrNotFound)
 	}
 	return u, err
 }
 
-// SetUserPassword replaces a user's password hash.
-func (d *DB) SetUserPassword(ctx context.Context, name, hash string) error {
-	if err := one(d.db.ExecContext(ctx, `UPDATE users SET pw_hash = $2 WHERE name = $1`, name, hash)); err != nil {
+// SetUserPassword replaces a user's password hash; mustChange makes the
+// user choose a new password at the next sign-in.
+func (d *DB) SetUserPassword(ctx context.Context, name, hash string, mustChange bool) error {
+	if err := one(d.db.ExecContext(ctx, `UPDATE users SET pw_hash = $2, must_change = $3 WHERE name = $1`, name, hash, b2i(mustChange))); err != nil {
 		return fmt.Errorf("user %s: %w", name, err)
 	}
 	return nil
 }
 
+// SetUserAccess sets a user's role and whether it is disabled (disabled
+// nil: enabled; a user already disabled keeps its first time). A change
+// that would leave no enabled admin user is refused with
+// store.ErrLastAdminUser. The first statement locks every enabled admin's row
+// (PostgreSQL row locks; SQLite's write lock), so two admins demoting each
+// other at once cannot both succeed.
+func (d *DB) SetUserAccess(ctx context.Context, name, role string, disabled *time.Time) error {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET role = role WHERE role = $1 AND disabled_at IS NULL`, store.RoleAdmin); err != nil {
+		return err
+	}
+	var cur store.User
+	var dis sql.NullInt64
+	err = tx.QueryRowContext(ctx, `SELECT role, disabled_at FROM users WHERE name = $1`, name).Scan(&cur.Role, &dis)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("user %s: %w", name, store.ErrNotFound)
+	} else if err != nil {
+		return err
+	}
+	if cur.Role == store.RoleAdmin && !dis.Valid && (role != store.RoleAdmin || disabled != nil) {
+		var others int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM users WHERE role = $1 AND disabled_at IS NULL AND name <> $2`,
+			store.RoleAdmin, name).Scan(&others); err != nil {
+			return err
+		}
+		if others == 0 {
+			return fmt.Errorf("user %s: %w", name, store.ErrLastAdminUser)
+		}
+	}
+	var at any
+	if disabled != nil {
+		at = ms(*disabled)
+		if dis.Valid {
+			at = dis.Int64
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE users SET role = $2, disabled_at = $3 WHERE name = $1`, name, role, at); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // ListUsers lists users by name.
 func (d *DB) ListUsers(ctx context.Context) ([]store.User, error) {
-	return queryList(ctx, d.db, scanUser, `SELECT name, role, pw_hash, created_at, disabled_at FROM users ORDER BY name`)
+	return queryList(ctx, d.db, scanUser, `SELECT `+userCols+` FROM users ORDER BY name`)
 }
 
 // Sessions.
@@ -64,25 +114,40 @@ func (d *DB) CreateSession(ctx context.Context, s *store.Session) error {
 	if _, err := d.db.ExecContext(ctx, `DELETE FROM sessions WHERE expires_at <= $1`, ms(s.CreatedAt)); err != nil {
 		return err
 	}
-	_, err := d.db.ExecContext(ctx, `INSERT INTO sessions (hash, subject, role, csrf, created_at, expires_at) VALUES ($1,$2,$3,$4,$5,$6)`,
-		s.Hash, s.Subject, s.Role, s.CSRF, ms(s.CreatedAt), ms(s.ExpiresAt))
+	_, err := d.db.ExecContext(ctx, `INSERT INTO sessions (hash, subject, role, csrf, created_at, expires_at, seen_at) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
+		s.Hash, s.Subject, s.Role, s.CSRF, ms(s.CreatedAt), ms(s.ExpiresAt), ms(s.CreatedAt))
 	return err
 }
 
 // SessionByHash finds a session that has not expired at now.
 func (d *DB) SessionByHash(ctx context.Context, hash string, now time.Time) (*store.Session, error) {
 	var s store.Session
-	var c, e int64
-	err := d.db.QueryRowContext(ctx, `SELECT hash, subject, role, csrf, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2`,
-		hash, ms(now)).Scan(&s.Hash, &s.Subject, &s.Role, &s.CSRF, &c, &e)
+	var c, e, seen int64
+	err := d.db.QueryRowContext(ctx, `SELECT hash, subject, role, csrf, created_at, expires_at, seen_at FROM sessions WHERE hash = $1 AND expires_at > $2`,
+		hash, ms(now)).Scan(&s.Hash, &s.Subject, &s.Role, &s.CSRF, &c, &e, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	s.CreatedAt, s.ExpiresAt = fromMS(c), fromMS(e)
+	s.CreatedAt, s.ExpiresAt, s.SeenAt = fromMS(c), fromMS(e), fromMS(seen)
+	if seen == 0 { // made before seen_at was kept
+		s.SeenAt = s.CreatedAt
+	}
 	return &s, nil
+}
+
+// TouchSession records that a session was used at.
+func (d *DB) TouchSession(ctx context.Context, hash string, at time.Time) error {
+	_, err := d.db.ExecContext(ctx, `UPDATE sessions SET seen_at = $2 WHERE hash = $1 AND seen_at < $2`, hash, ms(at))
+	return err
+}
+
+// DeleteSessionsOf ends every session of one subject ("user:NAME").
+func (d *DB) DeleteSessionsOf(ctx context.Context, subject string) error {
+	_, err := d.db.ExecContext(ctx, `DELETE FROM sessions WHERE subject = $1`, subject)
+	return err
 }
 
 // DeleteSession ends a session.

@@ -716,11 +716,20 @@ func (d *DB) FinishSync(ctx context.Context, r *store.SyncRun) error {
 
 // ListSyncs lists the newest sync runs first.
 func (d *DB) ListSyncs(ctx context.Context, limit int) ([]store.SyncRun, error) {
+	return d.ListSyncsBefore(ctx, 0, limit)
+}
+
+// ListSyncsBefore lists sync runs newest first, older than the run before
+// (0: from the newest).
+func (d *DB) ListSyncsBefore(ctx context.Context, before int64, limit int) ([]store.SyncRun, error) {
 	if limit <= 0 {
 		limit = 100
 	}
+	if before <= 0 {
+		before = 1 << 62
+	}
 	rows, err := d.db.QueryContext(ctx, `SELECT id, vendor, trigger_kind, status, error, changed, updates_fetched, payloads_fetched,
-		bytes_fetched, started_at, finished_at FROM sync_runs ORDER BY id DESC LIMIT $1`, limit)
+		bytes_fetched, started_at, finished_at FROM sync_runs WHERE id < $2 ORDER BY id DESC LIMIT $1`, limit, before)
 	if err != nil {
 		return nil, err
 	}

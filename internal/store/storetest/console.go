@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -13,12 +14,16 @@ func testUsersSessions(t *testing.T, s server.Store) {
 	ctx := context.Background()
 	must(t, s.CreateUser(ctx, &store.User{Name: "alice", Role: store.RoleApprover, Hash: "h1", CreatedAt: t0}))
 	wantErr(t, s.CreateUser(ctx, &store.User{Name: "alice", Role: store.RoleAdmin, Hash: "h2", CreatedAt: t0}), store.ErrExists)
-	must(t, s.SetUserPassword(ctx, "alice", "h3"))
-	wantErr(t, s.SetUserPassword(ctx, "bob", "h3"), store.ErrNotFound)
+	must(t, s.SetUserPassword(ctx, "alice", "h3", true))
+	wantErr(t, s.SetUserPassword(ctx, "bob", "h3", false), store.ErrNotFound)
 	u, err := s.User(ctx, "alice")
 	must(t, err)
-	if u.Role != store.RoleApprover || u.Hash != "h3" || !u.CreatedAt.Equal(t0) {
+	if u.Role != store.RoleApprover || u.Hash != "h3" || !u.CreatedAt.Equal(t0) || !u.MustChange {
 		t.Fatalf("user = %+v", u)
+	}
+	must(t, s.SetUserPassword(ctx, "alice", "h4", false))
+	if u, _ := s.User(ctx, "alice"); u.MustChange || u.Hash != "h4" {
+		t.Fatalf("after a chosen password: %+v", u)
 	}
 	_, err = s.User(ctx, "bob")
 	wantErr(t, err, store.ErrNotFound)
@@ -33,6 +38,73 @@ func testUsersSessions(t *testing.T, s server.Store) {
 	must(t, s.DeleteSession(ctx, "s1"))
 	_, err = s.SessionByHash(ctx, "s1", t0)
 	wantErr(t, err, store.ErrNotFound)
+
+	// Last use: set at creation, moved forward only.
+	for _, h := range []string{"s2", "s3"} {
+		must(t, s.CreateSession(ctx, &store.Session{Hash: h, Subject: "user:alice", Role: "approver", CSRF: "c", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	}
+	must(t, s.CreateSession(ctx, &store.Session{Hash: "s4", Subject: "user:carol", Role: "viewer", CSRF: "c", CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}))
+	se, err = s.SessionByHash(ctx, "s2", t0)
+	must(t, err)
+	if !se.SeenAt.Equal(t0) {
+		t.Fatalf("new session seen at %v, want %v", se.SeenAt, t0)
+	}
+	must(t, s.TouchSession(ctx, "s2", t0.Add(5*time.Minute)))
+	must(t, s.TouchSession(ctx, "s2", t0.Add(2*time.Minute)))
+	if se, _ := s.SessionByHash(ctx, "s2", t0); !se.SeenAt.Equal(t0.Add(5 * time.Minute)) {
+		t.Fatalf("touched session seen at %v", se.SeenAt)
+	}
+	// Every session of one subject ends at once; others stay.
+	must(t, s.DeleteSessionsOf(ctx, "user:alice"))
+	for _, h := range []string{"s2", "s3"} {
+		_, err = s.SessionByHash(ctx, h, t0)
+		wantErr(t, err, store.ErrNotFound)
+	}
+	_, err = s.SessionByHash(ctx, "s4", t0)
+	must(t, err)
+}
+
+// testUserAccess: roles and disabling, and the last enabled admin user
+// can be neither demoted nor disabled.
+func testUserAccess(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	must(t, s.CreateUser(ctx, &store.User{Name: "root", Role: store.RoleAdmin, Hash: "h", CreatedAt: t0}))
+	must(t, s.CreateUser(ctx, &store.User{Name: "ann", Role: store.RoleViewer, Hash: "h", CreatedAt: t0}))
+	off := t0.Add(time.Hour)
+	wantErr(t, s.SetUserAccess(ctx, "root", store.RoleViewer, nil), store.ErrLastAdminUser)
+	wantErr(t, s.SetUserAccess(ctx, "root", store.RoleAdmin, &off), store.ErrLastAdminUser)
+	wantErr(t, s.SetUserAccess(ctx, "nobody", store.RoleAdmin, nil), store.ErrNotFound)
+	must(t, s.SetUserAccess(ctx, "root", store.RoleAdmin, nil)) // no change is fine
+	must(t, s.SetUserAccess(ctx, "ann", store.RoleAdmin, nil))
+	must(t, s.SetUserAccess(ctx, "root", store.RoleApprover, &off))
+	u, err := s.User(ctx, "root")
+	must(t, err)
+	if u.Role != store.RoleApprover || u.DisabledAt == nil || !u.DisabledAt.Equal(off) {
+		t.Fatalf("root = %+v", u)
+	}
+	// Disabling again keeps the first time.
+	must(t, s.SetUserAccess(ctx, "root", store.RoleApprover, &t0))
+	if u, _ := s.User(ctx, "root"); !u.DisabledAt.Equal(off) {
+		t.Fatalf("disabled again: %+v", u)
+	}
+	// ann is now the only enabled admin: a disabled admin does not count.
+	must(t, s.SetUserAccess(ctx, "root", store.RoleAdmin, &off))
+	wantErr(t, s.SetUserAccess(ctx, "ann", store.RoleViewer, nil), store.ErrLastAdminUser)
+	must(t, s.SetUserAccess(ctx, "root", store.RoleAdmin, nil))
+	must(t, s.SetUserAccess(ctx, "ann", store.RoleViewer, nil))
+	if us, _ := s.ListUsers(ctx); len(us) != 2 || us[0].Name != "ann" || us[0].Role != store.RoleViewer || us[1].DisabledAt != nil {
+		t.Fatalf("users = %+v", us)
+	}
+	// Two admins demoting each other at once: one wins, one is refused.
+	must(t, s.SetUserAccess(ctx, "ann", store.RoleAdmin, nil))
+	errs := make(chan error, 2)
+	for _, n := range []string{"ann", "root"} {
+		go func() { errs <- s.SetUserAccess(ctx, n, store.RoleViewer, nil) }()
+	}
+	e1, e2 := <-errs, <-errs
+	if (e1 == nil) == (e2 == nil) || !(errors.Is(e1, store.ErrLastAdminUser) || errors.Is(e2, store.ErrLastAdminUser)) {
+		t.Fatalf("concurrent demotions: %v, %v; want exactly one refused as the last admin", e1, e2)
+	}
 }
 
 func testAudit(t *testing.T, s server.Store) {

@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 		{"Prune", testPrune},
 		{"PruneEvents", testPruneEvents},
 		{"UsersSessions", testUsersSessions},
+		{"UserAccess", testUserAccess},
 		{"Audit", testAudit},
 		{"Compliance", testCompliance},
 		{"GroupPolicies", testGroupPolicies},
@@ -435,6 +436,17 @@ func testSyncs(t *testing.T, s server.Store) {
 	must(t, err)
 	if len(all) != 3 || all[2].Status != store.SyncRunning {
 		t.Fatalf("ListSyncs(0) = %+v", all)
+	}
+	// Paging newest first by id.
+	older, err := s.ListSyncsBefore(ctx, runs[1].ID, 2)
+	must(t, err)
+	if len(older) != 1 || older[0].ID != ids[0] {
+		t.Fatalf("ListSyncsBefore(%d) = %+v", runs[1].ID, older)
+	}
+	first, err := s.ListSyncsBefore(ctx, 0, 1)
+	must(t, err)
+	if len(first) != 1 || first[0].ID != ids[2] {
+		t.Fatalf("ListSyncsBefore(0) = %+v", first)
 	}
 }
 
