@@ -479,6 +479,7 @@ func (s *Server) apiCreateToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.log.Info("token created", "token", t.ID, "kind", t.Kind, "role", t.Role, "group", t.Group, "by", tokenFrom(r.Context()).ID)
+	noteAudit(r.Context(), "token "+t.ID+" "+t.Kind+" "+t.Role+t.Group)
 	writeJSON(w, http.StatusCreated, TokenResponse{Token: secret, Info: *t})
 	return nil
 }

@@ -16,14 +16,23 @@ import (
 type syncPage struct {
 	Repos []RepoInfo
 	Runs  []store.SyncRun
+	Next  string // cursor of the older page, "" on the last
 }
 
 func (s *Server) consoleSync(w http.ResponseWriter, r *http.Request) error {
-	runs, err := s.st.ListSyncs(r.Context(), 50)
+	before, limit, err := beforePage(r, pageSize)
 	if err != nil {
 		return err
 	}
-	s.render(w, r, http.StatusOK, "sync", "Sync", &syncPage{Repos: s.Repositories(), Runs: runs})
+	runs, err := s.st.ListSyncsBefore(r.Context(), before, limit)
+	if err != nil {
+		return err
+	}
+	p := &syncPage{Repos: s.Repositories(), Runs: runs}
+	if len(runs) == limit {
+		p.Next = strconv.FormatInt(runs[len(runs)-1].ID, 10)
+	}
+	s.render(w, r, http.StatusOK, "sync", "Sync", p)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -227,6 +228,67 @@ func TestListPaging(t *testing.T) {
 		}
 		if len(all) < c.want || len(all) <= 2 || strings.Join(all, ",") != strings.Join(want, ",") {
 			t.Errorf("%s paged (%d pages): %v; whole list: %v; want at least %d", c.path, pages, all, want, c.want)
+		}
+	}
+}
+
+// TestConsolePagedLists: the console's token, user, update and sync lists
+// page by cursor through their next links, every item once.
+func TestConsolePagedLists(t *testing.T) {
+	v := newVendorRepo(t, "example")
+	for i := range pageSize + 2 {
+		v.publish(t, fmt.Sprintf("BW-%03d", i), "low", map[string]string{fmt.Sprintf("p%d.deb", i): "x"})
+	}
+	ts := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
+	ctx := context.Background()
+	for range pageSize + 1 {
+		if _, err := ts.SyncAll(ctx, "", "manual"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range pageSize {
+		ts.newToken(TokenRequest{Kind: "enroll", Name: fmt.Sprintf("t%03d", i)})
+		ts.admin("POST", "/api/v1/users", UserRequest{Name: fmt.Sprintf("u%03d", i), Role: "viewer", Password: "a long password"}, http.StatusCreated)
+	}
+	runs, err := ts.st.ListSyncsBefore(ctx, 0, 1000)
+	if err != nil || len(runs) <= pageSize {
+		t.Fatalf("%d sync runs, %v", len(runs), err)
+	}
+	b := newBrowser(t, ts)
+	b.signIn("admin", ts.first.AdminPassword)
+	next := regexp.MustCompile(`rel="next" href="([^"]+)"`)
+	for _, c := range []struct {
+		path string
+		row  *regexp.Regexp
+		want int
+	}{
+		{"/console/tokens", regexp.MustCompile(`<tr><td><code>(tok-[a-z2-7]+)</code>`), pageSize + 2},
+		{"/console/users", regexp.MustCompile(`<tr><td>([a-z0-9]+)</td>`), pageSize + 1},
+		{"/console/updates?vendor=example", regexp.MustCompile(`<tr><td><a href="/console/updates/example/(BW-\d+)">`), pageSize + 2},
+		{"/console/sync", regexp.MustCompile(`<tr><td>\d{4}-[^<]*</td><td>(example)</td>`), len(runs)},
+	} {
+		seen, pages, path := 0, 0, c.path
+		ids := map[string]bool{}
+		for path != "" {
+			code, body, _ := b.get(path)
+			if code != 200 {
+				t.Fatalf("%s: %d %s", path, code, body)
+			}
+			for _, m := range c.row.FindAllStringSubmatch(body, -1) {
+				if ids[m[1]] && m[1] != "example" {
+					t.Fatalf("%s: %s on two pages", c.path, m[1])
+				}
+				ids[m[1]] = true
+				seen++
+			}
+			pages++
+			path = ""
+			if m := next.FindStringSubmatch(body); m != nil {
+				path = html.UnescapeString(m[1])
+			}
+		}
+		if seen != c.want || pages != 2 {
+			t.Errorf("%s: %d rows on %d pages, want %d on 2", c.path, seen, pages, c.want)
 		}
 	}
 }

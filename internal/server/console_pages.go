@@ -390,6 +390,7 @@ type updateList struct {
 	Groups                         []store.Group
 	Group, Approval                string
 	ApprovalStates                 []string
+	Next                           string // URL of the next page, "" on the last
 }
 
 func (s *Server) vendorNames() []string {
@@ -452,7 +453,11 @@ var classifications = []string{"security", "critical", "rollup", "service-pack",
 func (s *Server) consoleUpdates(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	q := r.URL.Query()
-	f, err := s.updateFilter(q, "group", "approval", "needed")
+	f, err := s.updateFilter(q, "group", "approval", "needed", "after")
+	if err != nil {
+		return err
+	}
+	pg, err := pageParams(r, pageSize)
 	if err != nil {
 		return err
 	}
@@ -492,6 +497,12 @@ func (s *Server) consoleUpdates(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		l.Updates = append(l.Updates, row)
+	}
+	var next string
+	if l.Updates, next = paginate(l.Updates, func(u updateRow) string { return u.Vendor + "\x00" + u.ID }, pg); next != "" {
+		nq := r.URL.Query()
+		nq.Set("after", next)
+		l.Next = "/console/updates?" + nq.Encode()
 	}
 	if l.Groups, err = s.st.ListGroups(ctx); err != nil {
 		return err

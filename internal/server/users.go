@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -211,6 +212,18 @@ func (s *Server) changeUser(ctx context.Context, name string, ch UserChange) (*s
 	return s.st.User(ctx, name)
 }
 
+// userChangeNote says what a change set, for the audit log.
+func userChangeNote(ch UserChange) string {
+	var parts []string
+	if ch.Role != "" {
+		parts = append(parts, "role "+ch.Role)
+	}
+	if ch.Disabled != nil {
+		parts = append(parts, map[bool]string{true: "disabled", false: "enabled"}[*ch.Disabled])
+	}
+	return strings.Join(parts, ", ")
+}
+
 // resetPassword gives user name a temporary password (password, or a
 // random one when empty) that must be changed at the next sign-in, and
 // ends the user's sessions.
@@ -259,6 +272,7 @@ func (s *Server) usersRoutes(mux *http.ServeMux) {
 		if err != nil {
 			return err
 		}
+		noteAudit(r.Context(), "user "+u.Name+" role "+u.Role)
 		writeJSON(w, http.StatusCreated, u)
 		return nil
 	}))
@@ -271,6 +285,7 @@ func (s *Server) usersRoutes(mux *http.ServeMux) {
 		if err != nil {
 			return err
 		}
+		noteAudit(r.Context(), userChangeNote(ch))
 		writeJSON(w, http.StatusOK, u)
 		return nil
 	}))
