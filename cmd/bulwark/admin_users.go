@@ -70,6 +70,7 @@ func adminUsersCmd(o *adminOptions) *cobra.Command {
 	access := func(use, short string, off bool, done string) *cobra.Command {
 		return &cobra.Command{
 			Use: use + " NAME", Short: short, Args: cobra.ExactArgs(1),
+			Example: "  bulwark admin users " + use + " alice",
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return o.call(cmd, "PATCH", "/api/v1/users/"+url.PathEscape(args[0]), server.UserChange{Disabled: &off},
 					say("User "+args[0]+" "+done+"."))
