@@ -14,11 +14,12 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The handler stays until the process exits: a Ctrl-C that arrives after
+	// the command finished its work (a publish committed) must not kill the
+	// process by the signal's default action and report it interrupted.
+	ctx, _ := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	interrupted := ctx.Err() != nil
-	stop()
-	if err != nil && interrupted && errors.Is(err, context.Canceled) {
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// Ctrl-C or SIGTERM stopped a long command at a safe point.
 		fmt.Fprintln(os.Stderr, "bulwark: interrupted")
 		os.Exit(130)
