@@ -154,6 +154,7 @@ type Server struct {
 	ownsSt  bool
 	tls     *pki.Material
 	cert    atomic.Pointer[tls.Certificate] // the server certificate served; SIGHUP reloads it
+	tickets *tickets                        // TLS session-ticket keys shared by replicas (tickets.go)
 	site    *tuf.SiteRepository
 	repos   map[string]*repo // vendor repositories by name
 	metrics *metrics
@@ -264,6 +265,10 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 		return nil, nil, err
 	}
 	s.cert.Store(&s.tls.Server)
+	s.tickets = &tickets{dir: filepath.Join(cfg.DataDir, tlsDir), now: cfg.Now, base: s.baseTLSConfig}
+	if err := s.tickets.refresh(); err != nil {
+		return nil, nil, err
+	}
 	if s.site, err = openSite(filepath.Join(cfg.DataDir, siteDir), cfg, fresh, s.coord != nil); err != nil {
 		return nil, nil, err
 	}
@@ -589,8 +594,17 @@ func (s *Server) CACertPEM() []byte { return s.tls.CA.CertPEM }
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // TLSConfig is the HTTPS configuration: the server certificate, and client
-// certificates from the site CA verified when presented (agents).
+// certificates from the site CA verified when presented (agents); each
+// handshake gets it with the session-ticket keys the replicas share.
 func (s *Server) TLSConfig() *tls.Config {
+	c := s.baseTLSConfig()
+	if s.tickets != nil {
+		c.GetConfigForClient = s.tickets.forClient
+	}
+	return c
+}
+
+func (s *Server) baseTLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		CipherSuites:   pki.CipherSuites(),
@@ -737,6 +751,9 @@ func (s *Server) Start() {
 	}
 	s.wg.Go(func() { s.fleetLoop(ctx) })
 	s.wg.Go(func() { s.rolloutLoop(ctx) })
+	if s.tickets != nil {
+		s.wg.Go(func() { s.tickets.loop(ctx.Done(), s.log) })
+	}
 }
 
 // Stop ends the background workers and waits for them.
