@@ -103,6 +103,11 @@ Config file (every key optional):
     classifications: []
     severities: []
   agent_cert_lifetime: 365d  # agents renew at two thirds of it over mTLS
+  content_store: ""          # s3://bucket/prefix or /shared/dir: payloads copied there and served from it
+  s3:                        # the key: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or credentials_file
+    endpoint: https://s3.example.com:9000
+    region: us-east-1
+    credentials_file: /etc/bulwark/s3.yaml   # mode 0600: access_key_id, secret_access_key
   log: {level: info, format: text}
 
 SIGTERM or SIGINT shuts down gracefully. SIGHUP (systemctl reload) re-reads the
@@ -136,6 +141,9 @@ Type=notify) it reports READY=1 once listening.`,
 				return err
 			}
 			cfg.Logger = logger
+			if cfg.Content, err = fc.contentStore(ctx, os.Getenv); err != nil {
+				return err
+			}
 			// SIGHUP re-reads the TLS material and the log level; it never
 			// stops the server.
 			cfg.Reload, cfg.OnReload = reloadOnHUP(ctx, logger, level, func() (*serverFileConfig, error) {

@@ -54,6 +54,12 @@ type serverFileConfig struct {
 	// EnrollLimits: failed enrollments per address prefix, enrollments
 	// per token (server.EnrollLimits); zero fields take the defaults.
 	EnrollLimits server.EnrollLimits `yaml:"enroll_limits"`
+
+	// ContentStore is "" (targets served from the repositories'
+	// directories) or s3://bucket/prefix, with S3 saying where and how
+	// (server_content.go).
+	ContentStore string       `yaml:"content_store"`
+	S3           s3FileConfig `yaml:"s3"`
 }
 
 type upstreamFileConfig struct {
@@ -168,11 +174,13 @@ type serverFlags struct {
 	products, classifications, severities      []string
 	logLevel, logFormat                        string
 	agentCertLifetime                          string
+	content                                    contentFlags
 }
 
 func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&sf.dataDir, "data-dir", "bulwark-data", "the server's data directory (SQLite, site repository, TLS material), created 0700")
 	f.StringVar(&sf.database, "database", "", "PostgreSQL URL postgres://user@host:port/name (default: SQLite in the data directory); prefer BULWARK_DATABASE or the config file when it holds a password")
+	sf.content.register(f)
 	f.StringVar(&sf.listen, "listen", ":8443", "HTTPS listen address")
 	f.DurationVar(&sf.retainReports, "retain-reports", store.DefaultRetention.Reports, "how long delivered report batch ids are remembered; 0 keeps them forever")
 	f.IntVar(&sf.retainEvents, "retain-events", store.DefaultRetention.Events, "reported state changes kept per computer (its timeline); 0 keeps them all")
@@ -233,6 +241,10 @@ func (c *serverFileConfig) applyEnv(lookup func(string) (string, bool)) error {
 	}
 	str("BULWARK_DATA_DIR", &c.DataDir)
 	str("BULWARK_DATABASE", &c.Database)
+	str("BULWARK_CONTENT_STORE", &c.ContentStore)
+	str("BULWARK_S3_ENDPOINT", &c.S3.Endpoint)
+	str("BULWARK_S3_REGION", &c.S3.Region)
+	str("BULWARK_S3_CREDENTIALS_FILE", &c.S3.CredentialsFile)
 	str("BULWARK_LISTEN", &c.Listen)
 	str("BULWARK_HTTP", &c.HTTP)
 	list("BULWARK_HOST", &c.Hosts)
@@ -391,6 +403,7 @@ func (c *serverFileConfig) applyFlags(fs *pflag.FlagSet, sf *serverFlags) error 
 	if set("database") {
 		c.Database = sf.database
 	}
+	sf.content.apply(set, c)
 	if set("enroll-token-rate") {
 		c.EnrollLimits.TokenRate = sf.enrollLimits.TokenRate
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwarkhq/bulwark/internal/content"
+	"github.com/bulwarkhq/bulwark/internal/content/s3test"
 	"github.com/bulwarkhq/bulwark/internal/store/postgres/pgtest"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
@@ -18,12 +20,19 @@ import (
 // directory (the shared content store), hosting one vendor repository.
 func startReplicas(t *testing.T) (a, b *testServer, v *vendorRepo) {
 	t.Helper()
+	return startReplicasWith(t, nil)
+}
+
+// startReplicasWith is startReplicas with the content store replicas share
+// (nil: the data and repository directories).
+func startReplicasWith(t *testing.T, cs content.Store) (a, b *testServer, v *vendorRepo) {
+	t.Helper()
 	pg := pgtest.Start(t, pgtest.Options{})
 	v = newVendorRepo(t, "example")
 	for i := 1; i <= 4; i++ {
 		v.publish(t, fmt.Sprintf("BW-%d", i), "critical", map[string]string{"a.deb": fmt.Sprint("payload ", i)})
 	}
-	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), Database: pg.NewDatabase(t), Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}}
+	cfg := Config{DataDir: filepath.Join(t.TempDir(), "data"), Database: pg.NewDatabase(t), Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}, Content: cs}
 	a = startServer(t, cfg)
 	b = startServer(t, cfg)
 	if _, err := a.SyncAll(context.Background(), "", "manual"); err != nil {
@@ -34,9 +43,34 @@ func startReplicas(t *testing.T) (a, b *testServer, v *vendorRepo) {
 
 // TestReplicasAgentSwitchesMidCycle: an agent enrolled through one replica
 // checks in and reports through both, alternating, and a retry through the
-// other replica counts once: no report is lost or applied twice.
+// other replica counts once: no report is lost or applied twice. With the
+// targets in the repositories' directories, in a content directory, and in
+// S3 (a real versitygw); with a content store the agent also downloads a
+// payload through one replica and resumes it through the other.
 func TestReplicasAgentSwitchesMidCycle(t *testing.T) {
-	a, b, _ := startReplicas(t)
+	t.Run("directory", func(t *testing.T) {
+		a, b, _ := startReplicas(t)
+		agentSwitchesMidCycle(t, a, b)
+	})
+	t.Run("content directory", func(t *testing.T) {
+		cs, err := content.OpenDir(filepath.Join(t.TempDir(), "content"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		a, b, v := startReplicasWith(t, cs)
+		ag := agentSwitchesMidCycle(t, a, b)
+		resumeAcrossReplicas(t, a, b, v, ag)
+	})
+	t.Run("s3", func(t *testing.T) {
+		a, b, v := startReplicasWith(t, s3test.Start(t).Open(t, "bulwark", "site-1"))
+		ag := agentSwitchesMidCycle(t, a, b)
+		resumeAcrossReplicas(t, a, b, v, ag)
+	})
+}
+
+func agentSwitchesMidCycle(t *testing.T, a, b *testServer) *testAgent {
+	t.Helper()
 	tok := a.newToken(TokenRequest{Kind: "enroll", Group: "default", ExpiresIn: "1h"})
 	ag := a.enroll(tok, machineA, "")
 	if code, body, _ := b.agentDo(ag, ag.client, "GET", "/agent/v1/checkin", nil, nil); code != http.StatusOK {
@@ -65,6 +99,7 @@ func TestReplicasAgentSwitchesMidCycle(t *testing.T) {
 			t.Fatalf("computer seen through %s: %d update states, want 4: %+v", ts.url, len(cv.Updates), cv.Updates)
 		}
 	}
+	return ag
 }
 
 // TestReplicasSeeApprovalChanges: an approval made on one replica changes

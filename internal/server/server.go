@@ -21,6 +21,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/atomicfile"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
+	"github.com/bulwarkhq/bulwark/internal/content"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/ratelimit"
 	"github.com/bulwarkhq/bulwark/internal/store"
@@ -91,6 +92,11 @@ type Config struct {
 	// EnrollLimits bound failed enrollments per client address prefix and
 	// enrollments per token; zero fields are DefaultEnrollLimits.
 	EnrollLimits EnrollLimits
+	// Content, when set, is the content store replicas share for the
+	// targets of vendor repositories (S3-compatible object storage or a
+	// directory; see contentstore.go); nil serves them from the
+	// repositories' directories.
+	Content content.Store
 }
 
 // HostedVendor is a vendor repository directory this server serves.

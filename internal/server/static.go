@@ -240,16 +240,27 @@ func (s *Server) serveRepoFile(w http.ResponseWriter, r *http.Request, repoDir, 
 	if err != nil || !fi.Mode().IsRegular() {
 		return errorf(http.StatusNotFound, "not found")
 	}
-	h := w.Header()
-	// Targets are stored under their hash: a name never changes content.
-	h.Set("Cache-Control", "public, max-age=31536000, immutable")
-	h.Set("Content-Type", contentType(base))
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("ETag", fmt.Sprintf(`"%x-%x"`, fi.Size(), fi.ModTime().UnixNano()))
+	targetHeaders(w.Header(), base, fi.Size(), fi.ModTime())
 	// ServeContent handles If-None-Match, If-Modified-Since and Range; with
 	// an *os.File on a plain TCP connection the copy goes through sendfile.
 	http.ServeContent(w, r, "", fi.ModTime(), f)
 	return nil
+}
+
+// targetHeaders are the headers of a target, from the directory or the
+// content store alike. A target named after its SHA-256 has that hash for
+// its ETag, so that an agent resuming a download with If-Range gets the
+// rest from any replica and either store.
+func targetHeaders(h http.Header, base string, size int64, mod time.Time) {
+	// Targets are stored under their hash: a name never changes content.
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("Content-Type", contentType(base))
+	h.Set("X-Content-Type-Options", "nosniff")
+	if sum, _, ok := strings.Cut(base, "."); ok && len(sum) == 64 && strings.Trim(sum, "0123456789abcdef") == "" {
+		h.Set("ETag", fmt.Sprintf(`"%s-%x"`, sum, size))
+	} else {
+		h.Set("ETag", fmt.Sprintf(`"%x-%x"`, size, mod.UnixNano()))
+	}
 }
 
 // loadMeta reads one metadata file, capped.
@@ -334,6 +345,15 @@ func (s *Server) handleRepoTargets(w http.ResponseWriter, r *http.Request) error
 	rp, ok := s.repos[r.PathValue("repo")]
 	if !ok {
 		return errorf(http.StatusNotFound, "no repository %q", r.PathValue("repo"))
+	}
+	if s.cfg.Content != nil && rp.upstreamTU == "" {
+		p, err := cleanRepoPath(r.PathValue("path"))
+		if err != nil {
+			return err
+		}
+		if s.serveContent(w, r, rp, p) {
+			return nil
+		}
 	}
 	return s.serveRepoFile(w, r, rp.dir, tuf.TargetsDir, r.PathValue("path"))
 }

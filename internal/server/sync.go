@@ -188,6 +188,15 @@ func (s *Server) doSync(ctx context.Context, rp *repo, run *store.SyncRun) error
 	if rp.kind == "hosted" {
 		run.Changed, run.UpdatesFetched = n > 0, n
 	}
+	if s.cfg.Content != nil && rp.upstreamTU == "" {
+		pushed, err := s.pushTargets(ctx, rp)
+		if err != nil {
+			return err
+		}
+		if pushed > 0 {
+			s.log.Info("content store", "vendor", rp.name, "copied", pushed, "store", s.cfg.Content.String())
+		}
+	}
 	return nil
 }
 

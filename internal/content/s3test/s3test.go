@@ -1,0 +1,170 @@
+// Package s3test starts a real S3-compatible server for tests and
+// benchmarks: versitygw (scripts/setup.d/versitygw.sh installs it with
+// `go install`) serving a fresh temporary directory on a loopback port, as
+// the user running the test, with a random access key passed in its
+// environment (never on its command line).
+//
+// When versitygw is not installed, Start fails the test under CI (CI set)
+// and skips it elsewhere with the command that installs it.
+//
+// It must not be imported outside tests and benchmarks.
+package s3test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/bulwarkhq/bulwark/internal/content"
+)
+
+// Version is the versitygw release scripts/setup.d/versitygw.sh installs.
+const Version = "v1.8.0"
+
+// Server is one running versitygw.
+type Server struct {
+	Dir       string // its storage directory: one subdirectory per bucket
+	Endpoint  string // http://127.0.0.1:port
+	AccessKey string
+	SecretKey string
+}
+
+// Binary finds versitygw: $BULWARK_VERSITYGW, then PATH, then GOPATH/bin.
+func Binary() (string, error) {
+	if p := os.Getenv("BULWARK_VERSITYGW"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p, nil
+	}
+	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+		p := filepath.Join(string(trimNL(out)), "bin", "versitygw")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("versitygw is not installed: run scripts/test once, or go install github.com/versity/versitygw/cmd/versitygw@%s", Version)
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// Start starts versitygw for the test and stops it when the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	s := &Server{Dir: t.TempDir(), AccessKey: random(10), SecretKey: random(20)}
+	for attempt := 0; ; attempt++ {
+		addr, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", s.Dir)
+		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
+		logf, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait(); logf.Close() }()
+		if up(addr, exited) {
+			t.Cleanup(func() {
+				cmd.Process.Kill()
+				<-exited
+			})
+			s.Endpoint = "http://" + addr
+			return s
+		}
+		cmd.Process.Kill()
+		<-exited
+		log, _ := os.ReadFile(logf.Name())
+		if attempt == 4 {
+			t.Fatalf("versitygw did not start on %s: %s", addr, log)
+		}
+	}
+}
+
+// up waits until addr accepts connections, or the process exits.
+func up(addr string, exited <-chan error) bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func random(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Bucket makes a new bucket and returns the content store configuration
+// for s3://bucket/prefix on this server.
+func (s *Server) Bucket(t testing.TB, bucket, prefix string) content.S3Config {
+	t.Helper()
+	c, err := minio.New(s.Endpoint[len("http://"):], &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.MakeBucket(context.Background(), bucket, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket %s: %v", bucket, err)
+	}
+	u := "s3://" + bucket
+	if prefix != "" {
+		u += "/" + prefix
+	}
+	return content.S3Config{URL: u, Endpoint: s.Endpoint, AccessKeyID: s.AccessKey, SecretAccessKey: s.SecretKey}
+}
+
+// Open makes a bucket and opens a content store in it.
+func (s *Server) Open(t testing.TB, bucket, prefix string) *content.S3 {
+	t.Helper()
+	st, err := content.OpenS3(context.Background(), s.Bucket(t, bucket, prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
