@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -145,4 +147,51 @@ func attackerServer(t *testing.T, cert *tls.Certificate, keys []ticketKey) strin
 		}
 	})
 	return "https://" + ln.Addr().String()
+}
+
+// TestTicketKeysRotateOnceAcrossReplicas: replicas reading one key file
+// under its lock make one new key per rotation however many look at once,
+// each picks up the key another made, and a damaged file is refused by name
+// rather than replaced behind the other replicas' backs.
+func TestTicketKeysRotateOnceAcrossReplicas(t *testing.T) {
+	dir := t.TempDir()
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	base := func() *tls.Config { return &tls.Config{MinVersion: tls.VersionTLS12} }
+	replicas := make([]*tickets, 8)
+	for i := range replicas {
+		replicas[i] = &tickets{dir: dir, now: now, base: base}
+	}
+	if err := replicas[0].refresh(); err != nil {
+		t.Fatal(err)
+	}
+	skew.Store(int64(ticketRotate + time.Minute))
+	var wg sync.WaitGroup
+	for _, r := range replicas {
+		wg.Go(func() {
+			if err := r.refresh(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	keys, err := readTicketKeys(filepath.Join(dir, ticketFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 {
+		t.Fatalf("%d keys after one rotation seen by 8 replicas at once, want 2", len(keys))
+	}
+	for i, r := range replicas {
+		if r.loaded != replicas[0].loaded || r.cfg.Load() == nil {
+			t.Fatalf("replica %d holds keys %q, replica 0 %q", i, r.loaded, replicas[0].loaded)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, ticketFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err = replicas[1].refresh()
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, ticketFile)) || !strings.Contains(err.Error(), "remove it") {
+		t.Fatalf("damaged key file: %v, want it named with what to do", err)
+	}
 }
