@@ -1,6 +1,7 @@
 // Command media measures offline media: `media create` (the directory,
 // every payload verified against its signed hash as it is copied, and with
-// --iso the image by xorriso, one flush for both) for a vendor repository
+// --iso the image by xorriso at the same time, compared with the directory
+// after; everything flushed before it is renamed) for a vendor repository
 // with S bytes of payloads, against tar and xorriso of the same repository
 // directory in the same run; and `media import` of those media into a
 // server's data directory against a sync (tuf.Mirror over HTTP on loopback)

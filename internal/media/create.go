@@ -62,8 +62,8 @@ var securityClasses = []string{string(catalog.ClassSecurity), string(catalog.Cla
 
 // copyJob is one file to put on the media.
 type copyJob struct {
-	src    string // file to copy, or "" with data
-	data   []byte
+	src    string // file to copy, or where data was read (and verified)
+	data   []byte // the bytes to write, if not nil or if src is ""
 	dst    string // relative, slash-separated
 	length int64  // expected, or -1
 	sha256 string // expected, or ""
@@ -119,7 +119,7 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 		}
 		m.Site = &Site{RootFingerprint: tuf.RootFingerprint(o.Site.Root), TimestampVersion: st.tsVersion, Groups: slices.Sorted(slices.Values(sel.Groups))}
 		for _, name := range st.meta {
-			jobs = append(jobs, copyJob{src: filepath.Join(st.dir, tuf.MetadataDir, name), dst: pathJoin(SiteDir, tuf.MetadataDir, name), length: -1})
+			jobs = append(jobs, copyJob{src: filepath.Join(st.dir, tuf.MetadataDir, name), data: st.metaBytes[name], dst: pathJoin(SiteDir, tuf.MetadataDir, name), length: -1})
 		}
 		for _, g := range m.Site.Groups {
 			tf := st.targets[approval.Path(g)]
@@ -143,7 +143,7 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 					approved[a.Vendor+"/"+a.ID] = true
 				}
 			}
-			jobs = append(jobs, copyJob{data: b, dst: pathJoin(SiteDir, filepath.ToSlash(targetFile(tf))), length: tf.Length, sha256: hex.EncodeToString(tf.Hashes["sha256"])})
+			jobs = append(jobs, copyJob{src: src, data: b, dst: pathJoin(SiteDir, filepath.ToSlash(targetFile(tf))), length: tf.Length, sha256: hex.EncodeToString(tf.Hashes["sha256"])})
 		}
 	}
 
@@ -161,7 +161,7 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 		base := pathJoin(VendorsDir, src.Name)
 		v := Vendor{Name: src.Name, RootFingerprint: tuf.RootFingerprint(src.Root), RootVersion: st.rootV, TimestampVersion: st.tsVersion, Updates: []Update{}}
 		for _, name := range st.meta {
-			jobs = append(jobs, copyJob{src: filepath.Join(st.dir, tuf.MetadataDir, name), dst: pathJoin(base, tuf.MetadataDir, name), length: -1})
+			jobs = append(jobs, copyJob{src: filepath.Join(st.dir, tuf.MetadataDir, name), data: st.metaBytes[name], dst: pathJoin(base, tuf.MetadataDir, name), length: -1})
 		}
 		paths := slices.Sorted(func(yield func(string) bool) {
 			for p := range st.targets {
@@ -191,7 +191,7 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", file, err)
 			}
-			jobs = append(jobs, copyJob{data: b, dst: pathJoin(base, filepath.ToSlash(targetFile(tf))), length: tf.Length, sha256: hex.EncodeToString(tf.Hashes["sha256"])})
+			jobs = append(jobs, copyJob{src: file, data: b, dst: pathJoin(base, filepath.ToSlash(targetFile(tf))), length: tf.Length, sha256: hex.EncodeToString(tf.Hashes["sha256"])})
 			if !chosen(sel, src.Name, u, approved) {
 				continue
 			}
@@ -260,8 +260,6 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 	}
 	sort.Slice(jobs, func(i, j int) bool { return jobs[i].dst < jobs[j].dst })
 	jobs = slices.CompactFunc(jobs, func(a, b copyJob) bool { return a.dst == b.dst })
-	// Several files at once: hashing is most of the work, and each core
-	// can hash one file.
 	var progress func(string, int64, int64)
 	if o.Progress != nil {
 		var mu sync.Mutex
@@ -271,45 +269,56 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 			o.Progress(p, done, total)
 		}
 	}
+	// Every file's manifest entry is known before it is written: the
+	// signed length and hash of a payload, the hash of bytes already read
+	// and verified. Writing a file checks it.
 	m.Files = make([]FileEntry, len(jobs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0) + 1)
 	for i, j := range jobs {
-		g.Go(func() error {
-			if err := gctx.Err(); err != nil {
-				return err
-			}
-			fe, err := writeJob(tmp, j, progress)
-			m.Files[i] = fe
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+		m.Files[i] = expectedEntry(j)
 	}
 	mb, err := m.JSON()
 	if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
-	if _, err := writeJob(tmp, copyJob{data: mb, dst: ManifestFile, length: -1}, nil); err != nil {
-		return nil, err
-	}
-	if err := fixDates(tmp, o.Date); err != nil {
-		return nil, err
-	}
+	jobs = append(jobs, copyJob{data: mb, dst: ManifestFile, length: -1})
+	m.Files = append(m.Files, expectedEntry(jobs[len(jobs)-1]))
 	isoTmp := o.ISO + ".partial"
-	if o.ISO != "" {
-		// The image of the directory's contents: the same bytes as
-		// WriteISO of the renamed directory (its name is not in the image).
-		if err := xorrisoImage(ctx, tmp, isoTmp, o.Date); err != nil {
+	// Each file gets its date when written and is flushed in the
+	// background: the disk works while the CPU copies and hashes.
+	fl := newFlusher()
+	defer fl.wait()
+	done := func(p string) error {
+		if err := os.Chtimes(p, o.Date, o.Date); err != nil {
+			return err
+		}
+		fl.add(p)
+		return nil
+	}
+	if o.ISO == "" {
+		if err := copyJobs(ctx, jobs, func(i int) string { return filepath.Join(tmp, filepath.FromSlash(jobs[i].dst)) }, m.Files, progress, done); err != nil {
 			return nil, err
 		}
+	} else {
+		// The image of the directory's contents: the same bytes as
+		// WriteISO of the renamed directory (its name is not in the image).
 		defer os.Remove(isoTmp) // gone once renamed
+		if err := writeWithImage(ctx, tmp, isoTmp, o.Date, jobs, m.Files, progress, done); err != nil {
+			return nil, err
+		}
+	}
+	m.Files = m.Files[:len(m.Files)-1]
+	if err := fixDirDates(tmp, o.Date); err != nil {
+		return nil, err
 	}
 	// Flush what this made, and only that: syncfs would also wait for
-	// every other process's dirty data on the filesystem, which on a busy
-	// server is most of the wait.
-	if err := syncTree(ctx, tmp, isoTmp, o.ISO != ""); err != nil {
+	// every other process's dirty data on the filesystem.
+	flush, fctx := errgroup.WithContext(ctx)
+	flush.Go(fl.wait)
+	flush.Go(func() error { return syncDirs(fctx, tmp) })
+	if o.ISO != "" {
+		flush.Go(func() error { return syncFile(isoTmp) })
+	}
+	if err := flush.Wait(); err != nil {
 		return nil, err
 	}
 	if err := renameSynced(tmp, o.Out); err != nil {
@@ -368,10 +377,47 @@ func chosen(sel Selection, vendor string, u *catalog.Update, approved map[string
 	return true
 }
 
-// writeJob writes one file under dir, checking the expected length and hash
+// expectedEntry is the manifest entry of the file j writes.
+func expectedEntry(j copyJob) FileEntry {
+	if j.data != nil || j.src == "" {
+		sum := sha256.Sum256(j.data)
+		return FileEntry{Path: j.dst, Length: int64(len(j.data)), SHA256: hex.EncodeToString(sum[:])}
+	}
+	return FileEntry{Path: j.dst, Length: j.length, SHA256: j.sha256}
+}
+
+// copyJobs writes jobs[i] to path(i) for every i whose path is not "",
+// several at once (hashing is most of the work, and each core can hash
+// one file), checking that each file's manifest entry is files[i], and
+// calls done with each file written, if done is not nil.
+func copyJobs(ctx context.Context, jobs []copyJob, path func(int) string, files []FileEntry, progress func(string, int64, int64), done func(string) error) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0) + 1)
+	for i, j := range jobs {
+		dst := path(i)
+		if dst == "" {
+			continue
+		}
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			fe, err := writeJob(dst, j, progress)
+			if err == nil && fe != files[i] {
+				err = fmt.Errorf("%s: wrote %d bytes sha256 %s, expected %d bytes sha256 %s", j.dst, fe.Length, fe.SHA256, files[i].Length, files[i].SHA256)
+			}
+			if err == nil && done != nil {
+				err = done(dst)
+			}
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// writeJob writes one file to dst, checking the expected length and hash
 // while it copies, and returns its manifest entry.
-func writeJob(dir string, j copyJob, progress func(string, int64, int64)) (FileEntry, error) {
-	dst := filepath.Join(dir, filepath.FromSlash(j.dst))
+func writeJob(dst string, j copyJob, progress func(string, int64, int64)) (FileEntry, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return FileEntry{}, err
 	}
@@ -382,7 +428,7 @@ func writeJob(dir string, j copyJob, progress func(string, int64, int64)) (FileE
 	defer out.Close()
 	h := sha256.New()
 	var n int64
-	if j.src == "" {
+	if j.data != nil || j.src == "" {
 		h.Write(j.data)
 		if _, err := out.Write(j.data); err != nil {
 			return FileEntry{}, err
@@ -410,6 +456,7 @@ func writeJob(dir string, j copyJob, progress func(string, int64, int64)) (FileE
 	if (j.length >= 0 && n != j.length) || (j.sha256 != "" && sum != j.sha256) {
 		return FileEntry{}, fmt.Errorf("%s: is %d bytes sha256 %s, signed as %d bytes sha256 %s: the source repository is damaged (run `bulwark repo verify` or sync again)", j.src, n, sum, j.length, j.sha256)
 	}
+	startWriteback(out)
 	if err := out.Close(); err != nil {
 		return FileEntry{}, err
 	}
@@ -429,25 +476,16 @@ func (p *progressWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// syncTree flushes every file and directory under dir to disk, and the file
-// extra when withExtra, several at once (a journalling filesystem commits
-// the files written together in one transaction, so most of the fsyncs
-// find their data already on disk).
-func syncTree(ctx context.Context, dir, extra string, withExtra bool) error {
-	var paths []string
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		paths = append(paths, p)
-		return err
-	})
+// syncDirs flushes every directory under dir (their files are flushed as
+// they are written, see flusher), several at once.
+func syncDirs(ctx context.Context, dir string) error {
+	dirs, err := dirsUnder(dir)
 	if err != nil {
 		return err
 	}
-	if withExtra {
-		paths = append(paths, extra)
-	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0) + 1)
-	for _, p := range paths {
+	for _, p := range dirs {
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err
@@ -461,21 +499,27 @@ func syncTree(ctx context.Context, dir, extra string, withExtra bool) error {
 	return g.Wait()
 }
 
-// fixDates sets every file's and directory's times to date, deepest first.
-func fixDates(dir string, date time.Time) error {
-	var paths []string
+// dirsUnder lists dir and every directory under it, parents first.
+func dirsUnder(dir string) ([]string, error) {
+	var dirs []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
 		}
-		paths = append(paths, p)
-		return nil
+		return err
 	})
+	return dirs, err
+}
+
+// fixDirDates sets the times of dir and of every directory under it to
+// date, deepest first (files get theirs as they are written).
+func fixDirDates(dir string, date time.Time) error {
+	dirs, err := dirsUnder(dir)
 	if err != nil {
 		return err
 	}
-	for i := len(paths) - 1; i >= 0; i-- {
-		if err := os.Chtimes(paths[i], date, date); err != nil {
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chtimes(dirs[i], date, date); err != nil {
 			return err
 		}
 	}

@@ -38,7 +38,7 @@ func xorriso() (string, error) {
 // flush for both.
 func WriteISO(ctx context.Context, dir, out string, date time.Time) error {
 	tmp := out + ".partial"
-	if err := xorrisoImage(ctx, dir, tmp, date); err != nil {
+	if err := xorrisoImage(ctx, dir, "", tmp, date); err != nil {
 		return err
 	}
 	if err := syncFile(tmp); err != nil {
@@ -49,28 +49,57 @@ func WriteISO(ctx context.Context, dir, out string, date time.Time) error {
 }
 
 // xorrisoImage runs xorriso to write the image of dir to tmp (replaced if
-// it exists); on failure nothing is left at tmp.
-func xorrisoImage(ctx context.Context, dir, tmp string, date time.Time) error {
+// it exists); on failure nothing is left at tmp. pathspecs, if not "", is
+// a file of more pathspecs (IMAGE_PATH=SOURCE_FILE, one a line) whose
+// files xorriso reads from their sources (see graft.go).
+func xorrisoImage(ctx context.Context, dir, pathspecs, tmp string, date time.Time) error {
 	x, err := xorriso()
 	if err != nil {
 		return err
 	}
 	os.Remove(tmp)
 	stamp := date.UTC().Format("2006010215040500")
-	cmd := exec.CommandContext(ctx, x, "-as", "mkisofs",
+	// Every file's and directory's dates in the image are date, whatever
+	// the dates of the files it is made from.
+	args := []string{"-volume_date", "all_file_dates", stamp, "-as", "mkisofs",
 		"-o", tmp, "-V", VolumeID, "-r", "-J", "-joliet-long",
-		"--modification-date="+stamp, "-iso-level", "3",
-		dir)
+		"--modification-date=" + stamp, "-iso-level", "3", "-graft-points", "/=" + pathspecEscape(dir)}
+	if pathspecs != "" {
+		args = append(args, "-path-list", pathspecs)
+	}
+	cmd := exec.CommandContext(ctx, x, args...)
 	// SOURCE_DATE_EPOCH makes xorriso use date for every file and volume
 	// timestamp it would otherwise take from the clock.
 	cmd.Env = append(os.Environ(), "SOURCE_DATE_EPOCH="+strconv.FormatInt(date.Unix(), 10))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	// The file is made here and kept open, so that its pages can be sent
+	// to disk while xorriso writes them (xorriso truncates it and writes
+	// into the same file).
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("xorriso: %w", err)
+	}
+	defer f.Close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		writebackWhileWritten(f, 50*time.Millisecond, stop)
+	}()
+	err = cmd.Run()
+	close(stop)
+	<-done
+	if err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("xorriso: %w: %s", err, lastLines(stderr.String(), 5))
 	}
 	return nil
+}
+
+// pathspecEscape escapes the characters a pathspec gives a meaning to.
+func pathspecEscape(p string) string {
+	return strings.NewReplacer(`\`, `\\`, "=", `\=`).Replace(p)
 }
 
 func syncFile(p string) error {

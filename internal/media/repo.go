@@ -53,6 +53,7 @@ type repoState struct {
 	tsVersion int64
 	tsExpires time.Time
 	meta      []string                         // metadata file names of the current state, sorted
+	metaBytes map[string][]byte                // each one's bytes, as verified
 	targets   map[string]*metadata.TargetFiles // every signed target path (top-level and bins)
 }
 
@@ -89,7 +90,11 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 		}
 		return b, nil
 	}
-	st := &repoState{dir: dir, targets: map[string]*metadata.TargetFiles{}}
+	st := &repoState{dir: dir, targets: map[string]*metadata.TargetFiles{}, metaBytes: map[string][]byte{}}
+	keep := func(name string, b []byte) {
+		st.meta = append(st.meta, name)
+		st.metaBytes[name] = b
+	}
 	tsBytes, err := read("timestamp.json", maxTimestampSize)
 	if err != nil {
 		return nil, err
@@ -114,7 +119,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 		return nil, errAt(meta("1.root.json"), "not a valid self-signed root: %v", err)
 	}
 	trusted.RefTime = ref.UTC()
-	st.meta = append(st.meta, "1.root.json")
+	keep("1.root.json", first)
 	var latest []byte = root
 	for v := int64(2); ; v++ {
 		name := fmt.Sprintf("%d.root.json", v)
@@ -128,7 +133,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 		if _, err := trusted.UpdateRoot(b); err != nil {
 			return nil, errAt(meta(name), "root version %d is not trusted by version %d: %v", v, v-1, err)
 		}
-		st.meta = append(st.meta, name)
+		keep(name, b)
 		latest = b
 	}
 	st.rootV = trusted.Root.Signed.Version
@@ -137,7 +142,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 	} else if string(cur) != string(latest) {
 		return nil, errAt(meta("root.json"), "is not %d.root.json, the latest verified root", st.rootV)
 	}
-	st.meta = append(st.meta, "root.json")
+	keep("root.json", latest)
 	ts, err := trusted.UpdateTimestamp(tsBytes)
 	if err != nil {
 		return nil, errAt(meta("timestamp.json"), "%v", err)
@@ -148,7 +153,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 		return nil, errAt(meta(fmt.Sprintf("%d.root.json", st.rootV)), "expired on %s", trusted.Root.Signed.Expires.Format(time.RFC3339))
 	}
 	st.tsVersion, st.tsExpires = ts.Signed.Version, ts.Signed.Expires
-	st.meta = append(st.meta, "timestamp.json")
+	keep("timestamp.json", tsBytes)
 	snapName := fmt.Sprintf("%d.snapshot.json", ts.Signed.Meta["snapshot.json"].Version)
 	b, err := read(snapName, maxSnapshotSize)
 	if err != nil {
@@ -158,7 +163,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 	if err != nil {
 		return nil, errAt(meta(snapName), "%v", err)
 	}
-	st.meta = append(st.meta, snapName)
+	keep(snapName, b)
 	tm := snap.Signed.Meta["targets.json"]
 	if tm == nil {
 		return nil, errAt(meta(snapName), "lists no targets.json")
@@ -171,7 +176,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 	if err != nil {
 		return nil, errAt(meta(targetsName), "%v", err)
 	}
-	st.meta = append(st.meta, targetsName)
+	keep(targetsName, b)
 	for p, tf := range targets.Signed.Targets {
 		tf.Path = p
 		st.targets[p] = tf
@@ -191,7 +196,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 			if err != nil {
 				return nil, errAt(meta(binName), "%v", err)
 			}
-			st.meta = append(st.meta, binName)
+			keep(binName, b)
 			for p, tf := range bin.Signed.Targets {
 				tf.Path = p
 				st.targets[p] = tf
