@@ -86,8 +86,10 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 		}
 		group = req.Group
 	}
-	if _, err := s.st.Approvals(ctx, group); err != nil {
-		return &httpError{code: http.StatusBadRequest, msg: fmt.Sprintf("group %q does not exist", group), err: err}
+	if ok, err := s.st.GroupExists(ctx, group); err != nil {
+		return err
+	} else if !ok {
+		return errorf(http.StatusBadRequest, "group %q does not exist", group)
 	}
 	csr, err := pki.ParseCSR([]byte(req.CSR))
 	if err != nil {
@@ -113,9 +115,6 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 			blocking = append(blocking, o.ID)
 		}
 	}
-	if err := s.st.UseToken(ctx, tok.ID, s.now()); err != nil {
-		return storeErr(err, "token")
-	}
 	id := "agt-" + randomString(10)
 	now := s.now()
 	certPEM, serial, err := s.tls.CA.SignAgentFor(csr, id, now, s.agentCertLifetime())
@@ -130,8 +129,12 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 		a.Flag = fmt.Sprintf("machine id already enrolled as %s; enrolled without that identity's certificate: approve with `bulwark admin computers approve %s`",
 			strings.Join(blocking, ", "), id)
 	}
-	if err := s.st.CreateAgent(ctx, a); err != nil {
-		return err
+	// The token's use and the agent are stored together, with other
+	// enrollments of the moment (one transaction for many: a fleet behind
+	// one address enrolls at once). A token used up meanwhile stores
+	// nothing, and the certificate just signed is never sent.
+	if _, err := s.enrolls.do(ctx, store.Enrollment{TokenID: tok.ID, At: now, Agent: a}); err != nil {
+		return storeErr(err, "token")
 	}
 	for _, o := range retire {
 		if err := s.st.SetAgentStatus(ctx, o, store.AgentRevoked, "re-enrolled as "+id); err != nil {
@@ -149,6 +152,33 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("agent enrolled", "agent", id, "hostname", a.Hostname, "machine_id", a.MachineID, "group", group, "token", tok.ID)
 	writeJSON(w, http.StatusCreated, resp)
 	return nil
+}
+
+// writeEnrollments stores a group of enrollments in one transaction; when
+// that fails (one agent id taken meanwhile aborts the transaction) each is
+// stored alone, so one bad enrollment does not fail the others.
+func (s *Server) writeEnrollments(ctx context.Context, group []*groupItem[store.Enrollment]) {
+	es := make([]store.Enrollment, len(group))
+	for i, it := range group {
+		es[i] = it.v
+	}
+	errs, err := s.st.EnrollAgents(ctx, es)
+	if err != nil && len(group) > 1 {
+		for _, it := range group {
+			errs, err := s.st.EnrollAgents(ctx, []store.Enrollment{it.v})
+			if err == nil {
+				err = errs[0]
+			}
+			it.err = err
+		}
+		return
+	}
+	for i, it := range group {
+		it.err = err
+		if err == nil {
+			it.err = errs[i]
+		}
+	}
 }
 
 // presentedAgent is the id of the agent whose client certificate came with

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"sync"
 
 	"github.com/bulwarkhq/bulwark/internal/store"
 )
@@ -21,109 +20,43 @@ const maxGroup = 256
 // transaction commits are applied together in the next one, so a busy
 // server pays one commit for many reports and an idle one adds no delay.
 type Ingester struct {
-	st     AgentStore
-	queue  chan *ingestReq
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-}
-
-type ingestReq struct {
-	ctx     context.Context
-	r       *store.Report
-	applied bool
-	err     error
-	done    chan struct{}
+	st AgentStore
+	gc *groupCommit[*store.Report]
 }
 
 // NewIngester starts an ingester over st; Close stops it.
 func NewIngester(st AgentStore) *Ingester {
-	ctx, cancel := context.WithCancel(context.Background())
-	in := &Ingester{st: st, queue: make(chan *ingestReq, maxGroup), cancel: cancel}
-	in.wg.Go(func() { in.loop(ctx) })
+	in := &Ingester{st: st}
+	in.gc = newGroupCommit(maxGroup, in.apply)
 	return in
 }
 
-// Apply stores one report once and says whether it was new.
+// Apply stores one report once and says whether it was new. When ctx ends
+// first the report may still be applied; the agent sends it again and the
+// batch id makes that harmless.
 func (in *Ingester) Apply(ctx context.Context, r *store.Report) (bool, error) {
-	req := &ingestReq{ctx: ctx, r: r, done: make(chan struct{})}
-	select {
-	case in.queue <- req:
-	case <-ctx.Done():
-		return false, ctx.Err()
-	}
-	select {
-	case <-req.done:
-		return req.applied, req.err
-	case <-ctx.Done():
-		// The report may still be applied; the agent sends it again and
-		// the batch id makes that harmless.
-		return false, ctx.Err()
-	}
+	return in.gc.do(ctx, r)
 }
 
 // Close stops the ingester after the reports already queued.
-func (in *Ingester) Close() {
-	in.cancel()
-	in.wg.Wait()
-}
+func (in *Ingester) Close() { in.gc.close() }
 
-func (in *Ingester) loop(ctx context.Context) {
-	batcher, _ := in.st.(ReportBatcher)
-	for {
-		var group []*ingestReq
-		select {
-		case <-ctx.Done():
-			in.drain()
-			return
-		case req := <-in.queue:
-			group = append(group, req)
-		}
-	more:
-		for len(group) < maxGroup {
-			select {
-			case req := <-in.queue:
-				group = append(group, req)
-			default:
-				break more
-			}
-		}
-		in.apply(context.WithoutCancel(ctx), batcher, group)
-	}
-}
-
-func (in *Ingester) apply(ctx context.Context, batcher ReportBatcher, group []*ingestReq) {
-	defer func() {
-		for _, req := range group {
-			close(req.done)
-		}
-	}()
-	if batcher != nil && len(group) > 1 {
+func (in *Ingester) apply(ctx context.Context, group []*groupItem[*store.Report]) {
+	if batcher, _ := in.st.(ReportBatcher); batcher != nil && len(group) > 1 {
 		rs := make([]*store.Report, len(group))
-		for i, req := range group {
-			rs[i] = req.r
+		for i, it := range group {
+			rs[i] = it.v
 		}
 		if applied, err := batcher.ApplyReports(ctx, rs); err == nil {
-			for i, req := range group {
-				req.applied = applied[i]
+			for i, it := range group {
+				it.ok = applied[i]
 			}
 			return
 		}
 		// One bad batch (an agent removed meanwhile) must not fail the
 		// others: apply them one by one.
 	}
-	for _, req := range group {
-		req.applied, req.err = in.st.ApplyReport(ctx, req.r)
-	}
-}
-
-func (in *Ingester) drain() {
-	for {
-		select {
-		case req := <-in.queue:
-			req.err = context.Canceled
-			close(req.done)
-		default:
-			return
-		}
+	for _, it := range group {
+		it.ok, it.err = in.st.ApplyReport(ctx, it.v)
 	}
 }

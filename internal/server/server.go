@@ -181,6 +181,7 @@ type Server struct {
 	ahGen       uint64            // bumped by every change of the site repository
 
 	ingest  *Ingester
+	enrolls *groupCommit[store.Enrollment]
 	seen    *lastSeen
 	console consoleState
 	// enrollLimit bounds failed enrollments per client prefix and
@@ -297,6 +298,7 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 	}
 	s.metrics = newMetrics(s)
 	s.ingest = NewIngester(s.st)
+	s.enrolls = newGroupCommit(maxGroup, s.writeEnrollments)
 	s.seen = newLastSeen(s.st, s.log)
 	s.enrollLimit = newEnrollLimiters(cfg.EnrollLimits)
 	s.authFailLimit = newLimiter(authFailEvery, authFailBurst)
@@ -779,6 +781,10 @@ func (s *Server) Close() error {
 
 func (s *Server) closeResources() error {
 	var errs []error
+	if s.enrolls != nil {
+		s.enrolls.close()
+		s.enrolls = nil
+	}
 	if s.ingest != nil {
 		s.ingest.Close()
 		s.ingest = nil

@@ -62,11 +62,17 @@ type GroupStore interface {
 	SetApproval(ctx context.Context, a *store.Approval) error
 	DeleteApproval(ctx context.Context, group, vendor, id string) error
 	Approvals(ctx context.Context, group string) ([]store.Approval, error)
+	GroupExists(ctx context.Context, group string) (bool, error)
 }
 
 // AgentStore keeps enrolled machines and what they report.
 type AgentStore interface {
 	CreateAgent(ctx context.Context, a *store.Agent) error
+	// EnrollAgents stores enrollments (a use of the token and the new
+	// agent) in one transaction: errs[i] is store.ErrExhausted when the
+	// token of es[i] was no longer usable (nothing stored for it); err
+	// fails them all.
+	EnrollAgents(ctx context.Context, es []store.Enrollment) (errs []error, err error)
 	Agent(ctx context.Context, id string) (*store.Agent, error)
 	ListAgents(ctx context.Context, group string) ([]store.Agent, error)
 	AgentsByMachine(ctx context.Context, machineID string) ([]store.Agent, error)

@@ -122,6 +122,15 @@ type Agent struct {
 	Inventory      []byte    `json:"-"` // last inventory, JSON as the agent sent it (validated)
 }
 
+// Enrollment is one machine enrolling: the use of its enrollment token
+// and the agent it becomes, stored together (store.ErrExhausted when the
+// token is no longer usable at At: then no agent is stored).
+type Enrollment struct {
+	TokenID string
+	At      time.Time
+	Agent   *Agent
+}
+
 // UpdateState is an agent's state for one update.
 type UpdateState struct {
 	Vendor    string    `json:"vendor"`

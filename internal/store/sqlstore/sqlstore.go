@@ -290,6 +290,13 @@ func (d *DB) DeleteApproval(ctx context.Context, group, vendor, id string) error
 	return nil
 }
 
+// GroupExists says whether a group exists.
+func (d *DB) GroupExists(ctx context.Context, group string) (bool, error) {
+	var n int
+	err := d.queryRow(ctx, groupExists, group).Scan(&n)
+	return n > 0, err
+}
+
 // Approvals lists a group's approvals by vendor and id.
 func (d *DB) Approvals(ctx context.Context, group string) ([]store.Approval, error) {
 	var exists int
@@ -342,16 +349,56 @@ func scanAgent(s interface{ Scan(...any) error }) (*store.Agent, error) {
 
 // CreateAgent stores a newly enrolled agent.
 func (d *DB) CreateAgent(ctx context.Context, a *store.Agent) error {
+	return d.insertAgent(ctx, d.stmt(insertAgent), a)
+}
+
+// insertAgent runs the prepared insert (or the plain statement) st for a.
+func (d *DB) insertAgent(ctx context.Context, st execer, a *store.Agent) error {
 	var inv any
 	if a.Inventory != nil {
 		inv = string(a.Inventory)
 	}
-	_, err := d.exec(ctx, insertAgent,
+	_, err := st.ExecContext(ctx, insertAgent,
 		a.ID, a.MachineID, a.Hostname, a.OS, a.Arch, a.Group, a.CertSerial, a.Status, a.Flag, a.TokenID, ms(a.EnrolledAt), ms(a.LastSeen), inv, msOrZero(a.CertNotAfter), a.PrevCertSerial)
 	if d.dialect.IsUnique(err) {
 		return fmt.Errorf("agent %s: %w", a.ID, store.ErrExists)
 	}
 	return err
+}
+
+// EnrollAgents stores several enrollments in one transaction (group
+// commit): for each, one use of its token and, when the token was still
+// usable, its agent. errs[i] is store.ErrExhausted for an enrollment whose
+// token was used up, revoked or expired (nothing stored for it); err fails
+// them all (nothing stored), as any failed statement aborts a PostgreSQL
+// transaction: the caller can retry them one by one.
+func (d *DB) EnrollAgents(ctx context.Context, es []store.Enrollment) (errs []error, err error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	use, err := d.txStmt(ctx, tx, useToken)
+	if err != nil {
+		return nil, err
+	}
+	ins, err := d.txStmt(ctx, tx, insertAgent)
+	if err != nil {
+		return nil, err
+	}
+	errs = make([]error, len(es))
+	for i, e := range es {
+		if err := one(use.ExecContext(ctx, e.TokenID, ms(e.At))); errors.Is(err, store.ErrNotFound) {
+			errs[i] = fmt.Errorf("token %s: %w", e.TokenID, store.ErrExhausted)
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		if err := d.insertAgent(ctx, stmtExecer{ins}, e.Agent); err != nil {
+			return nil, err
+		}
+	}
+	return errs, tx.Commit()
 }
 
 // Agent returns one agent.
@@ -370,7 +417,8 @@ func (d *DB) ListAgents(ctx context.Context, group string) ([]store.Agent, error
 
 // AgentsByMachine lists the agents enrolled from one machine id.
 func (d *DB) AgentsByMachine(ctx context.Context, machineID string) ([]store.Agent, error) {
-	return queryList(ctx, d.reader(), scanAgent, `SELECT `+agentCols+` FROM agents WHERE machine_id = $1 ORDER BY enrolled_at, id`, machineID)
+	rows, err := d.query(ctx, agentsByMachine, machineID)
+	return scanList(rows, err, scanAgent)
 }
 
 // DeleteAgent removes an agent with its states and reports.
@@ -753,6 +801,11 @@ func (d *DB) ListSyncsBefore(ctx context.Context, before int64, limit int) ([]st
 // queryList runs a query and scans every row with scan.
 func queryList[T any](ctx context.Context, db *sql.DB, scan func(interface{ Scan(...any) error }) (*T, error), q string, args ...any) ([]T, error) {
 	rows, err := db.QueryContext(ctx, q, args...)
+	return scanList(rows, err, scan)
+}
+
+// scanList scans every row of a query that returned rows and err.
+func scanList[T any](rows *sql.Rows, err error, scan func(interface{ Scan(...any) error }) (*T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}

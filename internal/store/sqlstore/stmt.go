@@ -18,8 +18,10 @@ const (
 	agentByID   = `SELECT ` + agentCols + ` FROM agents WHERE id = $1`
 	tokenByHash = `SELECT ` + tokenCols + ` FROM tokens WHERE hash = $1`
 	groupExists = `SELECT COUNT(*) FROM groups WHERE name = $1`
-	insertAgent = `INSERT INTO agents (` + agentCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`
-	useToken    = `UPDATE tokens SET uses = uses + 1
+	// agentsByMachine: an enrollment looks for other identities of its machine.
+	agentsByMachine = `SELECT ` + agentCols + ` FROM agents WHERE machine_id = $1 ORDER BY enrolled_at, id`
+	insertAgent     = `INSERT INTO agents (` + agentCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`
+	useToken        = `UPDATE tokens SET uses = uses + 1
 		WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) AND (max_uses = 0 OR uses < max_uses)`
 	// touchAgent moves an agent's last-seen time forward.
 	touchAgent  = `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`
@@ -32,7 +34,7 @@ const (
 )
 
 var (
-	hotReads  = []string{agentByID, tokenByHash, groupExists}
+	hotReads  = []string{agentByID, tokenByHash, groupExists, agentsByMachine}
 	hotWrites = []string{insertAgent, useToken, touchAgent, markReport, insertEvent, upsertState, setCompliance + ` WHERE id = $1`}
 )
 
@@ -73,12 +75,39 @@ func (d *DB) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	return d.reader().QueryRowContext(ctx, q, args...)
 }
 
+// query runs a query of the hot paths on the reader.
+func (d *DB) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := d.stmts[d.reader()][q]; st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return d.reader().QueryContext(ctx, q, args...)
+}
+
 // exec runs a write of the hot paths outside a transaction.
 func (d *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return d.stmt(q).ExecContext(ctx, q, args...)
+}
+
+// execer runs a statement given by its text; a prepared statement ignores
+// the text.
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+// stmtExecer is a prepared statement as an execer.
+type stmtExecer struct{ st *sql.Stmt }
+
+func (s stmtExecer) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return s.st.ExecContext(ctx, args...)
+}
+
+// stmt is the writer's prepared statement for q, or the writer itself
+// (which parses q) when q was not prepared.
+func (d *DB) stmt(q string) execer {
 	if st := d.stmts[d.db][q]; st != nil {
-		return st.ExecContext(ctx, args...)
+		return stmtExecer{st}
 	}
-	return d.db.ExecContext(ctx, q, args...)
+	return d.db
 }
 
 // txStmt returns q for use in tx: the prepared statement bound to the

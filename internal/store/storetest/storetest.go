@@ -26,6 +26,7 @@ func Run(t *testing.T, open func(t testing.TB) server.Store) {
 	}{
 		{"Tokens", testTokens},
 		{"TokenUses", testTokenUses},
+		{"EnrollAgents", testEnrollAgents},
 		{"LastAdminTokenConcurrent", testLastAdminConcurrent},
 		{"Groups", testGroups},
 		{"Approvals", testApprovals},
@@ -133,6 +134,46 @@ func testTokenUses(t *testing.T, s server.Store) {
 	wg.Wait()
 	if ok != 5 {
 		t.Fatalf("%d concurrent uses succeeded, want 5", ok)
+	}
+}
+
+// testEnrollAgents: enrollments stored in one transaction use their token
+// once each, never past its cap; one whose token is used up stores nothing.
+func testEnrollAgents(t *testing.T, s server.Store) {
+	ctx := context.Background()
+	must(t, s.CreateGroup(ctx, "web", t0))
+	ok, err := s.GroupExists(ctx, "web")
+	must(t, err)
+	if no, err := s.GroupExists(ctx, "nope"); err != nil || !ok || no {
+		t.Fatalf("GroupExists web %v, nope %v (%v)", ok, no, err)
+	}
+	must(t, s.CreateToken(ctx, &store.Token{ID: "e", Kind: store.KindEnroll, Hash: "h", MaxUses: 2, CreatedAt: t0}))
+	var es []store.Enrollment
+	for _, id := range []string{"n1", "n2", "n3"} {
+		es = append(es, store.Enrollment{TokenID: "e", At: t0, Agent: agent(id, "m-"+id, "web")})
+	}
+	errs, err := s.EnrollAgents(ctx, es)
+	must(t, err)
+	must(t, errs[0])
+	must(t, errs[1])
+	wantErr(t, errs[2], store.ErrExhausted)
+	if _, err := s.Agent(ctx, "n3"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("agent of a used-up token stored: %v", err)
+	}
+	if ms, err := s.AgentsByMachine(ctx, "m-n2"); err != nil || len(ms) != 1 || ms[0].ID != "n2" {
+		t.Fatalf("AgentsByMachine m-n2 = %+v, %v", ms, err)
+	}
+	tok, err := s.TokenByHash(ctx, "h")
+	must(t, err)
+	if tok.Uses != 2 {
+		t.Fatalf("token uses %d, want 2", tok.Uses)
+	}
+	// A taken agent id fails the whole group: nothing of it is stored.
+	must(t, s.CreateToken(ctx, &store.Token{ID: "f", Kind: store.KindEnroll, Hash: "h4", CreatedAt: t0}))
+	_, err = s.EnrollAgents(ctx, []store.Enrollment{{TokenID: "f", At: t0, Agent: agent("n4", "m-n4", "web")}, {TokenID: "f", At: t0, Agent: agent("n1", "m-x", "web")}})
+	wantErr(t, err, store.ErrExists)
+	if _, err := s.Agent(ctx, "n4"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("agent of a failed group stored: %v", err)
 	}
 }
 
