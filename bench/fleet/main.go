@@ -134,14 +134,28 @@ func setup(args []string) error {
 	var buf bytes.Buffer
 	keyDER, _ := x509.MarshalECPrivateKey(key)
 	writeBlob(&buf, keyDER)
-	tx, err := st.SQL().BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO agents (id, machine_id, hostname, os, arch, grp, cert_serial, status, enrolled_at, last_seen)
-		VALUES ($1,$2,$3,'debian 12','amd64','default',$4,'active',$5,$5)`)
-	if err != nil {
+	// Rows go in by 500, one statement and transaction each: every agent
+	// row's trigger updates its group's counters, and PostgreSQL walks
+	// every earlier version of that row made in the same transaction, so
+	// 100,000 rows in one transaction, one round trip each, took many
+	// minutes.
+	const perInsert = 500
+	var rows []any
+	insert := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		var q strings.Builder
+		q.WriteString(`INSERT INTO agents (id, machine_id, hostname, os, arch, grp, cert_serial, status, enrolled_at, last_seen) VALUES `)
+		for r := range len(rows) / 5 {
+			if r > 0 {
+				q.WriteByte(',')
+			}
+			b := r * 5
+			fmt.Fprintf(&q, "($%d,$%d,$%d,'debian 12','amd64','default',$%d,'active',$%d,$%d)", b+1, b+2, b+3, b+4, b+5, b+5)
+		}
+		_, err := st.SQL().ExecContext(ctx, q.String(), rows...)
+		rows = rows[:0]
 		return err
 	}
 	start := time.Now()
@@ -156,14 +170,17 @@ func setup(args []string) error {
 		if blk == nil {
 			return fmt.Errorf("agent %s: no certificate", id)
 		}
-		if _, err := ins.ExecContext(ctx, id, machine, "host-"+strconv.Itoa(i), serial, now.Add(-23*time.Hour).UnixMilli()); err != nil {
-			return err
+		rows = append(rows, id, machine, "host-"+strconv.Itoa(i), serial, now.Add(-23*time.Hour).UnixMilli())
+		if len(rows) == 5*perInsert {
+			if err := insert(); err != nil {
+				return err
+			}
 		}
 		writeBlob(&buf, []byte(id))
 		writeBlob(&buf, []byte(machine))
 		writeBlob(&buf, blk.Bytes)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := insert(); err != nil {
 		return err
 	}
 	var ups []store.Update

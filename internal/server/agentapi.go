@@ -133,6 +133,9 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 	// enrollments of the moment (one transaction for many: a fleet behind
 	// one address enrolls at once). A token used up meanwhile stores
 	// nothing, and the certificate just signed is never sent.
+	if testHookBeforeEnrollStore != nil {
+		testHookBeforeEnrollStore()
+	}
 	if _, err := s.enrolls.do(ctx, store.Enrollment{TokenID: tok.ID, At: now, Agent: a}); err != nil {
 		return storeErr(err, "token")
 	}
@@ -153,6 +156,10 @@ func (s *Server) handleEnroll(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusCreated, resp)
 	return nil
 }
+
+// testHookBeforeEnrollStore, when set by a test, runs after an enrollment's
+// checks, just before it is stored.
+var testHookBeforeEnrollStore func()
 
 // writeEnrollments stores a group of enrollments in one transaction; when
 // that fails (one agent id taken meanwhile aborts the transaction) each is

@@ -13,12 +13,14 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/ratelimit"
 	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/store/postgres/pgtest"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
@@ -497,4 +499,60 @@ func TestAttackTLSCBCSuites(t *testing.T) {
 		t.Fatalf("AEAD TLS 1.2 handshake: %v", err)
 	}
 	conn.Close()
+}
+
+// TestAttackEnrollTokenOverUse: machines racing to enroll with a token of 3
+// uses (their enrollments stored together in group commits) get exactly 3
+// identities; the others are refused and nothing of theirs is stored.
+func TestAttackEnrollTokenOverUse(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testEnrollTokenOverUse(t, Config{}) })
+	t.Run("postgres", func(t *testing.T) {
+		pg := pgtest.Start(t, pgtest.Options{})
+		testEnrollTokenOverUse(t, Config{Database: pg.NewDatabase(t)})
+	})
+}
+
+func testEnrollTokenOverUse(t *testing.T, cfg Config) {
+	ts := startServer(t, cfg)
+	tok := ts.newToken(TokenRequest{Kind: "enroll", MaxUses: 3})
+	const n = 12
+	// Every enrollment has passed its checks (the token looked usable to
+	// all) before any is stored: only the store's count can refuse them.
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	testHookBeforeEnrollStore = func() {
+		arrived.Done()
+		select {
+		case <-all:
+		case <-time.After(20 * time.Second):
+		}
+	}
+	t.Cleanup(func() { testHookBeforeEnrollStore = nil })
+	reqs := make([]wire.EnrollRequest, n)
+	for i := range reqs {
+		reqs[i] = wire.EnrollRequest{Token: tok, CSR: csrFor(t, mustKey(t)),
+			Facts: wire.Facts{MachineID: fmt.Sprintf("%032x", i+1), Hostname: "h", OS: "debian 12", Arch: "amd64"}}
+	}
+	codes := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range reqs {
+		wg.Go(func() { codes[i], _, _ = ts.do(ts.client, "POST", "/agent/v1/enroll", "", reqs[i]) })
+	}
+	wg.Wait()
+	count := map[int]int{}
+	for _, c := range codes {
+		count[c]++
+	}
+	if count[http.StatusCreated] != 3 || count[http.StatusForbidden] != n-3 {
+		t.Fatalf("codes %v, want 3 × 201 and %d × 403", count, n-3)
+	}
+	if as, _ := ts.st.ListAgents(t.Context(), ""); len(as) != 3 {
+		t.Fatalf("%d agents stored for a token of 3 uses", len(as))
+	}
+	got, err := ts.st.TokenByHash(t.Context(), HashToken(tok))
+	if err != nil || got.Uses != 3 {
+		t.Fatalf("token uses %+v, %v; want 3", got, err)
+	}
 }
