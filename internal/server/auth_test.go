@@ -20,7 +20,6 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/ratelimit"
 	"github.com/bulwarkhq/bulwark/internal/store"
-	"github.com/bulwarkhq/bulwark/internal/store/postgres/pgtest"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
@@ -504,13 +503,7 @@ func TestAttackTLSCBCSuites(t *testing.T) {
 // TestAttackEnrollTokenOverUse: machines racing to enroll with a token of 3
 // uses (their enrollments stored together in group commits) get exactly 3
 // identities; the others are refused and nothing of theirs is stored.
-func TestAttackEnrollTokenOverUse(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { testEnrollTokenOverUse(t, Config{}) })
-	t.Run("postgres", func(t *testing.T) {
-		pg := pgtest.Start(t, pgtest.Options{})
-		testEnrollTokenOverUse(t, Config{Database: pg.NewDatabase(t)})
-	})
-}
+func TestAttackEnrollTokenOverUse(t *testing.T) { onBothStores(t, testEnrollTokenOverUse) }
 
 func testEnrollTokenOverUse(t *testing.T, cfg Config) {
 	ts := startServer(t, cfg)

@@ -382,11 +382,15 @@ func TestGroupsAndApprovals(t *testing.T) {
 	}
 }
 
-func TestAgentEnrollCheckinReport(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { testAgentEnrollCheckinReport(t, Config{}) })
+func TestAgentEnrollCheckinReport(t *testing.T) { onBothStores(t, testAgentEnrollCheckinReport) }
+
+// onBothStores runs test on a server with SQLite and on one with a real
+// PostgreSQL.
+func onBothStores(t *testing.T, test func(t *testing.T, cfg Config)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, Config{}) })
 	t.Run("postgres", func(t *testing.T) {
 		pg := pgtest.Start(t, pgtest.Options{})
-		testAgentEnrollCheckinReport(t, Config{Database: pg.NewDatabase(t)})
+		test(t, Config{Database: pg.NewDatabase(t)})
 	})
 }
 
