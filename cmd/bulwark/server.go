@@ -108,6 +108,7 @@ Config file (every key optional):
     endpoint: https://s3.example.com:9000
     region: us-east-1
     credentials_file: /etc/bulwark/s3.yaml   # mode 0600: access_key_id, secret_access_key
+    ca_file: ""              # PEM CA of the endpoint's certificate if the system does not trust it
   log: {level: info, format: text}
 
 SIGTERM or SIGINT shuts down gracefully. SIGHUP (systemctl reload) re-reads the

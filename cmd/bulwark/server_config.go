@@ -245,6 +245,7 @@ func (c *serverFileConfig) applyEnv(lookup func(string) (string, bool)) error {
 	str("BULWARK_S3_ENDPOINT", &c.S3.Endpoint)
 	str("BULWARK_S3_REGION", &c.S3.Region)
 	str("BULWARK_S3_CREDENTIALS_FILE", &c.S3.CredentialsFile)
+	str("BULWARK_S3_CA_FILE", &c.S3.CAFile)
 	str("BULWARK_LISTEN", &c.Listen)
 	str("BULWARK_HTTP", &c.HTTP)
 	list("BULWARK_HOST", &c.Hosts)

@@ -79,6 +79,25 @@ func TestContentStoreConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	vgs := s3test.StartTLS(t)
+	vgs.Bucket(t, "bulwark", "")
+	tlsEnv := map[string]string{"AWS_ACCESS_KEY_ID": vgs.AccessKey, "AWS_SECRET_ACCESS_KEY": vgs.SecretKey}
+	t.Run("https endpoint on a private CA", func(t *testing.T) {
+		if err := open(t, "content_store: s3://bulwark\ns3: {endpoint: "+vgs.Endpoint+", ca_file: "+vgs.CAFile+"}\n", tlsEnv); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("https endpoint, CA file by flag", func(t *testing.T) {
+		if err := open(t, "content_store: s3://bulwark\ns3: {endpoint: "+vgs.Endpoint+"}\n", tlsEnv, "--s3-ca-file", vgs.CAFile); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("https endpoint the system does not trust", func(t *testing.T) {
+		err := open(t, "content_store: s3://bulwark\ns3: {endpoint: "+vgs.Endpoint+"}\n", tlsEnv)
+		if err == nil || !strings.Contains(err.Error(), "certificate") {
+			t.Fatalf("err = %v, want the endpoint's certificate refused", err)
+		}
+	})
 	t.Run("none", func(t *testing.T) {
 		if err := open(t, "", nil); err != nil {
 			t.Fatal(err)
@@ -98,6 +117,7 @@ func TestContentStoreConfig(t *testing.T) {
 		{"wrong secret", "content_store: s3://bulwark\ns3: {endpoint: " + vg.Endpoint + "}\n", map[string]string{"AWS_ACCESS_KEY_ID": vg.AccessKey, "AWS_SECRET_ACCESS_KEY": "wrong"}, "content store s3://bulwark"},
 		{"no such bucket", "content_store: s3://nobucket\ns3: {endpoint: " + vg.Endpoint + "}\n", keyEnv, `no bucket "nobucket"`},
 		{"bad URL", "content_store: s3:///x\ns3: {endpoint: " + vg.Endpoint + "}\n", keyEnv, "want s3://bucket"},
+		{"CA file for plain http", "content_store: s3://bulwark\ns3: {endpoint: " + vg.Endpoint + ", ca_file: " + creds + "}\n", keyEnv, "https endpoints only"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := open(t, tc.file, tc.env)

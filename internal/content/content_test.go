@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path"
 	"path/filepath"
@@ -27,7 +28,9 @@ func backends(t *testing.T) map[string]content.Store {
 	}
 	t.Cleanup(func() { d.Close() })
 	vg := s3test.Start(t)
-	return map[string]content.Store{"dir": d, "s3": vg.Open(t, "bulwark-test", "site-a/content")}
+	vgs := s3test.StartTLS(t)
+	return map[string]content.Store{"dir": d, "s3": vg.Open(t, "bulwark-test", "site-a/content"),
+		"s3 over https, private CA": vgs.Open(t, "bulwark-test", "site-a/content")}
 }
 
 func pattern(n int) []byte {
@@ -237,5 +240,72 @@ func TestSetupInstallsThisVersion(t *testing.T) {
 	}
 	if !strings.Contains(string(b), "versitygw_version="+s3test.Version+"\n") {
 		t.Fatalf("scripts/setup.d/versitygw.sh does not install %s", s3test.Version)
+	}
+}
+
+// cutProxy forwards TCP connections to addr and cuts each one (both ways)
+// once n bytes went from the client to the server: a network that fails in
+// the middle of an upload.
+func cutProxy(t *testing.T, addr string, n int64) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { io.Copy(c, s); c.Close() }()
+			go func() { io.CopyN(s, c, n); s.Close(); c.Close() }()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestUploadCutMidwayLeavesNothing: the connection to the object store is
+// cut in the middle of every upload (plain HTTP and HTTPS). The upload
+// fails, nothing appears under a new key, and an existing object keeps its
+// bytes: no reader ever gets part of an upload.
+func TestUploadCutMidwayLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	for name, vg := range map[string]*s3test.Server{"http": s3test.Start(t), "https": s3test.StartTLS(t)} {
+		t.Run(name, func(t *testing.T) {
+			cfg := vg.Bucket(t, "cut", "")
+			direct, err := content.OpenS3(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := pattern(1000)
+			if err := direct.Put(ctx, "k/old", bytes.NewReader(old), int64(len(old))); err != nil {
+				t.Fatal(err)
+			}
+			scheme, host, _ := strings.Cut(cfg.Endpoint, "://")
+			cfg.Endpoint = scheme + "://" + cutProxy(t, host, 600<<10)
+			cfg.MaxRetries = 2
+			cut, err := content.OpenS3(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			data := pattern(1 << 20)
+			if err := cut.Put(ctx, "k/new", bytes.NewReader(data), int64(len(data))); err == nil {
+				t.Fatal("an upload cut midway reported success")
+			}
+			missing(t, direct, "k/new", "after an upload cut midway")
+			if err := cut.Put(ctx, "k/old", bytes.NewReader(data), int64(len(data))); err == nil {
+				t.Fatal("a replace cut midway reported success")
+			}
+			if got := get(t, direct, "k/old"); !bytes.Equal(got, old) {
+				t.Fatalf("after a replace cut midway: %d bytes, want the old %d", len(got), len(old))
+			}
+		})
 	}
 }

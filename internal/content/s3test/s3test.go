@@ -13,12 +13,16 @@ package s3test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +30,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/bulwarkhq/bulwark/internal/content"
+	"github.com/bulwarkhq/bulwark/internal/pki"
 )
 
 // Version is the versitygw release scripts/setup.d/versitygw.sh installs.
@@ -34,9 +39,10 @@ const Version = "v1.8.0"
 // Server is one running versitygw.
 type Server struct {
 	Dir       string // its storage directory: one subdirectory per bucket
-	Endpoint  string // http://127.0.0.1:port
+	Endpoint  string // http://127.0.0.1:port, or https:// (StartTLS)
 	AccessKey string
 	SecretKey string
+	CAFile    string // StartTLS: the CA its certificate chains to
 }
 
 // Binary finds versitygw: $BULWARK_VERSITYGW, then PATH, then GOPATH/bin.
@@ -63,8 +69,21 @@ func trimNL(b []byte) []byte {
 	return b
 }
 
-// Start starts versitygw for the test and stops it when the test ends.
+// Start starts versitygw for the test, over plain HTTP, and stops it when
+// the test ends.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, false)
+}
+
+// StartTLS starts versitygw over HTTPS with a certificate for 127.0.0.1
+// from a CA made for the test (CAFile), as an object store on a private CA.
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	return start(t, true)
+}
+
+func start(t testing.TB, withTLS bool) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
@@ -74,12 +93,23 @@ func Start(t testing.TB) *Server {
 		t.Skip(err)
 	}
 	s := &Server{Dir: t.TempDir(), AccessKey: random(10), SecretKey: random(20)}
+	var tlsArgs []string
+	scheme := "http://"
+	if withTLS {
+		dir := t.TempDir()
+		if _, _, err := pki.LoadOrCreate(dir, pki.Options{Name: "s3test CA", Hosts: []string{"127.0.0.1"}}); err != nil {
+			t.Fatal(err)
+		}
+		s.CAFile = filepath.Join(dir, pki.CACertFile)
+		tlsArgs = []string{"--cert", filepath.Join(dir, pki.ServerCertFile), "--key", filepath.Join(dir, pki.ServerKeyFile)}
+		scheme = "https://"
+	}
 	for attempt := 0; ; attempt++ {
 		addr, err := freePort()
 		if err != nil {
 			t.Fatal(err)
 		}
-		cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", s.Dir)
+		cmd := exec.Command(bin, append(append([]string{"--port", addr, "--quiet"}, tlsArgs...), "posix", s.Dir)...)
 		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
 		logf, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
 		if err != nil {
@@ -96,7 +126,7 @@ func Start(t testing.TB) *Server {
 				cmd.Process.Kill()
 				<-exited
 			})
-			s.Endpoint = "http://" + addr
+			s.Endpoint = scheme + addr
 			return s
 		}
 		cmd.Process.Kill()
@@ -145,7 +175,20 @@ func random(n int) string {
 // for s3://bucket/prefix on this server.
 func (s *Server) Bucket(t testing.TB, bucket, prefix string) content.S3Config {
 	t.Helper()
-	c, err := minio.New(s.Endpoint[len("http://"):], &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), BucketLookup: minio.BucketLookupPath})
+	opts := &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), BucketLookup: minio.BucketLookupPath}
+	host, secure := strings.CutPrefix(s.Endpoint, "https://")
+	host = strings.TrimPrefix(host, "http://")
+	if secure {
+		b, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(b)
+		opts.Secure = true
+		opts.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	}
+	c, err := minio.New(host, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +199,7 @@ func (s *Server) Bucket(t testing.TB, bucket, prefix string) content.S3Config {
 	if prefix != "" {
 		u += "/" + prefix
 	}
-	return content.S3Config{URL: u, Endpoint: s.Endpoint, AccessKeyID: s.AccessKey, SecretAccessKey: s.SecretKey}
+	return content.S3Config{URL: u, Endpoint: s.Endpoint, AccessKeyID: s.AccessKey, SecretAccessKey: s.SecretKey, CAFile: s.CAFile}
 }
 
 // Open makes a bucket and opens a content store in it.
