@@ -153,12 +153,13 @@ again starts the TUF caches afresh (after a server was rebuilt).`,
 
 func newAgentRunCmd() *cobra.Command {
 	var config, arch, logLevel, logFormat string
-	var once bool
+	var once, full bool
 	var out *outputFormat
 	cmd := &cobra.Command{
-		Use: "run [--once]",
+		Use: "run [--once [--full]]",
 		Example: `  bulwark agent run
-  bulwark agent run --once --config ./agent.yaml --log-level debug`,
+  bulwark agent run --once --config ./agent.yaml --log-level debug
+  bulwark agent run --once --full   # a full cycle even when nothing changed`,
 		Short: "Run the agent: check in, download, install by policy, report",
 		Long: `Run the agent as a daemon (the systemd unit in dist/systemd runs this): check in
 every detection_interval (default 22h) plus random jitter, sooner when the
@@ -169,8 +170,18 @@ on the control socket. The server may deliver a central policy for the
 computer's group at check-in (` + "`bulwark admin groups policy`" + `): a setting it sets
 wins over this file unless the policy lists it in allow_local; a setting it
 leaves unset comes from this file. ` + "`bulwark agent status`" + ` shows where each
-setting in effect comes from. --once runs one full cycle and exits (for cron and tests);
-it exits non-zero when an approved update failed, naming each with its reason.
+setting in effect comes from.
+
+--once checks in once and exits (for cron and tests); it exits non-zero when
+an approved update failed, naming each with its reason. Like the daemon, it
+asks the server whether anything changed since the last full cycle (the
+answer's tag is kept in the state directory, checkin.json): a full cycle
+(refresh and verify the repositories, plan, download, install, report) runs
+unless the server answers "nothing changed", the last full cycle (by the
+daemon or an earlier --once) is less than 6h old, and nothing is due since
+(a deadline or maintenance window, a reboot that finishes updates, a change
+of the policy or of dpkg's database). Then it only delivers queued state
+changes and says so: "No cycle ran". --once --full always runs a full cycle.
 
 One agent runs per state directory (a lock in it): a second refuses to start.
 SIGHUP re-reads the policy from the configuration file; SIGTERM or SIGINT stop
@@ -202,6 +213,9 @@ order, each overriding the keys it sets; enrollment writes its own drop-in
                                   the server (audit only; a group's policy overrides it)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if full && !once {
+				return &usageError{cmd: cmd, err: errors.New("--full goes with --once (the daemon decides by itself when a full cycle is due)")}
+			}
 			log, _, err := newLogger(cmd.ErrOrStderr(), logLevel, logFormat)
 			if err != nil {
 				return err
@@ -277,11 +291,19 @@ order, each overriding the keys it sets; enrollment writes its own drop-in
 					debug.SetGCPercent(-1)
 					debug.SetMemoryLimit(256 << 20)
 				}
+				if !full {
+					// A conditional check-in on the answer the last full
+					// cycle ran on (checkin.json).
+					d.LoadLastFull(sc)
+				}
 				err := checkIn(ctx)
 				if out.Data() {
-					out.print(cmd.OutOrStdout(), map[string]any{"status": d.Status(), "updates": d.Updates()})
+					out.print(cmd.OutOrStdout(), map[string]any{"status": d.Status(), "updates": d.Updates(), "check_in": d.LastOutcome()})
 				} else {
 					printAgentSummary(cmd, d)
+					if err == nil {
+						printOutcome(cmd, d.LastOutcome())
+					}
 				}
 				if err != nil {
 					return err
@@ -336,7 +358,8 @@ order, each overriding the keys it sets; enrollment writes its own drop-in
 	}
 	cmd.Flags().StringVar(&config, "config", agent.DefaultConfigPath, "configuration file")
 	cmd.Flags().StringVar(&arch, "arch", "", "dpkg architecture of a directory root (default: this machine's)")
-	cmd.Flags().BoolVar(&once, "once", false, "run one full cycle and exit")
+	cmd.Flags().BoolVar(&once, "once", false, "check in once and exit: a full cycle unless nothing changed since a fresh one (see above)")
+	cmd.Flags().BoolVar(&full, "full", false, "with --once: run a full cycle even when nothing changed")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json (under systemd each line carries its journal priority)")
 	out = addOutputFlag(cmd)
@@ -357,6 +380,23 @@ func printAgentSummary(cmd *cobra.Command, d *agent.Daemon) {
 	}
 	if st.PendingReboot {
 		fmt.Fprintln(w, "A reboot is pending to finish installed updates.")
+	}
+}
+
+// printOutcome says whether --once ran a full cycle, and if not, that the
+// states shown are the last full cycle's.
+func printOutcome(cmd *cobra.Command, o agent.CheckInOutcome) {
+	w := cmd.OutOrStdout()
+	if o.Full {
+		if o.Why != "" {
+			fmt.Fprintf(w, "Full cycle ran: %s.\n", o.Why)
+		}
+		return
+	}
+	fmt.Fprintf(w, "No cycle ran: the server's answer is unchanged since the full cycle at %s and nothing is due; the states above are that cycle's. --full runs one anyway.\n",
+		o.LastFull.UTC().Format("2006-01-02 15:04:05 UTC"))
+	if o.Reported {
+		fmt.Fprintln(w, "Queued state changes were delivered to the server.")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/fetch"
@@ -29,6 +30,11 @@ type CycleResult struct {
 	Downloaded []string    `json:"downloaded"`
 	Pass       *PassResult `json:"pass"`
 	Waiting    []string    `json:"waiting"` // for a person: notify and download modes
+	// Recheck is when the clock alone could change this cycle's
+	// decisions (a deadline passes, a maintenance window opens); zero
+	// when nothing waits on the clock. A check-in the server answers
+	// "nothing changed" runs a full cycle again from then on.
+	Recheck time.Time `json:"-"`
 }
 
 // Cycle is one full round: refresh and verify the site's approvals and the
@@ -120,6 +126,7 @@ func (a *Agent) Cycle(ctx context.Context, src Sources, o CycleOptions) (*CycleR
 	for _, w := range waiting {
 		res.Waiting = append(res.Waiting, w.Key)
 	}
+	res.Recheck = a.recheckAt(cands, plan, len(waiting) > 0)
 	if len(waiting) > 0 {
 		if o.Notify != nil {
 			o.Notify(waiting)
@@ -136,6 +143,30 @@ func (a *Agent) Cycle(ctx context.Context, src Sources, o CycleOptions) (*CycleR
 		os.RemoveAll(filepath.Join(a.cfg.StateDir, "downloads", v.Vendor, v.Update.ID))
 	}
 	return res, nil
+}
+
+// recheckAt is the earliest time at which the clock alone changes what a
+// plan decides: the deadline of an approved update that is not installed
+// yet (a deadline overrides the policy and the staged rollout), or, in
+// scheduled mode with updates waiting, now (the window may open at any
+// later check-in). Zero: nothing waits on the clock.
+func (a *Agent) recheckAt(cands []Candidate, plan *Plan, waiting bool) time.Time {
+	now := a.now()
+	if waiting && a.cfg.Policy.Mode == ModeScheduled {
+		return now
+	}
+	var at time.Time
+	for _, c := range cands {
+		switch plan.Decisions[c.Key()].State {
+		case StateNeeded, StateDownloaded, StateFailed:
+		default:
+			continue
+		}
+		if dl := c.Approval.Deadline; dl != nil && now.Before(*dl) && (at.IsZero() || dl.Before(at)) {
+			at = *dl
+		}
+	}
+	return at
 }
 
 func recordOf(c Candidate) *UpdateRecord {

@@ -61,6 +61,10 @@ type Daemon struct {
 	status   Status
 	lastInv  string
 	lastFull time.Time // when the last full cycle succeeded
+	recheck  time.Time // its CycleResult.Recheck
+	stamp    string    // localStamp when it ran
+	fullETag string    // the check-in answer it ran on (CheckInWith)
+	outcome  CheckInOutcome
 	pol      policyState
 
 	// newVendor makes a verifying client for a vendor repository learned
@@ -150,23 +154,55 @@ func (d *Daemon) KnowsVendors(names []string) bool {
 const FreshFor = 6 * time.Hour
 
 // CheckInUnchanged is a check-in the server answered "nothing changed":
-// within FreshFor of the last full cycle it only delivers queued reports;
+// within FreshFor of the last full cycle, with nothing due since (a
+// deadline or maintenance window, a reboot, a change of the policy or the
+// package database: freshness), it only delivers queued reports;
 // otherwise it is a full CheckIn.
 func (d *Daemon) CheckInUnchanged(ctx context.Context) error {
-	d.mu.Lock()
-	fresh := !d.lastFull.IsZero() && d.Agent.now().Sub(d.lastFull) < FreshFor
-	if !fresh {
-		d.mu.Unlock()
-		return d.CheckIn(ctx)
+	skipped, why, err := d.unchanged(ctx)
+	if skipped {
+		return err
 	}
+	_, err = d.checkIn(ctx, "the server's answer is unchanged, but "+why)
+	return err
+}
+
+// unchanged skips the cycle when the last full one is fresh, delivering
+// queued reports only; otherwise it says why a full cycle is due.
+func (d *Daemon) unchanged(ctx context.Context) (skipped bool, why string, err error) {
+	d.mu.Lock()
 	defer d.mu.Unlock()
+	f := d.freshness()
+	if !f.Fresh {
+		return false, f.Why, nil
+	}
+	d.outcome = CheckInOutcome{LastFull: d.lastFull}
 	if len(d.Agent.store.pending(1)) == 0 {
 		d.setLastCheckIn(nil)
-		return nil
+		return true, "", nil
 	}
-	err := d.report(ctx)
+	err = d.report(ctx)
+	d.outcome.Reported = err == nil
 	d.setLastCheckIn(err)
-	return err
+	return true, "", err
+}
+
+// CheckInOutcome says what the last check-in did: a full cycle (and why),
+// or nothing but a conditional request (and the delivery of queued
+// reports) because the server's answer was unchanged and the full cycle
+// at LastFull is fresh.
+type CheckInOutcome struct {
+	Full     bool      `json:"full_cycle"`
+	Why      string    `json:"why,omitempty"`
+	LastFull time.Time `json:"last_full_cycle,omitzero"`
+	Reported bool      `json:"reported_queued_changes,omitempty"`
+}
+
+// LastOutcome is what the last check-in did.
+func (d *Daemon) LastOutcome() CheckInOutcome {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.outcome
 }
 
 func (d *Daemon) setLastCheckIn(err error) {
@@ -186,18 +222,26 @@ func (d *Daemon) setLastCheckIn(err error) {
 
 // CheckIn is one scheduled round: a background cycle, then the report.
 func (d *Daemon) CheckIn(ctx context.Context) error {
+	_, err := d.checkIn(ctx, "")
+	return err
+}
+
+// checkIn runs a full cycle and the report; ok says the cycle succeeded.
+func (d *Daemon) checkIn(ctx context.Context, why string) (ok bool, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.setBusy("checking in")
 	defer d.setBusy("")
-	_, err := d.Agent.Cycle(ctx, d.Sources, d.Options)
+	d.outcome = CheckInOutcome{Full: true, Why: why, LastFull: d.lastFull}
+	res, err := d.Agent.Cycle(ctx, d.Sources, d.Options)
 	if err == nil {
-		d.lastFull = d.Agent.now()
+		d.lastFull, d.recheck, d.stamp, d.fullETag = d.Agent.now(), res.Recheck, d.localStamp(), ""
+		d.outcome.LastFull = d.lastFull
 	}
 	d.lockdown(ctx)
 	rerr := d.report(ctx)
 	d.setLastCheckIn(errors.Join(err, rerr))
-	return errors.Join(err, rerr)
+	return err == nil, errors.Join(err, rerr)
 }
 
 // report sends every undelivered event, in batches, and the inventory when
@@ -353,8 +397,21 @@ func (d *Daemon) CheckInWith(ctx context.Context, sc *ServerClient) error {
 	if err != nil {
 		return err
 	}
+	etag := sc.ETag()
 	if !changed {
-		return d.CheckInUnchanged(ctx)
+		d.mu.Lock()
+		ranOn := d.fullETag
+		d.mu.Unlock()
+		// A full cycle that failed after the answer changed left none
+		// that ran on this answer: one runs now.
+		why := "no full cycle succeeded on it yet"
+		if ranOn == etag {
+			var skipped bool
+			if skipped, why, err = d.unchanged(ctx); skipped {
+				return err
+			}
+		}
+		return d.fullOn(ctx, etag, "the server's answer is unchanged, but "+why)
 	}
 	if !d.KnowsVendors(info.Vendors) {
 		refs, err := sc.Vendors(ctx)
@@ -376,5 +433,18 @@ func (d *Daemon) CheckInWith(ctx context.Context, sc *ServerClient) error {
 	if err := d.SetGroupPolicy(info.Policy); err != nil {
 		d.Agent.log.Warn("group policy not applied", "err", err)
 	}
-	return d.CheckIn(ctx)
+	return d.fullOn(ctx, etag, "the server's answer changed")
+}
+
+// fullOn runs a full cycle on the check-in answer tagged etag and, when it
+// succeeds, records it in checkin.json for the next process (run --once).
+func (d *Daemon) fullOn(ctx context.Context, etag, why string) error {
+	ok, err := d.checkIn(ctx, why)
+	if ok {
+		d.mu.Lock()
+		d.fullETag = etag
+		d.saveLastFull(etag)
+		d.mu.Unlock()
+	}
+	return err
 }

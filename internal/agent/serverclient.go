@@ -67,6 +67,21 @@ func (c *ServerClient) CheckIn(ctx context.Context) (info wire.CheckinResponse, 
 	return info, false, fmt.Errorf("check in: %s", serverMessage(resp.StatusCode, b))
 }
 
+// ETag is the tag of the last check-in answer (empty before one).
+func (c *ServerClient) ETag() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.etag
+}
+
+// setETag makes the next check-in conditional on an answer an earlier
+// process received (checkin.json).
+func (c *ServerClient) setETag(etag string) {
+	c.mu.Lock()
+	c.etag = etag
+	c.mu.Unlock()
+}
+
 // Vendors asks the server for every vendor repository it serves, with the
 // root to trust for each: vendors synced after this agent enrolled.
 func (c *ServerClient) Vendors(ctx context.Context) ([]wire.RepoRef, error) {
