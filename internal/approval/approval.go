@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/catalog"
@@ -61,14 +62,14 @@ type Target struct {
 var ErrInvalid = errors.New("invalid approvals document")
 
 var (
-	namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	idPattern   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-	hexPattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	namePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
+	idPattern   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
+	hexPattern  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
 )
 
 // ValidName reports whether s may name a group: it becomes part of a file
 // name and a URL. Vendor names are checked by catalog.CheckVendorName.
-func ValidName(s string) bool { return namePattern.MatchString(s) }
+func ValidName(s string) bool { return namePattern().MatchString(s) }
 
 // Path is the site repository target path of a group's document.
 func Path(group string) string { return "approvals/" + group + ".json" }
@@ -107,7 +108,7 @@ func (d *Document) Validate() error {
 		if err := catalog.CheckVendorName(a.Vendor); err != nil {
 			bad("%s.%v", at, err)
 		}
-		if !idPattern.MatchString(a.ID) {
+		if !idPattern().MatchString(a.ID) {
 			bad("%s.id %q is not a valid update id", at, a.ID)
 		}
 		key := a.Vendor + "/" + a.ID
@@ -141,7 +142,7 @@ func (d *Document) Validate() error {
 			if t.Length < 0 {
 				bad("%s.length %d: must not be negative", tat, t.Length)
 			}
-			if !hexPattern.MatchString(t.SHA256) {
+			if !hexPattern().MatchString(t.SHA256) {
 				bad("%s.sha256: must be 64 lowercase hex digits", tat)
 			}
 		}

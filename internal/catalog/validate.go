@@ -8,21 +8,22 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
 )
 
 var (
-	idRE       = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-	sha256RE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	cveRE      = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,19}$`)
-	dateRE     = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
-	payloadRE  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,254}$`)
-	profileRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
-	osValueRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9._~-]{0,63}$`) // os-release ID and VERSION_ID charset
-	archRE     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
-	debNameRE  = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{1,127}$`)
+	idRE       = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
+	sha256RE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
+	cveRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,19}$`) })
+	dateRE     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`) })
+	payloadRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+~-]{0,254}$`) })
+	profileRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`) })
+	osValueRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._~-]{0,63}$`) }) // os-release ID and VERSION_ID charset
+	archRE     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`) })
+	debNameRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{1,127}$`) })
 	idValid    = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128"
 	maxTitle   = 256
 	maxAdvise  = 128
@@ -103,7 +104,7 @@ func (u *Update) validate(file string, bad map[string]bool) ([]*FieldError, int)
 	switch {
 	case u.ID == "":
 		v.add("id", "required: a unique, stable id such as BW-2026-0042 (%s)", idValid)
-	case !idRE.MatchString(u.ID):
+	case !idRE().MatchString(u.ID):
 		v.add("id", "%q is not a valid id (%s)", u.ID, idValid)
 	}
 	if u.Revision < 0 {
@@ -115,7 +116,7 @@ func (u *Update) validate(file string, bad map[string]bool) ([]*FieldError, int)
 	switch {
 	case u.Product == "":
 		v.add("product", "required: the catalog category, such as debian-12 (%s)", idValid)
-	case !idRE.MatchString(u.Product):
+	case !idRE().MatchString(u.Product):
 		v.add("product", "%q is not a valid product (%s)", u.Product, idValid)
 	}
 	if _, err := ParseClassification(string(u.Classification)); err != nil {
@@ -179,7 +180,7 @@ func (v *validator) released() {
 		v.add("released", "required: the release date as YYYY-MM-DD")
 		return
 	}
-	if !dateRE.MatchString(u.Released) {
+	if !dateRE().MatchString(u.Released) {
 		v.add("released", "%q is not a date; write YYYY-MM-DD", u.Released)
 		return
 	}
@@ -193,7 +194,7 @@ func (v *validator) cves() {
 	for i, c := range v.u.CVEs {
 		f := "cves[" + strconv.Itoa(i) + "]"
 		switch {
-		case !cveRE.MatchString(c):
+		case !cveRE().MatchString(c):
 			v.add(f, "%q is not a CVE id; write CVE-YYYY-NNNN (four or more digits)", c)
 		case seen[c]:
 			v.add(f, "%s listed twice", c)
@@ -214,7 +215,7 @@ func (v *validator) refs() {
 		for i, id := range list {
 			f := name + "[" + strconv.Itoa(i) + "]"
 			switch {
-			case !idRE.MatchString(id):
+			case !idRE().MatchString(id):
 				v.add(f, "%q is not a valid update id (%s)", id, idValid)
 			case id == u.ID:
 				v.add(f, "the update cannot list itself")
@@ -256,7 +257,7 @@ func (v *validator) installer() {
 		switch {
 		case in.Profile == "":
 			v.add("installer.profile", "required for installer type lockdown: a profile name such as web-server")
-		case !profileRE.MatchString(in.Profile):
+		case !profileRE().MatchString(in.Profile):
 			v.add("installer.profile", "%q is not a profile name (lowercase letters, digits, '-' and '_')", in.Profile)
 		}
 	} else if in.Profile != "" {
@@ -269,13 +270,13 @@ func (v *validator) payloadDeb(f string, d *PayloadDeb) {
 	if v.u.Installer.Type != InstallerDeb {
 		v.add(f, "only payloads of installer type deb carry package fields")
 	}
-	if !debNameRE.MatchString(d.Package) {
+	if !debNameRE().MatchString(d.Package) {
 		v.add(f+".package", "%q is not a Debian package name (lowercase letters, digits, '+', '-', '.')", d.Package)
 	}
 	if _, err := parseDebVersion(d.Version); err != nil || len(d.Version) > 200 {
 		v.add(f+".version", "%q is not a Debian version: %v", d.Version, err)
 	}
-	if !archRE.MatchString(d.Architecture) {
+	if !archRE().MatchString(d.Architecture) {
 		v.add(f+".architecture", "%q is not a Debian architecture (such as all or amd64)", d.Architecture)
 	}
 }
@@ -298,7 +299,7 @@ func (v *validator) payloads() {
 		switch {
 		case p.Length < 0:
 			v.add(pf+".length", "%d is negative; the payload's size in bytes", p.Length)
-		case p.SHA256 != "" && !sha256RE.MatchString(p.SHA256):
+		case p.SHA256 != "" && !sha256RE().MatchString(p.SHA256):
 			v.add(pf+".sha256", "%q is not a SHA-256 digest (64 lowercase hex digits)", p.SHA256)
 		case p.SHA256 == "" && p.Length != 0:
 			v.add(pf+".sha256", "required with length: both are set by the repository tool, or neither")
@@ -310,7 +311,7 @@ func (v *validator) payloads() {
 		switch {
 		case p.File == "":
 			v.add(f, "required: the payload's file name")
-		case !payloadRE.MatchString(p.File) || strings.Contains(p.File, ".."):
+		case !payloadRE().MatchString(p.File) || strings.Contains(p.File, ".."):
 			v.add(f, "%q is not a plain file name (letters, digits, '.', '_', '+', '~', '-'; no '/' or '..'; at most 255)", p.File)
 		case seen[p.File]:
 			v.add(f, "%s listed twice", p.File)
@@ -338,20 +339,20 @@ func (v *validator) rule(r *Rule, p string, depth int) {
 		switch {
 		case r.OS.ID == "":
 			v.add(f+".id", "required: the ID of /etc/os-release, such as debian")
-		case !osValueRE.MatchString(r.OS.ID):
+		case !osValueRE().MatchString(r.OS.ID):
 			v.add(f+".id", "%q is not an os-release ID (lowercase letters, digits, '.', '_', '-')", r.OS.ID)
 		}
-		if r.OS.VersionID != "" && !osValueRE.MatchString(r.OS.VersionID) {
+		if r.OS.VersionID != "" && !osValueRE().MatchString(r.OS.VersionID) {
 			v.add(f+".version_id", "%q is not an os-release VERSION_ID (lowercase letters, digits, '.', '_', '-'), such as \"12\"", r.OS.VersionID)
 		}
 	case r.Arch != "":
-		if !archRE.MatchString(r.Arch) {
+		if !archRE().MatchString(r.Arch) {
 			v.add(p+".arch", "%q is not a dpkg architecture (such as amd64, arm64, all)", r.Arch)
 		}
 	case r.Deb != nil:
 		v.deb(r.Deb, p+".deb")
 	case r.UpdateInstalled != "":
-		if !idRE.MatchString(r.UpdateInstalled) {
+		if !idRE().MatchString(r.UpdateInstalled) {
 			v.add(p+".update_installed", "%q is not a valid update id (%s)", r.UpdateInstalled, idValid)
 		}
 	case r.And != nil || r.Or != nil:
@@ -374,7 +375,7 @@ func (v *validator) deb(d *DebRule, p string) {
 	switch {
 	case d.Package == "":
 		v.add(p+".package", "required: a Debian package name such as libssl3")
-	case !debNameRE.MatchString(d.Package):
+	case !debNameRE().MatchString(d.Package):
 		v.add(p+".package", "%q is not a Debian package name (lowercase letters, digits, '+', '-', '.'; at least two)", d.Package)
 	}
 	anyBound := false

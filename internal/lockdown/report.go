@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Formats are the report formats WriteReport knows.
@@ -23,7 +24,7 @@ func WriteReport(w io.Writer, rep *Report, format string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	case "html":
-		return htmlReport.Execute(w, rep)
+		return htmlReport().Execute(w, rep)
 	case "junit":
 		return writeJUnit(w, rep)
 	}
@@ -161,11 +162,13 @@ func writeJUnit(w io.Writer, rep *Report) error {
 }
 
 // htmlReport is a single self-contained page: no script, no external style
-// sheet or font, so it reads offline and can be mailed.
-var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
-	"label":   func(r RuleResult) string { return string(r.Label()) },
-	"oneLine": oneLine,
-}).Parse(`<!DOCTYPE html>
+// sheet or font, so it reads offline and can be mailed. It is parsed when
+// first used, not at every start of the agent.
+var htmlReport = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"label":   func(r RuleResult) string { return string(r.Label()) },
+		"oneLine": oneLine,
+	}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -212,3 +215,4 @@ details{margin:.2em 0}code{font-size:90%}
 </body>
 </html>
 `))
+})

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 const modprobeDropIn = "/etc/modprobe.d/bulwark-lockdown.conf"
 
 var modprobeDirs = []string{"/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d", "/usr/lib/modprobe.d", "/lib/modprobe.d"}
 
-var moduleName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+var moduleName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`) })
 
 // KernelModule is a kernel module that must not load: modprobe.d has
 // `install NAME /bin/false` (so even an explicit modprobe fails) and
@@ -24,7 +25,7 @@ type KernelModule struct {
 
 // Validate checks the parameters.
 func (r *KernelModule) Validate() error {
-	if !moduleName.MatchString(r.Module) {
+	if !moduleName().MatchString(r.Module) {
 		return fmt.Errorf("module %q must be a kernel module name such as cramfs", r.Module)
 	}
 	return nil

@@ -7,9 +7,10 @@ import (
 	"io/fs"
 	"regexp"
 	"strings"
+	"sync"
 )
 
-var packageName = regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{1,99}$`)
+var packageName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9+.-]{1,99}$`) })
 
 // PackageAbsent is a Debian package that must not be installed, read from
 // the root's dpkg database. Apply does not remove packages: removal runs
@@ -22,7 +23,7 @@ type PackageAbsent struct {
 
 // Validate checks the parameters.
 func (r *PackageAbsent) Validate() error {
-	if !packageName.MatchString(r.Package) {
+	if !packageName().MatchString(r.Package) {
 		return fmt.Errorf("package %q must be a Debian package name such as telnet", r.Package)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // PAMProfile enables a PAM module the Debian way: profiles in
@@ -41,7 +42,7 @@ type PAMProfile struct {
 	names  []string
 }
 
-var pamProfileName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`)
+var pamProfileName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,63}$`) })
 
 // Paths pam-auth-update reads and writes.
 const (
@@ -59,7 +60,7 @@ func (r *PAMProfile) Validate() error {
 		return errors.New("profiles: name at least one pam-configs profile with its content")
 	}
 	for n, c := range r.Profiles {
-		if !pamProfileName.MatchString(n) {
+		if !pamProfileName().MatchString(n) {
 			return fmt.Errorf("profile name %q: use 1-64 of a-z 0-9 -", n)
 		}
 		if !strings.Contains(c, "Name:") {

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -148,10 +149,10 @@ var ErrUnknownField = errors.New("unknown field")
 // exist.
 var ErrUnknownType = errors.New("unknown resource type")
 
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
+var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`) })
 
 // IsID reports whether s is a valid rule or profile id.
-func IsID(s string) bool { return idPattern.MatchString(s) }
+func IsID(s string) bool { return idPattern().MatchString(s) }
 
 // Catalog holds every known rule and profile.
 type Catalog struct {
@@ -236,10 +237,10 @@ func (c *Catalog) Parse(file string, data []byte) error {
 	return nil
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+)`) })
 
 func yamlErrLine(err error) int {
-	m := yamlLine.FindStringSubmatch(err.Error())
+	m := yamlLine().FindStringSubmatch(err.Error())
 	if m == nil {
 		return 0
 	}
@@ -257,7 +258,7 @@ func (c *Catalog) parseRule(file string, n *yaml.Node) (*Rule, error) {
 	bad := func(field string, line int, format string, args ...any) error {
 		return &ParseError{File: file, Line: line, Field: field, Err: fmt.Errorf(format, args...)}
 	}
-	if !idPattern.MatchString(r.ID) {
+	if !idPattern().MatchString(r.ID) {
 		return nil, bad("id", fieldLine(n, "id"), "rule id %q must be 1-100 of a-z 0-9 . _ - starting with a letter or digit", r.ID)
 	}
 	if r.Title == "" {
@@ -280,7 +281,7 @@ func (c *Catalog) parseRule(file string, n *yaml.Node) (*Rule, error) {
 		return nil, bad("reload", fieldLine(n, "reload"), "reload %q is not one of ssh, nginx, sysctl, systemd (or empty)", r.Reload)
 	}
 	for _, p := range r.Profiles {
-		if !idPattern.MatchString(p) {
+		if !idPattern().MatchString(p) {
 			return nil, bad("profiles", fieldLine(n, "profiles"), "profile name %q must be of a-z 0-9 . _ -", p)
 		}
 	}
@@ -314,15 +315,15 @@ func (c *Catalog) TypeNames() []string {
 	return names
 }
 
-var varRef = regexp.MustCompile(`\{\{\s*([a-z0-9_]+)\s*\}\}`)
+var varRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{\{\s*([a-z0-9_]+)\s*\}\}`) })
 
 // instantiate decodes a rule's resource with variable references replaced.
 func (c *Catalog) instantiate(file string, r *Rule, vars map[string]string) (Resource, error) {
 	node := cloneNode(&r.Resource)
 	var missing []string
 	substitute(node, func(s string) string {
-		return varRef.ReplaceAllStringFunc(s, func(m string) string {
-			name := varRef.FindStringSubmatch(m)[1]
+		return varRef().ReplaceAllStringFunc(s, func(m string) string {
+			name := varRef().FindStringSubmatch(m)[1]
 			v, ok := vars[name]
 			if !ok {
 				missing = append(missing, name)
@@ -384,7 +385,7 @@ func parseProfile(file string, n *yaml.Node) (*Profile, error) {
 		return nil, err
 	}
 	p.Source = fmt.Sprintf("%s:%d", file, n.Line)
-	if !idPattern.MatchString(p.Name) {
+	if !idPattern().MatchString(p.Name) {
 		return nil, &ParseError{File: file, Line: fieldLine(n, "name"), Field: "name", Err: fmt.Errorf("profile name %q must be 1-100 of a-z 0-9 . _ -", p.Name)}
 	}
 	for i := range p.Waivers {

@@ -11,7 +11,7 @@ import (
 // policy): it names a rule, gives a reason and an expiry date YYYY-MM-DD
 // (the waiver holds through that day, UTC).
 func ParseWaiver(rule, reason, expires string) (Waiver, error) {
-	if !idPattern.MatchString(rule) {
+	if !idPattern().MatchString(rule) {
 		return Waiver{}, fmt.Errorf("waiver rule %q: use a rule id (1-100 of a-z 0-9 . _ -), as `bulwark lockdown list` shows", rule)
 	}
 	if strings.TrimSpace(reason) == "" || len(reason) > 500 || strings.ContainsAny(reason, "\x00\n\r") {

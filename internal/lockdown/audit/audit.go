@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -60,7 +61,7 @@ const (
 	maxRefs            = 20
 )
 
-var refPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`)
+var refPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$`) })
 
 var complianceSources = []string{"policy", "config", "update"}
 
@@ -127,7 +128,7 @@ func Validate(c *wire.LockdownAudit, now time.Time) error {
 			return fmt.Errorf("lockdown.rules[%d]: a waived rule is not drift", i)
 		}
 		for _, ref := range append(slices.Clone(r.CIS), r.SSG...) {
-			if !refPattern.MatchString(ref) {
+			if !refPattern().MatchString(ref) {
 				return fmt.Errorf("lockdown.rules[%d]: reference %q: use letters, digits, '.', '_', ':' or '-' (such as 5.2.1 or sshd_disable_root_login)", i, ref)
 			}
 		}
