@@ -200,13 +200,13 @@ type build struct {
 	name string
 	argv []string // the binary and the words before run/status
 
-	rss, hwm, anon, file        int64 // KiB, the daemon idle after a check-in
-	floor, floorAnon, floorFile int64 // KiB, the binary started and blocked
+	rss, hwm, anon, file        int64           // KiB, the daemon idle after a check-in
+	floor, floorAnon, floorFile int64           // KiB, the binary started and blocked
 	cpu                         []time.Duration // run --once that ran no cycle
 	notNoop                     int             // run --once that ran a cycle
 	fullCPU                     []time.Duration // run --once --full
-	daemonCPU                   time.Duration // the daemon's check-in with nothing new
-	idleRate                    float64       // CPU nanoseconds per second the idle daemon spends
+	daemonCPU                   time.Duration   // the daemon's check-in with nothing new
+	idleRate                    float64         // CPU nanoseconds per second the idle daemon spends
 }
 
 func (b *build) cmd(args ...string) *exec.Cmd {

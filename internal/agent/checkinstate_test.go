@@ -56,7 +56,10 @@ func TestCheckInUnchangedRunsWhatIsDue(t *testing.T) {
 		{"an hour later", func(w *world, _ *Daemon, _ string) { w.now = w.now.Add(time.Hour) }, ""},
 		{"stale", func(w *world, _ *Daemon, _ string) { w.now = w.now.Add(FreshFor) }, "older than"},
 		{"clock set back", func(w *world, _ *Daemon, _ string) { w.now = w.now.Add(-time.Minute) }, "older than"},
-		{"deadline passed", func(w *world, d *Daemon, _ string) { d.recheck = w.now.Add(time.Minute); w.now = w.now.Add(time.Minute) }, "deadline"},
+		{"deadline passed", func(w *world, d *Daemon, _ string) {
+			d.recheck = w.now.Add(time.Minute)
+			w.now = w.now.Add(time.Minute)
+		}, "deadline"},
 		{"deadline ahead", func(w *world, d *Daemon, _ string) { d.recheck = w.now.Add(time.Minute) }, ""},
 		{"package installed by hand", func(_ *world, _ *Daemon, root string) {
 			os.WriteFile(filepath.Join(root, "var/lib/dpkg/status"), []byte("Package: curl\n"), 0o644)
