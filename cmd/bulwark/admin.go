@@ -770,8 +770,8 @@ func adminSyncCmd(o *adminOptions) *cobra.Command {
 			p := "/api/v1/sync"
 			if wait {
 				p += "?wait=true"
-				// On a terminal, follow the runs as they finish.
-				bar := progress.New(cmd.ErrOrStderr(), progress.Items)
+				// On a terminal, follow the sync as it runs.
+				bar := progress.New(cmd.ErrOrStderr(), progress.Bytes)
 				if !o.out.Data() {
 					stop := o.followSync(cmd, vendor, bar)
 					defer stop()
@@ -787,7 +787,7 @@ func adminSyncCmd(o *adminOptions) *cobra.Command {
 		},
 	}
 	run.Flags().StringVar(&vendor, "vendor", "", "only this vendor repository")
-	run.Flags().BoolVar(&wait, "follow", false, "wait for the sync to finish and print its result")
+	run.Flags().BoolVar(&wait, "follow", false, "wait for the sync to finish and print its result; on a terminal, draw its progress (updates, bytes, rate, time left) meanwhile")
 	var limit int
 	history := &cobra.Command{
 		Use: "history", Short: "Show recent syncs, newest first", Args: cobra.NoArgs,
@@ -801,50 +801,74 @@ func adminSyncCmd(o *adminOptions) *cobra.Command {
 	return cmd
 }
 
-// followSync draws the progress of a sync the server runs: how many of the
-// vendor repositories have finished, polling the sync history. It draws
-// only on a terminal (bar decides), and stop ends it.
+// followSync draws the progress of a sync the server runs, polling
+// GET /api/v1/sync/progress: for each vendor repository in turn, the
+// updates scanned of those to scan, the payload bytes on disk of those to
+// fetch, the rate and the time left (the totals grow while the server
+// learns them). A repository's line stays on the terminal when it ends,
+// marked with its result. It draws only on a terminal (bar decides), and
+// stop ends it.
 func (o *adminOptions) followSync(cmd *cobra.Command, vendor string, bar *progress.Bar) (stop func()) {
 	c, err := o.client(cmd.InOrStdin(), io.Discard)
 	if err != nil || !bar.Drawing() {
 		return func() {}
 	}
-	ctx, cancel := context.WithCancel(cmd.Context())
-	var st server.Status
-	var before struct{ Runs []store.SyncRun }
-	if c.do(ctx, "GET", "/api/v1/status", nil, &st) != nil || c.do(ctx, "GET", "/api/v1/sync?limit=1", nil, &before) != nil {
-		cancel()
-		return func() {}
-	}
-	var last int64
-	if len(before.Runs) > 0 {
-		last = before.Runs[0].ID
-	}
-	count := len(st.Repositories)
-	if vendor != "" {
-		count = 1
-	}
-	done := make(chan struct{})
+	ctx := cmd.Context()
+	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		bar.Start("sync", 0, count, int64(count))
-		for {
+		var cur *server.SyncProgress // the run on the line
+		label := func(p *server.SyncProgress, state string) string {
+			return "sync " + termtext.Escape(p.Vendor) + state
+		}
+		show := func(p *server.SyncProgress, state string) {
+			bar.Show(label(p, state), p.UpdatesDone, p.UpdatesTotal, p.BytesDone, p.BytesTotal)
+		}
+		// ended marks the line of a run that left the list with its
+		// result from the history.
+		ended := func(p *server.SyncProgress) {
 			var h struct{ Runs []store.SyncRun }
-			if c.do(ctx, "GET", fmt.Sprintf("/api/v1/sync?limit=%d", count+10), nil, &h) == nil {
-				finished, label := 0, "sync"
-				for _, r := range h.Runs {
-					if r.ID <= last || r.Vendor == "" {
-						continue
-					}
-					if r.Status == store.SyncRunning {
-						label = "sync " + r.Vendor
-					} else {
-						finished++
+			if c.do(ctx, "GET", "/api/v1/sync?limit=20", nil, &h) != nil {
+				return
+			}
+			for _, r := range h.Runs {
+				if r.ID != p.ID {
+					continue
+				}
+				if r.Status == store.SyncOK {
+					p.UpdatesDone, p.BytesDone = p.UpdatesTotal, p.BytesTotal
+				}
+				show(p, ": "+r.Status)
+			}
+		}
+		for {
+			var live struct{ Syncs []server.SyncProgress }
+			if c.do(ctx, "GET", "/api/v1/sync/progress", nil, &live) == nil {
+				var now *server.SyncProgress
+				for i := range live.Syncs {
+					if vendor == "" || live.Syncs[i].Vendor == vendor {
+						now = &live.Syncs[i]
+						break
 					}
 				}
-				bar.Item(label, min(finished+1, count), int64(finished))
+				if cur != nil && (now == nil || now.ID != cur.ID) {
+					ended(cur)
+				}
+				if now != nil {
+					if cur == nil || now.ID != cur.ID {
+						bar.Start(label(now, ""), now.UpdatesDone, now.UpdatesTotal, now.BytesTotal)
+					}
+					show(now, "")
+				}
+				cur = now
 			}
 			select {
+			case <-quit:
+				// The answer came: the runs on the line have ended.
+				if cur != nil {
+					ended(cur)
+				}
+				return
 			case <-ctx.Done():
 				return
 			case <-time.After(250 * time.Millisecond):
@@ -852,9 +876,9 @@ func (o *adminOptions) followSync(cmd *cobra.Command, vendor string, bar *progre
 		}
 	}()
 	return func() {
-		cancel()
+		close(quit)
 		<-done
-		bar.Clear()
+		bar.Done()
 	}
 }
 

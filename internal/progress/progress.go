@@ -103,6 +103,17 @@ func (b *Bar) Item(label string, n int, done int64) {
 	b.draw(false)
 }
 
+// Show sets everything the line shows at once, on the same line: for work
+// whose count and total grow while it runs (a sync learns how many updates
+// and bytes it has to fetch as it goes). The rate and the time left are
+// measured from Start.
+func (b *Bar) Show(label string, n, count int, done, total int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.label, b.n, b.count, b.done, b.tot = label, n, count, done, total
+	b.draw(false)
+}
+
 // Done ends the line, leaving it on the terminal.
 func (b *Bar) Done() {
 	b.mu.Lock()

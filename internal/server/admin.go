@@ -43,6 +43,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.withRole(ad, s.apiRevokeToken))
 	mux.HandleFunc("POST /api/v1/sync", s.withRole(ad, s.apiTriggerSync))
 	mux.HandleFunc("GET /api/v1/sync", s.withRole(v, s.apiSyncHistory))
+	mux.HandleFunc("GET /api/v1/sync/progress", s.withRole(v, s.apiSyncProgress))
 	mux.HandleFunc("GET /api/v1/site/root", s.withRole(v, s.apiGetSiteRoot))
 	mux.HandleFunc("PUT /api/v1/site/root", s.withRole(ad, s.apiPutSiteRoot))
 }

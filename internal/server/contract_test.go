@@ -22,6 +22,8 @@ import (
 	"github.com/getkin/kin-openapi/routers/legacy"
 
 	"github.com/bulwarkhq/bulwark/internal/policy"
+	"github.com/bulwarkhq/bulwark/internal/store"
+	"github.com/bulwarkhq/bulwark/internal/tuf"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
@@ -196,6 +198,15 @@ func TestOpenAPIContract(t *testing.T) {
 	call("DELETE", "/api/v1/tokens/"+tok.Info.ID, admin, nil, 204)
 	call("DELETE", "/api/v1/tokens/tok-nope", admin, nil, 404)
 	call("GET", "/api/v1/sync", admin, nil, 200)
+	call("GET", "/api/v1/sync/progress", viewer, nil, 200)
+	// A sync in flight, as the mirror reports it, matches the schema too.
+	ts.live.start(&store.SyncRun{ID: 99, Vendor: "example", StartedAt: time.Now()})
+	ts.live.set(99, tuf.MirrorProgress{Phase: "targets", UpdatesTotal: 3, UpdatesDone: 1, PayloadsTotal: 2, PayloadsDone: 1, BytesTotal: 10, BytesDone: 4})
+	if b := call("GET", "/api/v1/sync/progress", viewer, nil, 200); !strings.Contains(string(b), `"bytes_done": 4`) {
+		t.Errorf("sync progress: %s", b)
+	}
+	ts.live.finish(99)
+	call("GET", "/api/v1/sync/progress", "", nil, 401)
 	call("GET", "/api/v1/site/root", viewer, nil, 200)
 	call("PUT", "/api/v1/site/root", viewer, SiteRootRequest{Root: []byte("{}")}, 403)
 	call("PUT", "/api/v1/site/root", admin, SiteRootRequest{Root: []byte("{}")}, 400) // not a root signed by the site root key

@@ -193,6 +193,7 @@ type Server struct {
 	fleet         fleetCache   // aggregates for /, status and metrics (fleetcounts.go)
 	known         updateKeys   // update ids reports may name (fleetcounts.go)
 	syncMu        sync.Mutex   // one sync at a time
+	live          liveSyncs    // the syncs running, how far (syncprogress.go)
 	syncNow       chan string
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup

@@ -122,7 +122,9 @@ func (s *Server) syncRepo(ctx context.Context, rp *repo, trigger string) (*store
 	}
 	run.ID = id
 	log := s.log.With("vendor", rp.name, "sync", id)
+	s.live.start(run)
 	serr := s.doSync(ctx, rp, run)
+	s.live.finish(id)
 	fin := s.now()
 	run.FinishedAt = &fin
 	run.Status = store.SyncOK
@@ -174,6 +176,7 @@ func (s *Server) doSync(ctx context.Context, rp *repo, run *store.SyncRun) error
 			Include:      s.includeFilter(),
 			MetadataOnly: up.MetadataOnly,
 			Now:          s.now,
+			Report:       func(p tuf.MirrorProgress) { s.live.set(run.ID, p) },
 		})
 		s.meta.purge(rp.dir) // what it serves may have changed, even if the sync then failed
 		if err != nil {
@@ -181,6 +184,7 @@ func (s *Server) doSync(ctx context.Context, rp *repo, run *store.SyncRun) error
 		}
 		run.Changed, run.UpdatesFetched, run.PayloadsFetched, run.BytesFetched = res.Changed, res.UpdatesFetched, res.PayloadsFetched, res.BytesFetched
 	}
+	s.live.phase(run.ID, "index")
 	n, err := s.indexRepo(ctx, rp)
 	if err != nil {
 		return fmt.Errorf("index: %w", err)

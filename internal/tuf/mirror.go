@@ -47,6 +47,34 @@ type MirrorConfig struct {
 	Limits fetch.Limits
 	// Progress, if set, is told about each payload as it downloads.
 	Progress func(path string, done, total int64)
+	// Report, if set, is told how far the whole sync has come whenever
+	// that changes (a phase begins, an update is scanned, a payload is
+	// planned or grows). It is called from the sync's goroutines one at a
+	// time and must not block.
+	Report func(MirrorProgress)
+}
+
+// MirrorProgress is how far a sync has come. The totals grow while the
+// sync runs: the updates to scan are known once the changed bins are
+// verified, the payloads to fetch as their updates are scanned.
+type MirrorProgress struct {
+	// Phase is "metadata" (root, timestamp, snapshot, targets and bins),
+	// "targets" (updates and payloads) or "switch" (flushing, then the
+	// new timestamp).
+	Phase string `json:"phase"`
+	// UpdatesTotal is the update.json targets in the changed bins;
+	// UpdatesDone those scanned (present or fetched, payloads done).
+	UpdatesTotal int `json:"updates_total"`
+	UpdatesDone  int `json:"updates_done"`
+	// PayloadsTotal and BytesTotal are the payloads to fetch (not present
+	// from an earlier sync) and their size, as far as known;
+	// PayloadsDone and BytesDone what of them is on disk, the payloads
+	// in flight included (a payload resumed from an interrupted sync
+	// counts the part it had).
+	PayloadsTotal int   `json:"payloads_total"`
+	PayloadsDone  int   `json:"payloads_done"`
+	BytesTotal    int64 `json:"bytes_total"`
+	BytesDone     int64 `json:"bytes_done"`
 }
 
 // MirrorResult says what a sync did.
@@ -102,12 +130,36 @@ func Mirror(ctx context.Context, cfg MirrorConfig) (*MirrorResult, error) {
 const mirrorParallel = 8
 
 type mirror struct {
-	mu      sync.Mutex // guards res and trusted once targets are fetched in parallel
-	oldSnap *metadata.Metadata[metadata.SnapshotType]
-	cfg     MirrorConfig
-	res     *MirrorResult
-	trusted *trustedmetadata.TrustedMetadata
-	hook    func(point string) // crash tests
+	mu       sync.Mutex // guards res, prog, inflight and trusted once targets are fetched in parallel
+	prog     MirrorProgress
+	inflight map[string]int64 // bytes on disk of each payload being fetched
+	oldSnap  *metadata.Metadata[metadata.SnapshotType]
+	cfg      MirrorConfig
+	res      *MirrorResult
+	trusted  *trustedmetadata.TrustedMetadata
+	hook     func(point string) // crash tests
+}
+
+// report changes the progress with f and tells cfg.Report.
+func (m *mirror) report(f func(p *MirrorProgress)) {
+	if m.cfg.Report == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f(&m.prog)
+	m.cfg.Report(m.prog)
+}
+
+// payloadBytes records that payload p has done bytes on disk.
+func (m *mirror) payloadBytes(p string, done int64) {
+	m.report(func(pr *MirrorProgress) {
+		if m.inflight == nil {
+			m.inflight = map[string]int64{}
+		}
+		pr.BytesDone += done - m.inflight[p]
+		m.inflight[p] = done
+	})
 }
 
 func (m *mirror) point(name string) {
@@ -158,6 +210,7 @@ func (m *mirror) localOrRemote(ctx context.Context, version int64, role string, 
 }
 
 func (m *mirror) run(ctx context.Context) error {
+	m.report(func(p *MirrorProgress) { p.Phase = "metadata" })
 	// Root: start from the newest root this mirror verified before, else
 	// the pinned one; walk every new version.
 	root := m.cfg.TrustedRoot
@@ -305,6 +358,16 @@ func (m *mirror) run(ctx context.Context) error {
 	// Targets of the changed bins: every update.json, and the payloads of
 	// the updates the filter includes.
 	// Several targets at once: a sync is mostly waiting on round trips.
+	m.report(func(p *MirrorProgress) {
+		p.Phase = "targets"
+		for _, v := range changed {
+			for t := range v.meta.Signed.Targets {
+				if strings.HasPrefix(t, "updates/") && strings.HasSuffix(t, "/update.json") {
+					p.UpdatesTotal++
+				}
+			}
+		}
+	})
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(mirrorParallel)
 	for _, v := range changed {
@@ -317,6 +380,7 @@ func (m *mirror) run(ctx context.Context) error {
 		return err
 	}
 	m.point("after-targets")
+	m.report(func(p *MirrorProgress) { p.Phase = "switch" })
 
 	// Switch: metadata files under their versioned names, flushed; then the
 	// timestamp.
@@ -361,6 +425,16 @@ func (m *mirror) mirrorTarget(ctx context.Context, bin *metadata.Metadata[metada
 		return nil // payloads are handled with their update
 	}
 	m.count(func(r *MirrorResult) { r.Updates++ })
+	if err := m.mirrorUpdate(ctx, bin, p, tf); err != nil {
+		return err
+	}
+	m.report(func(p *MirrorProgress) { p.UpdatesDone++ })
+	return nil
+}
+
+// mirrorUpdate makes sure update.json p and the payloads it needs are
+// present.
+func (m *mirror) mirrorUpdate(ctx context.Context, bin *metadata.Metadata[metadata.TargetsType], p string, tf *metadata.TargetFiles) error {
 	id := strings.TrimSuffix(strings.TrimPrefix(p, "updates/"), "/update.json")
 	if _, err := targetWant(tf); err != nil {
 		return err
@@ -413,9 +487,15 @@ func (m *mirror) mirrorTarget(ctx context.Context, bin *metadata.Metadata[metada
 		if fi, err := os.Stat(pdst); err == nil && fi.Size() == ptf.Length && m.verifiedBefore(pp) {
 			continue // in the state the mirror served before: flushed and verified
 		}
+		m.report(func(p *MirrorProgress) { p.PayloadsTotal++; p.BytesTotal += ptf.Length })
 		var progress func(done, total int64)
-		if m.cfg.Progress != nil {
-			progress = func(done, total int64) { m.cfg.Progress(pp, done, total) }
+		if m.cfg.Progress != nil || m.cfg.Report != nil {
+			progress = func(done, total int64) {
+				if m.cfg.Progress != nil {
+					m.cfg.Progress(pp, done, total)
+				}
+				m.payloadBytes(pp, done)
+			}
 		}
 		// Unsynced: the whole sync is flushed once before the switch. A
 		// file found from an interrupted sync is hashed again by File.
@@ -424,6 +504,8 @@ func (m *mirror) mirrorTarget(ctx context.Context, bin *metadata.Metadata[metada
 			return fmt.Errorf("%s: %w", pp, err)
 		}
 		m.count(func(r *MirrorResult) { r.PayloadsFetched++; r.BytesFetched += ptf.Length })
+		m.payloadBytes(pp, ptf.Length)
+		m.report(func(p *MirrorProgress) { p.PayloadsDone++; delete(m.inflight, pp) })
 	}
 	return nil
 }
