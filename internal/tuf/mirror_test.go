@@ -343,3 +343,38 @@ func TestMirrorManyUpdatesIncremental(t *testing.T) {
 		t.Fatalf("%d updates mirrored, want 81", rep.Updates)
 	}
 }
+
+// Report tells the whole sync's progress as it goes: phases in order, the
+// totals learned before what they count is done, and at the end everything
+// planned is done, agreeing with the result.
+func TestMirrorReportsProgress(t *testing.T) {
+	tr := newTestRepo(t, InitOptions{})
+	for i := 1; i <= 4; i++ {
+		tr.publish(fmt.Sprintf("BW-%d", i), map[string]string{fmt.Sprintf("p%d.deb", i): strings.Repeat("x", i*3000)})
+	}
+	s := newServer(t, tr.dir)
+	cfg := mirrorCfg(tr, s, filepath.Join(t.TempDir(), "mirror"))
+	var seen []MirrorProgress
+	cfg.Report = func(p MirrorProgress) { seen = append(seen, p) } // called one at a time
+	res := mustMirror(t, cfg)
+	order := map[string]int{"metadata": 0, "targets": 1, "switch": 2}
+	for i, p := range seen {
+		if p.BytesDone > p.BytesTotal || p.PayloadsDone > p.PayloadsTotal || p.UpdatesDone > p.UpdatesTotal {
+			t.Fatalf("report %d: more done than planned: %+v", i, p)
+		}
+		if i > 0 && (order[p.Phase] < order[seen[i-1].Phase] || p.BytesDone < seen[i-1].BytesDone) {
+			t.Fatalf("report %d went back: %+v after %+v", i, p, seen[i-1])
+		}
+	}
+	last := seen[len(seen)-1]
+	want := MirrorProgress{Phase: "switch", UpdatesTotal: 4, UpdatesDone: 4, PayloadsTotal: 4, PayloadsDone: 4, BytesTotal: 30000, BytesDone: 30000}
+	if last != want || res.PayloadsFetched != 4 {
+		t.Fatalf("last report %+v, want %+v (result %+v)", last, want, res)
+	}
+	// Nothing new: no targets phase, nothing to fetch.
+	seen = nil
+	mustMirror(t, cfg)
+	if len(seen) != 1 || seen[0] != (MirrorProgress{Phase: "metadata"}) {
+		t.Fatalf("a sync with nothing new reported %+v", seen)
+	}
+}
