@@ -234,11 +234,13 @@ func (d *Daemon) checkIn(ctx context.Context, why string) (ok bool, err error) {
 	defer d.setBusy("")
 	d.outcome = CheckInOutcome{Full: true, Why: why, LastFull: d.lastFull}
 	res, err := d.Agent.Cycle(ctx, d.Sources, d.Options)
+	d.lockdown(ctx)
 	if err == nil {
+		// The fingerprint after the lockdown profile is applied: what
+		// the cycle itself changed is not a change since.
 		d.lastFull, d.recheck, d.stamp, d.fullETag = d.Agent.now(), res.Recheck, d.localStamp(), ""
 		d.outcome.LastFull = d.lastFull
 	}
-	d.lockdown(ctx)
 	rerr := d.report(ctx)
 	d.setLastCheckIn(errors.Join(err, rerr))
 	return err == nil, errors.Join(err, rerr)

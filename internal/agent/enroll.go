@@ -161,6 +161,10 @@ func Enroll(ctx context.Context, o EnrollOptions) (*Enrollment, error) {
 	if err := os.RemoveAll(filepath.Join(o.StateDir, tufCacheDir)); err != nil {
 		return nil, fmt.Errorf("enroll: clear the old TUF caches: %w", err)
 	}
+	// Nor does a full cycle on the old server count for the new one.
+	if err := os.Remove(filepath.Join(o.StateDir, checkinFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("enroll: forget the last check-in: %w", err)
+	}
 	keyPEM, err := privateKeyPEM(key)
 	if err != nil {
 		return nil, err
