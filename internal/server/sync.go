@@ -193,6 +193,7 @@ func (s *Server) doSync(ctx context.Context, rp *repo, run *store.SyncRun) error
 		run.Changed, run.UpdatesFetched = n > 0, n
 	}
 	if s.cfg.Content != nil && rp.upstreamTU == "" {
+		s.live.phase(run.ID, "content")
 		pushed, err := s.pushTargets(ctx, rp)
 		if err != nil {
 			return err

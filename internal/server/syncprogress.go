@@ -20,7 +20,8 @@ type SyncProgress struct {
 	StartedAt time.Time `json:"started_at"`
 	// Phase is "metadata", "targets" or "switch" while a mirror syncs
 	// (tuf.MirrorProgress), then "index" while the server reads the new
-	// updates into its index.
+	// updates into its index, and "content" while it copies targets to
+	// its content store.
 	tuf.MirrorProgress
 }
 
