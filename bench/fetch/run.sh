@@ -241,7 +241,7 @@ else
 		echo "shaped by \`tc qdisc add dev bwfs$$ root tbf rate 20mbit burst 20kb latency 200ms\` (\`$qdisc\`)."
 		echo "The foreground transfer is \`curl -s -o /dev/null\` of a 25 MB file; the agent's download is"
 		echo "\`bench/fetch get -mode background\` (fetch.File, \`FileOptions.Mode = Background\`, default options:"
-		echo "25 ms target, a HEAD probe every 200 ms) of a 512 MiB file from the same server, started 8 s before"
+		echo "10 ms target, a HEAD probe every 200 ms) of a 512 MiB file from the same server, started 8 s before"
 		echo "curl; its rate during curl's transfer is read from its progress trace. The control is the same"
 		echo "pair with the download in Foreground mode. The server (\`bench/fetch serve -cc\`) sets each"
 		echo "connection's TCP congestion control: cubic (Linux's default) and bbr (this kernel's default, and a"

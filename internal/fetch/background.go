@@ -55,31 +55,40 @@ func (m Mode) String() string {
 // link). Then the rate falls to half of what was delivered.
 //
 // Above Target the pacing rate halves (never below MinRate). At or below it
-// the rate grows, scaled by how far below Target the queue is: by rate/8 a
+// the rate grows, scaled by how far below Target the queue is: doubling each
 // sample until the first decrease (a slow start that finds the link's
-// capacity in seconds), then additively by 1/32 of the peak delivery a
-// sample (at least MinRate), and never past twice what was actually delivered in
-// the last interval (so an idle period cannot build up a rate that takes many
-// halvings to matter). The download reads from its socket no faster than
-// this rate (in bursts of at most 1/20 s of it, so that a fast download does
-// not wait for a timer after every buffer), so TCP's receive window closes
-// and the sender slows down. The
-// connection's receive buffer is fixed at 64 KiB (when the Client's
+// capacity in seconds), then additively by 1/128 of the peak delivery a
+// sample (at least MinRate) until the queue has stayed below Target/5 for
+// ten samples (the link is empty again: slow start), and never past twice
+// what was actually delivered in the last interval (so an idle period
+// cannot build up a rate that takes many halvings to matter). The download
+// reads from its socket no faster than this rate (in bursts of at most
+// 1/20 s of it, so that a fast download does not wait for a timer after
+// every buffer), so TCP's receive window closes and the sender slows down.
+// The connection's receive buffer is fixed at 64 KiB (when the Client's
 // transport is an *http.Transport), so that the sender feels the pacing
 // quickly and the download itself never queues more than about that much
 // at the bottleneck; it also caps a background download at about 64 KiB a
 // round trip (some 10 Mbit/s at 50 ms), which is the price of yielding. The
 // pacing composes with Options.Limiter: a byte needs a token from both.
 //
-// The default Target, 25 ms, is below RFC 6817's 100 ms because a receiver
+// The queue a download counts is not its own: while it is network-limited
+// (it reads data as fast as it arrives), its own receive window waits at
+// the bottleneck, about 64 KiB divided by its peak delivery, and that much
+// is subtracted from the queuing delay. While it is pacing-limited its
+// window is mostly closed, so a standing queue is someone else's.
+//
+// The default Target, 10 ms, is below RFC 6817's 100 ms because a receiver
 // cannot see its own sender's queue apart from anyone else's, and because
-// senders that keep queues short (BBR) lose throughput to any standing
-// queue; docs/BENCHMARKS.md has the measurements behind the choice.
+// competitors that keep queues short (BBR, or a transfer limited by its own
+// receive window) keep only 8–20 ms of queue, under which a higher target
+// lets the download hold a large share of the link; docs/BENCHMARKS.md has
+// the measurements behind the choice.
 //
 // Background mode has no effect on file:// URLs.
 type BackgroundOptions struct {
 	// Target is the queuing delay the download tries to stay under.
-	// 0 means 25ms; at most 100ms (RFC 6817's ceiling).
+	// 0 means 10ms; at most 100ms (RFC 6817's ceiling).
 	Target time.Duration
 	// ProbeEvery is the interval between delay probes. 0 means 200ms;
 	// at least 10ms.
@@ -94,7 +103,7 @@ type BackgroundOptions struct {
 }
 
 const (
-	defaultTarget     = 25 * time.Millisecond
+	defaultTarget     = 10 * time.Millisecond
 	maxTarget         = 100 * time.Millisecond
 	defaultProbeEvery = 200 * time.Millisecond
 	minProbeEvery     = 10 * time.Millisecond
@@ -111,6 +120,10 @@ const (
 	// bgReadBuffer is the socket receive buffer of background connections
 	// (the kernel doubles it for its bookkeeping).
 	bgReadBuffer = 64 << 10
+	// ownWindow is about how much of its own data a network-limited
+	// background download has queued at the bottleneck: the receive window
+	// that bgReadBuffer allows.
+	ownWindow = float64(bgReadBuffer)
 	// paceChunk is the largest read in background mode as a fraction of a
 	// second at the current rate, so that a rate change takes effect soon.
 	paceChunk = 20 // 1/20 s
@@ -120,7 +133,7 @@ const (
 func (bo BackgroundOptions) withDefaults(lim Limits) (BackgroundOptions, error) {
 	switch {
 	case bo.Target < 0 || bo.Target > maxTarget:
-		return bo, &InputError{"Background.Target", bo.Target.String(), "0 (default 25ms) or a duration up to 100ms"}
+		return bo, &InputError{"Background.Target", bo.Target.String(), "0 (default 10ms) or a duration up to 100ms"}
 	case bo.ProbeEvery != 0 && bo.ProbeEvery < minProbeEvery:
 		return bo, &InputError{"Background.ProbeEvery", bo.ProbeEvery.String(), "0 (default 200ms) or at least 10ms"}
 	case bo.MinRate < 0 || (bo.MinRate != 0 && bo.MinRate < lim.MinSpeed):
@@ -151,7 +164,8 @@ type controller struct {
 	nrecent   int
 	delivered float64 // the previous interval's delivery, for smoothing
 	shared    int     // consecutive samples that looked like a shared link
-	avoid     bool    // a decrease happened: grow additively from now on
+	empty     int     // consecutive samples with the queue nearly empty
+	avoid     bool    // a decrease happened: grow additively until the link empties
 }
 
 // baseBucket holds one minute of history: the least delay and the most
@@ -170,9 +184,16 @@ const (
 	// means the network, not the pacing, limits the download; delivering
 	// less than this fraction of the peak as well means the link is shared.
 	netLimited = 0.8
-	// avoidSteps: after the first decrease the rate grows additively, by
-	// the peak delivery over this many samples (6.4 s at the default 200ms).
-	avoidSteps = 32
+	// avoidSteps: after a decrease the rate grows additively, by the peak
+	// delivery over this many samples (25.6 s at the default 200ms), so that
+	// a competitor that keeps its own queue short (BBR, or a receive-window
+	// limited transfer) keeps most of the link for the seconds it needs it.
+	avoidSteps = 128
+	// emptySamples: this many samples in a row with the queue below
+	// target/emptyFraction end congestion avoidance: the link is empty
+	// again, and the rate doubles per sample as at the start.
+	emptySamples  = 10
+	emptyFraction = 5
 )
 
 func newController(target time.Duration, minRate float64) *controller {
@@ -220,15 +241,31 @@ func (c *controller) sample(now time.Time, delay time.Duration, delivered float6
 		c.shared = 0
 	}
 	if c.shared >= currentFilter {
-		c.shared, c.avoid = 0, true
+		c.shared, c.empty, c.avoid = 0, 0, true
 		c.rate = max(c.minRate, min(c.rate/2, smooth/2))
 		return c.rate
 	}
 	q := c.current() - c.baseDelay()
+	if delivered < netLimited*c.rate && c.peak() > 0 {
+		// Network-limited, the download's own receive window sits in the
+		// bottleneck's queue: about ownWindow bytes draining at the link's
+		// rate, which the peak delivery approximates. That part of the
+		// queue is the download's own, not a competitor's: alone on a
+		// 20 Mbit/s link a 64 KiB window queues 26 ms by itself.
+		q -= min(q, time.Duration(ownWindow/c.peak()*float64(time.Second)))
+	}
 	if q > c.target {
-		c.avoid = true
+		c.empty, c.avoid = 0, true
 		c.rate = max(c.minRate, c.rate/2)
 		return c.rate
+	}
+	if q < c.target/emptyFraction {
+		c.empty++
+	} else {
+		c.empty = 0
+	}
+	if c.empty >= emptySamples {
+		c.avoid = false
 	}
 	off := float64(c.target-q) / float64(c.target)
 	step := c.rate // slow start: double while the queue stays empty

@@ -114,13 +114,7 @@ func TestController(t *testing.T) {
 		{
 			name:  "alone on the link: network-limited at its peak, the rate does not fall",
 			steps: []step{{delay: 1 * ms, link: 2 << 20, every: 200 * ms, n: 100}},
-			check: func(t *testing.T, rates []float64) {
-				for i := 1; i < len(rates); i++ {
-					if rates[i] < rates[i-1] {
-						t.Fatalf("rate fell from %.0f to %.0f at sample %d with the link to itself", rates[i-1], rates[i], i)
-					}
-				}
-			},
+			check: func(t *testing.T, rates []float64) { neverFalls(t, rates, 1, "with the link to itself") },
 		},
 		{
 			// A competitor that keeps queues short (BBR) shows no delay, only
@@ -144,22 +138,57 @@ func TestController(t *testing.T) {
 			},
 		},
 		{
-			name: "after a decrease the rate grows back additively",
+			name: "after a decrease the rate grows back additively, then doubles once the link stays empty",
 			steps: []step{
-				{delay: 1 * ms, link: 2 << 20, every: 200 * ms, n: 40},
-				{delay: 300 * ms, link: 2 << 20, every: 200 * ms, n: 20},
-				{delay: 1 * ms, link: 2 << 20, every: 200 * ms, n: 40},
+				{delay: 1 * ms, link: 4 << 20, every: 200 * ms, n: 40},
+				{delay: 300 * ms, link: 4 << 20, every: 200 * ms, n: 20},
+				{delay: 1 * ms, link: 4 << 20, every: 200 * ms, n: 40},
 			},
 			check: func(t *testing.T, rates []float64) {
 				// With the queue drained (delay back at base), every sample
-				// adds the same step, 1/32 of the 2 MiB/s peak.
+				// adds the same step, 1/avoidSteps of the 4 MiB/s peak,
+				// until the link has been empty for emptySamples samples.
 				if rates[59] != minRate {
 					t.Fatalf("rate %.0f after 4s of queuing, want the floor %d", rates[59], minRate)
 				}
-				for i := 62; i < 75; i++ {
-					if d := rates[i] - rates[i-1]; d != (2<<20)/32 {
-						t.Fatalf("sample %d grew the rate by %.0f, want the additive step %d", i, d, (2<<20)/32)
+				for i := 61; i < 59+emptySamples; i++ {
+					if d := rates[i] - rates[i-1]; d != (4<<20)/avoidSteps {
+						t.Fatalf("sample %d grew the rate by %.0f, want the additive step %d", i, d, (4<<20)/avoidSteps)
 					}
+				}
+				// Then the link is known to be empty again: slow start.
+				if i := 59 + emptySamples; rates[i] != 2*rates[i-1] {
+					t.Fatalf("sample %d: rate %.0f after %.0f and %d samples of an empty link, want it doubled", i, rates[i], rates[i-1], emptySamples)
+				}
+			},
+		},
+		{
+			// Alone on a 2 MiB/s link and reading as fast as data arrives,
+			// the download's own receive window (ownWindow) queues
+			// ownWindow/2 MiB/s = 31 ms at the bottleneck, above the 50 ms
+			// target's fifth but not a competitor: the rate must not fall.
+			name: "alone and network-limited, its own window's queue is not congestion",
+			steps: []step{
+				{delay: 1 * ms, link: 2 << 20, every: 200 * ms, n: 20},
+				{delay: 1*ms + time.Duration(ownWindow/(2<<20)*float64(time.Second)) + target/2, link: 2 << 20, every: 200 * ms, n: 60},
+			},
+			check: func(t *testing.T, rates []float64) {
+				neverFalls(t, rates, 20, "the download's own queue taken for a competitor's")
+			},
+		},
+		{
+			// The same queue while the download reads slower than the link
+			// (pacing-limited, so its window is mostly closed) is someone
+			// else's: a receive-window-limited or BBR transfer that keeps
+			// a standing queue above target.
+			name: "pacing-limited under a standing queue above target: the rate falls to the floor",
+			steps: []step{
+				{delay: 1 * ms, link: 2 << 20, every: 200 * ms, n: 40},
+				{delay: 1*ms + target + 10*ms, link: 8 << 20, every: 200 * ms, n: 20},
+			},
+			check: func(t *testing.T, rates []float64) {
+				if last := rates[len(rates)-1]; last != minRate {
+					t.Fatalf("rate %.0f after 4s of a competitor's standing queue, want the floor %d", last, minRate)
 				}
 			},
 		},
@@ -193,6 +222,16 @@ func TestController(t *testing.T) {
 			}
 			tt.check(t, rates)
 		})
+	}
+}
+
+// neverFalls fails t if a rate from index from on is below the one before.
+func neverFalls(t testing.TB, rates []float64, from int, why string) {
+	t.Helper()
+	for i := max(from, 1); i < len(rates); i++ {
+		if rates[i] < rates[i-1] {
+			t.Fatalf("rate fell from %.0f to %.0f at sample %d: %s", rates[i-1], rates[i], i, why)
+		}
 	}
 }
 
