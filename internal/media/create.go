@@ -285,7 +285,7 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 	isoTmp := o.ISO + ".partial"
 	// Each file gets its date when written and is flushed in the
 	// background: the disk works while the CPU copies and hashes.
-	fl := newFlusher()
+	fl := newFlusher(len(jobs))
 	defer fl.wait()
 	done := func(p string) error {
 		if err := os.Chtimes(p, o.Date, o.Date); err != nil {
@@ -306,21 +306,24 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 			return nil, err
 		}
 	}
-	m.Files = m.Files[:len(m.Files)-1]
 	if err := fixDirDates(tmp, o.Date); err != nil {
 		return nil, err
 	}
 	// Flush what this made, and only that: syncfs would also wait for
-	// every other process's dirty data on the filesystem.
+	// every other process's dirty data on the filesystem. While the disk
+	// finishes, the image is compared with the directory.
 	flush, fctx := errgroup.WithContext(ctx)
 	flush.Go(fl.wait)
 	flush.Go(func() error { return syncDirs(fctx, tmp) })
 	if o.ISO != "" {
 		flush.Go(func() error { return syncFile(isoTmp) })
+		files := m.Files
+		flush.Go(func() error { return sameInImage(fctx, isoTmp, tmp, files) })
 	}
 	if err := flush.Wait(); err != nil {
 		return nil, err
 	}
+	m.Files = m.Files[:len(m.Files)-1]
 	if err := renameSynced(tmp, o.Out); err != nil {
 		return nil, fmt.Errorf("create media: %w", err)
 	}
@@ -448,7 +451,9 @@ func writeJob(dst string, j copyJob, progress func(string, int64, int64)) (FileE
 		if j.length >= 0 {
 			limit = j.length
 		}
-		if n, err = io.CopyBuffer(w, io.LimitReader(in, limit+1), make([]byte, min(max(j.length, 32<<10), 1<<20))); err != nil {
+		buf := copyBuffers.Get().(*[]byte)
+		defer copyBuffers.Put(buf)
+		if n, err = io.CopyBuffer(w, io.LimitReader(in, limit+1), *buf); err != nil {
 			return FileEntry{}, fmt.Errorf("copy %s: %w", j.src, err)
 		}
 	}
@@ -462,6 +467,9 @@ func writeJob(dst string, j copyJob, progress func(string, int64, int64)) (FileE
 	}
 	return FileEntry{Path: j.dst, Length: n, SHA256: sum}, nil
 }
+
+// copyBuffers hold the 1 MiB buffers files are copied through.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
 
 type progressWriter struct {
 	w           io.Writer

@@ -43,8 +43,9 @@ type flusher struct {
 	err  error
 }
 
-func newFlusher() *flusher {
-	f := &flusher{ch: make(chan string, 256)}
+// newFlusher starts a flusher for up to n files: adding one never waits.
+func newFlusher(n int) *flusher {
+	f := &flusher{ch: make(chan string, n)}
 	for range 8 {
 		f.wg.Add(1)
 		go func() {
