@@ -376,12 +376,15 @@ and importing again finishes the work. Media naming a vendor the server does
 not trust are refused.
 
 The vendor roots trusted are the ones the server already pinned (its data
-directory's roots/), the upstream vendors' root_fingerprint in the server's
+directory's roots/), the upstream vendors the server last started with
+(recorded at each start in its data directory's ` + server.UpstreamPinsFile + `,
+whether they came from its configuration file, --upstream-vendor flags or
+BULWARK_* variables), the upstream vendors' root_fingerprint in the server's
 configuration (--config, the file ` + "`bulwark server --config`" + ` reads, and
 the BULWARK_* variables such as BULWARK_UPSTREAM_VENDOR), and --vendor
 NAME=sha256:…; two different pins for one vendor are refused. So the first
-import into a disconnected server configured with its vendors needs no
---vendor.
+import into a disconnected server that has been started once with its
+vendors needs no --vendor.
 
 Approvals on the media are imported only when they were signed by this
 server's own site root (a standby of the site that made them, its site
@@ -429,6 +432,19 @@ root_fingerprint (see docs/MEDIA.md).`,
 			}
 			if dataDir == "" {
 				return errors.New("no data directory: give --data-dir DIR (the server's data directory) or --config FILE (the server's configuration, whose data_dir is used)")
+			}
+			// The pins the server was last started with, however it was
+			// configured (a server started with flags only has no file
+			// to give with --config).
+			started := filepath.Join(dataDir, server.UpstreamPinsFile)
+			startPins, err := tuf.ReadPinsFile(started)
+			if err != nil {
+				return err
+			}
+			from := "the upstream vendors the server last started with (" + started + ")"
+			looked = append(looked, from)
+			if err := ps.Add(from, startPins); err != nil {
+				return err
 			}
 			pins, err := tuf.ParseVendorPins("vendor", vendors)
 			if err != nil {

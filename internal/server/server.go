@@ -283,6 +283,9 @@ func Open(ctx context.Context, cfg Config) (*Server, *FirstStart, error) {
 	if err := s.loadRepos(); err != nil {
 		return nil, nil, err
 	}
+	if err := s.recordUpstreamPins(); err != nil {
+		return nil, nil, err
+	}
 	if err := s.loadTrust(); err != nil {
 		return nil, nil, err
 	}

@@ -1,11 +1,16 @@
 package tuf
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 
+	"github.com/bulwarkhq/bulwark/internal/atomicfile"
+	"github.com/bulwarkhq/bulwark/internal/capread"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 )
 
@@ -74,4 +79,40 @@ func (s *PinSet) Add(from string, pins map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// WritePinsFile writes vendor root pins (name → fingerprint) to the JSON
+// file at path, atomically, mode 0600; no pins remove the file.
+func WritePinsFile(path string, pins map[string]string) error {
+	if len(pins) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	b, err := json.MarshalIndent(pins, "", "  ")
+	if err != nil {
+		return err
+	}
+	if old, err := os.ReadFile(path); err == nil && string(old) == string(b)+"\n" {
+		return nil
+	}
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o600)
+}
+
+// ReadPinsFile reads a file WritePinsFile wrote, each fingerprint checked;
+// a missing file holds no pins.
+func ReadPinsFile(path string) (map[string]string, error) {
+	b, err := capread.File(path, 1<<20)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var pins map[string]string
+	if err := json.Unmarshal(b, &pins); err != nil {
+		return nil, fmt.Errorf("%s: want a JSON object of vendor name to root fingerprint: %w", path, err)
+	}
+	return CheckVendorPins(path, pins)
 }

@@ -1,6 +1,10 @@
 package tuf
 
 import (
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -113,4 +117,36 @@ func FuzzParseVendorPins(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A pins file round-trips, an empty set removes it, and a damaged one is
+// refused naming the file.
+func TestPinsFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "pins.json")
+	if pins, err := ReadPinsFile(p); err != nil || pins != nil {
+		t.Fatalf("missing file: %v %v", pins, err)
+	}
+	want := map[string]string{"debian": fpA, "example": fpB}
+	if err := WritePinsFile(p, want); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadPinsFile(p); err != nil || !maps.Equal(got, want) {
+		t.Fatalf("read back: %v %v", got, err)
+	}
+	if err := WritePinsFile(p, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("no pins left the file: %v", err)
+	}
+	for body, msg := range map[string]string{
+		`[1]`:                     "want a JSON object of vendor name to root fingerprint",
+		`{"debian": "sha1:0"}`:    "vendor debian: root fingerprint",
+		`{"../x": "` + fpA + `"}`: p,
+	} {
+		os.WriteFile(p, []byte(body), 0o600)
+		if _, err := ReadPinsFile(p); err == nil || !strings.Contains(err.Error(), msg) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
 }
