@@ -21,7 +21,8 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 	echo "## Agent"
 	echo
 	echo "Command: \`bench/agent/run.sh\` ($(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD))."
-	echo "Machine: $(bench_machine); load average $load_start at the start, $load_end at the end."
+	echo "Machine: $(bench_machine); load average $load_start at the start, $load_end at the end"
+	echo "(above 2, other engineers' builds and tests shared the machine: the CPU figures are noisy)."
 	echo
 	echo "A real update server (SQLite, HTTPS on loopback) hosts a vendor repository with one approved update that"
 	echo "does not apply; an agent enrolled with a directory root checks in once and idles, first as the lean build"
