@@ -43,17 +43,18 @@ func main() {
 	ctx := context.Background()
 	work, err := os.MkdirTemp("", "bulwark-bench-content-")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
-	defer os.RemoveAll(work)
+	atExit(func() { os.RemoveAll(work) })
+	defer runAtExit()
 
 	vendor := filepath.Join(work, "vendor")
 	if _, err := benchrepo.Build(ctx, vendor, 1, *size); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	ms, _ := filepath.Glob(filepath.Join(vendor, tuf.TargetsDir, "updates", "BW-000001", "*.tar.zst"))
 	if len(ms) != 1 {
-		log.Fatalf("payload: %v", ms)
+		fatalf("payload: %v", ms)
 	}
 	rel := "updates/BW-000001/" + filepath.Base(ms[0])
 
@@ -63,27 +64,27 @@ func main() {
 	gw := exec.Command(*vgw, "--port", addr, "--quiet", "posix", mkdir(filepath.Join(work, "s3")))
 	gw.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+ak, "ROOT_SECRET_ACCESS_KEY="+sk)
 	if err := gw.Start(); err != nil {
-		log.Fatalf("versitygw: %v (scripts/setup.d/versitygw.sh installs it)", err)
+		fatalf("versitygw: %v (scripts/setup.d/versitygw.sh installs it)", err)
 	}
-	defer gw.Process.Kill()
+	atExit(func() { gw.Process.Kill(); gw.Wait() })
 	waitUp(addr)
 	mc, err := minio.New(addr, &minio.Options{Creds: credentials.NewStaticV4(ak, sk, ""), BucketLookup: minio.BucketLookupPath})
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	if err := mc.MakeBucket(ctx, "bulwark", minio.MakeBucketOptions{}); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	st, err := content.OpenS3(ctx, content.S3Config{URL: "s3://bulwark/site", Endpoint: "http://" + addr, AccessKeyID: ak, SecretAccessKey: sk})
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 
 	dirURL, dirPlain, dirCA := startServer(ctx, filepath.Join(work, "dir"), vendor, nil)
 	s3URL, s3Plain, s3CA := startServer(ctx, filepath.Join(work, "s3srv"), vendor, st)
 	curlCfg := filepath.Join(work, "curl-s3.conf")
 	if err := os.WriteFile(curlCfg, []byte(fmt.Sprintf("user = \"%s:%s\"\naws-sigv4 = \"aws:amz:us-east-1:s3\"\nheader = \"x-amz-content-sha256: UNSIGNED-PAYLOAD\"\n", ak, sk)), 0o600); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	type src struct {
 		name string
@@ -101,7 +102,7 @@ func main() {
 		for i, s := range srcs {
 			d, n := curl(s.args)
 			if n != *size {
-				log.Fatalf("%s: %d bytes, want %d", s.name, n, *size)
+				fatalf("%s: %d bytes, want %d", s.name, n, *size)
 			}
 			if best[i] == 0 || d < best[i] {
 				best[i] = d
@@ -124,11 +125,11 @@ func main() {
 func startServer(ctx context.Context, dir, vendor string, st content.Store) (url, plainURL, caFile string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	plain, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	plainURL = "http://" + plain.Addr().String()
 	url = "https://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
@@ -136,17 +137,17 @@ func startServer(ctx context.Context, dir, vendor string, st content.Store) (url
 		Logger: slog.New(slog.DiscardHandler), Content: st}
 	srv, _, err := server.Open(ctx, cfg)
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	if _, err := srv.SyncAll(ctx, "", "bench"); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	ready := make(chan struct{})
 	go srv.Serve(ctx, ln, plain, func() { close(ready) })
 	<-ready
 	caFile = filepath.Join(dir, "ca.pem")
 	if err := os.WriteFile(caFile, srv.CACertPEM(), 0o644); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	return url, plainURL, caFile
 }
@@ -155,14 +156,32 @@ func startServer(ctx context.Context, dir, vendor string, st content.Store) (url
 func curl(args []string) (time.Duration, int64) {
 	out, err := exec.Command("curl", append([]string{"-sSf", "-o", "/dev/null", "-w", "%{time_total} %{size_download}"}, args...)...).Output()
 	if err != nil {
-		log.Fatalf("curl %v: %v", args, err)
+		fatalf("curl %v: %v", args, err)
 	}
 	var secs float64
 	var n int64
 	if _, err := fmt.Sscanf(string(out), "%g %d", &secs, &n); err != nil {
-		log.Fatalf("curl output %q: %v", out, err)
+		fatalf("curl output %q: %v", out, err)
 	}
 	return time.Duration(secs * float64(time.Second)), n
+}
+
+// cleanups run at the end and before a fatal error's exit, so that a
+// failed run leaves no versitygw running and no work directory behind.
+var cleanups []func()
+
+func atExit(f func()) { cleanups = append(cleanups, f) }
+
+func runAtExit() {
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanups = nil
+}
+
+func fatalf(format string, args ...any) {
+	runAtExit()
+	log.Fatalf(format, args...)
 }
 
 func random(n int) string {
@@ -174,7 +193,7 @@ func random(n int) string {
 func freeAddr() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	defer ln.Close()
 	return ln.Addr().String()
@@ -188,12 +207,12 @@ func waitUp(addr string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	log.Fatalf("versitygw did not start on %s", addr)
+	fatalf("versitygw did not start on %s", addr)
 }
 
 func mkdir(p string) string {
 	if err := os.MkdirAll(p, 0o755); err != nil {
-		log.Fatal(err)
+		fatalf("%v", err)
 	}
 	return p
 }
