@@ -111,14 +111,30 @@ func OpenSQL(ctx context.Context, path string) (*sql.DB, error) {
 // private makes the database file 0600 before SQLite opens it (creating it
 // empty if needed), and tightens the files of an older server: the
 // database holds token hashes and machine inventories, and SQLite creates
-// its -wal and -shm files with the database file's mode.
+// its -wal and -shm files with the database file's mode. Anything there
+// that is not a regular file (a device such as /dev/null, a FIFO, a
+// directory) is refused before any change: chmod would otherwise change
+// the mode of whatever the path names, for every user of the machine.
 func private(path string) error {
+	files := []string{path, path + "-wal", path + "-shm", path + "-journal"}
+	for _, p := range files {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("open %s: %w", p, err)
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("open %s: not a regular file (%s); the SQLite database needs a file path, such as DATA/bulwark.db", p, fi.Mode().Type())
+		}
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
 	f.Close()
-	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+	for _, p := range files {
 		if err := os.Chmod(p, 0o600); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("make %s private: %w", p, err)
 		}

@@ -2,8 +2,11 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -105,4 +108,54 @@ func TestDatabaseFilesPrivate(t *testing.T) {
 	db = openAt(t, path)
 	defer db.Close()
 	check()
+}
+
+// TestOpenRefusesNonRegularFile: a database path that names a device, a FIFO
+// or a directory (say --database /dev/null) is refused by name, and its mode
+// is left as it was: making the database private must not chmod a device
+// node that every user of the machine needs (as root, it would).
+func TestOpenRefusesNonRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.db")
+	if err := syscall.Mkfifo(fifo, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(fifo, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub.db")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	wal := filepath.Join(dir, "wal.db")
+	if err := syscall.Mkfifo(wal+"-wal", 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(wal+"-wal", 0o666); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ path, bad string }{{fifo, fifo}, {sub, sub}, {wal, wal + "-wal"}} {
+		before, err := os.Stat(tt.bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := sqlite.Open(context.Background(), tt.path)
+		if err == nil {
+			db.Close()
+			t.Fatalf("Open(%s) succeeded, want it refused", tt.path)
+		}
+		if !strings.Contains(err.Error(), tt.bad) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Open(%s): %v, want the path %s named as not a regular file", tt.path, err, tt.bad)
+		}
+		after, err := os.Stat(tt.bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.Mode() != before.Mode() {
+			t.Errorf("%s: mode %v after the refused open, was %v", tt.bad, after.Mode(), before.Mode())
+		}
+	}
+	if _, err := os.Stat(wal); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s created by a refused open (%v)", wal, err)
+	}
 }
