@@ -3,7 +3,7 @@
 # against tar + xorriso of the same files, and `media import` against a sync
 # of the same content; writes the "Offline media" section of
 # docs/BENCHMARKS.md. Not part of the test run. Needs xorriso and about
-# 5 GiB of free disk.
+# 12 GiB of free disk (the media made are kept until the run ends).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . bench/section.sh
@@ -39,7 +39,8 @@ go run ./bench/media -updates "${UPDATES:-256}" -bytes "${BYTES:-1073741824}" -r
 	echo "flushes what it wrote; the CPU column is the fairer comparison when the machine is loaded. On ext4 without a"
 	echo "journal (the filesystem of the machine these figures come from) creating a file costs more the more files"
 	echo "were deleted nearby in the last minutes (the inode allocator skips recently deleted inodes), which the peer,"
-	echo "writing two files, does not pay."
+	echo "writing two files, does not pay; so the media made are kept until the run ends (the peer's files are deleted"
+	echo "at once, so that their unflushed pages are dropped, never written back during another measurement)."
 	echo "<!-- media:end -->"
 } > "$out.md"
 bench_write_section media "$out.md"
