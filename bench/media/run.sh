@@ -34,7 +34,7 @@ go run ./bench/media -updates "${UPDATES:-256}" -bytes "${BYTES:-1073741824}" -r
 	echo
 	cat "$out"
 	echo
-	echo "Media creation hashes every byte (SHA-256, checked against the signed hash), writes some 1,500 files"
+	echo "Media creation hashes every byte (SHA-256, checked against the signed hash), writes about 1,950 files"
 	echo "(the repository's 1,024 bins among them) where tar writes one, compares the image with the directory, and"
 	echo "flushes what it wrote; the CPU column is the fairer comparison when the machine is loaded. On ext4 without a"
 	echo "journal (the filesystem of the machine these figures come from) creating a file costs more the more files"
