@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
@@ -100,9 +101,9 @@ type FileEntry struct {
 }
 
 var (
-	hexPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	fpPattern  = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-	idPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+	hexPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
+	fpPattern  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[0-9a-f]{64}$`) })
+	idPattern  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
 )
 
 // ErrManifest is wrapped by every problem with MANIFEST.json itself.
@@ -139,7 +140,7 @@ func (m *Manifest) validate() error {
 		if err := catalog.CheckVendorName(v.Name); err != nil {
 			return fmt.Errorf("vendors[%d].name: %w", i, err)
 		}
-		if !fpPattern.MatchString(v.RootFingerprint) {
+		if !fpPattern().MatchString(v.RootFingerprint) {
 			return fmt.Errorf("vendors[%d].root_fingerprint %q: want sha256:<64 lowercase hex digits>", i, v.RootFingerprint)
 		}
 		if v.RootVersion < 1 || v.TimestampVersion < 1 {
@@ -148,7 +149,7 @@ func (m *Manifest) validate() error {
 		names = append(names, v.Name)
 		var ids []string
 		for j, u := range v.Updates {
-			if !idPattern.MatchString(u.ID) {
+			if !idPattern().MatchString(u.ID) {
 				return fmt.Errorf("vendors[%d].updates[%d].id %q: use letters, digits, '.', '_' or '-'", i, j, u.ID)
 			}
 			if u.Bytes < 0 {
@@ -164,7 +165,7 @@ func (m *Manifest) validate() error {
 		return err
 	}
 	if s := m.Site; s != nil {
-		if !fpPattern.MatchString(s.RootFingerprint) {
+		if !fpPattern().MatchString(s.RootFingerprint) {
 			return fmt.Errorf("site.root_fingerprint %q: want sha256:<64 lowercase hex digits>", s.RootFingerprint)
 		}
 		for _, g := range s.Groups {
@@ -195,7 +196,7 @@ func (m *Manifest) validate() error {
 		if f.Length < 0 {
 			return fmt.Errorf("files[%d] %s: negative length", i, f.Path)
 		}
-		if !hexPattern.MatchString(f.SHA256) {
+		if !hexPattern().MatchString(f.SHA256) {
 			return fmt.Errorf("files[%d] %s: sha256 %q: want 64 lowercase hex digits", i, f.Path, f.SHA256)
 		}
 		paths = append(paths, f.Path)

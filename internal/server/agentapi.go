@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -30,23 +31,23 @@ func (s *Server) agentRoutes(mux *http.ServeMux) {
 }
 
 var (
-	machineIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
-	archPattern      = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
-	batchPattern     = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
-	updateIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
-	hostnamePattern  = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`)
+	machineIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`) })
+	archPattern      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9_-]{1,32}$`) })
+	batchPattern     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`) })
+	updateIDPattern  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
+	hostnamePattern  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`) })
 )
 
 // validateFacts checks the facts an agent enrolls with.
 func validateFacts(f *wire.Facts) error {
 	switch {
-	case !machineIDPattern.MatchString(f.MachineID):
+	case !machineIDPattern().MatchString(f.MachineID):
 		return errorf(http.StatusBadRequest, "facts.machine_id %q: use the 8 to 64 letters, digits or '-' of /etc/machine-id", f.MachineID)
-	case !hostnamePattern.MatchString(f.Hostname):
+	case !hostnamePattern().MatchString(f.Hostname):
 		return errorf(http.StatusBadRequest, "facts.hostname %q: use a host name of letters, digits, '.' and '-'", f.Hostname)
 	case f.OS == "" || len(f.OS) > 100 || !utf8.ValidString(f.OS) || strings.ContainsAny(f.OS, "\x00\n\r"):
 		return errorf(http.StatusBadRequest, "facts.os: use 1 to 100 characters on one line, such as \"debian 12\"")
-	case !archPattern.MatchString(f.Arch):
+	case !archPattern().MatchString(f.Arch):
 		return errorf(http.StatusBadRequest, "facts.arch %q: use an architecture name such as amd64 or arm64", f.Arch)
 	}
 	return nil
@@ -364,7 +365,7 @@ func (s *Server) dropSiteCaches() {
 // again: a cloned disk image is never merged into one computer.
 func (s *Server) checkClone(r *http.Request, a *store.Agent) error {
 	mid := r.Header.Get(wire.MachineIDHeader)
-	if !machineIDPattern.MatchString(mid) {
+	if !machineIDPattern().MatchString(mid) {
 		return errorf(http.StatusBadRequest, "%s header: send the machine id from /etc/machine-id", wire.MachineIDHeader)
 	}
 	if mid == a.MachineID {
@@ -399,7 +400,7 @@ func shortLine(s string, max int) bool {
 
 // validateReport checks a report completely before anything is stored.
 func validateReport(rq *wire.ReportRequest, now time.Time) error {
-	if !batchPattern.MatchString(rq.BatchID) {
+	if !batchPattern().MatchString(rq.BatchID) {
 		return errorf(http.StatusBadRequest, "batch_id %q: use 1 to 128 letters, digits, '.', '_', ':' or '-'", rq.BatchID)
 	}
 	if len(rq.Changes) > maxReportChanges {
@@ -452,7 +453,7 @@ func validateReport(rq *wire.ReportRequest, now time.Time) error {
 // parts are valid names.
 func cutKey(key string) (vendor, id string, ok bool) {
 	vendor, id, ok = strings.Cut(key, "/")
-	return vendor, id, ok && catalog.CheckVendorName(vendor) == nil && updateIDPattern.MatchString(id)
+	return vendor, id, ok && catalog.CheckVendorName(vendor) == nil && updateIDPattern().MatchString(id)
 }
 
 // reportToStore turns a validated request into a store batch.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/catalog"
@@ -413,7 +414,7 @@ func (s *Server) updateFilter(q url.Values, extra ...string) (store.UpdateFilter
 	}
 	f := store.UpdateFilter{Vendor: q.Get("vendor"), Product: q.Get("product"), Classification: q.Get("classification"), Severity: q.Get("severity"),
 		CVE: strings.ToUpper(strings.TrimSpace(q.Get("cve")))}
-	if f.CVE != "" && !cvePattern.MatchString(f.CVE) {
+	if f.CVE != "" && !cvePattern().MatchString(f.CVE) {
 		return f, errorf(http.StatusBadRequest, "cve %q: use a CVE id such as CVE-2026-1234", q.Get("cve"))
 	}
 	if _, err := neededMin(q); err != nil {
@@ -432,7 +433,7 @@ func (s *Server) updateFilter(q url.Values, extra ...string) (store.UpdateFilter
 
 // cvePattern is a CVE id (the CVE program's syntax: a year and at least
 // four digits).
-var cvePattern = regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,}$`)
+var cvePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^CVE-[0-9]{4}-[0-9]{4,}$`) })
 
 // neededMin reads the needed_min filter: updates that at least that many
 // computers need (0: every update).

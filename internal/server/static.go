@@ -26,7 +26,7 @@ import (
 // symbolic link can reach outside those directories. Names starting with a
 // dot (temporary files) and unfinished downloads are never served.
 
-var versionedMeta = regexp.MustCompile(`^[0-9]+\.[a-z0-9._-]+\.json$`)
+var versionedMeta = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+\.[a-z0-9._-]+\.json$`) })
 
 // maxGzipCache bounds the in-memory cache of compressed metadata.
 const (
@@ -224,7 +224,7 @@ func (s *Server) serveRepoFile(w http.ResponseWriter, r *http.Request, repoDir, 
 			if e, err = s.loadMeta(repoDir, sub, p, now); err != nil {
 				return err
 			}
-			e.mutable = !versionedMeta.MatchString(base)
+			e.mutable = !versionedMeta().MatchString(base)
 			if len(e.data) <= maxMetaCacheFile {
 				s.meta.put(key, e)
 			}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -206,7 +207,8 @@ func (s *Server) status(r *http.Request) (*Status, error) {
 	return st, nil
 }
 
-var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
+var statusPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("status").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Bulwark update server</title>
 <style>body{font-family:sans-serif;margin:2em;max-width:60em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}</style>
 </head><body>
@@ -227,6 +229,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 {{if .States}}<h2>Update states</h2><table><tr><th>state</th><th>computer×update</th></tr>{{range $k, $v := .States}}<tr><td>{{$k}}</td><td>{{$v}}</td></tr>{{end}}</table>{{end}}
 </body></html>
 `))
+})
 
 func (s *Server) handleStatusPage(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.status(r)
@@ -236,7 +239,7 @@ func (s *Server) handleStatusPage(w http.ResponseWriter, r *http.Request) error 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
-	return statusPage.Execute(w, st)
+	return statusPage().Execute(w, st)
 }
 
 // routes is the HTTPS handler.

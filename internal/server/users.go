@@ -23,7 +23,7 @@ const (
 	FirstAdminUser = "admin"
 )
 
-var userPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,63}$`)
+var userPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9._@-]{0,63}$`) })
 
 func checkPassword(pw string) error {
 	if utf8.RuneCountInString(pw) < minPasswordLen || len(pw) > maxPasswordLen {
@@ -34,7 +34,7 @@ func checkPassword(pw string) error {
 
 // newUser stores a user with an argon2id hash of password.
 func (s *Server) newUser(ctx context.Context, name, role, password string) (*store.User, error) {
-	if !userPattern.MatchString(name) {
+	if !userPattern().MatchString(name) {
 		return nil, errorf(http.StatusBadRequest, "user name %q: use 1 to 64 lowercase letters, digits, '.', '_', '@' or '-'", name)
 	}
 	if _, ok := roleRank[role]; !ok {
