@@ -35,13 +35,14 @@ START=$(date -u +%H:%M)
 ./fleet enroll -data d -url "$(cat d/server.url)" -token-file token -n "$N" -c 32 -src 127.0.0.2 -pid "$PID" >enroll.json
 LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
 DB=$(du -cb d/bulwark.db* | tail -1 | cut -f1)
-python3 - "$N" "$(. "$ROOT/bench/section.sh"; bench_machine)" "$LOAD0" "$LOAD1" "$START $(date -u +'%H:%M UTC, %d %B %Y')" "$DB" <<'PY' >enroll.md
+python3 - "$N" "$(. "$ROOT/bench/section.sh"; bench_machine)" "$LOAD0" "$LOAD1" "$START–$(date -u +'%H:%M UTC, %d %B %Y')" "$DB" <<'PY' >enroll.md
 import json, sys
 n, machine, l0, l1, when, db = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6])
 d = json.load(open("enroll.json")); r = d["result"]
 out = ["<!-- fleet-enroll:start -->", "## Enrollment behind one NAT address (bench/fleet)", ""]
 p = out.append
-p("`bench/fleet/enroll.sh %d --write` (%s; %s; load average %s at the start, %s at the end; the load generator shares the machine with the server): %d machines enroll with one enrollment token, all from the one source address %s, 32 at once, each with a new P-256 key and CSR on a new TLS connection, against `bulwark server` on SQLite with the default enrollment limits (60 failed attempts per address then 1/s; 1,000 enrollments per token at once then 500/s). A 429 is waited out (Retry-After) and sent again, as the agent does." % (n, when, machine, l0, l1, n, d["source"]))
+busy = max(float(x) for x in (l0 + " " + l1).split()) > 2.5
+p("`bench/fleet/enroll.sh %d --write` (%s; %s; load average %s at the start, %s at the end%s; the load generator shares the machine with the server): %d machines enroll with one enrollment token, all from the one source address %s, 32 at once, each with a new P-256 key and CSR on a new TLS connection, against `bulwark server` on SQLite with the default enrollment limits (60 failed attempts per address then 1/s; 1,000 enrollments per token at once then 500/s). A 429 is waited out (Retry-After) and sent again, as the agent does." % (n, when, machine, l0, l1, ": **the machine was shared with other engineers' builds and tests**" if busy else "", n, d["source"]))
 p("")
 p("| machines | errors | 429s waited out | seconds | enrollments/s | p50 | p99 | server CPU per enrollment | server RSS (peak) |")
 p("|---|---|---|---|---|---|---|---|---|")
@@ -49,7 +50,7 @@ p("| %d | %d | %d | %.0f | %.0f | %.1f ms | %.1f ms | %.2f ms | %.0f MiB (%.0f) 
 p("")
 met = "met" if r["errors"] == 0 and r["agents"] >= 100000 and r["seconds"] <= 600 else "not met"
 if r["agents"] >= 100000:
-    p("Goal: 100,000 machines behind one address enroll in ≤ 10 minutes: %.1f minutes, **%s**. The database after the run: %.1f MiB." % (r["seconds"] / 60, met, db / 2**20))
+    p("Goal: 100,000 machines behind one address enroll in ≤ 10 minutes: %.1f minutes, **%s**. The token's rate (500/s) alone bounds it at 200 s. The database after the run: %.1f MiB." % (r["seconds"] / 60, met, db / 2**20))
 else:
     p("Goal: 100,000 machines behind one address enroll in ≤ 10 minutes. This run enrolled %d; at its measured rate 100,000 would take %.1f minutes (extrapolated, not measured). The database after the run: %.1f MiB." % (r["agents"], 100000 / r["per_second"] / 60, db / 2**20))
 p("")

@@ -222,7 +222,7 @@ idle = {f: json.load(open(f)) for f in ("idle-h1.json", "idle-h2.json", "idle-ng
 h1kib = idle["idle-h1.json"]["rss_per_idle_conn_kib"]
 def yn(ok): return "yes, in this run" if ok else "**no**"
 p("")
-p("**Against the issue 14 goals** (this run; the enrollment goal is in "Enrollment behind one NAT address"):")
+p("**Against the issue 14 goals** (this run; the enrollment goal is in 'Enrollment behind one NAT address'):")
 p("")
 p("| goal | measured | met? |")
 p("|---|---|---|")
