@@ -581,12 +581,18 @@ func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, erro
 			continue
 		}
 		applied[i] = true
-		for _, c := range r.Changes {
-			if _, err := upsert.ExecContext(ctx, r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
+		if d.dialect.Name == "postgres" && len(r.Changes) > 1 {
+			if err := applyChangesAtOnce(ctx, tx, r.AgentID, r.Changes); err != nil {
 				return nil, err
 			}
-			if _, err := event.ExecContext(ctx, r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
-				return nil, err
+		} else {
+			for _, c := range r.Changes {
+				if _, err := upsert.ExecContext(ctx, r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
+					return nil, err
+				}
+				if _, err := event.ExecContext(ctx, r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
+					return nil, err
+				}
 			}
 		}
 		if len(r.Changes) > 0 {
@@ -609,6 +615,53 @@ func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, erro
 		}
 	}
 	return applied, tx.Commit()
+}
+
+// applyChangesAtOnce stores a report's changes in two statements (their
+// events, then the states) instead of two a change: on PostgreSQL every
+// statement is a round trip, which made a report's thirteen statements
+// most of the server's CPU per cycle there (docs/BENCHMARKS.md, "Fleet").
+// SQLite, in process, keeps its prepared one-row statements. Of several
+// changes to one update the one applied one by one would leave is kept
+// (the newest; of equal times the last), as one statement may not update
+// a row twice.
+func applyChangesAtOnce(ctx context.Context, tx *sql.Tx, agentID string, changes []store.UpdateState) error {
+	const perStatement = 1000 // 6,000 parameters, under PostgreSQL's 65,535
+	for len(changes) > 0 {
+		part := changes[:min(len(changes), perStatement)]
+		changes = changes[len(part):]
+		last := map[[2]string]int{}
+		var kept []store.UpdateState
+		for _, c := range part {
+			k := [2]string{c.Vendor, c.UpdateID}
+			if j, ok := last[k]; !ok {
+				last[k] = len(kept)
+				kept = append(kept, c)
+			} else if !c.UpdatedAt.Before(kept[j].UpdatedAt) {
+				kept[j] = c
+			}
+		}
+		for _, q := range []struct {
+			head, tail string
+			rows       []store.UpdateState
+		}{{insertEvents, "", part}, {upsertStates, upsertStatesEnd, kept}} {
+			var b strings.Builder
+			b.WriteString(q.head)
+			args := make([]any, 0, 6*len(q.rows))
+			for n, c := range q.rows {
+				if n > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d)", 6*n+1, 6*n+2, 6*n+3, 6*n+4, 6*n+5, 6*n+6)
+				args = append(args, agentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt))
+			}
+			b.WriteString(q.tail)
+			if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // AgentStates lists an agent's per-update states.

@@ -26,9 +26,12 @@ const (
 	// touchAgent moves an agent's last-seen time forward.
 	touchAgent  = `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`
 	markReport  = `INSERT INTO reports (agent_id, batch_id, received_at) VALUES ($1,$2,$3) ON CONFLICT (agent_id, batch_id) DO NOTHING`
-	insertEvent = `INSERT INTO state_events (agent_id, vendor, update_id, state, detail, at) VALUES ($1,$2,$3,$4,$5,$6)`
-	upsertState = `INSERT INTO agent_states (agent_id, vendor, update_id, state, detail, updated_at)
-	VALUES ($1,$2,$3,$4,$5,$6)
+	insertEvent = insertEvents + `($1,$2,$3,$4,$5,$6)`
+	upsertState = upsertStates + `($1,$2,$3,$4,$5,$6)` + upsertStatesEnd
+	// The same, for several rows at once (values appended).
+	insertEvents    = `INSERT INTO state_events (agent_id, vendor, update_id, state, detail, at) VALUES `
+	upsertStates    = `INSERT INTO agent_states (agent_id, vendor, update_id, state, detail, updated_at) VALUES `
+	upsertStatesEnd = `
 	ON CONFLICT (agent_id, vendor, update_id) DO UPDATE SET state = excluded.state, detail = excluded.detail,
 		updated_at = excluded.updated_at WHERE excluded.updated_at >= agent_states.updated_at`
 )

@@ -382,6 +382,31 @@ func testReportsOrder(t *testing.T, s server.Store) {
 	if len(st) != 1 || st[0].State != "installed" {
 		t.Fatalf("a late older batch overwrote a newer state: %+v", st)
 	}
+	// Several changes to one update in one batch: the newest wins, of
+	// equal times the last; every change is in the history.
+	at := t0.Add(2 * time.Hour)
+	_, err = s.ApplyReport(ctx, &store.Report{AgentID: "a1", BatchID: "b3", ReceivedAt: t0, Changes: []store.UpdateState{
+		{Vendor: "v", UpdateID: "w", State: "failed", UpdatedAt: at.Add(time.Minute)},
+		{Vendor: "v", UpdateID: "w", State: "needed", UpdatedAt: at},
+		{Vendor: "v", UpdateID: "u", State: "downloaded", UpdatedAt: at},
+		{Vendor: "v", UpdateID: "u", State: "installed-pending-reboot", UpdatedAt: at},
+		{Vendor: "v", UpdateID: "x", State: "needed", UpdatedAt: at},
+	}})
+	must(t, err)
+	st, err = s.AgentStates(ctx, "a1")
+	must(t, err)
+	got := map[string]string{}
+	for _, x := range st {
+		got[x.UpdateID] = x.State
+	}
+	if got["w"] != "failed" || got["u"] != "installed-pending-reboot" || got["x"] != "needed" || len(got) != 3 {
+		t.Fatalf("states after a batch with repeated updates: %v", got)
+	}
+	ev, err := s.StateEvents(ctx, "a1", 100)
+	must(t, err)
+	if len(ev) != 7 {
+		t.Fatalf("%d state events, want 7 (every change)", len(ev))
+	}
 }
 
 func testReportsConcurrent(t *testing.T, s server.Store) {
