@@ -36,7 +36,8 @@ apt_need() {
 . scripts/setup.d/apt-sources.sh
 . scripts/setup.d/lockdown.sh
 . scripts/setup.d/openscap.sh
-apt_need lynis bc time
+. scripts/setup.d/lynis.sh
+apt_need bc time
 
 go build -o "$work/bulwark" ./cmd/bulwark
 root="$BULWARK_TEST_DEBIAN_ROOT"
@@ -102,25 +103,9 @@ cited_eval=$(echo "$cited" | sed -n 's/.*OpenSCAP evaluated \([0-9]*\) of the \(
 cited_fail=$(echo "$cited" | grep -c '(argued:' || true)
 cited_result=$(echo "$cited" | grep -E '^(--- (PASS|FAIL)|ok|FAIL)' | head -1)
 
-# Lynis inside a copy of the root: an index from its report.
-lynis_in() { # ROOT
-	mkdir -p "$1/usr/share/lynis" "$1/etc/lynis"
-	cp -a /usr/share/lynis/. "$1/usr/share/lynis/"
-	cp -a /etc/lynis/. "$1/etc/lynis/"
-	cp /usr/sbin/lynis "$1/usr/sbin/lynis"
-	unshare --mount --propagation private --uts --ipc --net --pid --fork sh -c '
-		set -e
-		root="$1"
-		mount -t proc proc "$root/proc"
-		mount -t tmpfs tmp "$root/run"
-		mount -t tmpfs tmp "$root/tmp"
-		mount --bind /dev "$root/dev"
-		cat "$root"/etc/sysctl.d/*.conf 2>/dev/null | sed -n "s/^[[:space:]]*\(net\.[^=[:space:]]*\)[[:space:]]*=[[:space:]]*\(.*\)\$/\1=\2/p" |
-			while read -r kv; do sysctl -q -w "$kv" 2>/dev/null || true; done
-		exec chroot "$root" /usr/sbin/lynis audit system --quick --no-colors --quiet --logfile /tmp/lynis.log --report-file /var/log/lynis-report.dat
-	' sh "$1" >/dev/null 2>&1 || true
-	sed -n 's/^hardening_index=//p' "$1/var/log/lynis-report.dat"
-}
+# Lynis inside a copy of the root: an index from its report (the same
+# script TestDebianRootLynis runs).
+lynis_in() { scripts/lynis-in-root.sh "$1"; }
 lynis_start=$(date +%s.%N)
 lynis_before=$(lynis_in "$work/stock")
 lynis_time=$(printf '%.1f' "$(echo "$(date +%s.%N) - $lynis_start" | bc -l)")

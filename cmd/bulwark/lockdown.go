@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -224,6 +223,9 @@ func newLockdownShowCmd() *cobra.Command {
 				if len(r.References.SSG) > 0 {
 					fmt.Fprintf(w, "SSG:        %s\n", strings.Join(r.References.SSG, ", "))
 				}
+				if len(r.References.Lynis) > 0 {
+					fmt.Fprintf(w, "Lynis:      %s\n", strings.Join(r.References.Lynis, ", "))
+				}
 				fmt.Fprintf(w, "defined in: %s\n", r.Source)
 				return nil
 			}
@@ -326,7 +328,11 @@ ROOT/var/lib/bulwark/lockdown (--state-dir elsewhere): a --root image carries it
 own undo.
 sshd -t, nginx -t and visudo -c validate the result; if they fail, everything
 is rolled back. Rules that would lock out the SSH session apply runs in are refused
-unless --force. A second apply changes nothing.`,
+unless --force. A second apply changes nothing.
+Package rules (the sysadmin profile's security tools: aide, fail2ban, ...) are
+installed first, with the root's own apt-get from the sources it already has
+(chrooted in private namespaces for --root), without recommends; the run
+journals what apt installed and undo purges exactly that.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			sel, err := f.selection(profile)
@@ -342,6 +348,7 @@ unless --force. A second apply changes nothing.`,
 				opts.Session = lockdown.DetectSession(os.Getenv, tree)
 				if !yes {
 					opts.Confirm = confirmChanges(cmd.InOrStdin(), cmd.ErrOrStderr())
+					opts.ConfirmInstall = confirmInstall(cmd.InOrStdin(), cmd.ErrOrStderr())
 				}
 			}
 			rep, err := newLockdownEngine(cmd).Apply(cmd.Context(), sel, f.root, opts)
@@ -379,13 +386,37 @@ func confirmChanges(in io.Reader, out io.Writer) func([]lockdown.Change) (bool, 
 	return func(changes []lockdown.Change) (bool, error) {
 		lockdown.WriteChanges(out, changes)
 		fmt.Fprintf(out, "\nApply these %d changes to the running system? [y/N] ", len(changes))
-		line, err := bufio.NewReader(io.LimitReader(in, 1024)).ReadString('\n')
-		if err != nil && line == "" {
-			return false, nil
-		}
-		answer := strings.ToLower(strings.TrimSpace(line))
-		return answer == "y" || answer == "yes", nil
+		return readYes(in), nil
 	}
+}
+
+// confirmInstall lists the packages package rules would install and asks.
+func confirmInstall(in io.Reader, out io.Writer) func([]string) (bool, error) {
+	return func(pkgs []string) (bool, error) {
+		fmt.Fprintf(out, "\nInstall these %d packages with apt-get (and what they depend on): %s? [y/N] ", len(pkgs), strings.Join(pkgs, " "))
+		return readYes(in), nil
+	}
+}
+
+// readYes reads one answer line (byte by byte, so that the next question
+// finds the next line) and reports whether it is yes.
+func readYes(in io.Reader) bool {
+	var line []byte
+	b := make([]byte, 1)
+	for len(line) < 1024 {
+		n, err := in.Read(b)
+		if n == 1 {
+			if b[0] == '\n' {
+				break
+			}
+			line = append(line, b[0])
+		}
+		if err != nil {
+			break
+		}
+	}
+	answer := strings.ToLower(strings.TrimSpace(string(line)))
+	return answer == "y" || answer == "yes"
 }
 
 func newLockdownUndoCmd() *cobra.Command {

@@ -177,6 +177,9 @@ type ApplyOptions struct {
 	// Confirm is asked with the planned changes before anything is written;
 	// nil means yes.
 	Confirm func(changes []Change) (bool, error)
+	// ConfirmInstall is asked, after Confirm, with the packages package
+	// rules would install; nil means yes.
+	ConfirmInstall func(packages []string) (bool, error)
 	// AfterChange is called after each journaled change is made (for
 	// progress, and for crash tests).
 	AfterChange func(n int, c Change)
@@ -210,76 +213,44 @@ func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts Ap
 	if opts.DryRun {
 		kind = "dry-run"
 	}
-	rep := e.newReport(kind, sel, t)
-	env := e.env(t)
-	refused := map[string]string{}
-	var applied []Selected
-	// Every verdict is taken before anything is staged, so that the report
-	// (file:line included) describes the files as they are on disk.
-	before := make([]Verdict, len(sel.Rules))
-	for i, s := range sel.Rules {
-		before[i] = s.Resource.Check(ctx, env)
+	rep, applied, err := e.plan(ctx, sel, t, kind, opts)
+	if err != nil {
+		return nil, err
 	}
-	for i, s := range sel.Rules {
-		v := before[i]
-		res := result(s, v)
-		res.Before = v.Result
-		if needsApply(v) {
-			switch {
-			case s.Waiver != nil:
-				res.Note = "waived: " + s.Waiver.Reason
-			default:
-				if r, ok := s.Resource.(SessionRisker); ok && !opts.Force {
-					if why := r.SessionRisk(opts.Session); why != "" {
-						refused[s.Rule.ID] = why
-					}
-				}
-				if err := s.Resource.Apply(ctx, env); errors.Is(err, ErrManual) {
-					res.Note = err.Error()
-				} else if err != nil {
-					return nil, fmt.Errorf("plan rule %s: %w", s.Rule.ID, err)
-				} else {
-					applied = append(applied, s)
-				}
-			}
-		}
-		rep.Results = append(rep.Results, res)
-	}
-	if len(refused) > 0 {
-		return nil, &RefusedError{Reasons: refused}
-	}
+	installs := t.Installs()
 	changes, err := t.Changes()
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
 	rep.Changes = changes
-	// What the rules would say once the files are written.
-	planned := &Env{Tree: t}
-	for i := range rep.Results {
-		s := sel.Rules[i]
-		if !wasStaged(rep.Results[i], s) {
-			continue
-		}
-		v := s.Resource.Check(ctx, planned)
-		if v.Result != ResultPass || v.Implicit {
-			return nil, fmt.Errorf("rule %s: its change would not make it pass with the value written down (%s, actual %q at %s); nothing was changed", s.Rule.ID, v.Result, v.Actual, v.Where)
-		}
-		if opts.DryRun {
-			rep.Results[i].Note = "would be fixed"
-			if rep.Results[i].Before == ResultPass {
-				rep.Results[i].Note = "passes on a default; would be written down"
-			}
-		}
+	if err := e.verifyPlan(ctx, sel, rep, t, opts.DryRun); err != nil {
+		return nil, err
 	}
-	if opts.DryRun || len(changes) == 0 {
+	if len(installs) > 0 {
+		verb := "install: "
+		if opts.DryRun {
+			verb = "would install (with the root's apt-get, no recommends): "
+		}
+		rep.Notes = append(rep.Notes, verb+strings.Join(installs, " "))
+	}
+	if opts.DryRun || len(changes) == 0 && len(installs) == 0 {
 		if len(changes) == 0 && !opts.DryRun {
 			rep.Notes = append(rep.Notes, "nothing to change")
 		}
 		rep.finish()
 		return rep, nil
 	}
-	if opts.Confirm != nil {
+	if opts.Confirm != nil && len(changes) > 0 {
 		ok, err := opts.Confirm(changes)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, ErrDeclined
+		}
+	}
+	if opts.ConfirmInstall != nil && len(installs) > 0 {
+		ok, err := opts.ConfirmInstall(installs)
 		if err != nil {
 			return nil, err
 		}
@@ -306,9 +277,64 @@ func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts Ap
 	}
 	rep.Run = w.ID()
 	log := e.log.With("run", w.ID(), "root", t.Root())
+	if len(installs) > 0 {
+		// Packages first: their files are then on disk, and the file
+		// rules are planned again over them (a rule for a package's
+		// configuration applies in the same run).
+		if err := w.SetPackages(installs, nil); err != nil {
+			return nil, err
+		}
+		if err := w.SavePackagesBefore(t.Root()); err != nil {
+			return nil, err
+		}
+		added, ierr := installPackages(ctx, e.cmd, t.Root(), installs)
+		if err := w.SetPackages(installs, added); err != nil {
+			return nil, err
+		}
+		if ierr != nil {
+			log.Error("install failed; rolling back", "err", ierr)
+			if _, uerr := e.undoRun(ctx, j, w.ID(), true); uerr != nil {
+				return nil, fmt.Errorf("apply: %w; rolling back also failed: %v (run `bulwark lockdown undo %s`)", ierr, uerr, w.ID())
+			}
+			_ = j.setStatus(w.ID(), StatusRolledBack, e.now())
+			return nil, fmt.Errorf("apply: %w; the packages it installed were purged", ierr)
+		}
+		rep.Notes = append(rep.Notes, fmt.Sprintf("installed %d packages: %s", len(added), strings.Join(added, " ")))
+		if t, err = NewTree(root); err != nil {
+			return nil, err
+		}
+		replan, replanned, err := e.plan(ctx, sel, t, kind, opts)
+		if err != nil {
+			if _, uerr := e.undoRun(ctx, j, w.ID(), true); uerr != nil {
+				return nil, fmt.Errorf("%w; rolling back also failed: %v (run `bulwark lockdown undo %s`)", err, uerr, w.ID())
+			}
+			_ = j.setStatus(w.ID(), StatusRolledBack, e.now())
+			return nil, fmt.Errorf("%w; the packages installed were purged", err)
+		}
+		for i := range replan.Results {
+			if _, ok := sel.Rules[i].Resource.(*PackageInstalled); ok {
+				replan.Results[i].Before = rep.Results[i].Before
+				replan.Results[i].Implicit = rep.Results[i].Implicit
+			}
+		}
+		replan.Notes = rep.Notes
+		replan.Run = rep.Run
+		rep, applied = replan, append(replanned, installedRules(sel, rep)...)
+		if changes, err = t.Changes(); err != nil {
+			return nil, fmt.Errorf("plan: %w", err)
+		}
+		rep.Changes = changes
+		if err := e.verifyPlan(ctx, sel, rep, t, false); err != nil {
+			if _, uerr := e.undoRun(ctx, j, w.ID(), true); uerr != nil {
+				return nil, fmt.Errorf("%w; rolling back also failed: %v (run `bulwark lockdown undo %s`)", err, uerr, w.ID())
+			}
+			_ = j.setStatus(w.ID(), StatusRolledBack, e.now())
+			return nil, err
+		}
+	}
 	if err := e.commit(t, w, changes, opts.AfterChange); err != nil {
 		log.Error("apply failed; rolling back", "err", err)
-		if _, uerr := j.undo(w.ID(), true, e.now()); uerr != nil {
+		if _, uerr := e.undoRun(ctx, j, w.ID(), true); uerr != nil {
 			return nil, fmt.Errorf("apply: %w; rolling back also failed: %v (run `bulwark lockdown undo %s`)", err, uerr, w.ID())
 		}
 		_ = j.setStatus(w.ID(), StatusRolledBack, e.now())
@@ -316,7 +342,7 @@ func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts Ap
 	}
 	if verr := e.validate(ctx, t, changes, &rep.Notes); verr != nil {
 		verr.Run = w.ID()
-		if _, uerr := j.undo(w.ID(), true, e.now()); uerr != nil {
+		if _, uerr := e.undoRun(ctx, j, w.ID(), true); uerr != nil {
 			return nil, fmt.Errorf("%w; rolling back also failed: %v (run `bulwark lockdown undo %s`)", verr, uerr, w.ID())
 		}
 		_ = j.setStatus(w.ID(), StatusRolledBack, e.now())
@@ -358,6 +384,118 @@ func (e *Engine) Apply(ctx context.Context, sel *Selection, root string, opts Ap
 	log.Info("applied", "profile", sel.Profile.Name, "rules", len(applied), "changes", len(changes))
 	rep.finish()
 	return rep, nil
+}
+
+// plan checks every rule against t and stages the changes of those that
+// fail (Apply), returning the report so far and the rules staged.
+func (e *Engine) plan(ctx context.Context, sel *Selection, t *Tree, kind string, opts ApplyOptions) (*Report, []Selected, error) {
+	rep := e.newReport(kind, sel, t)
+	env := e.env(t)
+	refused := map[string]string{}
+	var applied []Selected
+	// Every verdict is taken before anything is staged, so that the report
+	// (file:line included) describes the files as they are on disk.
+	before := make([]Verdict, len(sel.Rules))
+	for i, s := range sel.Rules {
+		before[i] = s.Resource.Check(ctx, env)
+	}
+	for i, s := range sel.Rules {
+		v := before[i]
+		res := result(s, v)
+		res.Before = v.Result
+		if needsApply(v) {
+			switch {
+			case s.Waiver != nil:
+				res.Note = "waived: " + s.Waiver.Reason
+			default:
+				if r, ok := s.Resource.(SessionRisker); ok && !opts.Force {
+					if why := r.SessionRisk(opts.Session); why != "" {
+						refused[s.Rule.ID] = why
+					}
+				}
+				if err := s.Resource.Apply(ctx, env); errors.Is(err, ErrManual) {
+					res.Note = err.Error()
+				} else if err != nil {
+					return nil, nil, fmt.Errorf("plan rule %s: %w", s.Rule.ID, err)
+				} else {
+					applied = append(applied, s)
+				}
+			}
+		}
+		rep.Results = append(rep.Results, res)
+	}
+	if len(refused) > 0 {
+		return nil, nil, &RefusedError{Reasons: refused}
+	}
+	return rep, applied, nil
+}
+
+// verifyPlan checks that every staged change makes its rule pass with the
+// value written down (packages, installed later, are not checked here).
+func (e *Engine) verifyPlan(ctx context.Context, sel *Selection, rep *Report, t *Tree, dryRun bool) error {
+	planned := &Env{Tree: t}
+	for i := range rep.Results {
+		s := sel.Rules[i]
+		if !wasStaged(rep.Results[i], s) {
+			continue
+		}
+		if _, ok := s.Resource.(*PackageInstalled); ok {
+			if dryRun {
+				rep.Results[i].Note = "would be installed"
+			}
+			continue
+		}
+		v := s.Resource.Check(ctx, planned)
+		if v.Result != ResultPass || v.Implicit {
+			return fmt.Errorf("rule %s: its change would not make it pass with the value written down (%s, actual %q at %s); nothing was changed", s.Rule.ID, v.Result, v.Actual, v.Where)
+		}
+		if dryRun {
+			rep.Results[i].Note = "would be fixed"
+			if rep.Results[i].Before == ResultPass {
+				rep.Results[i].Note = "passes on a default; would be written down"
+			}
+		}
+	}
+	return nil
+}
+
+// installedRules are the package rules the first plan staged.
+func installedRules(sel *Selection, rep *Report) []Selected {
+	var out []Selected
+	for i, s := range sel.Rules {
+		if _, ok := s.Resource.(*PackageInstalled); ok && wasStaged(rep.Results[i], s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// undoRun restores the files of a run, then purges the packages it
+// installed (their configuration files were written after them).
+func (e *Engine) undoRun(ctx context.Context, j *Journal, id string, force bool) (*UndoResult, error) {
+	rec, err := j.Run(id)
+	if err != nil {
+		return nil, err
+	}
+	res, err := j.undo(id, force, e.now())
+	if err != nil {
+		return nil, err
+	}
+	if len(rec.Installed) > 0 {
+		root := rec.Root
+		if rec.InRoot {
+			root = rootOfStateDir(j.dir)
+		}
+		purged, err := purgePackages(ctx, e.cmd, root, rec.Installed)
+		res.Purged = purged
+		if err != nil {
+			return res, fmt.Errorf("undo run %s: the files are restored, but %w; purge them by hand", id, err)
+		}
+		if err := j.restoreTimes(id, root); err != nil {
+			return res, fmt.Errorf("undo run %s: packages purged, but restoring modification times: %w", id, err)
+		}
+	}
+	return res, nil
 }
 
 // needsApply reports whether a verdict calls for a change: the rule fails,
@@ -559,7 +697,7 @@ func (e *Engine) Undo(ctx context.Context, stateDir, id string, force bool) (*Un
 			return nil, fmt.Errorf("nothing to undo: no applied run in %s", stateDir)
 		}
 	}
-	res, err := j.undo(id, force, e.now())
+	res, err := e.undoRun(ctx, j, id, force)
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,11 @@ type RunRecord struct {
 	// (DefaultStateDir of a root other than /): undo then works on the
 	// directory holding the journal, wherever the image is mounted now.
 	InRoot bool `json:"in_root,omitempty"`
+	// Packages are what the run's package rules asked apt-get to install;
+	// Installed what it did install (dependencies included), recorded
+	// once apt-get returned. Undo purges Installed.
+	Packages  []string `json:"packages,omitempty"`
+	Installed []string `json:"installed,omitempty"`
 }
 
 // stateSubdir is where a root keeps its own journal.
@@ -254,6 +259,12 @@ func (w *RunWriter) AddUnit(unit string) error {
 // SetSysctls records the kernel values in force before the run.
 func (w *RunWriter) SetSysctls(m map[string]string) error {
 	w.rec.Sysctls = m
+	return w.save()
+}
+
+// SetPackages records the packages asked for and those installed.
+func (w *RunWriter) SetPackages(asked, installed []string) error {
+	w.rec.Packages, w.rec.Installed = asked, installed
 	return w.save()
 }
 
@@ -479,6 +490,8 @@ type UndoResult struct {
 	// before changing them).
 	Unchanged []string `json:"unchanged,omitempty"`
 	Units     []string `json:"units,omitempty"`
+	// Purged are the packages the run had installed, purged by undo.
+	Purged []string `json:"purged,omitempty"`
 }
 
 // undo restores every entry of run id under root, newest first. Without

@@ -232,6 +232,14 @@ func TestDebianRootEveryRule(t *testing.T) {
 		}
 	}
 
+	tree, err := NewTree(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgsBefore, err := installedSet(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
 	state := t.TempDir()
 	applied, err := e.Apply(ctx, sel, root, ApplyOptions{StateDir: state})
 	if err != nil {
@@ -252,6 +260,9 @@ func TestDebianRootEveryRule(t *testing.T) {
 		want := stockVerdicts[r.ID]
 		if want == ResultFail {
 			want = ResultPass
+		}
+		if v, ok := afterApplyVerdicts[r.ID]; ok {
+			want = v
 		}
 		if r.Type == "package_absent" && stockVerdicts[r.ID] == ResultFail {
 			want = ResultFail // never removed automatically
@@ -276,7 +287,26 @@ func TestDebianRootEveryRule(t *testing.T) {
 	if res.Run != applied.Run {
 		t.Errorf("undo took run %s, want %s", res.Run, applied.Run)
 	}
+	if len(res.Purged) == 0 {
+		t.Errorf("undo purged no package; apply installed the package rules' tools")
+	}
 	diffSnapshots(t, orig, snapshot(t, root))
+	// Undo purged exactly what apply installed: dpkg lists the packages it
+	// listed before.
+	pkgsAfter, err := installedSet(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range pkgsAfter {
+		if !pkgsBefore[p] {
+			t.Errorf("package %s still installed after undo", p)
+		}
+	}
+	for p := range pkgsBefore {
+		if !pkgsAfter[p] {
+			t.Errorf("package %s was installed before apply and is gone after undo", p)
+		}
+	}
 }
 
 func contains(xs []string, x string) bool {

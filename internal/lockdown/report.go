@@ -201,6 +201,7 @@ details{margin:.2em 0}code{font-size:90%}
 {{with .References.SSG}}<p>SSG: {{range .}}<code>{{.}}</code> {{end}}</p>{{end}}
 {{with .References.CIS}}<p>CIS: {{range .}}{{.}} {{end}}</p>{{end}}
 {{with .References.CISNginx}}<p>CIS NGINX: {{range .}}{{.}} {{end}}</p>{{end}}
+{{with .References.Lynis}}<p>Lynis: {{range .}}{{.}} {{end}}</p>{{end}}
 {{with .Waiver}}<p>Waived until {{.Expires}}: {{.Reason}}</p>{{end}}
 {{with .ExpiredWaiver}}<p>A waiver expired on {{.Expires}} and is ignored.</p>{{end}}
 {{with .Note}}<p>{{.}}</p>{{end}}

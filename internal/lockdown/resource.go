@@ -104,9 +104,11 @@ func ResourceTypes() map[string]func() Resource {
 		"service":        func() Resource { return new(Service) },
 		"kernel_module":  func() Resource { return new(KernelModule) },
 		"package_absent": func() Resource { return new(PackageAbsent) },
+		"package":        func() Resource { return new(PackageInstalled) },
 		"mount_option":   func() Resource { return new(MountOption) },
 		"nginx":          func() Resource { return new(NginxDirective) },
 		"file_line":      func() Resource { return new(FileLine) },
+		"file_no_line":   func() Resource { return new(FileNoLine) },
 		"pam_profile":    func() Resource { return new(PAMProfile) },
 	}
 }

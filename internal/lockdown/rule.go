@@ -59,6 +59,10 @@ type References struct {
 	// CISNginx are items of the CIS NGINX Benchmark (v2.1.0), for the
 	// nginx rules, which neither CIS Debian 12 nor SSG covers.
 	CISNginx []string `yaml:"cis_nginx" json:"cis_nginx,omitempty"`
+	// Lynis are the ids of the Lynis tests (3.0.8) that check the same
+	// thing, for rules that neither CIS Debian 12 nor SSG covers and as
+	// a cross-reference where they do.
+	Lynis []string `yaml:"lynis" json:"lynis,omitempty"`
 }
 
 // Rule is one hardening check with the fix that makes it pass.

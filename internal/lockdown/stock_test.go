@@ -8,10 +8,27 @@ package lockdown
 //
 // Fail: Debian leaves it open (PermitRootLogin prohibit-password, kernel
 // redirects accepted, PASS_MAX_DAYS 99999, TLS 1.0 in nginx.conf, ...).
+// Pass on a default: login.defs leaves SHA_CRYPT_*_ROUNDS unset (glibc's 5000).
+// The package rules fail: the minbase root has none of the tools.
 // NotApplicable: the component is not installed (cups, cron, chrony,
 // logrotate, grub) or is not a separate file system (/tmp). Pass: Debian already does
 // the right thing (shadow 0640 root:shadow, SHA512 hashes, syncookies).
 var stockVerdicts = map[string]Result{
+	"banner-issue-no-os":                    ResultFail,
+	"banner-issue-net-no-os":                ResultFail,
+	"login-sha-crypt-min-rounds":            ResultPass,
+	"login-sha-crypt-max-rounds":            ResultPass,
+	"module-firewire-core":                  ResultFail,
+	"shell-core-dumps-off":                  ResultFail,
+	"mount-tmp-tmpfs":                       ResultFail,
+	"pkg-aide":                              ResultFail,
+	"pkg-libpam-tmpdir":                     ResultFail,
+	"pkg-debsums":                           ResultFail,
+	"pkg-acct":                              ResultFail,
+	"pkg-fail2ban":                          ResultFail,
+	"pkg-chkrootkit":                        ResultFail,
+	"pkg-apt-listchanges":                   ResultFail,
+	"fail2ban-jail-local":                   ResultNotApplicable,
 	"audit-identity-group":                  ResultFail,
 	"audit-identity-gshadow":                ResultFail,
 	"audit-identity-opasswd":                ResultFail,
@@ -212,4 +229,15 @@ var stockVerdicts = map[string]Result{
 	"sudo-logfile":                          ResultFail,
 	"sudo-timestamp-timeout":                ResultFail,
 	"sudo-use-pty":                          ResultPass,
+}
+
+// afterApplyVerdicts are the rules whose verdict after applying every rule
+// is not their stock one turned from fail to pass: another rule brought
+// their component into scope in the same run.
+var afterApplyVerdicts = map[string]Result{
+	"mount-tmp":           ResultPass, // mount-tmp-tmpfs gives /tmp its fstab line
+	"mount-tmp-noexec":    ResultPass,
+	"fail2ban-jail-local": ResultPass, // pkg-fail2ban installs fail2ban
+	"perm-cron-weekly":    ResultPass, // debsums and acct add /etc/cron.weekly, /etc/cron.monthly
+	"perm-cron-monthly":   ResultPass,
 }

@@ -95,6 +95,9 @@ type staged struct {
 type Tree struct {
 	root   string
 	staged map[string]*staged
+	// installs are the packages rules asked for (Install); the engine
+	// installs them with the root's own apt before it writes any file.
+	installs []string
 }
 
 // NewTree returns a Tree over the directory root ("/" for the running system).
@@ -111,6 +114,25 @@ func NewTree(root string) (*Tree, error) {
 		return nil, fmt.Errorf("root %q is not a directory: give the directory holding the system's /etc", root)
 	}
 	return &Tree{root: abs, staged: map[string]*staged{}}, nil
+}
+
+// Install asks for a Debian package to be installed by the root's own apt.
+// Unlike file changes it is not staged: the engine installs the packages
+// after the plan is confirmed and before the files are written.
+func (t *Tree) Install(pkg string) {
+	for _, p := range t.installs {
+		if p == pkg {
+			return
+		}
+	}
+	t.installs = append(t.installs, pkg)
+}
+
+// Installs lists the packages asked for with Install, sorted.
+func (t *Tree) Installs() []string {
+	out := append([]string(nil), t.installs...)
+	sort.Strings(out)
+	return out
 }
 
 // Root is the directory the Tree is over.

@@ -80,9 +80,9 @@ func TestEveryRuleHasReferences(t *testing.T) {
 		t.Fatalf("only %d built-in rules", len(cat.Rules()))
 	}
 	for _, r := range cat.Rules() {
-		refs := append(append(append([]string{}, r.References.CIS...), r.References.SSG...), r.References.CISNginx...)
+		refs := append(append(append(append([]string{}, r.References.CIS...), r.References.SSG...), r.References.CISNginx...), r.References.Lynis...)
 		if len(refs) == 0 {
-			t.Errorf("rule %s (%s) has no CIS or SSG reference", r.ID, r.Source)
+			t.Errorf("rule %s (%s) has no CIS, SSG or Lynis reference", r.ID, r.Source)
 		}
 		for _, ref := range refs {
 			if !refPattern().MatchString(ref) {
