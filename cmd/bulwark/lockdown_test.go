@@ -147,3 +147,24 @@ func TestConfirmChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestConfirmInstallAfterChanges: the package question reads the line after
+// the answer to the changes question, so both answers can come from one
+// piped input.
+func TestConfirmInstallAfterChanges(t *testing.T) {
+	for _, tt := range []struct {
+		in                string
+		changes, packages bool
+	}{{"y\ny\n", true, true}, {"y\nn\n", true, false}, {"yes\n", true, false}, {"n\ny\n", false, true}} {
+		var out bytes.Buffer
+		in := strings.NewReader(tt.in)
+		gotC, _ := confirmChanges(in, &out)(nil)
+		gotP, _ := confirmInstall(in, &out)([]string{"aide", "fail2ban"})
+		if gotC != tt.changes || gotP != tt.packages {
+			t.Errorf("answers %q: changes %v, packages %v; want %v, %v", tt.in, gotC, gotP, tt.changes, tt.packages)
+		}
+		if !strings.Contains(out.String(), "Install these 2 packages with apt-get (and what they depend on): aide fail2ban? [y/N]") {
+			t.Errorf("package question not asked: %q", out.String())
+		}
+	}
+}

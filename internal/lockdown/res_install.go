@@ -177,8 +177,9 @@ func purgePackages(ctx context.Context, cmd Commander, root string, pkgs []strin
 // metaTops are the directories whose state is kept before packages are
 // installed: a purge brings back their content but not the modification
 // times the package manager changed on the way (ldconfig's cache, the
-// directories packages added entries to and removed them from).
-var metaTops = []string{"etc", "boot"}
+// directories packages added entries to and removed them from, the PAM
+// state pam-auth-update rewrote for libpam-tmpdir, debconf's database).
+var metaTops = []string{"etc", "boot", "usr/share/pam-configs", "var/lib/pam", "var/cache/debconf"}
 
 // packagesBefore is the file in a run's directory with the state of
 // metaTops before its packages were installed.
