@@ -31,7 +31,7 @@ type PackageInstalled struct {
 
 // Validate checks the parameters.
 func (r *PackageInstalled) Validate() error {
-	if !packageName.MatchString(r.Package) {
+	if !packageName().MatchString(r.Package) {
 		return fmt.Errorf("package %q must be a Debian package name such as aide", r.Package)
 	}
 	return nil
