@@ -21,9 +21,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.yaml.in/yaml/v3"
+	"github.com/spf13/pflag"
 
 	"github.com/bulwarkhq/bulwark/internal/capread"
+	"github.com/bulwarkhq/bulwark/internal/config"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/progress"
 	"github.com/bulwarkhq/bulwark/internal/server"
@@ -33,17 +34,25 @@ import (
 
 // adminOptions say how `bulwark admin` reaches the server.
 type adminOptions struct {
-	server, token, tokenFile, caFingerprint, dataDir, config string
-	wait                                                     time.Duration
-	out                                                      *outputFormat
+	tokenFile, dataDir, config string
+	wait                       time.Duration
+	out                        *outputFormat
+	flags                      *pflag.FlagSet // the admin command's flags (adminSettings among them); nil for none
 }
 
-// adminFileConfig is the optional YAML file with the connection settings
-// (default: $XDG_CONFIG_HOME/bulwark/admin.yaml when it exists).
-type adminFileConfig struct {
+// adminConn is the connection adminSettings layer into.
+type adminConn struct {
 	Server        string `yaml:"server"`
 	Token         string `yaml:"token"`
 	CAFingerprint string `yaml:"ca_fingerprint"`
+}
+
+// adminSettings are the connection settings of `bulwark admin`, each
+// once: key in the config file, flag, variable, help.
+var adminSettings = config.Table{
+	{Key: "server", Flag: "server", Env: "BULWARK_SERVER", Help: "server URL, https://host:port"},
+	{Key: "token", Flag: "token", Env: "BULWARK_TOKEN", Secret: nonEmpty, Help: "API token (bwa_…); visible to other users in ps: prefer --token-file"},
+	{Key: "ca_fingerprint", Flag: "ca-fingerprint", Env: "BULWARK_CA_FINGERPRINT", Help: "the server's site CA fingerprint, sha256:<64 hex>"},
 }
 
 func newAdminCmd() *cobra.Command {
@@ -55,9 +64,11 @@ func newAdminCmd() *cobra.Command {
 only the server's site CA, pinned by fingerprint.
 
 Connection settings, lowest first: the YAML file given with --config (or
-$XDG_CONFIG_HOME/bulwark/admin.yaml when present; keys server, token,
-ca_fingerprint; with a token it must be mode 0600), BULWARK_SERVER,
-BULWARK_TOKEN and BULWARK_CA_FINGERPRINT, then flags. Give the token with
+$XDG_CONFIG_HOME/bulwark/admin.yaml when present; with a token it must be mode
+0600) and then the *.yaml files of its drop-in directory (FILE.d) in lexical
+order, the variables (an empty one counts as unset), then flags:
+` + adminSettings.Describe() + `
+Give the token with
 --token-file FILE (mode 0600, refused when others can read it) or
 --token-file - (stdin); --token works but shows the token to every user of the
 machine in ps. On the server's own machine, --data-dir DIR finds the server's
@@ -69,18 +80,17 @@ URL and CA in its data directory.`,
   bulwark admin tokens create --kind enroll --group web --max-uses 50 --expires-in 168h`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&o.server, "server", "", "server URL, https://host:port")
-	pf.StringVar(&o.token, "token", "", "API token (bwa_…); visible to other users in ps: prefer --token-file")
+	adminSettings.Register(pf)
+	o.flags = pf
 	pf.StringVar(&o.tokenFile, "token-file", "", "read the API token from this file (mode 0600), or from stdin with -")
-	pf.StringVar(&o.caFingerprint, "ca-fingerprint", "", "the server's site CA fingerprint, sha256:<64 hex>")
 	pf.StringVar(&o.dataDir, "data-dir", "", "a local server's data directory: its URL and CA are read from it")
-	pf.StringVar(&o.config, "config", "", "YAML file with server, token and ca_fingerprint")
+	pf.StringVar(&o.config, "config", "", "YAML file with server, token and ca_fingerprint (its drop-ins FILE.d/*.yaml after it)")
 	pf.DurationVar(&o.wait, "wait", 0, "keep trying this long while the server is not up yet")
 	pf.VarP(o.out, "output", "o", outputUsage(o.out.allowed))
 	cmd.AddCommand(
 		adminStatusCmd(o), adminGroupsCmd(o), adminApprovalsCmd(o), adminApproveCmd(o, "approve", "install"),
 		adminApproveCmd(o, "decline", "decline"), adminUpdatesCmd(o), adminComputersCmd(o), adminTokensCmd(o), adminSyncCmd(o),
-		adminUsersCmd(o), adminAuditCmd(o), adminVendorsCmd(o), adminRulesCmd(o), adminRolloutsCmd(o), adminLockdownCmd(o),
+		adminUsersCmd(o), adminAuditCmd(o), adminVendorsCmd(o), adminRulesCmd(o), adminRolloutsCmd(o), adminLockdownCmd(o), adminConfigCmd(o),
 	)
 	return cmd
 }
@@ -94,50 +104,17 @@ type apiClient struct {
 }
 
 func (o *adminOptions) client(stdin io.Reader, stderr io.Writer) (*apiClient, error) {
-	var fc adminFileConfig
-	path := o.config
-	if path == "" {
-		if dir, err := os.UserConfigDir(); err == nil {
-			if p := filepath.Join(dir, "bulwark", "admin.yaml"); fileExists(p) {
-				path = p
-			}
-		}
+	s, err := o.settings()
+	if err != nil {
+		return nil, err
 	}
-	if path != "" {
-		b, err := capread.File(path, 64<<10)
-		if err != nil {
-			return nil, fmt.Errorf("admin config: %w", err)
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(&fc); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("admin config %s: %w", path, err)
-		}
-		// A config that holds a token is a secret file (F17).
-		if fc.Token != "" {
-			fi, err := os.Stat(path)
-			if err != nil {
-				return nil, fmt.Errorf("admin config: %w", err)
-			}
-			if err := capread.CheckPrivate(path, fi); err != nil {
-				return nil, fmt.Errorf("admin config holds a token: %w", err)
-			}
-		}
+	var conn adminConn
+	if err := s.Unmarshal(&conn); err != nil {
+		return nil, fmt.Errorf("admin config: %w", err)
 	}
-	pick := func(flag, env, file string) string {
-		if flag != "" {
-			return flag
-		}
-		if v := os.Getenv(env); v != "" {
-			return v
-		}
-		return file
-	}
-	srv := pick(o.server, "BULWARK_SERVER", fc.Server)
-	token := pick(o.token, "BULWARK_TOKEN", fc.Token)
-	pin := pick(o.caFingerprint, "BULWARK_CA_FINGERPRINT", fc.CAFingerprint)
+	srv, token, pin := conn.Server, conn.Token, conn.CAFingerprint
 	deadline := time.Now().Add(o.wait)
-	if o.token != "" {
+	if s.From("token") == "--token" {
 		tokenOnCommandLine(stderr, "token", "token-file", "BULWARK_TOKEN")
 	}
 	if o.tokenFile != "" {
@@ -198,6 +175,54 @@ func (o *adminOptions) client(stdin io.Reader, stderr io.Writer) (*apiClient, er
 		hc: &http.Client{Transport: &http.Transport{TLSClientConfig: tc}, Timeout: 5 * time.Minute}}, nil
 }
 
+// settings layers adminSettings: the config file (--config, else
+// $XDG_CONFIG_HOME/bulwark/admin.yaml when present) and its drop-ins, the
+// variables, the flags.
+func (o *adminOptions) settings() (*config.Settings, error) {
+	path := o.config
+	if path == "" {
+		if dir, err := os.UserConfigDir(); err == nil {
+			path = filepath.Join(dir, "bulwark", "admin.yaml")
+		}
+	}
+	var src config.Sources
+	if path != "" {
+		files, err := config.Files(path, o.config != "")
+		if err != nil {
+			return nil, err
+		}
+		src.Files = files
+	}
+	src.Environ, src.Flags = os.Environ, o.flags
+	s, err := adminSettings.Load(src)
+	if err != nil {
+		return nil, fmt.Errorf("admin %w", err)
+	}
+	return s, nil
+}
+
+func adminConfigCmd(o *adminOptions) *cobra.Command {
+	return &cobra.Command{
+		Use:   "config",
+		Short: "Show the connection settings in effect and where each comes from",
+		Long: `Layer the connection settings (server, token, ca_fingerprint) as every admin
+command does: the config file and its drop-ins, BULWARK_SERVER, BULWARK_TOKEN,
+BULWARK_CA_FINGERPRINT, then flags; show each value and where it comes from.
+The token shows as (secret). --token-file and --data-dir, read when a command
+connects, are not shown. The server is not contacted.`,
+		Example: `  bulwark admin config
+  BULWARK_SERVER=https://hq:8443 bulwark admin --config ./admin.yaml config -o yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := o.settings()
+			if err != nil {
+				return err
+			}
+			return printSettings(cmd.OutOrStdout(), o.out, s.Values(adminSettings))
+		},
+	}
+}
+
 // readWaiting reads a file that a starting server is about to write,
 // trying until deadline (--wait).
 func readWaiting(p string, max int64, deadline time.Time) ([]byte, error) {
@@ -208,11 +233,6 @@ func readWaiting(p string, max int64, deadline time.Time) ([]byte, error) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
 
 // apiError is the server's refusal.

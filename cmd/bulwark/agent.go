@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -31,14 +32,20 @@ downloaded bytes match.
 status, updates and install talk to the running agent over its control socket
 (` + agent.DefaultSocket + `), which root and members of group ` + agent.ControlGroup + ` may use.`,
 	}
-	cmd.PersistentFlags().String("socket", agent.DefaultSocket, "the running agent's control socket")
-	cmd.AddCommand(newAgentEnrollCmd(), newAgentRunCmd(), newAgentStatusCmd(), newAgentUpdatesCmd(), newAgentInstallCmd())
+	agent.Table.Register(cmd.PersistentFlags(), "socket")
+	cmd.AddCommand(newAgentEnrollCmd(), newAgentRunCmd(), newAgentStatusCmd(), newAgentUpdatesCmd(), newAgentInstallCmd(), newAgentConfigCmd())
 	return cmd
 }
 
+// controlClient talks to the running agent at the socket the agent's
+// settings name: --socket, BULWARK_AGENT_SOCKET, the configuration (the
+// command's --config, else the default file, when it exists), the default.
 func controlClient(cmd *cobra.Command) *agent.ControlClient {
-	s, _ := cmd.Flags().GetString("socket")
-	return agent.NewControlClient(s)
+	config := agent.DefaultConfigPath
+	if f := cmd.Flags().Lookup("config"); f != nil {
+		config = f.Value.String()
+	}
+	return agent.NewControlClient(agent.Socket(config, agent.Layers{Environ: os.Environ, Flags: cmd.Flags()}))
 }
 
 func newAgentStatusCmd() *cobra.Command {
@@ -231,6 +238,36 @@ With --site sha256:… the site's approvals for --group are followed instead.`,
 	}
 	cmd.Flags().BoolVar(&all, "all", false, "install every approved update")
 	fromMedia.addFlags(cmd)
+	out = addOutputFlag(cmd)
+	return cmd
+}
+
+func newAgentConfigCmd() *cobra.Command {
+	var config string
+	var out *outputFormat
+	cmd := &cobra.Command{
+		Use:   "config [--config FILE] [flags]",
+		Short: "Show the agent's settings in effect and where each comes from",
+		Long: `Layer the agent's settings exactly as ` + "`bulwark agent run`" + ` would with the same
+--config file, variables and flags (defaults, the file, its drop-ins in
+lexical order, BULWARK_AGENT_* variables, flags) and show each setting's value
+and where it comes from: default, a file, a variable or a --flag. A bad value
+or an unknown key is refused as the agent would refuse it, naming its source.
+The group policy the server delivers comes on top at check-in; ` + "`bulwark agent status`" + `
+shows the settings in effect under it.`,
+		Example: `  bulwark agent config
+  BULWARK_AGENT_MODE=auto bulwark agent config --config ./agent.yaml -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			vals, err := agent.Values(config, agent.Layers{Environ: os.Environ, Flags: cmd.Flags()})
+			if err != nil {
+				return err
+			}
+			return printSettings(cmd.OutOrStdout(), out, vals)
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", agent.DefaultConfigPath, "configuration file; the *.yaml files of its drop-in directory CONFIG.d are read after it")
+	agent.Table.Without("socket").Register(cmd.Flags())
 	out = addOutputFlag(cmd)
 	return cmd
 }

@@ -152,7 +152,7 @@ again starts the TUF caches afresh (after a server was rebuilt).`,
 }
 
 func newAgentRunCmd() *cobra.Command {
-	var config, arch, logLevel, logFormat string
+	var config, arch string
 	var once, full bool
 	var out *outputFormat
 	cmd := &cobra.Command{
@@ -189,45 +189,35 @@ the agent, letting a package being installed finish first (dpkg is never
 killed half-way). Under systemd (Type=notify) it reports READY=1 and sends
 watchdog keep-alives.
 
-Settings come from the configuration file (YAML) and then the *.yaml files in
-its drop-in directory (CONFIG.d, e.g. /etc/bulwark/agent.yaml.d) in lexical
-order, each overriding the keys it sets; enrollment writes its own drop-in
-50-enrollment.yaml. The settings:
-  server, ca_fingerprint, group   written by ` + "`bulwark agent enroll`" + `
-  state_dir                       default /var/lib/bulwark
-  root                            default /; a directory root for golden images
-  mode                            notify | download (default) | auto | scheduled
-  auto_install_severity           auto and scheduled: install by itself at or above (default important)
-  maintenance_window              scheduled: e.g. "sat,sun 02:00-05:00"
-  detection_interval              default 22h
-  bandwidth_limit                 e.g. 2mbit (default: none)
-  download                        scheduled downloads: background (default) | foreground
-  reboot_command                  default [systemctl, reboot]; [] never reboots
-  socket                          default /run/bulwark/agent.sock
-  metrics_textfile                a *.prom file for node_exporter's textfile collector,
-                                  written after each check-in (default: none)
-  vendor_pins                     {NAME: sha256:…}: vendor roots pinned on this machine, like
-                                  enroll --vendor (the two must agree); also used by
-                                  agent install --from-media
-  lockdown_profile                a lockdown profile audited each cycle and reported to
-                                  the server (audit only; a group's policy overrides it)`,
+Settings come from, lowest first: defaults, the configuration file (YAML) and
+then the *.yaml files in its drop-in directory (CONFIG.d, e.g.
+/etc/bulwark/agent.yaml.d) in lexical order, then BULWARK_AGENT_* variables (an
+empty one counts as unset), then flags, each overriding the keys it sets;
+enrollment writes its own drop-in 50-enrollment.yaml. A group policy sits
+between the defaults and these (see above). A key the file does not know, or a
+bad value, is refused naming the file and key, the variable or the flag. The
+settings (the flags below say what each takes):
+` + agent.Table.Describe() + `
+reboot_command: [] never reboots; vendor_pins {NAME: sha256:…} pins vendor
+roots on this machine like enroll --vendor (the two must agree) and for
+agent install --from-media; lockdown_profile is audited each cycle and reported
+(audit only; a group's policy overrides it); metrics_textfile is a *.prom file
+for node_exporter's textfile collector, written after each check-in.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if full && !once {
 				return &usageError{cmd: cmd, err: errors.New("--full goes with --once (the daemon decides by itself when a full cycle is due)")}
 			}
-			log, _, err := newLogger(cmd.ErrOrStderr(), logLevel, logFormat)
-			if err != nil {
-				return err
-			}
-			settings, err := agent.LoadConfig(config)
+			layers := agent.Layers{Environ: os.Environ, Flags: cmd.Flags()}
+			settings, err := agent.Load(config, layers)
 			if errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("%w: enroll first with `bulwark agent enroll`, or name the file with --config", err)
 			} else if err != nil {
 				return err
 			}
-			if f := cmd.Flags().Lookup("socket"); f != nil && f.Changed {
-				settings.Socket = f.Value.String()
+			log, level, err := newLogger(cmd.ErrOrStderr(), settings.Log.Level, settings.Log.Format)
+			if err != nil {
+				return err
 			}
 			// SIGHUP re-reads the policy (below); it never kills the agent.
 			hup := make(chan os.Signal, 1)
@@ -336,11 +326,15 @@ order, each overriding the keys it sets; enrollment writes its own drop-in
 					case <-hup:
 					}
 					sdnotify.Notify(notify, "RELOADING=1")
-					if s, err := agent.LoadConfig(config); err != nil {
+					// The same layers again: files, variables, flags.
+					if s, err := agent.Load(config, layers); err != nil {
 						log.Error("SIGHUP: the configuration does not load; keeping the running policy", "err", err)
-					} else if err := d.SetLocal(s.FileConfig); err != nil {
+					} else if err := d.SetLocal(s.Local); err != nil {
 						log.Error("SIGHUP: the configuration does not apply under the group policy; keeping the running policy", "err", err)
 					} else {
+						if lv, err := parseLevel(s.Log.Level); err == nil {
+							level.Set(lv)
+						}
 						log.Info("SIGHUP: policy reloaded", "mode", d.Status().Mode, "config", config)
 					}
 					sdnotify.Notify(notify, "READY=1")
@@ -356,12 +350,12 @@ order, each overriding the keys it sets; enrollment writes its own drop-in
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&config, "config", agent.DefaultConfigPath, "configuration file")
+	cmd.Flags().StringVar(&config, "config", agent.DefaultConfigPath, "configuration file; the *.yaml files of its drop-in directory CONFIG.d are read after it")
 	cmd.Flags().StringVar(&arch, "arch", "", "dpkg architecture of a directory root (default: this machine's)")
 	cmd.Flags().BoolVar(&once, "once", false, "check in once and exit: a full cycle unless nothing changed since a fresh one (see above)")
 	cmd.Flags().BoolVar(&full, "full", false, "with --once: run a full cycle even when nothing changed")
-	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json (under systemd each line carries its journal priority)")
+	// --socket is the agent command's, for status, updates and install too.
+	agent.Table.Without("socket").Register(cmd.Flags())
 	out = addOutputFlag(cmd)
 	return cmd
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 )
 
 // newLogger makes the server's logger; the level can change while it runs
@@ -32,13 +31,4 @@ func parseLevel(level string) (slog.Level, error) {
 		return lv, fmt.Errorf("log level %q: use debug, info, warn or error", level)
 	}
 	return lv, nil
-}
-
-// splitPair splits NAME=VALUE.
-func splitPair(flag, v string) (string, string, error) {
-	name, val, ok := strings.Cut(v, "=")
-	if !ok || name == "" || val == "" {
-		return "", "", fmt.Errorf("--%s %q: use NAME=VALUE", flag, v)
-	}
-	return name, val, nil
 }

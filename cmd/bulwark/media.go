@@ -401,10 +401,7 @@ root_fingerprint (see docs/MEDIA.md).`,
 			var ps tuf.PinSet
 			var looked []string
 			if configPath != "" {
-				fc, err := loadServerConfig(configPath)
-				if err == nil {
-					err = fc.applyEnv(os.LookupEnv)
-				}
+				fc, err := loadServerConfig(configPath, os.Environ, nil)
 				if err != nil {
 					return err
 				}

@@ -25,7 +25,6 @@ func newServerCmd() *cobra.Command {
 	var (
 		configPath     string
 		adminTokenFile string
-		flags          serverFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -60,9 +59,15 @@ It serves, over HTTPS only unless --http is given:
   /healthz, /metrics         health and Prometheus metrics
 
 Settings come from, lowest first: defaults, the YAML file given with --config,
-BULWARK_* environment variables (the flag name in upper case with '_' for '-',
-e.g. BULWARK_DATA_DIR, BULWARK_DATABASE, BULWARK_LISTEN, BULWARK_UPSTREAM), then
-flags.
+then the *.yaml files of its drop-in directory (FILE.d, e.g.
+/etc/bulwark/server.yaml.d) in lexical order, then BULWARK_* environment
+variables (an empty one counts as unset), then flags; each overrides the keys
+it sets. A key the file does not know, or a bad value, is refused naming the
+file and key, the variable or the flag. A file that holds a secret (upstream
+token, database password) must be mode 0600. Every setting:
+` + serverSettings.Describe() + `
+Lists are comma-separated in a variable (BULWARK_HOST=a,b); vendors are
+NAME=DIR and upstream vendors NAME=sha256:… in a flag or variable.
 
 The database is SQLite in the data directory unless --database names a
 PostgreSQL database (postgres://user[:password]@host:port/name?sslmode=…;
@@ -123,14 +128,11 @@ Type=notify) it reports READY=1 once listening.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			fc, err := loadServerConfig(configPath)
+			load := func() (*serverFileConfig, error) {
+				return loadServerConfig(configPath, os.Environ, cmd.Flags())
+			}
+			fc, err := load()
 			if err != nil {
-				return err
-			}
-			if err := fc.applyEnv(os.LookupEnv); err != nil {
-				return err
-			}
-			if err := fc.applyFlags(cmd.Flags(), &flags); err != nil {
 				return err
 			}
 			cfg, err := fc.serverConfig()
@@ -145,25 +147,17 @@ Type=notify) it reports READY=1 once listening.`,
 			if cfg.Content, err = fc.contentStore(ctx, os.Getenv); err != nil {
 				return err
 			}
-			// SIGHUP re-reads the TLS material and the log level; it never
-			// stops the server.
-			cfg.Reload, cfg.OnReload = reloadOnHUP(ctx, logger, level, func() (*serverFileConfig, error) {
-				fc, err := loadServerConfig(configPath)
-				if err == nil {
-					err = fc.applyEnv(os.LookupEnv)
-				}
-				if err == nil {
-					err = fc.applyFlags(cmd.Flags(), &flags)
-				}
-				return fc, err
-			})
+			// SIGHUP re-reads the TLS material and the log level (the
+			// settings layered again); it never stops the server.
+			cfg.Reload, cfg.OnReload = reloadOnHUP(ctx, logger, level, load)
 			return runServer(ctx, cmd.OutOrStdout(), cfg, adminTokenFile)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&configPath, "config", "", "YAML config file")
+	f.StringVar(&configPath, "config", "", "YAML config file; the *.yaml files of its drop-in directory FILE.d are read after it, in lexical order")
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "on first start, also write the admin token to this file (mode 0600), for automation")
-	flags.register(f)
+	registerServerFlags(f)
+	cmd.AddCommand(newServerConfigCmd())
 	cmd.AddCommand(newServerMigrateCmd())
 	cmd.AddCommand(newServerAdminTokenCmd())
 	return cmd

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -15,7 +16,7 @@ func newServerAdminTokenCmd() *cobra.Command {
 		Use:   "admin-token",
 		Short: "Local recovery of admin access to a server's data directory",
 	}
-	var dataDir, database string
+	var configPath string
 	var out *outputFormat
 	reset := &cobra.Command{
 		Use:   "reset --data-dir DIR",
@@ -27,12 +28,18 @@ may be running; other tokens stay as they are (revoke lost ones with
 'bulwark admin tokens revoke'). The token goes to standard output alone; keep
 it safe, it is stored only as a hash. The reset is written to the audit log
 (admin-token.reset, by local:<your OS user>); if that fails, the new token
-is revoked and the reset fails.`,
+is revoked and the reset fails. The data directory and the database come
+from the flags, BULWARK_DATA_DIR and BULWARK_DATABASE, or the server's --config
+file, as for ` + "`bulwark server`" + `.`,
 		Example: `  sudo -u bulwark-server bulwark server admin-token reset --data-dir /var/lib/bulwark-server
   bulwark server admin-token reset --data-dir ./bulwark-data > admin.token && chmod 600 admin.token`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			secret, t, err := server.ResetAdminToken(cmd.Context(), server.Config{DataDir: dataDir, Database: database})
+			fc, err := loadServerConfigFrom(serverSettings, configPath, os.Environ, cmd.Flags())
+			if err != nil {
+				return err
+			}
+			secret, t, err := server.ResetAdminToken(cmd.Context(), server.Config{DataDir: fc.DataDir, Database: fc.Database})
 			if err != nil {
 				return err
 			}
@@ -44,8 +51,8 @@ is revoked and the reset fails.`,
 			return nil
 		},
 	}
-	reset.Flags().StringVar(&dataDir, "data-dir", "bulwark-data", "the server's data directory")
-	reset.Flags().StringVar(&database, "database", "", "the server's PostgreSQL database (postgres://…), when it has one")
+	reset.Flags().StringVar(&configPath, "config", "", "the server's YAML config file (its data_dir and database, and its drop-ins)")
+	serverSettings.Register(reset.Flags(), "data_dir", "database")
 	out = addOutputFlag(reset)
 	cmd.AddCommand(reset)
 	return cmd

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/spf13/pflag"
-
 	"github.com/bulwarkhq/bulwark/internal/content"
 )
 
@@ -23,35 +21,6 @@ type s3FileConfig struct {
 	// CAFile is a PEM file of the CA an https endpoint's certificate
 	// chains to, when it is not one the system trusts.
 	CAFile string `yaml:"ca_file"`
-}
-
-type contentFlags struct {
-	store, endpoint, region, credentialsFile, caFile string
-}
-
-func (cf *contentFlags) register(f *pflag.FlagSet) {
-	f.StringVar(&cf.store, "content-store", "", "where replicas share the vendor repositories' payloads: s3://bucket/prefix, or an absolute directory path (default: served from the repositories' directories)")
-	f.StringVar(&cf.endpoint, "s3-endpoint", "", "the S3-compatible store's URL, https://host:port (path-style addressing for anything but AWS)")
-	f.StringVar(&cf.region, "s3-region", "", "the S3 region (default us-east-1)")
-	f.StringVar(&cf.caFile, "s3-ca-file", "", "a PEM file of the CA the S3 endpoint's certificate chains to (default: the system's CAs)")
-	f.StringVar(&cf.credentialsFile, "s3-credentials-file", "", "a 0600 YAML file with access_key_id and secret_access_key (default: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)")
-}
-
-func (cf *contentFlags) apply(set func(string) bool, c *serverFileConfig) {
-	for _, f := range []struct {
-		name     string
-		dst, val *string
-	}{
-		{"content-store", &c.ContentStore, &cf.store},
-		{"s3-endpoint", &c.S3.Endpoint, &cf.endpoint},
-		{"s3-region", &c.S3.Region, &cf.region},
-		{"s3-credentials-file", &c.S3.CredentialsFile, &cf.credentialsFile},
-		{"s3-ca-file", &c.S3.CAFile, &cf.caFile},
-	} {
-		if set(f.name) {
-			*f.dst = *f.val
-		}
-	}
 }
 
 // contentStore opens the configured content store: nil when none is set.

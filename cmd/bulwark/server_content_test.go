@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/spf13/pflag"
 
 	"github.com/bulwarkhq/bulwark/internal/content/s3test"
 )
@@ -27,20 +26,9 @@ func TestContentStoreConfig(t *testing.T) {
 	}
 	open := func(t *testing.T, file string, env map[string]string, args ...string) error {
 		t.Helper()
-		c, err := parseServerConfig("t.yaml", []byte(file), &serverFileConfig{})
+		p := writeFile(t, filepath.Join(t.TempDir(), "t.yaml"), file, 0o644)
+		c, err := loadServerConfig(p, environ(env), serverFlagSet(t, args...))
 		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.applyEnv(func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
-			t.Fatal(err)
-		}
-		fs := pflag.NewFlagSet("server", pflag.ContinueOnError)
-		var sf serverFlags
-		sf.register(fs)
-		if err := fs.Parse(args); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.applyFlags(fs, &sf); err != nil {
 			t.Fatal(err)
 		}
 		st, err := c.contentStore(context.Background(), func(k string) string { return env[k] })

@@ -15,8 +15,11 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/store/transfer"
 )
 
+// migrateSettings are the server's, with the database as --to.
+var migrateSettings = serverSettings.WithFlag("database", "to", "target PostgreSQL URL postgres://user@host:port/name (BULWARK_DATABASE, or database: in --config)")
+
 func newServerMigrateCmd() *cobra.Command {
-	var dataDir, to string
+	var configPath string
 	var batch int
 	var out *outputFormat
 	cmd := &cobra.Command{
@@ -32,6 +35,9 @@ migration: the copy commits in batches and skips rows already there, so if it
 is killed, run the same command again and it completes. Verification refuses
 any difference (a missing, extra or changed row) and names the table and row.
 
+The data directory and the database come from --data-dir and --to, else
+BULWARK_DATA_DIR and BULWARK_DATABASE, else the server's --config file.
+
 Afterwards start the server with the same data directory (it keeps the TLS
 material and the site repository) and --database set to the URL. The SQLite
 file is left as it was.`,
@@ -40,14 +46,11 @@ file is left as it was.`,
   bulwark server --data-dir /var/lib/bulwark --database postgres://bulwark@db:5432/bulwark`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !cmd.Flags().Changed("to") {
-				to = os.Getenv("BULWARK_DATABASE")
+			fc, err := loadServerConfigFrom(migrateSettings, configPath, os.Environ, cmd.Flags())
+			if err != nil {
+				return err
 			}
-			if !cmd.Flags().Changed("data-dir") {
-				if v, ok := os.LookupEnv("BULWARK_DATA_DIR"); ok {
-					dataDir = v
-				}
-			}
+			dataDir, to := fc.DataDir, fc.Database
 			if !postgres.IsURL(to) {
 				return fmt.Errorf("--to %q: give the PostgreSQL database as postgres://user@host:port/name (or set BULWARK_DATABASE)", postgres.Redact(to))
 			}
@@ -99,8 +102,8 @@ file is left as it was.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dataDir, "data-dir", "bulwark-data", "the server's data directory (BULWARK_DATA_DIR)")
-	f.StringVar(&to, "to", "", "target PostgreSQL URL postgres://user@host:port/name (BULWARK_DATABASE)")
+	f.StringVar(&configPath, "config", "", "the server's YAML config file (its data_dir and database, and its drop-ins)")
+	migrateSettings.Register(f, "data_dir", "database")
 	f.IntVar(&batch, "batch", 2000, "rows per target transaction")
 	out = addOutputFlag(cmd)
 	return cmd

@@ -42,19 +42,19 @@ func TestAttackSecretFilesReadableByOthers(t *testing.T) {
 			return err
 		}, false},
 		{"server config with an upstream token, 0644", func() error {
-			_, err := loadServerConfig(write("s1.yaml", "upstream:\n  url: https://hq:8443\n  token: bwa_x\n", 0o644))
+			_, err := loadServerConfig(write("s1.yaml", "upstream:\n  url: https://hq:8443\n  token: bwa_x\n", 0o644), nil, nil)
 			return err
 		}, false},
 		{"server config with a database password, 0644", func() error {
-			_, err := loadServerConfig(write("s2.yaml", "database: postgres://bulwark:secret@db:5432/bulwark\n", 0o644))
+			_, err := loadServerConfig(write("s2.yaml", "database: postgres://bulwark:secret@db:5432/bulwark\n", 0o644), nil, nil)
 			return err
 		}, false},
 		{"server config with a token, 0600", func() error {
-			_, err := loadServerConfig(write("s3.yaml", "upstream:\n  url: https://hq:8443\n  token: bwa_x\n", 0o600))
+			_, err := loadServerConfig(write("s3.yaml", "upstream:\n  url: https://hq:8443\n  token: bwa_x\n", 0o600), nil, nil)
 			return err
 		}, true},
 		{"server config without secrets, 0644", func() error {
-			_, err := loadServerConfig(write("s4.yaml", "listen: \":8443\"\n", 0o644))
+			_, err := loadServerConfig(write("s4.yaml", "listen: \":8443\"\n", 0o644), nil, nil)
 			return err
 		}, true},
 	}

@@ -110,9 +110,9 @@ func Build(s *Settings, arch, agentVersion string, log *slog.Logger) (d *Daemon,
 		log.Warn("ignoring the kept group policy", "err", err)
 		g = nil
 	}
-	if err := d.applyPolicy(s.FileConfig, g); err != nil {
+	if err := d.applyPolicy(s.Local, g); err != nil {
 		log.Warn("the kept group policy cannot apply over agent.yaml; using agent.yaml alone", "err", err)
-		if err := d.applyPolicy(s.FileConfig, nil); err != nil {
+		if err := d.applyPolicy(s.Local, nil); err != nil {
 			a.Close()
 			return nil, nil, nil, err
 		}

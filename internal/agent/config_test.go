@@ -7,6 +7,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/bulwarkhq/bulwark/internal/fetch"
+	"github.com/bulwarkhq/bulwark/internal/policy"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -15,7 +20,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{"defaults", "server: https://updates.example:8443\n", ""},
 		{"scheduled", "server: https://s\nmode: scheduled\nmaintenance_window: sat,sun 02:00-05:00\nbandwidth_limit: 2mbit\ndetection_interval: 6h\n", ""},
-		{"unknown key", "server: https://s\nbandwith_limit: 2mbit\n", "field bandwith_limit not found"},
+		{"unknown key", "server: https://s\nbandwith_limit: 2mbit\n", "unknown key bandwith_limit (valid keys: server, ca_fingerprint"},
 		{"bad mode", "mode: yolo\n", `policy mode "yolo": use notify, download, auto or scheduled`},
 		{"bad severity", "auto_install_severity: urgent\n", "auto_install_severity"},
 		{"scheduled without window", "mode: scheduled\n", "maintenance_window: scheduled mode needs one"},
@@ -148,5 +153,117 @@ func TestConfigVendorPins(t *testing.T) {
 	if _, err := vendorPins(&Enrollment{VendorPins: map[string]string{"debian": b}}, s); err == nil ||
 		!strings.Contains(err.Error(), "vendor debian: the configuration (vendor_pins) pins root "+a+", but the enrollment (--vendor) pins "+b) {
 		t.Fatalf("err = %v, want the contradiction refused", err)
+	}
+}
+
+// TestConfigLayers: agent.yaml < its drop-ins (in order) <
+// BULWARK_AGENT_* < flags, defaults below all; a default is not a local
+// setting, so a group policy beats it even where it allows local ones,
+// while a variable or a flag is local.
+func TestConfigLayers(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(p, []byte("mode: notify\ndetection_interval: 6h\nbandwidth_limit: 1mbit\nlog: {level: warn}\n"), 0o644)
+	os.MkdirAll(DropInDir(p), 0o755)
+	os.WriteFile(filepath.Join(DropInDir(p), "50-enrollment.yaml"), []byte("server: https://s:8443\nstate_dir: "+dir+"/state\n"), 0o644)
+	os.WriteFile(filepath.Join(DropInDir(p), "60-late.yaml"), []byte("detection_interval: 8h\ndownload: foreground\n"), 0o644)
+	fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+	Table.Register(fs)
+	if err := fs.Parse([]string{"--bandwidth-limit", "4mbit", "--socket", dir + "/flag.sock"}); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"BULWARK_AGENT_MODE=auto", "BULWARK_AGENT_BANDWIDTH_LIMIT=2mbit", "BULWARK_AGENT_ROOT=", "BULWARK_AGENT_SOCKET=" + dir + "/env.sock"}
+	s, err := Load(p, Layers{Environ: func() []string { return env }, Flags: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case s.Policy.Mode != ModeAuto:
+		t.Errorf("mode %v: the variable beats the file", s.Policy.Mode)
+	case s.Interval != 8*time.Hour:
+		t.Errorf("interval %v: the later drop-in beats the file", s.Interval)
+	case s.Download != fetch.Foreground:
+		t.Errorf("download %v: from a drop-in", s.Download)
+	case s.Rate != 500_000:
+		t.Errorf("rate %d: the flag (4mbit) beats the variable and the file", s.Rate)
+	case s.Socket != dir+"/flag.sock":
+		t.Errorf("socket %q: the flag beats the variable", s.Socket)
+	case s.Root != "/" || s.StateDir != dir+"/state" || s.AutoInstallSeverity != "important":
+		t.Errorf("root %q state %q severity %q: defaults (an empty BULWARK_AGENT_ROOT is unset), the drop-in's state dir", s.Root, s.StateDir, s.AutoInstallSeverity)
+	case s.Log.Level != "warn" || s.Log.Format != "text":
+		t.Errorf("log %+v", s.Log)
+	case strings.Join(s.RebootCommand, " ") != "systemctl reboot":
+		t.Errorf("reboot command %v: the default", s.RebootCommand)
+	}
+	// The same socket for the commands that talk to the agent.
+	if got := Socket(p, Layers{Environ: func() []string { return env }}); got != dir+"/env.sock" {
+		t.Errorf("Socket = %q: the variable beats the file and the default", got)
+	}
+	if got := Socket(filepath.Join(dir, "none.yaml"), Layers{}); got != DefaultSocket {
+		t.Errorf("Socket without configuration = %q", got)
+	}
+
+	// Under a group policy allowing local mode and auto_install_severity:
+	// the variable's mode stays; the default severity is not local.
+	g := &policy.Group{Mode: "notify", AutoInstallSeverity: "critical", DetectionInterval: "12h", AllowLocal: []string{"mode", "auto_install_severity"}}
+	gs, err := s.Local.WithGroup(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gs.Policy.Mode != ModeAuto || gs.AutoInstallSeverity != "critical" || gs.Interval != 12*time.Hour {
+		t.Fatalf("with the group: mode %v severity %q interval %v", gs.Policy.Mode, gs.AutoInstallSeverity, gs.Interval)
+	}
+}
+
+// TestConfigLayerErrors: a bad value names its file and key, its variable
+// or its flag.
+func TestConfigLayerErrors(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "agent.yaml")
+	os.WriteFile(p, []byte("server: https://s\n"), 0o644)
+	for _, tc := range []struct {
+		name string
+		file string
+		env  []string
+		args []string
+		want []string
+	}{
+		{"file", "mode: yolo\n", nil, nil, []string{p, `mode "yolo"`, "use notify, download, auto or scheduled"}},
+		{"drop-in", "", nil, nil, []string{"70-bad.yaml", `detection_interval "5s"`, "at least 1m"}},
+		{"variable", "", []string{"BULWARK_AGENT_DOWNLOAD=sometimes"}, nil, []string{`BULWARK_AGENT_DOWNLOAD "sometimes"`, "background or foreground"}},
+		{"flag", "", nil, []string{"--bandwidth-limit", "fast"}, []string{`--bandwidth-limit "fast"`, "is not a rate"}},
+		{"flag beats a bad variable? no: each layer is checked", "", []string{"BULWARK_AGENT_MODE=yolo"}, []string{"--mode", "auto"}, []string{"BULWARK_AGENT_MODE"}},
+		{"reboot command of the wrong type", "reboot_command: {a: b}\n", nil, nil, []string{p, "reboot_command", "use a list"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			os.WriteFile(p, []byte("server: https://s\n"+tc.file), 0o644)
+			os.RemoveAll(DropInDir(p))
+			if tc.name == "drop-in" {
+				os.MkdirAll(DropInDir(p), 0o755)
+				os.WriteFile(filepath.Join(DropInDir(p), "70-bad.yaml"), []byte("detection_interval: 5s\n"), 0o644)
+			}
+			fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
+			Table.Register(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(p, Layers{Environ: func() []string { return tc.env }, Flags: fs})
+			if err == nil {
+				t.Fatalf("accepted; want %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Fatalf("err = %v, want %q in it", err, w)
+				}
+			}
+		})
+	}
+}
+
+// The conffile the bulwark-agent package ships loads as it is.
+func TestShippedConfigLoads(t *testing.T) {
+	s, err := LoadConfig("../../dist/deb/agent.yaml")
+	if err != nil || s.Policy.Mode != ModeDownload {
+		t.Fatalf("%+v %v", s, err)
 	}
 }
