@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -168,8 +169,21 @@ var Table = config.Table{
 		}},
 	{Key: "lockdown_profile", Flag: "lockdown-profile", Env: "BULWARK_AGENT_LOCKDOWN_PROFILE", Help: "a lockdown profile audited each cycle and reported (audit only)",
 		Check: checkString(checkLockdownProfile)},
-	{Key: "log.level", Flag: "log-level", Env: "BULWARK_AGENT_LOG_LEVEL", Default: "info", Help: "log level: debug, info, warn, error"},
-	{Key: "log.format", Flag: "log-format", Env: "BULWARK_AGENT_LOG_FORMAT", Default: "text", Help: "log format: text or json (under systemd each line carries its journal priority)"},
+	{Key: "log.level", Flag: "log-level", Env: "BULWARK_AGENT_LOG_LEVEL", Default: "info", Help: "log level: debug, info, warn, error",
+		Check: checkString(func(s string) error {
+			var lv slog.Level
+			if lv.UnmarshalText([]byte(s)) != nil {
+				return errors.New("use debug, info, warn or error")
+			}
+			return nil
+		})},
+	{Key: "log.format", Flag: "log-format", Env: "BULWARK_AGENT_LOG_FORMAT", Default: "text", Help: "log format: text or json (under systemd each line carries its journal priority)",
+		Check: checkString(func(s string) error {
+			if s != "text" && s != "json" {
+				return errors.New("use text or json")
+			}
+			return nil
+		})},
 }
 
 // Layers are where an agent's settings come from besides its files.

@@ -233,6 +233,8 @@ func TestConfigLayerErrors(t *testing.T) {
 		{"variable", "", []string{"BULWARK_AGENT_DOWNLOAD=sometimes"}, nil, []string{`BULWARK_AGENT_DOWNLOAD "sometimes"`, "background or foreground"}},
 		{"flag", "", nil, []string{"--bandwidth-limit", "fast"}, []string{`--bandwidth-limit "fast"`, "is not a rate"}},
 		{"flag beats a bad variable? no: each layer is checked", "", []string{"BULWARK_AGENT_MODE=yolo"}, []string{"--mode", "auto"}, []string{"BULWARK_AGENT_MODE"}},
+		{"log level", "log: {level: loud}\n", nil, nil, []string{p, `log.level "loud"`, "debug, info, warn or error"}},
+		{"log format in a variable", "", []string{"BULWARK_AGENT_LOG_FORMAT=xml"}, nil, []string{`BULWARK_AGENT_LOG_FORMAT "xml"`, "text or json"}},
 		{"reboot command of the wrong type", "reboot_command: {a: b}\n", nil, nil, []string{p, "reboot_command", "use a list"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
