@@ -299,7 +299,7 @@ func SaveEnrollment(path string, fc FileConfig) error {
 
 // Check validates the configuration and fills in defaults.
 func (fc FileConfig) Check() (*Settings, error) {
-	s := &Settings{FileConfig: fc}
+	s := &Settings{FileConfig: fc, Local: fc}
 	def := func(p *string, key string) {
 		if *p == "" {
 			*p = Table.Default(key).(string)

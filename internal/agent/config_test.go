@@ -269,3 +269,12 @@ func TestShippedConfigLoads(t *testing.T) {
 		t.Fatalf("%+v %v", s, err)
 	}
 }
+
+// Settings made by Check (as tests and tools build them) carry their local
+// configuration, without defaults, for the daemon's group policy.
+func TestCheckKeepsLocal(t *testing.T) {
+	s, err := FileConfig{Mode: "notify"}.Check()
+	if err != nil || s.Local.Mode != "notify" || s.Local.StateDir != "" || s.StateDir != "/var/lib/bulwark" {
+		t.Fatalf("%+v %v", s, err)
+	}
+}
