@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/bulwarkhq/bulwark/internal/content/s3test"
 )
 
