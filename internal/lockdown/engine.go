@@ -481,12 +481,20 @@ func (e *Engine) undoRun(ctx context.Context, j *Journal, id string, force bool)
 	if err != nil {
 		return nil, err
 	}
-	if len(rec.Installed) > 0 {
-		root := rec.Root
-		if rec.InRoot {
-			root = rootOfStateDir(j.dir)
+	root := rec.Root
+	if rec.InRoot {
+		root = rootOfStateDir(j.dir)
+	}
+	installed := rec.Installed
+	if len(installed) == 0 && len(rec.Packages) > 0 {
+		// Killed while apt-get ran: what is installed now and was not
+		// before the run.
+		if installed, err = j.interruptedInstall(id, root); err != nil {
+			return res, fmt.Errorf("undo run %s: the files are restored, but finding the packages it installed: %w", id, err)
 		}
-		purged, err := purgePackages(ctx, e.cmd, root, rec.Installed)
+	}
+	if len(installed) > 0 {
+		purged, err := purgePackages(ctx, e.cmd, root, installed)
 		res.Purged = purged
 		if err != nil {
 			return res, fmt.Errorf("undo run %s: the files are restored, but %w; purge them by hand", id, err)

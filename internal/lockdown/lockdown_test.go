@@ -561,3 +561,49 @@ func TestDebianRootDryRunChangesNothing(t *testing.T) {
 		t.Errorf("only %d results name a file:line", checked)
 	}
 }
+
+// TestDebianRootUndoAfterInterruptedInstall: a run killed while apt-get
+// installed its packages never recorded what apt installed; undo purges
+// what dpkg holds now and did not have before the run, and /etc and /boot
+// come back exactly.
+func TestDebianRootUndoAfterInterruptedInstall(t *testing.T) {
+	root, c, e, orig := debianFixture(t)
+	ctx := context.Background()
+	y := "profiles:\n  - name: acct-only\n    title: acct\n    include: [pkg-acct]\n"
+	if err := c.Parse("acct.yaml", []byte(y)); err != nil {
+		t.Fatal(err)
+	}
+	state := t.TempDir()
+	rep, err := e.Apply(ctx, selectProfile(t, c, "acct-only"), root, ApplyOptions{StateDir: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := OpenJournal(state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := j.Run(rep.Run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.Installed) == 0 || rec.Packages[0] != "acct" {
+		t.Fatalf("run record: packages %q, installed %q", rec.Packages, rec.Installed)
+	}
+	// What kill -9 during apt-get leaves: the packages asked for, nothing
+	// recorded as installed, the run still applying.
+	rec.Installed, rec.Status = nil, StatusApplying
+	if err := (&RunWriter{dir: j.runDir(rep.Run), rec: rec}).save(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Undo(ctx, state, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !contains(res.Purged, "acct") {
+		t.Errorf("undo purged %q, want acct among them", res.Purged)
+	}
+	if set, err := installedIn(root); err != nil || set["acct"] {
+		t.Errorf("acct still installed after undo (%v)", err)
+	}
+	diffSnapshots(t, orig, snapshot(t, root))
+}

@@ -155,13 +155,17 @@ func installPackages(ctx context.Context, cmd Commander, root string, pkgs []str
 // (so their dependencies on each other do not matter). dpkg refuses, and
 // nothing is removed, when a package installed since depends on one of them.
 func purgePackages(ctx context.Context, cmd Commander, root string, pkgs []string) ([]string, error) {
-	now, err := installedIn(root)
+	t, err := NewTree(root)
+	if err != nil {
+		return nil, err
+	}
+	st, err := dpkgStatus(t)
 	if err != nil {
 		return nil, err
 	}
 	var still []string
 	for _, p := range pkgs {
-		if now[p] {
+		if f := strings.Fields(st[p]); len(f) >= 3 && f[2] != "not-installed" {
 			still = append(still, p)
 		}
 	}
@@ -182,8 +186,15 @@ func purgePackages(ctx context.Context, cmd Commander, root string, pkgs []strin
 var metaTops = []string{"etc", "boot", "usr/share/pam-configs", "var/lib/pam", "var/cache/debconf"}
 
 // packagesBefore is the file in a run's directory with the state of
-// metaTops before its packages were installed.
+// metaTops, and the packages dpkg had installed, before the run installed
+// its packages.
 const packagesBefore = "before-packages.json"
+
+// beforePackages is the content of packagesBefore.
+type beforePackages struct {
+	Installed []string         `json:"installed"`
+	States    map[string]State `json:"states"`
+}
 
 // treeStates records every path under the root's metaTops.
 func treeStates(root string) (map[string]State, error) {
@@ -219,28 +230,81 @@ func (w *RunWriter) SavePackagesBefore(root string) error {
 	if err != nil {
 		return fmt.Errorf("record %s before installing: %w", strings.Join(metaTops, ", "), err)
 	}
-	b, err := json.Marshal(st)
+	set, err := installedIn(root)
+	if err != nil {
+		return err
+	}
+	bp := beforePackages{States: st}
+	for p := range set {
+		bp.Installed = append(bp.Installed, p)
+	}
+	sort.Strings(bp.Installed)
+	b, err := json.Marshal(bp)
 	if err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(filepath.Join(w.dir, packagesBefore), b, 0o600)
 }
 
+// readPackagesBefore reads what SavePackagesBefore kept; nil if the run
+// kept nothing (it installed no package).
+func (j *Journal) readPackagesBefore(id string) (*beforePackages, error) {
+	b, err := os.ReadFile(filepath.Join(j.runDir(id), packagesBefore))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var bp beforePackages
+	if err := json.Unmarshal(b, &bp); err != nil {
+		return nil, fmt.Errorf("%s of run %s: %w", packagesBefore, id, err)
+	}
+	return &bp, nil
+}
+
+// interruptedInstall returns the packages to purge for a run that asked
+// for packages but never recorded what apt-get installed (killed while apt
+// ran): those of the asked-for packages and their dependencies installed
+// now and not before the run, as far as the run's own record can tell.
+func (j *Journal) interruptedInstall(id, root string) ([]string, error) {
+	bp, err := j.readPackagesBefore(id)
+	if err != nil || bp == nil {
+		return nil, err
+	}
+	had := map[string]bool{}
+	for _, p := range bp.Installed {
+		had[p] = true
+	}
+	t, err := NewTree(root)
+	if err != nil {
+		return nil, err
+	}
+	st, err := dpkgStatus(t)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for p, s := range st {
+		// Unpacked, half-installed or installed: anything dpkg holds
+		// files of that it did not have installed before.
+		if f := strings.Fields(s); len(f) >= 3 && f[2] != "not-installed" && !had[p] {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 // restoreTimes puts back the modification times of the paths under the
 // root's metaTops that are again exactly as they were before the run's
 // packages were installed (content, mode, owner), once they are purged.
 func (j *Journal) restoreTimes(id, root string) error {
-	b, err := os.ReadFile(filepath.Join(j.runDir(id), packagesBefore))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+	bp, err := j.readPackagesBefore(id)
+	if err != nil || bp == nil {
 		return err
 	}
-	var before map[string]State
-	if err := json.Unmarshal(b, &before); err != nil {
-		return fmt.Errorf("%s of run %s: %w", packagesBefore, id, err)
-	}
+	before := bp.States
 	now, err := treeStates(root)
 	if err != nil {
 		return err
