@@ -93,6 +93,27 @@ func installedIn(root string) (map[string]bool, error) {
 	return installedSet(t)
 }
 
+// heldIn lists the packages dpkg holds files or configuration of under
+// root (installed, unpacked, half-installed, config-files: anything but
+// not-installed), read from the disk now.
+func heldIn(root string) (map[string]bool, error) {
+	t, err := NewTree(root)
+	if err != nil {
+		return nil, err
+	}
+	st, err := dpkgStatus(t)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for p, s := range st {
+		if f := strings.Fields(s); len(f) >= 3 && f[2] != "not-installed" {
+			out[p] = true
+		}
+	}
+	return out, nil
+}
+
 // Apply asks the engine to install the package.
 func (r *PackageInstalled) Apply(_ context.Context, env *Env) error {
 	if os.Geteuid() != 0 || env.Cmd == nil {
@@ -155,17 +176,13 @@ func installPackages(ctx context.Context, cmd Commander, root string, pkgs []str
 // (so their dependencies on each other do not matter). dpkg refuses, and
 // nothing is removed, when a package installed since depends on one of them.
 func purgePackages(ctx context.Context, cmd Commander, root string, pkgs []string) ([]string, error) {
-	t, err := NewTree(root)
-	if err != nil {
-		return nil, err
-	}
-	st, err := dpkgStatus(t)
+	held, err := heldIn(root)
 	if err != nil {
 		return nil, err
 	}
 	var still []string
 	for _, p := range pkgs {
-		if f := strings.Fields(st[p]); len(f) >= 3 && f[2] != "not-installed" {
+		if held[p] {
 			still = append(still, p)
 		}
 	}
@@ -192,6 +209,7 @@ const packagesBefore = "before-packages.json"
 
 // beforePackages is the content of packagesBefore.
 type beforePackages struct {
+	// Installed are the packages dpkg held (heldIn) before the run.
 	Installed []string         `json:"installed"`
 	States    map[string]State `json:"states"`
 }
@@ -230,7 +248,7 @@ func (w *RunWriter) SavePackagesBefore(root string) error {
 	if err != nil {
 		return fmt.Errorf("record %s before installing: %w", strings.Join(metaTops, ", "), err)
 	}
-	set, err := installedIn(root)
+	set, err := heldIn(root)
 	if err != nil {
 		return err
 	}
@@ -265,8 +283,8 @@ func (j *Journal) readPackagesBefore(id string) (*beforePackages, error) {
 
 // interruptedInstall returns the packages to purge for a run that asked
 // for packages but never recorded what apt-get installed (killed while apt
-// ran): those of the asked-for packages and their dependencies installed
-// now and not before the run, as far as the run's own record can tell.
+// ran): the packages dpkg holds now and did not hold before the run (the
+// asked-for ones and their dependencies, installed or half-way).
 func (j *Journal) interruptedInstall(id, root string) ([]string, error) {
 	bp, err := j.readPackagesBefore(id)
 	if err != nil || bp == nil {
@@ -276,19 +294,13 @@ func (j *Journal) interruptedInstall(id, root string) ([]string, error) {
 	for _, p := range bp.Installed {
 		had[p] = true
 	}
-	t, err := NewTree(root)
-	if err != nil {
-		return nil, err
-	}
-	st, err := dpkgStatus(t)
+	held, err := heldIn(root)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for p, s := range st {
-		// Unpacked, half-installed or installed: anything dpkg holds
-		// files of that it did not have installed before.
-		if f := strings.Fields(s); len(f) >= 3 && f[2] != "not-installed" && !had[p] {
+	for p := range held {
+		if !had[p] {
 			out = append(out, p)
 		}
 	}
