@@ -54,8 +54,9 @@ func (m Mode) String() string {
 // delivered in the last ten minutes (so it is not simply using the whole
 // link). Then the rate falls to half of what was delivered.
 //
-// Above Target the pacing rate halves (never below MinRate). At or below it
-// the rate grows, scaled by how far below Target the queue is: doubling each
+// Above Target the pacing rate halves (never below MinRate); between
+// Target/2 and Target it holds. Below Target/2 it grows, scaled by how far
+// below Target/2 the queue is: doubling each
 // sample until the first decrease (a slow start that finds the link's
 // capacity in seconds), then additively by 1/128 of the peak delivery a
 // sample (at least MinRate) until the queue has stayed below Target/5 for
@@ -267,12 +268,17 @@ func (c *controller) sample(now time.Time, delay time.Duration, delivered float6
 	if c.empty >= emptySamples {
 		c.avoid = false
 	}
-	off := float64(c.target-q) / float64(c.target)
-	step := c.rate // slow start: double while the queue stays empty
-	if c.avoid {
-		step = c.peak() / avoidSteps
+	// Growth aims at half the target: between Target/2 and Target the rate
+	// holds, so a competitor's standing queue of a few milliseconds (BBR's,
+	// while the download is small) stops the growth instead of slowing it.
+	if grow := c.target / 2; q < grow {
+		off := float64(grow-q) / float64(grow)
+		step := c.rate // slow start: double while the queue stays empty
+		if c.avoid {
+			step = c.peak() / avoidSteps
+		}
+		c.rate += max(c.minRate, step) * off
 	}
-	c.rate += max(c.minRate, step) * off
 	c.rate = max(c.minRate, min(c.rate, max(startRate, 2*delivered)))
 	return c.rate
 }

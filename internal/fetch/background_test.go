@@ -193,6 +193,24 @@ func TestController(t *testing.T) {
 			},
 		},
 		{
+			// BBR's standing queue while the download is small: a few
+			// milliseconds, under the target. The rate must stop growing
+			// there rather than creep up into the competitor's share.
+			name: "a standing queue between half the target and the target: the rate holds",
+			steps: []step{
+				{delay: 1 * ms, link: 2 << 20, every: 200 * ms, n: 40},
+				{delay: 300 * ms, link: 2 << 20, every: 200 * ms, n: 20},
+				{delay: 1*ms + target*3/4, link: 2 << 20, every: 200 * ms, n: 50},
+			},
+			check: func(t *testing.T, rates []float64) {
+				for i := 61; i < len(rates); i++ {
+					if rates[i] != rates[60] {
+						t.Fatalf("rate moved from %.0f to %.0f at sample %d under a standing queue of 3/4 of the target", rates[60], rates[i], i)
+					}
+				}
+			},
+		},
+		{
 			name: "a new route with a longer base delay is learnt within ten minutes",
 			steps: []step{
 				{delay: 1 * ms, every: 200 * ms, n: 5},
