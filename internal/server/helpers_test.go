@@ -135,6 +135,31 @@ func (ts *testServer) do(c *http.Client, method, path, token string, body any) (
 }
 
 // admin calls the admin API with the first admin token and wants code.
+// waitSync waits until a sync with this trigger ("start", "schedule",
+// "manual") has finished well, and fails the test after a minute.
+func (ts *testServer) waitSync(trigger string) {
+	ts.t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		runs, err := ts.st.ListSyncs(context.Background(), 1000)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		for _, r := range runs {
+			if r.Trigger == trigger && r.Status == store.SyncOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.t.Fatalf("no %s sync finished well within a minute; runs: %+v", trigger, runs)
+		}
+	}
+}
+
+// waitStartSync waits for the sync every start runs: a test that changes
+// a repository or the content store under the server must, or that sync
+// may run after the change.
+func (ts *testServer) waitStartSync() { ts.t.Helper(); ts.waitSync("start") }
+
 func (ts *testServer) admin(method, path string, body any, want int) []byte {
 	ts.t.Helper()
 	code, b, _ := ts.do(ts.client, method, path, ts.first.AdminToken, body)

@@ -206,31 +206,10 @@ func TestSyncSchedule(t *testing.T) {
 	v.publish(t, "BW-1", "critical", map[string]string{"a.deb": "a"})
 	up := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
 	site := startServer(t, upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), func(u *Upstream) { u.Interval, u.Jitter = 300*time.Millisecond, 100*time.Millisecond }))
-	seen := func(trigger string) bool {
-		runs, err := site.st.ListSyncs(context.Background(), 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range runs {
-			if r.Trigger == trigger && r.Status == store.SyncOK {
-				return true
-			}
-		}
-		return false
-	}
-	waitFor := func(trigger string) {
-		t.Helper()
-		for deadline := time.Now().Add(60 * time.Second); !seen(trigger); {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %s sync recorded", trigger)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	waitFor("start")
-	waitFor("schedule")
+	site.waitSync("start")
+	site.waitSync("schedule")
 	site.admin("POST", "/api/v1/sync", SyncRequest{Vendor: "example"}, http.StatusAccepted)
-	waitFor("manual")
+	site.waitSync("manual")
 	site.admin("POST", "/api/v1/sync", SyncRequest{Vendor: "nope"}, http.StatusNotFound)
 }
 
