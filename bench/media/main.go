@@ -1,13 +1,20 @@
-// Command media measures offline media: `media create` (the directory,
-// every payload verified against its signed hash as it is copied, and with
-// --iso the image by xorriso at the same time, compared with the directory
-// after; everything flushed before it is renamed) for a vendor repository
-// with S bytes of payloads, against tar and xorriso of the same repository
+// Command media measures offline media: `bulwark media create` (the
+// directory, and with --iso the image too) for a vendor repository with S
+// bytes of payloads, against tar and xorriso of the same repository
 // directory in the same run; and `media import` of those media into a
 // server's data directory against a sync (tuf.Mirror over HTTP on loopback)
-// of the same repository. Each runs -rounds times, alternating with its
-// peer, and the best wall and CPU times are kept. It prints a Markdown
-// table. Run it with bench/media/run.sh.
+// of the same repository.
+//
+// Fairness: every measurement, Bulwark's or the peer's, writes into a new,
+// empty ext4 filesystem made for it (mkfs of the same loop image under the
+// benchmark's own directory, mounted for that one measurement and unmounted
+// after it), so no side pays for files the other one wrote or deleted, or
+// for their unflushed pages. The peer and Bulwark alternate (peer first in
+// odd rounds, Bulwark first in even ones); the median of the rounds is
+// reported, with every run. Both sides run as processes (the bulwark binary
+// given by -bulwark; tar, xorriso and sync), so the CPU time is each
+// process tree's user + system time. It prints Markdown. Run it with
+// bench/media/run.sh, as root (it mounts its loop image).
 package main
 
 import (
@@ -20,7 +27,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/pprof"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,142 +37,212 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 )
 
-// rounds is how often each measurement runs, alternating with its peer;
-// the best of each is kept.
-var rounds = 3
+// mkfsOptions make the filesystem each measurement writes into: ext4
+// without a journal, like the root filesystem of the machine the figures
+// were first taken on, and no discard.
+var mkfsOptions = []string{"-q", "-F", "-t", "ext4", "-O", "^has_journal", "-E", "lazy_itable_init=0,lazy_journal_init=0,nodiscard"}
 
 func main() {
 	n := flag.Int("updates", 256, "updates in the catalog")
 	total := flag.Int64("bytes", 1<<30, "bytes of payloads in all")
-	flag.IntVar(&rounds, "rounds", 3, "runs of each measurement (the best is kept)")
-	prof := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	rounds := flag.Int("rounds", 5, "runs of each measurement (the median is reported)")
+	work := flag.String("work", "", "the benchmark's own directory (made by run.sh; removed by it)")
+	bulwark := flag.String("bulwark", "", "the bulwark binary to measure")
 	flag.Parse()
-	if *prof != "" {
-		f, err := os.Create(*prof)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			log.Fatal(err)
-		}
-		defer pprof.StopCPUProfile()
+	if *work == "" || *bulwark == "" {
+		log.Fatal("usage: media -work DIR -bulwark BIN [-updates N] [-bytes B] [-rounds R]")
 	}
-	if err := run(*n, *total); err != nil {
-		pprof.StopCPUProfile()
+	if err := run(*work, *bulwark, *n, *total, *rounds); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(n int, total int64) error {
-	ctx := context.Background()
-	work, err := os.MkdirTemp("", "bulwark-bench-media-")
+// cost is one measurement: wall time and the user + system time of the
+// processes it ran.
+type cost struct{ wall, cpu time.Duration }
+
+// runs are the costs of one measurement, in the order they were made.
+type runs []cost
+
+func (r runs) median() cost {
+	w, c := make([]time.Duration, len(r)), make([]time.Duration, len(r))
+	for i, x := range r {
+		w[i], c[i] = x.wall, x.cpu
+	}
+	slices.Sort(w)
+	slices.Sort(c)
+	m := func(d []time.Duration) time.Duration {
+		if len(d)%2 == 1 {
+			return d[len(d)/2]
+		}
+		return (d[len(d)/2-1] + d[len(d)/2]) / 2
+	}
+	return cost{m(w), m(c)}
+}
+
+func (r runs) each() string {
+	s := make([]string, len(r))
+	for i, x := range r {
+		s[i] = fmt.Sprintf("%.2f (%.2f)", x.wall.Seconds(), x.cpu.Seconds())
+	}
+	return strings.Join(s, ", ")
+}
+
+// loopFS is the loop image every measurement gets a new filesystem on.
+type loopFS struct{ img, mnt, dev string }
+
+// newLoopFS writes the image once in full (so every later measurement
+// overwrites blocks the host filesystem already holds: no measurement pays
+// for the host's block allocation).
+func newLoopFS(work string, size int64) (*loopFS, error) {
+	l := &loopFS{img: filepath.Join(work, "fs.img"), mnt: filepath.Join(work, "mnt")}
+	if err := os.MkdirAll(l.mnt, 0o700); err != nil {
+		return nil, err
+	}
+	if err := sh("dd", "if=/dev/zero", "of="+l.img, "bs=4M", fmt.Sprintf("count=%d", size>>22), "oflag=direct", "status=none"); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// fresh makes a new filesystem on the image and mounts it.
+func (l *loopFS) fresh() (string, error) {
+	if err := sh("mkfs.ext4", append(mkfsOptions, l.img)...); err != nil {
+		return "", err
+	}
+	// Direct I/O: the loop device writes straight to the image's blocks,
+	// as a partition would, not through a second page cache.
+	b, err := exec.Command("losetup", "--direct-io=on", "-f", "--show", l.img).Output()
 	if err != nil {
+		return "", fmt.Errorf("losetup --direct-io=on %s: %v", l.img, err)
+	}
+	l.dev = strings.TrimSpace(string(b))
+	if err := sh("mount", "-t", "ext4", "-o", "nodiscard", l.dev, l.mnt); err != nil {
+		sh("losetup", "-d", l.dev)
+		return "", err
+	}
+	return l.mnt, nil
+}
+
+// release unmounts the filesystem (writing back what is left unflushed,
+// outside any measurement) and detaches the loop device.
+func (l *loopFS) release() error {
+	if err := sh("umount", l.mnt); err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	return sh("losetup", "-d", l.dev)
+}
+
+// on runs f with a fresh filesystem and times it.
+func (l *loopFS) on(f func(dir string) error) (cost, error) {
+	dir, err := l.fresh()
+	if err != nil {
+		return cost{}, err
+	}
+	c0, start := childCPU(), time.Now()
+	err = f(dir)
+	c := cost{time.Since(start), childCPU() - c0}
+	if rerr := l.release(); err == nil {
+		err = rerr
+	}
+	return c, err
+}
+
+func sh(name string, args ...string) error {
+	if b, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, b)
+	}
+	return nil
+}
+
+func run(work, bulwark string, n int, total int64, rounds int) error {
+	ctx := context.Background()
 	vendorDir := filepath.Join(work, "vendor")
 	root, err := benchrepo.Build(ctx, vendorDir, n, total)
 	if err != nil {
 		return err
 	}
 	log.Printf("built a catalog of %d updates, %d MiB of payloads", n, total>>20)
+	// Room for the directory and the image, and the file system's own.
+	lfs, err := newLoopFS(work, (2*total+total/2+512<<20)&^(4<<20-1))
+	if err != nil {
+		return err
+	}
+	// Warm the page cache with the repository: both sides read it from
+	// memory.
+	if err := sh("tar", "-cf", "/dev/null", "-C", work, "vendor"); err != nil {
+		return err
+	}
 
-	// Create: the directory alone against tar, and directory + ISO (one
-	// media.Create with CreateOptions.ISO, what `media create --iso` does)
-	// against tar + xorriso of the repository. Wall time and CPU time (user +
-	// system, this process's and its children's: xorriso, tar).
-	type cost struct{ wall, cpu time.Duration }
-	measure := func(f func() error) (cost, error) {
-		c0, start := cpuTime(), time.Now()
-		err := f()
-		return cost{time.Since(start), cpuTime() - c0}, err
-	}
-	var best [5]cost
-	keep := func(i int, c cost) {
-		if best[i].wall == 0 || c.wall < best[i].wall {
-			best[i].wall = c.wall
-		}
-		if best[i].cpu == 0 || c.cpu < best[i].cpu {
-			best[i].cpu = c.cpu
+	create := func(iso bool) func(dir string) error {
+		return func(dir string) error {
+			args := []string{"media", "create", filepath.Join(dir, "media"), "--repo", "bench=" + vendorDir, "--all"}
+			if iso {
+				args = append(args, "--iso")
+			}
+			return sh(bulwark, args...)
 		}
 	}
-	sh := func(name string, args ...string) error {
-		if b, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %v: %s", name, err, b)
+	// The peer: tar, then xorriso with the options media create gives it,
+	// then sync of its two files (media create flushes everything it
+	// writes before renaming it: the same durability). Each step's end is
+	// kept.
+	var tarOnly, tarISO, tarISOSync, dirOnly, withISO runs
+	peer := func(dir string) error {
+		c0, start := childCPU(), time.Now()
+		step := func() cost { return cost{time.Since(start), childCPU() - c0} }
+		if err := sh("tar", "-cf", filepath.Join(dir, "peer.tar"), "-C", work, "vendor"); err != nil {
+			return err
 		}
+		tarOnly = append(tarOnly, step())
+		if err := sh("xorriso", "-as", "mkisofs", "-o", filepath.Join(dir, "peer.iso"), "-r", "-J", "-joliet-long", "-iso-level", "3", vendorDir); err != nil {
+			return err
+		}
+		tarISO = append(tarISO, step())
+		if err := sh("sync", filepath.Join(dir, "peer.tar"), filepath.Join(dir, "peer.iso")); err != nil {
+			return err
+		}
+		tarISOSync = append(tarISOSync, step())
 		return nil
 	}
-	// The media made here are kept until the run ends: on ext4 without a
-	// journal, creating a file right after thousands were deleted nearby
-	// costs a scan past every recently deleted inode, a cost of the
-	// benchmark's own clean-up that a single create does not pay. The
-	// peer's two files are deleted at once, as before, so their dirty
-	// pages are dropped and never written back during a later measurement
-	// (media are flushed before Create returns: keeping them leaves no
-	// writeback behind).
-	mediaDir := ""
+	measure := func(into *runs, f func(string) error) error {
+		c, err := lfs.on(f)
+		if into != nil {
+			*into = append(*into, c)
+		}
+		return err
+	}
 	for i := range rounds {
-		dirOut := filepath.Join(work, fmt.Sprintf("dir%d", i))
-		c, err := measure(func() error {
-			_, err := media.Create(ctx, media.CreateOptions{Out: dirOut, Vendors: []media.Source{{Name: "bench", Dir: vendorDir, Root: root}}, Select: media.Selection{All: true}})
-			return err
-		})
-		if err != nil {
-			return err
+		steps := []func() error{
+			func() error { return measure(nil, peer) },
+			func() error { return measure(&withISO, create(true)) },
+			func() error { return measure(&dirOnly, create(false)) },
 		}
-		keep(0, c)
-		tarOut := filepath.Join(work, fmt.Sprintf("peer%d.tar", i))
-		if c, err = measure(func() error { return sh("tar", "-cf", tarOut, "-C", work, "vendor") }); err != nil {
-			return err
+		if i%2 == 1 {
+			slices.Reverse(steps)
 		}
-		keep(2, c)
-		os.Remove(tarOut)
-
-		out := filepath.Join(work, fmt.Sprintf("media%d", i))
-		c, err = measure(func() error {
-			_, err := media.Create(ctx, media.CreateOptions{Out: out, ISO: out + ".iso", Vendors: []media.Source{{Name: "bench", Dir: vendorDir, Root: root}}, Select: media.Selection{All: true}})
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		keep(1, c)
-		mediaDir = out
-		peer := filepath.Join(work, fmt.Sprintf("peer%d", i))
-		var synced time.Duration
-		c, err = measure(func() error {
-			if err := sh("tar", "-cf", peer+".tar", "-C", work, "vendor"); err != nil {
+		for _, s := range steps {
+			if err := s(); err != nil {
 				return err
 			}
-			if err := sh("xorriso", "-as", "mkisofs", "-o", peer+".iso", "-r", "-J", "-joliet-long", "-iso-level", "3", vendorDir); err != nil {
-				return err
-			}
-			// The same durability as media create, which flushes the
-			// directory and the image before renaming them.
-			t := time.Now()
-			err := sh("sync", peer+".tar", peer+".iso")
-			synced = time.Since(t)
-			return err
-		})
-		if err != nil {
-			return err
 		}
-		keep(4, c)
-		keep(3, cost{c.wall - synced, c.cpu})
-		os.Remove(peer + ".tar")
-		os.Remove(peer + ".iso")
-		log.Printf("round %d: %v", i+1, best)
+		log.Printf("round %d: create --iso %s; tar + xorriso %s", i+1, withISO[i:].each(), tarISO[i:].each())
 	}
-	fmt.Printf("| step | Bulwark wall (CPU) | peer wall (CPU) | ratio wall (CPU) |\n|---|---|---|---|\n")
-	row := func(what string, a, b cost) {
-		fmt.Printf("| %s | %s (%s) | %s (%s) | **%.2f×** (%.2f×) |\n", what, sec(a.wall), sec(a.cpu), sec(b.wall), sec(b.cpu), ratio(a.wall, b.wall), ratio(a.cpu, b.cpu))
-	}
-	row(fmt.Sprintf("media directory (verify + copy %d MiB) vs `tar -cf`", total>>20), best[0], best[2])
-	row("`media create --iso` (directory + ISO) vs `tar` + `xorriso`", best[1], best[3])
-	row("`media create --iso` vs `tar` + `xorriso` + `sync` of both (the same durability)", best[1], best[4])
-	goal := ratio(best[1].wall, best[3].wall)
 
-	// Import vs sync of the same content.
+	fmt.Printf("| step | Bulwark wall (CPU), median | peer wall (CPU), median | ratio wall (CPU) |\n|---|---|---|---|\n")
+	row := func(what string, a, b runs) {
+		ma, mb := a.median(), b.median()
+		fmt.Printf("| %s | %s (%s) | %s (%s) | **%.2f×** (%.2f×) |\n", what, sec(ma.wall), sec(ma.cpu), sec(mb.wall), sec(mb.cpu), ratio(ma.wall, mb.wall), ratio(ma.cpu, mb.cpu))
+	}
+	row(fmt.Sprintf("`media create` (directory: verify + copy %d MiB) vs `tar -cf`", total>>20), dirOnly, tarOnly)
+	row("`media create --iso` (directory + ISO) vs `tar` + `xorriso`", withISO, tarISO)
+	row("`media create --iso` vs `tar` + `xorriso` + `sync` of both (the same durability)", withISO, tarISOSync)
+
+	// Import vs sync of the same content, each into a fresh filesystem too.
+	mediaDir := filepath.Join(work, "media")
+	if err := sh(bulwark, "media", "create", mediaDir, "--repo", "bench="+vendorDir, "--all"); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -172,46 +250,73 @@ func run(n int, total int64) error {
 	go http.Serve(ln, http.FileServer(http.Dir(vendorDir)))
 	base := "http://" + ln.Addr().String()
 	pins := map[string]string{"bench": tuf.RootFingerprint(root)}
-	var imp, syn time.Duration
+	var imp, syn runs
 	for i := range rounds {
-		data := filepath.Join(work, fmt.Sprintf("data%d", i))
-		os.MkdirAll(data, 0o700)
-		os.WriteFile(filepath.Join(data, "FORMAT"), []byte("bulwark-data 1\n"), 0o600)
-		start := time.Now()
-		if _, err := media.Import(ctx, media.ImportOptions{Media: mediaDir, DataDir: data, Pins: pins}); err != nil {
-			return err
+		steps := []func() error{
+			func() error {
+				return measure(&syn, func(dir string) error {
+					_, err := tuf.Mirror(ctx, tuf.MirrorConfig{TrustedRoot: root, MetadataURL: base + "/metadata", TargetsURL: base + "/targets", Dir: filepath.Join(dir, "mirror")})
+					return err
+				})
+			},
+			func() error {
+				return measure(&imp, func(dir string) error {
+					data := filepath.Join(dir, "data")
+					if err := os.MkdirAll(data, 0o700); err != nil {
+						return err
+					}
+					if err := os.WriteFile(filepath.Join(data, "FORMAT"), []byte("bulwark-data 1\n"), 0o600); err != nil {
+						return err
+					}
+					_, err := media.Import(ctx, media.ImportOptions{Media: mediaDir, DataDir: data, Pins: pins})
+					return err
+				})
+			},
 		}
-		if d := time.Since(start); imp == 0 || d < imp {
-			imp = d
+		if i%2 == 1 {
+			slices.Reverse(steps)
 		}
-		os.RemoveAll(data)
-		mirror := filepath.Join(work, fmt.Sprintf("mirror%d", i))
-		start = time.Now()
-		if _, err := tuf.Mirror(ctx, tuf.MirrorConfig{TrustedRoot: root, MetadataURL: base + "/metadata", TargetsURL: base + "/targets", Dir: mirror}); err != nil {
-			return err
+		for _, s := range steps {
+			if err := s(); err != nil {
+				return err
+			}
 		}
-		if d := time.Since(start); syn == 0 || d < syn {
-			syn = d
-		}
-		os.RemoveAll(mirror)
 	}
-	fmt.Printf("| `media import` vs a sync (tuf.Mirror over HTTP on loopback) of the same content | %s | %s | %.2f× |\n", sec(imp), sec(syn), ratio(imp, syn))
+	mi, ms := imp.median(), syn.median()
+	fmt.Printf("| `media import` vs a sync (tuf.Mirror over HTTP on loopback) of the same content (wall) | %s | %s | %.2f× |\n", sec(mi.wall), sec(ms.wall), ratio(mi.wall, ms.wall))
+
+	fmt.Printf("\nEvery run, in the order made, wall (CPU) in seconds:\n\n")
+	fmt.Printf("- `media create --iso`: %s\n", withISO.each())
+	fmt.Printf("- `tar` + `xorriso`: %s\n", tarISO.each())
+	fmt.Printf("- `tar` + `xorriso` + `sync`: %s\n", tarISOSync.each())
+	fmt.Printf("- `media create` (directory): %s\n", dirOnly.each())
+	fmt.Printf("- `tar -cf`: %s\n", tarOnly.each())
+	fmt.Printf("- `media import` (wall): %s; sync (wall): %s\n", wallEach(imp), wallEach(syn))
+
+	mw, mp := withISO.median(), tarISO.median()
+	goal := ratio(mw.wall, mp.wall)
 	verdict := "met"
 	if goal > 1.2 {
 		verdict = "NOT met"
 	}
-	fmt.Printf("\nGoal `media create --iso` ≤ 1.2× `tar` + `xorriso` (wall time, best of %d): **%.2f×, %s**.\n", rounds, goal, verdict)
+	fmt.Printf("\nGoal `media create --iso` ≤ 1.2× `tar` + `xorriso` (wall time, median of %d): **%.2f×, %s** (CPU time %.2f×; with the peer's `sync`, wall %.2f×).\n",
+		rounds, goal, verdict, ratio(mw.cpu, mp.cpu), ratio(mw.wall, tarISOSync.median().wall))
 	return nil
 }
 
-// cpuTime is the user and system time of this process and of its children
-// that have been waited for.
-func cpuTime() time.Duration {
-	var self, children syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &self)
-	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &children)
-	tv := func(t syscall.Timeval) time.Duration { return time.Duration(t.Nano()) }
-	return tv(self.Utime) + tv(self.Stime) + tv(children.Utime) + tv(children.Stime)
+func wallEach(r runs) string {
+	s := make([]string, len(r))
+	for i, x := range r {
+		s[i] = fmt.Sprintf("%.2f", x.wall.Seconds())
+	}
+	return strings.Join(s, ", ")
+}
+
+// childCPU is the user and system time of the child processes waited for.
+func childCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func sec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
