@@ -287,7 +287,7 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 	// background: the disk works while the CPU copies and hashes.
 	fl := newFlusher(len(jobs))
 	defer fl.wait()
-	done := func(p string) error {
+	done := func(_ int, p string) error {
 		if err := os.Chtimes(p, o.Date, o.Date); err != nil {
 			return err
 		}
@@ -300,7 +300,8 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 		}
 	} else {
 		// The image of the directory's contents: the same bytes as
-		// WriteISO of the renamed directory (its name is not in the image).
+		// WriteISO of the renamed directory (its name is not in the image),
+		// compared with the directory while it is written.
 		defer os.Remove(isoTmp) // gone once renamed
 		if err := writeWithImage(ctx, tmp, isoTmp, o.Date, jobs, m.Files, progress, done); err != nil {
 			return nil, err
@@ -310,15 +311,12 @@ func Create(ctx context.Context, o CreateOptions) (*Manifest, error) {
 		return nil, err
 	}
 	// Flush what this made, and only that: syncfs would also wait for
-	// every other process's dirty data on the filesystem. While the disk
-	// finishes, the image is compared with the directory.
+	// every other process's dirty data on the filesystem.
 	flush, fctx := errgroup.WithContext(ctx)
 	flush.Go(fl.wait)
 	flush.Go(func() error { return syncDirs(fctx, tmp) })
 	if o.ISO != "" {
 		flush.Go(func() error { return syncFile(isoTmp) })
-		files := m.Files
-		flush.Go(func() error { return sameInImage(fctx, isoTmp, tmp, files) })
 	}
 	if err := flush.Wait(); err != nil {
 		return nil, err
@@ -392,8 +390,9 @@ func expectedEntry(j copyJob) FileEntry {
 // copyJobs writes jobs[i] to path(i) for every i whose path is not "",
 // several at once (hashing is most of the work, and each core can hash
 // one file), checking that each file's manifest entry is files[i], and
-// calls done with each file written, if done is not nil.
-func copyJobs(ctx context.Context, jobs []copyJob, path func(int) string, files []FileEntry, progress func(string, int64, int64), done func(string) error) error {
+// calls done with the index and path of each file written, if done is not
+// nil.
+func copyJobs(ctx context.Context, jobs []copyJob, path func(int) string, files []FileEntry, progress func(string, int64, int64), done func(int, string) error) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0) + 1)
 	for i, j := range jobs {
@@ -410,7 +409,7 @@ func copyJobs(ctx context.Context, jobs []copyJob, path func(int) string, files 
 				err = fmt.Errorf("%s: wrote %d bytes sha256 %s, expected %d bytes sha256 %s", j.dst, fe.Length, fe.SHA256, files[i].Length, files[i].SHA256)
 			}
 			if err == nil && done != nil {
-				err = done(dst)
+				err = done(i, dst)
 			}
 			return err
 		})

@@ -75,8 +75,12 @@ func plainPath(p string) bool {
 
 // writeWithImage writes jobs[i] into dir (checking each against files[i],
 // calling done with each file written) and the image of dir to iso, the
-// two at once. The image is not checked yet: sameInImage does that.
-func writeWithImage(ctx context.Context, dir, iso string, date time.Time, jobs []copyJob, files []FileEntry, progress func(string, int64, int64), done func(string) error) error {
+// two at once, and checks that the image holds exactly the directory's
+// files with the same bytes (as sameInImage): as soon as xorriso has
+// finished, every file already written is compared, and each one written
+// later as soon as it is, so the comparison overlaps the rest of the
+// copying instead of following it.
+func writeWithImage(ctx context.Context, dir, iso string, date time.Time, jobs []copyJob, files []FileEntry, progress func(string, int64, int64), done func(int, string) error) error {
 	root, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+"-image-")
 	if err != nil {
 		return fmt.Errorf("create media: %w", err)
@@ -110,7 +114,17 @@ func writeWithImage(ctx context.Context, dir, iso string, date time.Time, jobs [
 			return filepath.Join(dir, filepath.FromSlash(jobs[i].dst))
 		}
 	}
-	if err := copyJobs(ctx, jobs, at(dir, false), files, progress, done); err != nil {
+	// Every file written, by its index, for the comparison with the image
+	// (each is written once: never blocks).
+	written := make(chan int, len(jobs))
+	writtenDone := func(i int, p string) error {
+		if err := done(i, p); err != nil {
+			return err
+		}
+		written <- i
+		return nil
+	}
+	if err := copyJobs(ctx, jobs, at(dir, false), files, progress, writtenDone); err != nil {
 		return err
 	}
 	for i, j := range jobs {
@@ -127,15 +141,39 @@ func writeWithImage(ctx context.Context, dir, iso string, date time.Time, jobs [
 	defer os.Remove(list)
 	g, gctx := errgroup.WithContext(ctx)
 	copied := make(chan struct{})
+	imaged := make(chan struct{})
 	g.Go(func() error {
 		if testHookBeforeImage != nil {
 			testHookBeforeImage(copied)
 		}
-		return xorrisoImage(gctx, root, list, iso, date)
+		if err := xorrisoImage(gctx, root, list, iso, date); err != nil {
+			return err
+		}
+		close(imaged)
+		return nil
+	})
+	graftedAt := at(dir, true)
+	if testHookBeforeCopy != nil {
+		graftedAt = func(i int) string {
+			p := at(dir, true)(i)
+			if p != "" {
+				testHookBeforeCopy(jobs[i].dst, imaged)
+			}
+			return p
+		}
+	}
+	g.Go(func() error {
+		defer close(written)
+		defer close(copied)
+		return copyJobs(gctx, jobs, graftedAt, files, progress, writtenDone)
 	})
 	g.Go(func() error {
-		defer close(copied)
-		return copyJobs(gctx, jobs, at(dir, true), files, progress, done)
+		select {
+		case <-imaged:
+		case <-gctx.Done():
+			return gctx.Err()
+		}
+		return compareWritten(gctx, iso, dir, files, written)
 	})
 	return g.Wait()
 }
@@ -143,6 +181,15 @@ func writeWithImage(ctx context.Context, dir, iso string, date time.Time, jobs [
 // testHookBeforeImage, if set, runs before xorriso starts; copied is
 // closed when the directory's files are written.
 var testHookBeforeImage func(copied <-chan struct{})
+
+// testHookComparing, if set, runs when the comparison of the directory
+// with the image starts.
+var testHookComparing func()
+
+// testHookBeforeCopy, if set, runs before a grafted file is copied into
+// the directory (dst: its place on the media); imaged is closed when
+// xorriso has written the image.
+var testHookBeforeCopy func(dst string, imaged <-chan struct{})
 
 // copyFile copies the file src to the new file dst, making its directory.
 func copyFile(src, dst string) error {
@@ -209,6 +256,19 @@ func imageExtents(ctx context.Context, iso string) (map[string][]extent, error) 
 // sameInImage checks that the image iso holds exactly the files of the
 // media directory dir (files), with the same bytes.
 func sameInImage(ctx context.Context, iso, dir string, files []FileEntry) error {
+	all := make(chan int, len(files))
+	for i := range files {
+		all <- i
+	}
+	close(all)
+	return compareWritten(ctx, iso, dir, files, all)
+}
+
+// compareWritten checks that the image iso holds exactly the files of the
+// media directory dir (files), with the same bytes, comparing files[i]
+// for each i received from written (each once) until it is closed, several
+// at once.
+func compareWritten(ctx context.Context, iso, dir string, files []FileEntry, written <-chan int) error {
 	ext, err := imageExtents(ctx, iso)
 	if err != nil {
 		return err
@@ -221,9 +281,18 @@ func sameInImage(ctx context.Context, iso, dir string, files []FileEntry) error 
 		return err
 	}
 	defer unmap()
+	if testHookComparing != nil {
+		testHookComparing()
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(runtime.GOMAXPROCS(0))
-	for _, f := range files {
+	n := 0
+	for i := range written {
+		if gctx.Err() != nil {
+			break
+		}
+		n++
+		f := files[i]
 		g.Go(func() error {
 			if err := gctx.Err(); err != nil {
 				return err
@@ -238,7 +307,16 @@ func sameInImage(ctx context.Context, iso, dir string, files []FileEntry) error 
 			return nil
 		})
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if n != len(files) {
+		return fmt.Errorf("image %s: %d of the media directory's %d files compared with it", iso, n, len(files))
+	}
+	return nil
 }
 
 // sameBytes compares the extents of the image img with the file copy of

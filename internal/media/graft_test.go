@@ -43,6 +43,55 @@ func TestAttackSourceChangedWhileImaged(t *testing.T) {
 	}
 }
 
+// The same attack on a file copied after xorriso finished and after the
+// comparison with the image started (so compared while the rest is still
+// being copied, not after): the
+// source is changed before xorriso reads it and put back before Create
+// copies and hashes it, so the directory holds the signed bytes and the
+// image others. Create refuses, leaving nothing behind.
+func TestAttackSourceChangedBeforeImagedCopiedAfter(t *testing.T) {
+	f := newFixture(t)
+	src := findFile(t, filepath.Join(f.vendor, "targets"), "BW-3", ".deb")
+	good, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(good)
+	bad[len(bad)/2] ^= 1
+	testHookBeforeImage = func(<-chan struct{}) {
+		if err := os.WriteFile(src, bad, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	waited, comparing := false, make(chan struct{})
+	testHookComparing = func() { close(comparing) }
+	testHookBeforeCopy = func(dst string, imaged <-chan struct{}) {
+		if strings.Contains(dst, "/BW-3/") && strings.HasSuffix(dst, ".deb") {
+			<-imaged
+			<-comparing
+			waited = true
+			if err := os.WriteFile(src, good, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer func() { testHookBeforeImage, testHookBeforeCopy, testHookComparing = nil, nil, nil }()
+	dir, isoDir := t.TempDir(), t.TempDir()
+	_, err = Create(context.Background(), CreateOptions{Out: filepath.Join(dir, "disc"), ISO: filepath.Join(isoDir, "disc.iso"),
+		Vendors: []Source{{Name: "debian", Dir: f.vendor, Root: f.root(f.vendor)}}, Select: Selection{All: true}})
+	if !waited {
+		t.Fatal("the payload was not copied after the image was made")
+	}
+	if err == nil || !strings.Contains(err.Error(), "vendors/debian/targets/updates/BW-3/") || !strings.Contains(err.Error(), "changed while the image was made") {
+		t.Fatalf("create with a source changed under xorriso, copied after it: %v", err)
+	}
+	for _, d := range []string{dir, isoDir} {
+		if left, _ := os.ReadDir(d); len(left) > 0 {
+			t.Fatalf("left behind in %s: %v", d, left)
+		}
+	}
+}
+
 // Sources xorriso cannot read in place (a link, a path with characters a
 // pathspec gives a meaning to) are written first and copied for it: the
 // image is still the same bytes as WriteISO's, and verifies.

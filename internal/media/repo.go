@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/theupdateframework/go-tuf/v2/metadata"
@@ -121,6 +123,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 	trusted.RefTime = ref.UTC()
 	keep("1.root.json", first)
 	var latest []byte = root
+	var rootChain [][]byte // 2.root.json on, as verified
 	for v := int64(2); ; v++ {
 		name := fmt.Sprintf("%d.root.json", v)
 		b, err := capread.File(filepath.Join(dir, tuf.MetadataDir, name), maxRootSize)
@@ -134,6 +137,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 			return nil, errAt(meta(name), "root version %d is not trusted by version %d: %v", v, v-1, err)
 		}
 		keep(name, b)
+		rootChain = append(rootChain, b)
 		latest = b
 	}
 	st.rootV = trusted.Root.Signed.Version
@@ -164,6 +168,7 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 		return nil, errAt(meta(snapName), "%v", err)
 	}
 	keep(snapName, b)
+	snapBytes := b
 	tm := snap.Signed.Meta["targets.json"]
 	if tm == nil {
 		return nil, errAt(meta(snapName), "lists no targets.json")
@@ -177,27 +182,56 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 		return nil, errAt(meta(targetsName), "%v", err)
 	}
 	keep(targetsName, b)
+	targetsBytes := b
 	for p, tf := range targets.Signed.Targets {
 		tf.Path = p
 		st.targets[p] = tf
 	}
 	if d := targets.Signed.Delegations; d != nil && d.SuccinctRoles != nil {
-		for _, name := range d.SuccinctRoles.GetRoles() {
+		names := d.SuccinctRoles.GetRoles()
+		binNames := make([]string, len(names))
+		for i, name := range names {
 			cur := snap.Signed.Meta[name+".json"]
 			if cur == nil {
 				return nil, errAt(meta(snapName), "lists no bin %s", name)
 			}
-			binName := fmt.Sprintf("%d.%s.json", cur.Version, name)
-			b, err := read(binName, maxTargetsSize)
+			binNames[i] = fmt.Sprintf("%d.%s.json", cur.Version, name)
+		}
+		// The chain that trusts the bins: the first worker has the one
+		// verified above, each other one its own go-tuf TrustedMetadata,
+		// replayed from the same verified bytes.
+		chain := func(worker int) (*trustedmetadata.TrustedMetadata, error) {
+			if worker == 0 {
+				return trusted, nil
+			}
+			t, err := trustedmetadata.New(root)
 			if err != nil {
 				return nil, err
 			}
-			bin, err := trusted.UpdateDelegatedTargets(b, name, metadata.TARGETS)
-			if err != nil {
-				return nil, errAt(meta(binName), "%v", err)
+			t.RefTime = ref.UTC()
+			for _, b := range rootChain {
+				if _, err := t.UpdateRoot(b); err != nil {
+					return nil, err
+				}
 			}
-			keep(binName, b)
-			for p, tf := range bin.Signed.Targets {
+			if _, err := t.UpdateTimestamp(tsBytes); err != nil {
+				return nil, err
+			}
+			if _, err := t.UpdateSnapshot(snapBytes, false); err != nil {
+				return nil, err
+			}
+			if _, err := t.UpdateTargets(targetsBytes); err != nil {
+				return nil, err
+			}
+			return t, nil
+		}
+		bins, err := verifyBins(binNames, names, read, chain, meta)
+		if err != nil {
+			return nil, err
+		}
+		for i, bin := range bins {
+			keep(binNames[i], bin.bytes)
+			for p, tf := range bin.targets {
 				tf.Path = p
 				st.targets[p] = tf
 			}
@@ -205,6 +239,57 @@ func loadRepo(dir, rel string, root []byte, fr freshness) (*repoState, error) {
 	}
 	sort.Strings(st.meta)
 	return st, nil
+}
+
+// verifiedBin is one hashed bin's bytes and the targets it signs.
+type verifiedBin struct {
+	bytes   []byte
+	targets map[string]*metadata.TargetFiles
+}
+
+// verifyBins reads and verifies the hashed bins (files[i] is role
+// roles[i]'s current version) on every core: each worker has its own
+// go-tuf TrustedMetadata, chain(worker), that verifies every bin it is
+// given against the top-level targets exactly as one TrustedMetadata
+// would verify them all (a bin's trust depends on the chain only, never
+// on another bin). The error returned is the one of the first bin in
+// order that fails, so it does not depend on which worker ran first.
+func verifyBins(files, roles []string, read func(string, int64) ([]byte, error), chain func(worker int) (*trustedmetadata.TrustedMetadata, error), meta func(string) string) ([]verifiedBin, error) {
+	bins := make([]verifiedBin, len(files))
+	errs := make([]error, len(files))
+	workers := min(runtime.GOMAXPROCS(0), (len(files)+63)/64)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t, err := chain(w)
+			for i := w; i < len(files); i += workers {
+				if err != nil {
+					errs[i] = errAt(meta(files[i]), "%v", err)
+					continue
+				}
+				b, rerr := read(files[i], maxTargetsSize)
+				if rerr != nil {
+					errs[i] = rerr
+					continue
+				}
+				bin, verr := t.UpdateDelegatedTargets(b, roles[i], metadata.TARGETS)
+				if verr != nil {
+					errs[i] = errAt(meta(files[i]), "%v", verr)
+					continue
+				}
+				bins[i] = verifiedBin{bytes: b, targets: bin.Signed.Targets}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return bins, nil
 }
 
 // targetFile is where a target's bytes are under consistent snapshots:
