@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/lockdown/audit"
 	"github.com/bulwarkhq/bulwark/internal/pki"
@@ -233,44 +232,6 @@ func (s *Server) enrollResponse(a *store.Agent, certPEM []byte) (*wire.EnrollRes
 	return resp, nil
 }
 
-func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.agentFromTLS(r)
-	if err != nil {
-		return err
-	}
-	if err := s.checkClone(r, a); err != nil {
-		return err
-	}
-	s.seen.touch(a.ID, s.now())
-	ah, err := s.approvalsHash(r.Context(), a.Group)
-	if err != nil {
-		return err
-	}
-	pol, err := s.groupPolicyFor(r.Context(), a.Group)
-	if err != nil {
-		return err
-	}
-	resp := wire.CheckinResponse{AgentID: a.ID, Group: a.Group, Approvals: approval.Path(a.Group), ApprovalsHash: ah, Vendors: []string{}, Policy: pol}
-	for _, rp := range s.sortedRepos() {
-		resp.Vendors = append(resp.Vendors, rp.name)
-	}
-	b, err := json.Marshal(resp)
-	if err != nil {
-		return err
-	}
-	bh := sha256.Sum256(b)
-	etag := `"` + hex.EncodeToString(bh[:16]) + `"`
-	w.Header().Set("ETag", etag)
-	w.Header().Set("Cache-Control", "private, no-cache")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(append(b, '\n'))
-	return nil
-}
-
 // handleVendors tells an enrolled agent every vendor repository with its
 // URLs and root, so that a vendor first synced after the agent enrolled
 // reaches it too. Conditional like a check-in.
@@ -303,37 +264,6 @@ func (s *Server) handleVendors(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// approvalsHash is the SHA-256 of a group's signed approvals document,
-// cached until the site repository changes, so a check-in reads no files.
-func (s *Server) approvalsHash(ctx context.Context, group string) (string, error) {
-	s.ahMu.Lock()
-	h, ok := s.ahCache[group]
-	gen := s.ahGen
-	s.ahMu.Unlock()
-	if ok {
-		return h, nil
-	}
-	doc, err := s.site.Approvals(ctx, group)
-	if err != nil {
-		return "", err
-	}
-	js, err := doc.JSON()
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(js)
-	h = hex.EncodeToString(sum[:])
-	s.ahMu.Lock()
-	if gen == s.ahGen { // nothing changed the site repository meanwhile
-		if s.ahCache == nil {
-			s.ahCache = map[string]string{}
-		}
-		s.ahCache[group] = h
-	}
-	s.ahMu.Unlock()
-	return h, nil
-}
-
 // forgetApprovals empties the check-in cache after the site repository
 // changed, and tells the other replicas to empty theirs.
 func (s *Server) forgetApprovals() {
@@ -353,11 +283,13 @@ func (s *Server) dropSiteCaches() {
 	if err := s.readTrust(); err != nil {
 		s.log.Warn("read the site root's vendor list", "err", err)
 	}
+	// The policies first: a check-in answer built after the generation
+	// moves must not take a policy from before it (checkinGroup).
+	s.policies.forget()
 	s.ahMu.Lock()
 	s.ahCache = nil
 	s.ahGen++
 	s.ahMu.Unlock()
-	s.policies.forget()
 }
 
 // checkClone refuses an identity presented from a machine other than the
