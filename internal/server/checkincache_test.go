@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -158,4 +159,19 @@ func TestReplicasCheckinAnswerFollowsOtherReplica(t *testing.T) {
 	if ci.Group != "default" || ci.Policy != nil {
 		t.Fatalf("replica B's answer after a move on A: %+v", ci)
 	}
+}
+
+// FuzzValidMachineID: the machine id check every agent request runs
+// accepts exactly what the pattern of /etc/machine-id ids accepts.
+func FuzzValidMachineID(f *testing.F) {
+	for _, s := range []string{machineA, "", "1234567", "12345678", "abc-DEF-0123", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+		"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0", "abcdefgh\n", "abcdefg_h", "abcdéfgh", "abcdefgh\x00"} {
+		f.Add(s)
+	}
+	re := regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validMachineID(s), re.MatchString(s); got != want {
+			t.Fatalf("validMachineID(%q) = %v, the pattern says %v", s, got, want)
+		}
+	})
 }
