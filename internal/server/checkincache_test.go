@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,4 +175,29 @@ func FuzzValidMachineID(f *testing.F) {
 			t.Fatalf("validMachineID(%q) = %v, the pattern says %v", s, got, want)
 		}
 	})
+}
+
+// TestRequestMetricsByRouteAndCode: the request counter and latency
+// histogram, looked up once per route and code, still count every request
+// under its own route and code.
+func TestRequestMetricsByRouteAndCode(t *testing.T) {
+	ts := startServer(t, Config{})
+	ag := ts.enroll(ts.first.EnrollToken, machineA, "")
+	_, _, etag := checkinAgain(t, ts, ag, "")
+	for range 3 {
+		if code, _, _ := checkinAgain(t, ts, ag, etag); code != http.StatusNotModified {
+			t.Fatalf("conditional check-in: %d", code)
+		}
+	}
+	code, body, _ := ts.do(ts.client, "GET", "/metrics", "", nil)
+	for _, want := range []string{
+		`bulwark_http_requests_total{code="200",route="GET /agent/v1/checkin"} 1`,
+		`bulwark_http_requests_total{code="304",route="GET /agent/v1/checkin"} 3`,
+		`bulwark_http_requests_total{code="201",route="POST /agent/v1/enroll"} 1`,
+		`bulwark_http_request_duration_seconds_count{route="GET /agent/v1/checkin"} 4`,
+	} {
+		if code != 200 || !strings.Contains(string(body), want) {
+			t.Fatalf("metrics: %d, want %s in\n%s", code, want, body)
+		}
+	}
 }
