@@ -59,7 +59,7 @@ load1=$(cut -d' ' -f1-3 /proc/loadavg)
 	cat "$out"
 	if awk -v a="${load0%% *}" -v b="${load1%% *}" 'BEGIN { exit !(a >= 2 || b >= 2) }'; then
 		echo
-		echo "**The machine was loaded (1-min load $load0 → $load1 on 2 cores): the wall times above swing with the"
+		echo "**The machine was loaded (load average $load0 → $load1 on 2 cores): the wall times above swing with the"
 		echo "other work and do not decide the goal; the CPU ratio is the less load-sensitive figure. A rerun on a quiet"
 		echo "machine decides it.**"
 	fi

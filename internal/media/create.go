@@ -467,8 +467,17 @@ func writeJob(dst string, j copyJob, progress func(string, int64, int64)) (FileE
 	return FileEntry{Path: j.dst, Length: n, SHA256: sum}, nil
 }
 
-// copyBuffers hold the 1 MiB buffers files are copied through.
-var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 1<<20); return &b }}
+// copyBufferSize is the size of the buffers payloads are read, hashed and
+// written through: small enough that a buffer stays in the core's cache
+// between the read, the hash and the write. Measured on the 2-core
+// benchmark machine (1 MiB L2 per core), writing 1 GiB into new page cache
+// took 0.22-0.25 s of system time in 128-256 KiB writes against 0.6-1.25 s
+// in 1 MiB writes, and `media create --iso` of 1 GiB spent 1.6-1.7 s of
+// system time with 256 KiB buffers against 2.7 s with 1 MiB ones.
+const copyBufferSize = 256 << 10
+
+// copyBuffers hold the buffers files are copied through.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, copyBufferSize); return &b }}
 
 type progressWriter struct {
 	w           io.Writer
