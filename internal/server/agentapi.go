@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/bulwarkhq/bulwark/internal/approval"
 	"github.com/bulwarkhq/bulwark/internal/catalog"
 	"github.com/bulwarkhq/bulwark/internal/lockdown/audit"
 	"github.com/bulwarkhq/bulwark/internal/pki"
@@ -31,17 +30,33 @@ func (s *Server) agentRoutes(mux *http.ServeMux) {
 }
 
 var (
-	machineIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`) })
-	archPattern      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9_-]{1,32}$`) })
-	batchPattern     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`) })
-	updateIDPattern  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
-	hostnamePattern  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`) })
+	archPattern     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9_-]{1,32}$`) })
+	batchPattern    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`) })
+	updateIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`) })
+	hostnamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$`) })
 )
+
+// validMachineID says whether s is 8 to 64 letters, digits or '-' (the
+// form of /etc/machine-id, and what every agent request carries: checked
+// without a regular expression on that path).
+func validMachineID(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // validateFacts checks the facts an agent enrolls with.
 func validateFacts(f *wire.Facts) error {
 	switch {
-	case !machineIDPattern().MatchString(f.MachineID):
+	case !validMachineID(f.MachineID):
 		return errorf(http.StatusBadRequest, "facts.machine_id %q: use the 8 to 64 letters, digits or '-' of /etc/machine-id", f.MachineID)
 	case !hostnamePattern().MatchString(f.Hostname):
 		return errorf(http.StatusBadRequest, "facts.hostname %q: use a host name of letters, digits, '.' and '-'", f.Hostname)
@@ -199,7 +214,7 @@ func (s *Server) presentedAgent(r *http.Request) string {
 	if !hasClientUse(leaf) {
 		return ""
 	}
-	a, err := s.st.Agent(r.Context(), leaf.Subject.CommonName)
+	a, err := s.st.AgentIdentity(r.Context(), leaf.Subject.CommonName)
 	if serial := pki.SerialString(leaf.SerialNumber); err != nil || (serial != a.CertSerial && serial != a.PrevCertSerial) || a.Status == store.AgentRevoked {
 		return ""
 	}
@@ -231,44 +246,6 @@ func (s *Server) enrollResponse(a *store.Agent, certPEM []byte) (*wire.EnrollRes
 		resp.Vendors = append(resp.Vendors, wire.RepoRef{Name: rp.name, MetadataURL: ri.MetadataURL, TargetsURL: ri.TargetsURL, Root: vroot})
 	}
 	return resp, nil
-}
-
-func (s *Server) handleCheckin(w http.ResponseWriter, r *http.Request) error {
-	a, err := s.agentFromTLS(r)
-	if err != nil {
-		return err
-	}
-	if err := s.checkClone(r, a); err != nil {
-		return err
-	}
-	s.seen.touch(a.ID, s.now())
-	ah, err := s.approvalsHash(r.Context(), a.Group)
-	if err != nil {
-		return err
-	}
-	pol, err := s.groupPolicyFor(r.Context(), a.Group)
-	if err != nil {
-		return err
-	}
-	resp := wire.CheckinResponse{AgentID: a.ID, Group: a.Group, Approvals: approval.Path(a.Group), ApprovalsHash: ah, Vendors: []string{}, Policy: pol}
-	for _, rp := range s.sortedRepos() {
-		resp.Vendors = append(resp.Vendors, rp.name)
-	}
-	b, err := json.Marshal(resp)
-	if err != nil {
-		return err
-	}
-	bh := sha256.Sum256(b)
-	etag := `"` + hex.EncodeToString(bh[:16]) + `"`
-	w.Header().Set("ETag", etag)
-	w.Header().Set("Cache-Control", "private, no-cache")
-	if inm := r.Header.Get("If-None-Match"); inm != "" && inm == etag {
-		w.WriteHeader(http.StatusNotModified)
-		return nil
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(append(b, '\n'))
-	return nil
 }
 
 // handleVendors tells an enrolled agent every vendor repository with its
@@ -303,37 +280,6 @@ func (s *Server) handleVendors(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// approvalsHash is the SHA-256 of a group's signed approvals document,
-// cached until the site repository changes, so a check-in reads no files.
-func (s *Server) approvalsHash(ctx context.Context, group string) (string, error) {
-	s.ahMu.Lock()
-	h, ok := s.ahCache[group]
-	gen := s.ahGen
-	s.ahMu.Unlock()
-	if ok {
-		return h, nil
-	}
-	doc, err := s.site.Approvals(ctx, group)
-	if err != nil {
-		return "", err
-	}
-	js, err := doc.JSON()
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(js)
-	h = hex.EncodeToString(sum[:])
-	s.ahMu.Lock()
-	if gen == s.ahGen { // nothing changed the site repository meanwhile
-		if s.ahCache == nil {
-			s.ahCache = map[string]string{}
-		}
-		s.ahCache[group] = h
-	}
-	s.ahMu.Unlock()
-	return h, nil
-}
-
 // forgetApprovals empties the check-in cache after the site repository
 // changed, and tells the other replicas to empty theirs.
 func (s *Server) forgetApprovals() {
@@ -353,11 +299,13 @@ func (s *Server) dropSiteCaches() {
 	if err := s.readTrust(); err != nil {
 		s.log.Warn("read the site root's vendor list", "err", err)
 	}
+	// The policies first: a check-in answer built after the generation
+	// moves must not take a policy from before it (checkinGroup).
+	s.policies.forget()
 	s.ahMu.Lock()
 	s.ahCache = nil
 	s.ahGen++
 	s.ahMu.Unlock()
-	s.policies.forget()
 }
 
 // checkClone refuses an identity presented from a machine other than the
@@ -365,7 +313,7 @@ func (s *Server) dropSiteCaches() {
 // again: a cloned disk image is never merged into one computer.
 func (s *Server) checkClone(r *http.Request, a *store.Agent) error {
 	mid := r.Header.Get(wire.MachineIDHeader)
-	if !machineIDPattern().MatchString(mid) {
+	if !validMachineID(mid) {
 		return errorf(http.StatusBadRequest, "%s header: send the machine id from /etc/machine-id", wire.MachineIDHeader)
 	}
 	if mid == a.MachineID {

@@ -129,7 +129,7 @@ func (s *Server) agentFromTLS(r *http.Request) (*store.Agent, error) {
 	if !hasClientUse(leaf) {
 		return nil, errorf(http.StatusUnauthorized, "certificate is not an agent certificate")
 	}
-	a, err := s.st.Agent(r.Context(), leaf.Subject.CommonName)
+	a, err := s.st.AgentIdentity(r.Context(), leaf.Subject.CommonName)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errorf(http.StatusForbidden, "agent is not enrolled (removed?): enroll again")
 	} else if err != nil {

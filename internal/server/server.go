@@ -176,9 +176,9 @@ type Server struct {
 	approvalsMu sync.Mutex  // serialises approval rewrites of the site repository (lockSite)
 	coord       Coordinator // set when replicas share the store: the site lock across them
 	ahMu        sync.Mutex
-	ahCache     map[string]string // group → approvals document hash, for check-ins
-	policies    policyCache       // group policies check-ins deliver
-	ahGen       uint64            // bumped by every change of the site repository
+	ahCache     map[string]*groupAnswer // group → its part of the check-in answer (checkincache.go)
+	policies    policyCache             // group policies check-ins deliver
+	ahGen       uint64                  // bumped by every change of the site repository
 
 	ingest  *Ingester
 	enrolls *groupCommit[store.Enrollment]

@@ -30,6 +30,31 @@ type metrics struct {
 	renewals       prometheus.Counter
 	reports        *prometheus.CounterVec
 	syncs          *prometheus.CounterVec
+	// byRoute keeps the request counter and latency histogram of each
+	// route and status code once looked up (routeKey → *routeMetrics), so
+	// a request does not hash its labels again.
+	byRoute sync.Map
+}
+
+type routeKey struct {
+	route string
+	code  int
+}
+
+type routeMetrics struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
+}
+
+// route is the request metrics of one route and status code.
+func (m *metrics) route(route string, code int) *routeMetrics {
+	k := routeKey{route, code}
+	if rm, ok := m.byRoute.Load(k); ok {
+		return rm.(*routeMetrics)
+	}
+	rm := &routeMetrics{count: m.requests.WithLabelValues(route, strconv.Itoa(code)), latency: m.latency.WithLabelValues(route)}
+	v, _ := m.byRoute.LoadOrStore(k, rm)
+	return v.(*routeMetrics)
 }
 
 // fleetCollector reports computers by status and computer×update pairs by
@@ -146,8 +171,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		if code == 0 {
 			code = http.StatusOK
 		}
-		s.metrics.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-		s.metrics.latency.WithLabelValues(route).Observe(elapsed.Seconds())
+		rm := s.metrics.route(route, code)
+		rm.count.Inc()
+		rm.latency.Observe(elapsed.Seconds())
 	})
 }
 

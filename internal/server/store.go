@@ -74,6 +74,9 @@ type AgentStore interface {
 	// fails them all.
 	EnrollAgents(ctx context.Context, es []store.Enrollment) (errs []error, err error)
 	Agent(ctx context.Context, id string) (*store.Agent, error)
+	// AgentIdentity is Agent with only what an agent request checks:
+	// ID, MachineID, Group, CertSerial, PrevCertSerial, Status and Flag.
+	AgentIdentity(ctx context.Context, id string) (*store.Agent, error)
 	ListAgents(ctx context.Context, group string) ([]store.Agent, error)
 	AgentsByMachine(ctx context.Context, machineID string) ([]store.Agent, error)
 	DeleteAgent(ctx context.Context, id string) error

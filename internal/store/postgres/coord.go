@@ -47,10 +47,11 @@ func (d *DB) NotifySite(ctx context.Context) error {
 
 // ListenSite calls fn whenever a replica announces a change of the site
 // repository, until ctx ends. After a lost connection it reconnects and
-// calls fn once (a change may have been missed meanwhile).
+// calls fn once, as soon as it listens again: a change announced while no
+// connection listened is not lost.
 func (d *DB) ListenSite(ctx context.Context, fn func()) error {
-	for {
-		err := d.listen(ctx, fn)
+	for missed := false; ; missed = true {
+		err := d.listen(ctx, fn, missed)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -60,11 +61,12 @@ func (d *DB) ListenSite(ctx context.Context, fn func()) error {
 			return nil
 		case <-time.After(time.Second):
 		}
-		fn()
 	}
 }
 
-func (d *DB) listen(ctx context.Context, fn func()) error {
+// listen listens on one connection until it fails; missed calls fn once
+// LISTEN is in effect.
+func (d *DB) listen(ctx context.Context, fn func(), missed bool) error {
 	conn, err := pgx.ConnectConfig(ctx, d.cfg)
 	if err != nil {
 		return err
@@ -72,6 +74,9 @@ func (d *DB) listen(ctx context.Context, fn func()) error {
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, "LISTEN "+siteChannel); err != nil {
 		return err
+	}
+	if missed {
+		fn()
 	}
 	for {
 		if _, err := conn.WaitForNotification(ctx); err != nil {

@@ -410,6 +410,21 @@ func (d *DB) Agent(ctx context.Context, id string) (*store.Agent, error) {
 	return a, err
 }
 
+// AgentIdentity is what every agent request checks of its agent (id,
+// machine id, group, certificate serials, status and flag); the other
+// fields are left empty. It reads a few short columns where Agent reads the
+// whole row (the inventory can be tens of KiB).
+func (d *DB) AgentIdentity(ctx context.Context, id string) (*store.Agent, error) {
+	var a store.Agent
+	err := d.queryRow(ctx, agentIdentity, id).Scan(&a.ID, &a.MachineID, &a.Group, &a.CertSerial, &a.PrevCertSerial, &a.Status, &a.Flag)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("agent %s: %w", id, store.ErrNotFound)
+	} else if err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
 // ListAgents lists agents, of one group or all ("").
 func (d *DB) ListAgents(ctx context.Context, group string) ([]store.Agent, error) {
 	return queryList(ctx, d.db, scanAgent, `SELECT `+agentCols+` FROM agents WHERE ($1 = '' OR grp = $1) ORDER BY hostname, id`, group)

@@ -15,9 +15,11 @@ import (
 // free connection, which a transaction holding SQLite's only one would
 // never give back.
 const (
-	agentByID   = `SELECT ` + agentCols + ` FROM agents WHERE id = $1`
-	tokenByHash = `SELECT ` + tokenCols + ` FROM tokens WHERE hash = $1`
-	groupExists = `SELECT COUNT(*) FROM groups WHERE name = $1`
+	agentByID = `SELECT ` + agentCols + ` FROM agents WHERE id = $1`
+	// agentIdentity: every agent request checks the identity (AgentIdentity).
+	agentIdentity = `SELECT id, machine_id, grp, cert_serial, prev_cert_serial, status, flag FROM agents WHERE id = $1`
+	tokenByHash   = `SELECT ` + tokenCols + ` FROM tokens WHERE hash = $1`
+	groupExists   = `SELECT COUNT(*) FROM groups WHERE name = $1`
 	// agentsByMachine: an enrollment looks for other identities of its machine.
 	agentsByMachine = `SELECT ` + agentCols + ` FROM agents WHERE machine_id = $1 ORDER BY enrolled_at, id`
 	insertAgent     = `INSERT INTO agents (` + agentCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`
@@ -37,7 +39,7 @@ const (
 )
 
 var (
-	hotReads  = []string{agentByID, tokenByHash, groupExists, agentsByMachine}
+	hotReads  = []string{agentByID, agentIdentity, tokenByHash, groupExists, agentsByMachine}
 	hotWrites = []string{insertAgent, useToken, touchAgent, markReport, insertEvent, upsertState, setCompliance + ` WHERE id = $1`}
 )
 

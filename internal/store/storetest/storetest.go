@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -299,6 +300,18 @@ func testAgents(t *testing.T, s server.Store) {
 		t.Fatalf("a failed MoveAgents moved a1 to %q", a.Group)
 	}
 	must(t, s.SetAgentStatus(ctx, "a1", store.AgentReenroll, "cloned"))
+	// AgentIdentity: the fields an agent request checks, as Agent has them.
+	full, err := s.Agent(ctx, "a1")
+	must(t, err)
+	id, err := s.AgentIdentity(ctx, "a1")
+	must(t, err)
+	want := store.Agent{ID: full.ID, MachineID: full.MachineID, Group: full.Group, CertSerial: full.CertSerial,
+		PrevCertSerial: full.PrevCertSerial, Status: full.Status, Flag: full.Flag}
+	if !reflect.DeepEqual(*id, want) || id.Status != store.AgentReenroll || id.Flag != "cloned" || id.CertSerial == "" {
+		t.Fatalf("AgentIdentity = %+v, want %+v", id, want)
+	}
+	_, err = s.AgentIdentity(ctx, "zz")
+	wantErr(t, err, store.ErrNotFound)
 	must(t, s.TouchAgent(ctx, "a1", t0.Add(time.Hour)))
 	must(t, s.TouchAgents(ctx, map[string]time.Time{"a1": t0.Add(time.Minute), "a2": t0.Add(2 * time.Hour), "gone": t0}))
 	if a2, err := s.Agent(ctx, "a2"); err != nil || !a2.LastSeen.Equal(t0.Add(2*time.Hour)) {
