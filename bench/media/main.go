@@ -21,6 +21,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
@@ -168,9 +170,12 @@ func run(work, bulwark string, n int, total int64, rounds int) error {
 	if err != nil {
 		return err
 	}
-	// Warm the page cache with the repository: both sides read it from
-	// memory.
-	if err := sh("tar", "-cf", "/dev/null", "-C", work, "vendor"); err != nil {
+	// Settle the repository just written: read every file (both sides
+	// then read it from the page cache; the first read of a new file also
+	// dirties its inode, relatime) and flush it, so that no measurement
+	// shares the disk with its writeback. (tar -cf /dev/null would read
+	// nothing: GNU tar skips the data when the archive is /dev/null.)
+	if err := settle(vendorDir); err != nil {
 		return err
 	}
 
@@ -302,6 +307,24 @@ func run(work, bulwark string, n int, total int64, rounds int) error {
 	fmt.Printf("\nGoal `media create --iso` ≤ 1.2× `tar` + `xorriso` (wall time, median of %d): **%.2f×, %s** (CPU time %.2f×; with the peer's `sync`, wall %.2f×).\n",
 		rounds, goal, verdict, ratio(mw.cpu, mp.cpu), ratio(mw.wall, tarISOSync.median().wall))
 	return nil
+}
+
+// settle reads every file under dir and flushes it.
+func settle(dir string) error {
+	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if _, err := io.Copy(io.Discard, f); err != nil {
+			return err
+		}
+		return f.Sync()
+	})
 }
 
 func wallEach(r runs) string {
