@@ -109,6 +109,7 @@ func start(t testing.TB, withTLS bool) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.Endpoint = scheme + addr
 		cmd := exec.Command(bin, append(append([]string{"--port", addr, "--quiet"}, tlsArgs...), "posix", s.Dir)...)
 		cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+s.AccessKey, "ROOT_SECRET_ACCESS_KEY="+s.SecretKey)
 		logf, err := os.Create(filepath.Join(t.TempDir(), "versitygw.log"))
@@ -119,14 +120,13 @@ func start(t testing.TB, withTLS bool) *Server {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait(); logf.Close() }()
-		if up(addr, exited) {
+		exited := make(chan struct{}) // closed: up may see it and the kill below still waits
+		go func() { cmd.Wait(); logf.Close(); close(exited) }()
+		if s.up(exited) {
 			t.Cleanup(func() {
 				cmd.Process.Kill()
 				<-exited
 			})
-			s.Endpoint = scheme + addr
 			return s
 		}
 		cmd.Process.Kill()
@@ -138,25 +138,35 @@ func start(t testing.TB, withTLS bool) *Server {
 	}
 }
 
-// up waits until addr accepts connections, or the process exits.
-func up(addr string, exited <-chan error) bool {
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+// up waits until the versitygw just started answers at s.Endpoint, or
+// exits (it does when another process took the port between freePort and
+// its bind). It is ours when a request signed with its random keys
+// succeeds: another server on that port, even another versitygw, refuses
+// the keys, and a bare connect would not tell them apart.
+func (s *Server) up(exited <-chan struct{}) bool {
+	c, err := s.client()
+	if err != nil {
+		return false
+	}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		select {
 		case <-exited:
 			return false
 		default:
 		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := c.ListBuckets(ctx)
+		cancel()
+		if err == nil {
 			return true
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	return false
 }
 
-func freePort() (string, error) {
+// freePort is a loopback address free when asked; another process may
+// take it before versitygw binds it (up tells).
+var freePort = func() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
@@ -175,20 +185,7 @@ func random(n int) string {
 // for s3://bucket/prefix on this server.
 func (s *Server) Bucket(t testing.TB, bucket, prefix string) content.S3Config {
 	t.Helper()
-	opts := &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), BucketLookup: minio.BucketLookupPath}
-	host, secure := strings.CutPrefix(s.Endpoint, "https://")
-	host = strings.TrimPrefix(host, "http://")
-	if secure {
-		b, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool := x509.NewCertPool()
-		pool.AppendCertsFromPEM(b)
-		opts.Secure = true
-		opts.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
-	}
-	c, err := minio.New(host, opts)
+	c, err := s.client()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,6 +197,24 @@ func (s *Server) Bucket(t testing.TB, bucket, prefix string) content.S3Config {
 		u += "/" + prefix
 	}
 	return content.S3Config{URL: u, Endpoint: s.Endpoint, AccessKeyID: s.AccessKey, SecretAccessKey: s.SecretKey, CAFile: s.CAFile}
+}
+
+// client is a path-style S3 client with the server's keys.
+func (s *Server) client() (*minio.Client, error) {
+	opts := &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), BucketLookup: minio.BucketLookupPath}
+	host, secure := strings.CutPrefix(s.Endpoint, "https://")
+	host = strings.TrimPrefix(host, "http://")
+	if secure {
+		b, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(b)
+		opts.Secure = true
+		opts.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+	}
+	return minio.New(host, opts)
 }
 
 // Open makes a bucket and opens a content store in it.
