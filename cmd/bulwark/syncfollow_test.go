@@ -44,6 +44,7 @@ func startTestServer(t testing.TB, cfg server.Config) (*server.Server, *server.F
 	go func() { srv.Serve(ctx, ln, nil, func() { close(ready) }); close(stopped) }()
 	<-ready
 	t.Cleanup(func() { cancel(); <-stopped })
+	waitStartSync(t, srv)
 	return srv, first
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,6 +32,7 @@ type siteServer struct {
 	dataDir string
 	rootKey string // the site root key, written outside the data directory
 	addr    string
+	ln      *net.TCPListener // addr's, held from newSiteServer to the end of the test
 	srv     *server.Server
 	first   *server.FirstStart
 	adm     admin
@@ -42,9 +44,44 @@ func newSiteServer(t *testing.T) *siteServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return &siteServer{t: t, dataDir: filepath.Join(t.TempDir(), "data"), rootKey: filepath.Join(t.TempDir(), "site-root.key"), addr: addr}
+	t.Cleanup(func() { ln.Close() })
+	return &siteServer{t: t, dataDir: filepath.Join(t.TempDir(), "data"), rootKey: filepath.Join(t.TempDir(), "site-root.key"), addr: ln.Addr().String(), ln: ln.(*net.TCPListener)}
+}
+
+// takeAddress makes s serve, from its next start, on other's address.
+func (s *siteServer) takeAddress(other *siteServer) { s.addr, s.ln = other.addr, other.ln }
+
+// heldListener is the site's listener for one start: closing it stops
+// Accept but keeps the port, held by the test until it ends, so a restart
+// never races another process for it.
+type heldListener struct {
+	*net.TCPListener
+	closed atomic.Bool
+}
+
+func holdListener(ln *net.TCPListener) (*heldListener, error) {
+	if err := ln.SetDeadline(time.Time{}); err != nil { // the previous start's Close set one
+		return nil, err
+	}
+	return &heldListener{TCPListener: ln}, nil
+}
+
+func (l *heldListener) Accept() (net.Conn, error) {
+	c, err := l.TCPListener.Accept()
+	if l.closed.Load() {
+		if err == nil {
+			c.Close()
+		}
+		return nil, net.ErrClosed
+	}
+	return c, err
+}
+
+func (l *heldListener) Close() error {
+	if l.closed.CompareAndSwap(false, true) {
+		return l.TCPListener.SetDeadline(time.Unix(1, 0)) // wakes Accept
+	}
+	return nil
 }
 
 // start opens the server on its data directory with cfg's vendors (and
@@ -64,13 +101,7 @@ func (s *siteServer) start(cfg server.Config) {
 	if first != nil {
 		s.first = first
 	}
-	var ln net.Listener
-	for i := 0; ; i++ {
-		if ln, err = net.Listen("tcp", s.addr); err == nil || i == 50 {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	ln, err := holdListener(s.ln)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,6 +112,7 @@ func (s *siteServer) start(cfg server.Config) {
 	s.srv = srv
 	s.stop = func() { cancel(); <-done; srv.Close() }
 	t.Cleanup(s.shutdown)
+	waitStartSync(t, srv)
 	tc, err := pki.PinnedClientConfig(srv.CAFingerprint())
 	if err != nil {
 		t.Fatal(err)

@@ -236,7 +236,7 @@ func TestAttackEnrollAgainstCompromisedServer(t *testing.T) {
 		if err := os.CopyFS(filepath.Join(evil.dataDir, "tls"), os.DirFS(filepath.Join(s.dataDir, "tls"))); err != nil {
 			t.Fatal(err)
 		}
-		evil.addr = s.addr
+		evil.takeAddress(s)
 		evil.start(server.Config{})
 		if evil.srv.CAFingerprint() != honestCA {
 			t.Fatal("the attacker's server should present the site's CA")

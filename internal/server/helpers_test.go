@@ -39,7 +39,19 @@ type testServer struct {
 	stop   func()
 }
 
+// startServer starts a server and waits for the sync every start runs
+// (waitStartSync), so that nothing the test then changes in a repository,
+// the content store or the database races with it.
 func startServer(t testing.TB, cfg Config) *testServer {
+	t.Helper()
+	ts := startServerSyncing(t, cfg)
+	ts.waitStartSync()
+	return ts
+}
+
+// startServerSyncing starts a server and returns while its start sync may
+// still run: for tests that watch that sync.
+func startServerSyncing(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -155,10 +167,18 @@ func (ts *testServer) waitSync(trigger string) {
 	}
 }
 
-// waitStartSync waits for the sync every start runs: a test that changes
-// a repository or the content store under the server must, or that sync
-// may run after the change.
-func (ts *testServer) waitStartSync() { ts.t.Helper(); ts.waitSync("start") }
+// waitStartSync waits until the sync every start runs has ended, well or
+// not (Server.StartSynced), and fails the test after two minutes: a test
+// that changes a repository or the content store under the server must, or
+// that sync may run after the change. startServer does it.
+func (ts *testServer) waitStartSync() {
+	ts.t.Helper()
+	select {
+	case <-ts.StartSynced():
+	case <-time.After(2 * time.Minute):
+		ts.t.Fatal("the sync the server runs at start did not end within two minutes")
+	}
+}
 
 func (ts *testServer) admin(method, path string, body any, want int) []byte {
 	ts.t.Helper()

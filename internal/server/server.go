@@ -195,6 +195,7 @@ type Server struct {
 	syncMu        sync.Mutex   // one sync at a time
 	live          liveSyncs    // the syncs running, how far (syncprogress.go)
 	syncNow       chan string
+	startSynced   chan struct{} // closed when the sync of this Start has ended (StartSynced)
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
 }
@@ -755,7 +756,9 @@ func (s *Server) Start() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	s.wg.Go(func() { s.syncLoop(ctx) })
+	synced := make(chan struct{})
+	s.startSynced = synced
+	s.wg.Go(func() { s.syncLoop(ctx, synced) })
 	s.wg.Go(func() { s.refreshLoop(ctx) })
 	s.wg.Go(func() { s.pruneLoop(ctx) })
 	if s.coord != nil {
@@ -767,6 +770,11 @@ func (s *Server) Start() {
 		s.wg.Go(func() { s.tickets.loop(ctx.Done(), s.log) })
 	}
 }
+
+// StartSynced is closed when the sync that Start runs has ended, well or
+// not (nil before Start). Until then that sync may still change the
+// mirrors, the index and the content store.
+func (s *Server) StartSynced() <-chan struct{} { return s.startSynced }
 
 // Stop ends the background workers and waits for them.
 func (s *Server) Stop() {

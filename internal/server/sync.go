@@ -22,7 +22,8 @@ import (
 
 // syncLoop syncs every vendor repository at start, then every interval
 // with jitter, and whenever asked. Hosted repositories are only re-indexed.
-func (s *Server) syncLoop(ctx context.Context) {
+// It closes synced when the start sync has ended.
+func (s *Server) syncLoop(ctx context.Context, synced chan<- struct{}) {
 	interval, jitter := time.Hour, time.Duration(0)
 	if u := s.cfg.Upstream; u != nil {
 		if u.Interval > 0 {
@@ -37,6 +38,10 @@ func (s *Server) syncLoop(ctx context.Context) {
 	for {
 		if _, err := s.SyncAll(ctx, vendor, trigger); err != nil && ctx.Err() == nil {
 			s.log.Error("sync", "err", err)
+		}
+		if synced != nil {
+			close(synced)
+			synced = nil
 		}
 		wait := interval
 		if jitter > 0 {

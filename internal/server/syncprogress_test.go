@@ -25,7 +25,7 @@ func TestSyncProgressShowsBytesGrow(t *testing.T) {
 	up := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}})
 	relay := slowlink.Start(t, strings.TrimPrefix(up.url, "https://"), 4<<20)
 	// The site syncs at start, through the slow link.
-	site := startServer(t, Config{Upstream: &Upstream{URL: "https://" + relay, CAFingerprint: up.CAFingerprint(), Interval: time.Hour,
+	site := startServerSyncing(t, Config{Upstream: &Upstream{URL: "https://" + relay, CAFingerprint: up.CAFingerprint(), Interval: time.Hour,
 		Vendors: []UpstreamVendor{{Name: "example", RootFingerprint: tuf.RootFingerprint(v.root(t))}}}})
 
 	var seen []SyncProgress
