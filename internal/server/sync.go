@@ -223,10 +223,15 @@ func (s *Server) upstreamClient() (*http.Client, error) {
 
 // pinVendorRoot fetches a vendor's first root from the upstream once and
 // keeps it only if it has the configured fingerprint.
+//
+// It fetches without holding rp.mu: enrollments and check-ins read the
+// root under it and must not wait for a slow upstream. Syncs run one at a
+// time (syncMu), so no other pin runs meanwhile.
 func (s *Server) pinVendorRoot(ctx context.Context, rp *repo, fc *fetch.Client) error {
 	rp.mu.Lock()
-	defer rp.mu.Unlock()
-	if rp.root != nil {
+	pinned := rp.root != nil
+	rp.mu.Unlock()
+	if pinned {
 		return nil
 	}
 	var want string
@@ -249,7 +254,9 @@ func (s *Server) pinVendorRoot(ctx context.Context, rp *repo, fc *fetch.Client) 
 	if err := atomicfile.WriteFile(filepath.Join(dir, rp.name+".json"), b, 0o644); err != nil {
 		return err
 	}
+	rp.mu.Lock()
 	rp.root, rp.rootSum = b, want
+	rp.mu.Unlock()
 	return nil
 }
 

@@ -3,10 +3,13 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -168,9 +171,16 @@ func TestSyncFiltersAndMetadataOnly(t *testing.T) {
 		t.Fatalf("metadata-only enrollment vendors = %+v", a.resp.Vendors)
 	}
 	// An agent enrolled before the first sync learns the vendor afterwards.
-	early := startServer(t, upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), func(u *Upstream) { u.Interval = time.Hour }))
+	// The start sync reaches the upstream through a gate held shut until
+	// the agent has enrolled.
+	gate, open := gatedRelay(t, strings.TrimPrefix(up.url, "https://"))
+	early := startServerSyncing(t, upstreamOf(t, up, tuf.RootFingerprint(v.root(t)), func(u *Upstream) { u.URL, u.Interval = "https://"+gate, time.Hour }))
 	ea := early.enroll(early.first.EnrollToken, machineB, "")
-	mustSync(t, early)
+	if len(ea.resp.Vendors) != 0 {
+		t.Fatalf("enrolled before the first sync, the agent was sent vendors %+v", ea.resp.Vendors)
+	}
+	open()
+	early.waitStartSync()
 	code, body, hdr := early.agentDo(ea, ea.client, "GET", "/agent/v1/vendors", nil, nil)
 	var vs struct{ Vendors []wire.RepoRef }
 	json.Unmarshal(body, &vs)
@@ -182,6 +192,74 @@ func TestSyncFiltersAndMetadataOnly(t *testing.T) {
 	}
 	metaOnly.admin("PUT", "/api/v1/groups/default/approvals/example/BW-2", ApprovalRequest{Action: "install"}, 200)
 	checkApproved(t, siteApprovals(t, metaOnly, "default"), "example", "BW-2", "install", vendorTargets(t, v.root(t), v.dir, "BW-2"))
+}
+
+// gatedRelay relays a new loopback port to target ("host:port") once open
+// is called; connections made before wait for it.
+func gatedRelay(t testing.TB, target string) (addr string, open func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, done := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	closed := false
+	track := func(c net.Conn) bool { // false: the test ended, c is closed
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			c.Close()
+			return false
+		}
+		conns = append(conns, c)
+		return true
+	}
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !track(c) {
+				return
+			}
+			wg.Go(func() {
+				select {
+				case <-opened:
+				case <-done:
+					return
+				}
+				d, err := net.Dial("tcp", target)
+				if err != nil {
+					c.Close()
+					return
+				}
+				if !track(d) {
+					c.Close()
+					return
+				}
+				wg.Go(func() { io.Copy(d, c); d.Close() })
+				io.Copy(c, d)
+				c.Close()
+			})
+		}
+	})
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+		mu.Lock()
+		closed = true
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	var once sync.Once
+	return ln.Addr().String(), func() { once.Do(func() { close(opened) }) }
 }
 
 // payloadFiles lists the payload names (without hash prefix) in a server's
