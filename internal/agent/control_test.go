@@ -42,13 +42,22 @@ func serveControlForTest(t *testing.T) (string, *fakeController) {
 	done := make(chan error, 1)
 	go func() { done <- ServeControl(ctx, sock, f) }()
 	t.Cleanup(func() { cancel(); <-done })
-	for i := 0; i < 200; i++ {
+	// The socket appears (renamed into place) once it listens; a minute
+	// leaves room for a loaded machine, and an early return is the error.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
 		if _, err := os.Stat(sock); err == nil {
-			break
+			return sock, f
 		}
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			t.Fatalf("ServeControl returned before listening: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the control socket did not appear within a minute")
+		}
 	}
-	return sock, f
 }
 
 func TestControlSocket(t *testing.T) {
