@@ -330,6 +330,35 @@ func say(msg string) func(io.Writer, []byte) error {
 	}
 }
 
+// listTable is the printer of a list answer ({"KEY": [...], ...}): one row
+// per element of KEY's array, made by row, under header. KEY matches as a
+// struct field would (exactly, else ignoring case).
+func listTable[E any](key, header string, row func(E) []string) func(io.Writer, []byte) error {
+	return func(w io.Writer, raw []byte) error {
+		var r map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &r); err != nil {
+			return err
+		}
+		list, ok := r[key]
+		for k, v := range r {
+			if !ok && strings.EqualFold(k, key) {
+				list, ok = v, true
+			}
+		}
+		var items []E
+		if ok {
+			if err := json.Unmarshal(list, &items); err != nil {
+				return err
+			}
+		}
+		var rows [][]string
+		for _, e := range items {
+			rows = append(rows, row(e))
+		}
+		return table(w, header, rows)
+	}
+}
+
 func table(w io.Writer, header string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
@@ -400,17 +429,9 @@ func adminGroupsCmd(o *adminOptions) *cobra.Command {
 			Example: `  bulwark admin groups list
   bulwark admin groups list -o json`,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return o.call(cmd, "GET", "/api/v1/groups", nil, func(w io.Writer, raw []byte) error {
-					var r struct{ Groups []store.Group }
-					if err := json.Unmarshal(raw, &r); err != nil {
-						return err
-					}
-					var rows [][]string
-					for _, g := range r.Groups {
-						rows = append(rows, []string{g.Name, fmt.Sprint(g.Computers), fmtTime(&g.CreatedAt)})
-					}
-					return table(w, "GROUP\tCOMPUTERS\tCREATED", rows)
-				})
+				return o.call(cmd, "GET", "/api/v1/groups", nil, listTable("groups", "GROUP\tCOMPUTERS\tCREATED", func(g store.Group) []string {
+					return []string{g.Name, fmt.Sprint(g.Computers), fmtTime(&g.CreatedAt)}
+				}))
 			},
 		},
 		&cobra.Command{
@@ -517,17 +538,9 @@ func adminApprovalsCmd(o *adminOptions) *cobra.Command {
 			Example: `  bulwark admin approvals list web
   bulwark admin approvals list web -o yaml`,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return o.call(cmd, "GET", "/api/v1/groups/"+url.PathEscape(args[0])+"/approvals", nil, func(w io.Writer, raw []byte) error {
-					var r struct{ Approvals []store.Approval }
-					if err := json.Unmarshal(raw, &r); err != nil {
-						return err
-					}
-					var rows [][]string
-					for _, a := range r.Approvals {
-						rows = append(rows, []string{a.Vendor + "/" + a.UpdateID, a.Action, fmt.Sprintf("%d%%", a.Rollout), fmtTime(a.Deadline)})
-					}
-					return table(w, "UPDATE\tACTION\tROLLOUT\tDEADLINE", rows)
-				})
+				return o.call(cmd, "GET", "/api/v1/groups/"+url.PathEscape(args[0])+"/approvals", nil, listTable("approvals", "UPDATE\tACTION\tROLLOUT\tDEADLINE", func(a store.Approval) []string {
+					return []string{a.Vendor + "/" + a.UpdateID, a.Action, fmt.Sprintf("%d%%", a.Rollout), fmtTime(a.Deadline)}
+				}))
 			},
 		},
 		set,
@@ -581,22 +594,14 @@ func adminUpdatesCmd(o *adminOptions) *cobra.Command {
 					q.Set(k, v)
 				}
 			}
-			return o.call(cmd, "GET", "/api/v1/updates?"+q.Encode(), nil, func(w io.Writer, raw []byte) error {
-				var r struct{ Updates []server.UpdateView }
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return err
+			return o.call(cmd, "GET", "/api/v1/updates?"+q.Encode(), nil, listTable("updates", "UPDATE\tSEVERITY\tCLASSIFICATION\tPRODUCT\tRELEASED\tNEEDED BY\tCVES\tSTATES\tTITLE", func(u server.UpdateView) []string {
+				var st []string
+				for k, n := range u.States {
+					st = append(st, fmt.Sprintf("%s=%d", k, n))
 				}
-				var rows [][]string
-				for _, u := range r.Updates {
-					var st []string
-					for k, n := range u.States {
-						st = append(st, fmt.Sprintf("%s=%d", k, n))
-					}
-					sort.Strings(st)
-					rows = append(rows, []string{u.Vendor + "/" + u.ID, u.Severity, u.Classification, u.Product, u.Released, fmt.Sprint(u.NeededBy), strings.Join(u.CVEs, ","), strings.Join(st, " "), u.Title})
-				}
-				return table(w, "UPDATE\tSEVERITY\tCLASSIFICATION\tPRODUCT\tRELEASED\tNEEDED BY\tCVES\tSTATES\tTITLE", rows)
-			})
+				sort.Strings(st)
+				return []string{u.Vendor + "/" + u.ID, u.Severity, u.Classification, u.Product, u.Released, fmt.Sprint(u.NeededBy), strings.Join(u.CVEs, ","), strings.Join(st, " "), u.Title}
+			}))
 		},
 	}
 	f := list.Flags()
@@ -703,34 +708,26 @@ func adminTokensCmd(o *adminOptions) *cobra.Command {
 			if kind != "" {
 				p += "?kind=" + url.QueryEscape(kind)
 			}
-			return o.call(cmd, "GET", p, nil, func(w io.Writer, raw []byte) error {
-				var r struct{ Tokens []store.Token }
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return err
+			return o.call(cmd, "GET", p, nil, listTable("tokens", "ID\tKIND\tROLE/GROUP\tUSES\tEXPIRES\tSTATE\tNAME", func(t store.Token) []string {
+				what := t.Role
+				if t.Kind == store.KindEnroll {
+					what = "group " + t.Group
+					if t.ClientGroup {
+						what += " (agent may choose)"
+					}
 				}
-				var rows [][]string
-				for _, t := range r.Tokens {
-					what := t.Role
-					if t.Kind == store.KindEnroll {
-						what = "group " + t.Group
-						if t.ClientGroup {
-							what += " (agent may choose)"
-						}
-					}
-					uses := fmt.Sprint(t.Uses)
-					if t.MaxUses > 0 {
-						uses += "/" + fmt.Sprint(t.MaxUses)
-					}
-					state := "active"
-					if t.RevokedAt != nil {
-						state = "revoked"
-					} else if t.ExpiresAt != nil && time.Now().After(*t.ExpiresAt) {
-						state = "expired"
-					}
-					rows = append(rows, []string{t.ID, t.Kind, what, uses, fmtTime(t.ExpiresAt), state, t.Name})
+				uses := fmt.Sprint(t.Uses)
+				if t.MaxUses > 0 {
+					uses += "/" + fmt.Sprint(t.MaxUses)
 				}
-				return table(w, "ID\tKIND\tROLE/GROUP\tUSES\tEXPIRES\tSTATE\tNAME", rows)
-			})
+				state := "active"
+				if t.RevokedAt != nil {
+					state = "revoked"
+				} else if t.ExpiresAt != nil && time.Now().After(*t.ExpiresAt) {
+					state = "expired"
+				}
+				return []string{t.ID, t.Kind, what, uses, fmtTime(t.ExpiresAt), state, t.Name}
+			}))
 		},
 	}
 	list.Flags().StringVar(&kind, "kind", "", "api or enroll")
@@ -902,18 +899,10 @@ func (o *adminOptions) followSync(cmd *cobra.Command, vendor string, bar *progre
 	}
 }
 
-func printRuns(w io.Writer, raw []byte) error {
-	var r struct{ Runs []store.SyncRun }
-	if err := json.Unmarshal(raw, &r); err != nil {
-		return err
-	}
-	var rows [][]string
-	for _, s := range r.Runs {
-		rows = append(rows, []string{fmt.Sprint(s.ID), s.Vendor, s.Trigger, s.Status, fmtTime(&s.StartedAt),
-			fmt.Sprint(s.UpdatesFetched), fmt.Sprint(s.PayloadsFetched), progress.HumanBytes(s.BytesFetched), s.Error})
-	}
-	return table(w, "ID\tVENDOR\tTRIGGER\tSTATUS\tSTARTED\tUPDATES\tPAYLOADS\tBYTES\tERROR", rows)
-}
+var printRuns = listTable("runs", "ID\tVENDOR\tTRIGGER\tSTATUS\tSTARTED\tUPDATES\tPAYLOADS\tBYTES\tERROR", func(s store.SyncRun) []string {
+	return []string{fmt.Sprint(s.ID), s.Vendor, s.Trigger, s.Status, fmtTime(&s.StartedAt),
+		fmt.Sprint(s.UpdatesFetched), fmt.Sprint(s.PayloadsFetched), progress.HumanBytes(s.BytesFetched), s.Error}
+})
 
 // certExpiry shows when an agent's certificate expires ("-" for agents
 // enrolled before the server recorded it).

@@ -63,17 +63,9 @@ approval a rule makes is in the audit log (actor server, rule.approve).`,
 			Example: `  bulwark admin rules list
   bulwark admin rules list -o json`,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				return o.call(cmd, "GET", "/api/v1/rules", nil, func(w io.Writer, raw []byte) error {
-					var r struct{ Rules []server.RuleView }
-					if err := json.Unmarshal(raw, &r); err != nil {
-						return err
-					}
-					var rows [][]string
-					for _, x := range r.Rules {
-						rows = append(rows, []string{x.ID, x.Group, x.Text, x.CreatedBy})
-					}
-					return table(w, "ID\tGROUP\tRULE\tBY", rows)
-				})
+				return o.call(cmd, "GET", "/api/v1/rules", nil, listTable("rules", "ID\tGROUP\tRULE\tBY", func(x server.RuleView) []string {
+					return []string{x.ID, x.Group, x.Text, x.CreatedBy}
+				}))
 			},
 		},
 		create,

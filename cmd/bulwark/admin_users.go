@@ -24,24 +24,16 @@ func adminUsersCmd(o *adminOptions) *cobra.Command {
 		Use: "list", Short: "List console users", Args: cobra.NoArgs,
 		Example: `  bulwark admin users list`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return o.call(cmd, "GET", "/api/v1/users", nil, func(w io.Writer, raw []byte) error {
-				var r struct{ Users []store.User }
-				if err := json.Unmarshal(raw, &r); err != nil {
-					return err
+			return o.call(cmd, "GET", "/api/v1/users", nil, listTable("users", "NAME\tROLE\tSTATE\tCREATED", func(u store.User) []string {
+				state := "enabled"
+				switch {
+				case u.DisabledAt != nil:
+					state = "disabled " + fmtTime(u.DisabledAt)
+				case u.MustChange:
+					state = "must change password"
 				}
-				var rows [][]string
-				for _, u := range r.Users {
-					state := "enabled"
-					switch {
-					case u.DisabledAt != nil:
-						state = "disabled " + fmtTime(u.DisabledAt)
-					case u.MustChange:
-						state = "must change password"
-					}
-					rows = append(rows, []string{u.Name, u.Role, state, fmtTime(&u.CreatedAt)})
-				}
-				return table(w, "NAME\tROLE\tSTATE\tCREATED", rows)
-			})
+				return []string{u.Name, u.Role, state, fmtTime(&u.CreatedAt)}
+			}))
 		},
 	}
 	var role, pwFile string
