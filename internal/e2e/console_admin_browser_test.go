@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
-	"log/slog"
-	"net"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"testing"
 
@@ -25,21 +21,8 @@ import (
 // control is labelled; screenshots are kept.
 func TestConsoleAdministrationInBrowser(t *testing.T) {
 	chromium := chromiumPath(t)
-	ctx := context.Background()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "https://" + ln.Addr().String()
-	srv, first, err := server.Open(ctx, server.Config{DataDir: filepath.Join(t.TempDir(), "data"), PublicURL: base, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	done, ready := make(chan error, 1), make(chan struct{})
-	go func() { done <- srv.Serve(sctx, ln, nil, func() { close(ready) }) }()
-	<-ready
-	t.Cleanup(func() { stop(); <-done; srv.Close() })
+	srv, first := serve(t, server.Config{})
+	base := srv.URL()
 	tc, err := pki.PinnedClientConfig(srv.CAFingerprint())
 	if err != nil {
 		t.Fatal(err)

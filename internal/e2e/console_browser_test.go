@@ -7,8 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -234,21 +232,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	publishDeb(t, vr, "BW-2", debtest.Package{Name: "bar", Version: "2.0", Files: map[string]string{"/usr/bin/bar-version": "2.0\n"}}, "reboot: never\n")
 	vr.Close()
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := "https://" + ln.Addr().String()
-	srv, first, err := server.Open(ctx, server.Config{DataDir: filepath.Join(t.TempDir(), "data"), PublicURL: base,
-		Vendors: []server.HostedVendor{{Name: "debian", Dir: vendorDir}}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	done, ready := make(chan error, 1), make(chan struct{})
-	go func() { done <- srv.Serve(sctx, ln, nil, func() { close(ready) }) }()
-	<-ready
-	t.Cleanup(func() { stop(); <-done; srv.Close() })
+	srv, first := serve(t, server.Config{Vendors: []server.HostedVendor{{Name: "debian", Dir: vendorDir}}})
+	base := srv.URL()
 	if _, err := srv.SyncAll(ctx, "", "manual"); err != nil {
 		t.Fatal(err)
 	}
