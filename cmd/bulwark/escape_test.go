@@ -18,6 +18,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/server/servertest"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
 
@@ -114,24 +115,12 @@ payloads:
 		return mustRun(t, append([]string{"admin", "--data-dir", data, "--token-file", tokFile, "--wait", "30s"}, args...)...)
 	}
 	// The server indexes the hosted vendor at start.
-	waitStartSync(t, s)
+	servertest.WaitStartSync(t, s)
 	if out := admin("updates", "list"); !strings.Contains(out, "BW-1") {
 		t.Fatalf("BW-1 not indexed by the sync at start: %s", out)
 	}
 
 	return &localServer{s: s, first: first, data: data, admin: admin}
-}
-
-// waitStartSync waits until the sync a server runs at start has ended: a
-// later one would otherwise race with what the test publishes next (and
-// take the updates a followed sync should fetch).
-func waitStartSync(t testing.TB, srv *server.Server) {
-	t.Helper()
-	select {
-	case <-srv.StartSynced():
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the sync the server runs at start did not end within two minutes")
-	}
 }
 
 func mustRun(t testing.TB, args ...string) string {

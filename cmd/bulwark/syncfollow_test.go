@@ -19,6 +19,7 @@ import (
 
 	"github.com/bulwarkhq/bulwark/internal/progress/ptytest"
 	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/server/servertest"
 	"github.com/bulwarkhq/bulwark/internal/slowlink"
 	"github.com/bulwarkhq/bulwark/internal/store"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
@@ -44,7 +45,7 @@ func startTestServer(t testing.TB, cfg server.Config) (*server.Server, *server.F
 	go func() { srv.Serve(ctx, ln, nil, func() { close(ready) }); close(stopped) }()
 	<-ready
 	t.Cleanup(func() { cancel(); <-stopped })
-	waitStartSync(t, srv)
+	servertest.WaitStartSync(t, srv)
 	return srv, first
 }
 

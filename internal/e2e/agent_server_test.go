@@ -13,12 +13,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/agent"
 	"github.com/bulwarkhq/bulwark/internal/debtest"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/server/servertest"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
@@ -184,19 +184,8 @@ func serve(t *testing.T, cfg server.Config) (*server.Server, *server.FirstStart)
 	go func() { done <- srv.Serve(sctx, ln, nil, func() { close(ready) }) }()
 	<-ready
 	t.Cleanup(func() { stop(); <-done; srv.Close() })
-	waitStartSync(t, srv)
+	servertest.WaitStartSync(t, srv)
 	return srv, first
-}
-
-// waitStartSync waits until the sync a server runs at start has ended:
-// until then it may index a vendor repository the test changes next.
-func waitStartSync(t testing.TB, srv *server.Server) {
-	t.Helper()
-	select {
-	case <-srv.StartSynced():
-	case <-time.After(2 * time.Minute):
-		t.Fatal("the sync the server runs at start did not end within two minutes")
-	}
 }
 
 func startServer(t *testing.T, vendorDir string, ids ...string) (*server.Server, admin, string) {

@@ -20,6 +20,7 @@ import (
 	"github.com/bulwarkhq/bulwark/internal/install"
 	"github.com/bulwarkhq/bulwark/internal/pki"
 	"github.com/bulwarkhq/bulwark/internal/server"
+	"github.com/bulwarkhq/bulwark/internal/server/servertest"
 	"github.com/bulwarkhq/bulwark/internal/tuf"
 	"github.com/bulwarkhq/bulwark/internal/wire"
 )
@@ -112,7 +113,7 @@ func (s *siteServer) start(cfg server.Config) {
 	s.srv = srv
 	s.stop = func() { cancel(); <-done; srv.Close() }
 	t.Cleanup(s.shutdown)
-	waitStartSync(t, srv)
+	servertest.WaitStartSync(t, srv)
 	tc, err := pki.PinnedClientConfig(srv.CAFingerprint())
 	if err != nil {
 		t.Fatal(err)
