@@ -323,6 +323,18 @@ func (o *adminOptions) call(cmd *cobra.Command, method, path string, body any, t
 	return text(termtext.NewWriter(w), raw)
 }
 
+// deleteByID is the command `VERB ID` that sends DELETE base+ID and, done,
+// says done+ID+".".
+func (o *adminOptions) deleteByID(verb, short, example, base, done string) *cobra.Command {
+	return &cobra.Command{
+		Use: verb + " ID", Short: short, Args: cobra.ExactArgs(1),
+		Example: "  " + example,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return o.call(cmd, "DELETE", base+url.PathEscape(args[0]), nil, say(done+args[0]+"."))
+		},
+	}
+}
+
 func say(msg string) func(io.Writer, []byte) error {
 	return func(w io.Writer, _ []byte) error {
 		_, err := fmt.Fprintln(w, msg)
@@ -667,13 +679,8 @@ func adminComputersCmd(o *adminOptions) *cobra.Command {
 				})
 			},
 		},
-		&cobra.Command{
-			Use: "remove ID", Short: "Remove a computer; its certificate is refused from then on", Args: cobra.ExactArgs(1),
-			Example: `  bulwark admin computers remove agt-3f2k9x7q4m2p8r5t`,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return o.call(cmd, "DELETE", "/api/v1/computers/"+url.PathEscape(args[0]), nil, say("Removed "+args[0]+"."))
-			},
-		},
+		o.deleteByID("remove", "Remove a computer; its certificate is refused from then on",
+			"bulwark admin computers remove agt-3f2k9x7q4m2p8r5t", "/api/v1/computers/", "Removed "),
 		&cobra.Command{
 			Use:     "approve ID",
 			Example: `  bulwark admin computers approve agt-3f2k9x7q4m2p8r5t`,
@@ -764,13 +771,7 @@ func adminTokensCmd(o *adminOptions) *cobra.Command {
 	f.IntVar(&req.MaxUses, "max-uses", 0, "enroll tokens: how many enrollments (0 = unlimited)")
 	f.DurationVar(&expiresIn, "expires-in", 0, "lifetime, e.g. 24h or 7d (default: 24h for enroll tokens, none for api tokens)")
 	cmd.AddCommand(list, create,
-		&cobra.Command{
-			Use: "revoke ID", Short: "Revoke a token", Args: cobra.ExactArgs(1),
-			Example: `  bulwark admin tokens revoke tok-h4n2ez47`,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return o.call(cmd, "DELETE", "/api/v1/tokens/"+url.PathEscape(args[0]), nil, say("Revoked "+args[0]+"."))
-			},
-		},
+		o.deleteByID("revoke", "Revoke a token", "bulwark admin tokens revoke tok-h4n2ez47", "/api/v1/tokens/", "Revoked "),
 	)
 	return cmd
 }

@@ -69,13 +69,7 @@ approval a rule makes is in the audit log (actor server, rule.approve).`,
 			},
 		},
 		create,
-		&cobra.Command{
-			Use: "delete ID", Short: "Delete a rule (approvals it made stay)", Args: cobra.ExactArgs(1),
-			Example: `  bulwark admin rules delete rule-abcdefghijklmnop`,
-			RunE: func(cmd *cobra.Command, args []string) error {
-				return o.call(cmd, "DELETE", "/api/v1/rules/"+url.PathEscape(args[0]), nil, say("Deleted rule "+args[0]+"."))
-			},
-		},
+		o.deleteByID("delete", "Delete a rule (approvals it made stay)", "bulwark admin rules delete rule-abcdefghijklmnop", "/api/v1/rules/", "Deleted rule "),
 	)
 	return cmd
 }
