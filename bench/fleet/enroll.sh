@@ -41,7 +41,7 @@ n, machine, l0, l1, when, db = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.a
 d = json.load(open("enroll.json")); r = d["result"]
 out = ["<!-- fleet-enroll:start -->", "## Enrollment behind one NAT address (bench/fleet)", ""]
 p = out.append
-busy = max(float(x) for x in (l0 + " " + l1).split()) > 2.5
+busy = max(float(x) for x in (l0 + " " + l1).split()) > 4
 p("`bench/fleet/enroll.sh %d --write` (%s; %s; load average %s at the start, %s at the end%s; the load generator shares the machine with the server): %d machines enroll with one enrollment token, all from the one source address %s, 32 at once, each with a new P-256 key and CSR on a new TLS connection, against `bulwark server` on SQLite with the default enrollment limits (60 failed attempts per address then 1/s; 1,000 enrollments per token at once then 500/s). A 429 is waited out (Retry-After) and sent again, as the agent does." % (n, when, machine, l0, l1, ": **the machine was shared with other engineers' builds and tests**" if busy else "", n, d["source"]))
 p("")
 p("| machines | errors | 429s waited out | seconds | enrollments/s | p50 | p99 | server CPU per enrollment | server RSS (peak) |")
