@@ -67,7 +67,6 @@ func testStaleCheckinAnswer(t *testing.T, cfg Config) {
 	v.publish(t, "BW-1", "critical", map[string]string{"a.deb": "aaaa"})
 	cfg.Vendors = []HostedVendor{{Name: "example", Dir: v.dir}}
 	ts := startServer(t, cfg)
-	ts.waitStartSync()
 	if _, err := ts.SyncAll(context.Background(), "", "manual"); err != nil {
 		t.Fatal(err)
 	}

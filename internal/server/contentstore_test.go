@@ -85,10 +85,9 @@ func TestAttackSwappedObjectInContentStore(t *testing.T) {
 	v := newVendorRepo(t, "example")
 	v.publish(t, "BW-1", "critical", map[string]string{"a.deb": "payload 1"})
 	ts := startServer(t, Config{Vendors: []HostedVendor{{Name: "example", Dir: v.dir}}, Content: st})
-	// The sync every start runs copies the payload; a later sync would
-	// put the original bytes back over the swapped ones (an object of
-	// another size is copied again), so the swap comes after it.
-	ts.waitStartSync()
+	// startServer waited for the sync every start runs, which copies the
+	// payload; a later sync would put the original bytes back over the
+	// swapped ones (an object of another size is copied again).
 	ms, _ := filepath.Glob(filepath.Join(v.dir, tuf.TargetsDir, "updates", "BW-1", "*.a.deb"))
 	if len(ms) != 1 {
 		t.Fatalf("payload: %v", ms)

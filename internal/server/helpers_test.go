@@ -146,7 +146,6 @@ func (ts *testServer) do(c *http.Client, method, path, token string, body any) (
 	return resp.StatusCode, b, resp.Header
 }
 
-// admin calls the admin API with the first admin token and wants code.
 // waitSync waits until a sync with this trigger ("start", "schedule",
 // "manual") has finished well, and fails the test after a minute.
 func (ts *testServer) waitSync(trigger string) {
@@ -180,6 +179,7 @@ func (ts *testServer) waitStartSync() {
 	}
 }
 
+// admin calls the admin API with the first admin token and wants code.
 func (ts *testServer) admin(method, path string, body any, want int) []byte {
 	ts.t.Helper()
 	code, b, _ := ts.do(ts.client, method, path, ts.first.AdminToken, body)
