@@ -28,6 +28,7 @@ func TestFirstStartBindsAndValidatesBeforeSecrets(t *testing.T) {
 	}{
 		{"port busy", []string{"--listen", busy.Addr().String()}, "address already in use (free the port or choose another with --listen)"},
 		{"plain port busy", []string{"--listen", "127.0.0.1:0", "--http", busy.Addr().String()}, "choose another with --http"},
+		{"listen without a port", []string{"--listen", "nonsense"}, "missing port in address (--listen takes HOST:PORT, e.g. :8443 or 127.0.0.1:8443)"},
 		{"bad database", []string{"--listen", "127.0.0.1:0", "--database", "mysql://x"}, "use a postgres://"},
 		{"no vendor repository", []string{"--listen", "127.0.0.1:0", "--vendor", "example=" + filepath.Join(dir, "none")}, "vendor repository example"},
 	} {

@@ -668,16 +668,30 @@ func Listen(cfg Config) (ln, plain net.Listener, err error) {
 	if addr == "" {
 		addr = ":8443"
 	}
-	if ln, err = net.Listen("tcp", addr); err != nil {
-		return nil, nil, fmt.Errorf("listen %s: %w (free the port or choose another with --listen)", addr, err)
+	if ln, err = listen(addr, "--listen"); err != nil {
+		return nil, nil, err
 	}
 	if cfg.HTTP != "" {
-		if plain, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		if plain, err = listen(cfg.HTTP, "--http"); err != nil {
 			ln.Close()
-			return nil, nil, fmt.Errorf("listen %s: %w (free the port or choose another with --http)", cfg.HTTP, err)
+			return nil, nil, err
 		}
 	}
 	return ln, plain, nil
+}
+
+// listen binds addr, the value of flag; its error says what to do: free a
+// busy port, or give a HOST:PORT.
+func listen(addr, flag string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("listen %s: %w (free the port or choose another with %s)", addr, err, flag)
+	default:
+		return nil, fmt.Errorf("listen %s: %w (%s takes HOST:PORT, e.g. :8443 or 127.0.0.1:8443)", addr, err, flag)
+	}
 }
 
 // Serve serves HTTPS on ln (and, when plain is not nil, repositories only
