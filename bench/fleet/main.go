@@ -224,19 +224,12 @@ func loadFleet(data string) (*ecdsa.PrivateKey, []agent, error) {
 	return key, out, nil
 }
 
-// client is one agent's HTTPS client from its own loopback address.
+// client is one agent's HTTPS client from its own loopback address, through
+// net/http's Transport (HTTP/2, and the scenarios that keep a client).
 func (a agent) client(i int, key *ecdsa.PrivateKey, pool *x509.CertPool, o clientOpts) *http.Client {
-	conf := &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12,
-		Certificates: []tls.Certificate{{Certificate: [][]byte{a.cert}, PrivateKey: key}}}
-	if o.x25519 {
-		conf.CurvePreferences = []tls.CurveID{tls.X25519}
-	}
-	if o.sessions != nil {
-		conf.ClientSessionCache = o.sessions
-	}
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: loopback(i)}, Timeout: 30 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext, TLSClientConfig: conf, ForceAttemptHTTP2: o.h2, MaxIdleConnsPerHost: 1,
-		IdleConnTimeout: time.Minute}
+	tr := &http.Transport{DialContext: d.DialContext, TLSClientConfig: a.tlsConfig(key, pool, o), ForceAttemptHTTP2: o.h2,
+		MaxIdleConnsPerHost: 1, IdleConnTimeout: time.Minute}
 	if !o.h2 {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
@@ -263,8 +256,19 @@ func caPool(data string) (*x509.CertPool, error) {
 	return p, nil
 }
 
-// cycle is one agent's full check-in: a check-in answered 200 and a report
-// of five state changes, on one connection.
+// reportBody is a report of five state changes with batch id batch.
+func reportBody(batch string) []byte {
+	now := time.Now().UTC()
+	rep := wire.ReportRequest{BatchID: batch}
+	for i := 1; i <= 5; i++ {
+		rep.Changes = append(rep.Changes, wire.StateChange{Key: "bench/BW-" + strconv.Itoa(i), State: "installed", Time: now})
+	}
+	body, _ := json.Marshal(rep)
+	return body
+}
+
+// cycle is one agent's full check-in over net/http (HTTP/2): a check-in
+// answered 200 and a report of five state changes, on one connection.
 func cycle(ctx context.Context, hc *http.Client, url string, a agent, batch string) error {
 	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/agent/v1/checkin", nil)
 	req.Header.Set(wire.MachineIDHeader, a.machine)
@@ -277,13 +281,7 @@ func cycle(ctx context.Context, hc *http.Client, url string, a agent, batch stri
 	if resp.StatusCode != 200 {
 		return fmt.Errorf("check-in %s: %s", a.id, resp.Status)
 	}
-	now := time.Now().UTC()
-	rep := wire.ReportRequest{BatchID: batch}
-	for i := 1; i <= 5; i++ {
-		rep.Changes = append(rep.Changes, wire.StateChange{Key: fmt.Sprintf("bench/BW-%d", i), State: "installed", Time: now})
-	}
-	body, _ := json.Marshal(rep)
-	req, _ = http.NewRequestWithContext(ctx, "POST", url+"/agent/v1/report", bytes.NewReader(body))
+	req, _ = http.NewRequestWithContext(ctx, "POST", url+"/agent/v1/report", bytes.NewReader(reportBody(batch)))
 	req.Header.Set(wire.MachineIDHeader, a.machine)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err = hc.Do(req)
@@ -294,6 +292,25 @@ func cycle(ctx context.Context, hc *http.Client, url string, a agent, batch stri
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		return fmt.Errorf("report %s: %s", a.id, resp.Status)
+	}
+	return nil
+}
+
+// cycleConn is the same cycle on an agentConn (HTTP/1.1).
+func cycleConn(c *agentConn, batch string) error {
+	code, _, err := c.do("GET", "/agent/v1/checkin", "", nil)
+	if err != nil {
+		return err
+	}
+	if code != 200 {
+		return fmt.Errorf("check-in %s: %d", c.a.id, code)
+	}
+	code, _, err = c.do("POST", "/agent/v1/report", "", reportBody(batch))
+	if err != nil {
+		return err
+	}
+	if code != 200 {
+		return fmt.Errorf("report %s: %d", c.a.id, code)
 	}
 	return nil
 }
@@ -348,6 +365,43 @@ func readProc(pids []int) proc {
 	return p
 }
 
+// treeCPU is the CPU time of process pid and of each of its child
+// processes (a PostgreSQL postmaster and its backends), by process id.
+func treeCPU(pid int) map[int]time.Duration {
+	out := map[int]time.Duration{}
+	if pid == 0 {
+		return out
+	}
+	out[pid] = readProc([]int{pid}).cpu
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
+			out[child] = readProc([]int{child}).cpu
+		}
+	}
+	return out
+}
+
+// treeDelta is the CPU the processes of after used since before (a
+// process new in after counts whole; one that ended between is lost, which
+// a pooled database connection does not do).
+func treeDelta(before, after map[int]time.Duration) time.Duration {
+	var d time.Duration
+	for pid, t := range after {
+		d += t - before[pid]
+	}
+	return d
+}
+
 func parsePIDs(s string) []int {
 	var out []int
 	for _, f := range strings.Split(s, ",") {
@@ -369,6 +423,7 @@ type result struct {
 	P50ms       float64 `json:"p50_ms"`
 	P99ms       float64 `json:"p99_ms"`
 	CPUms       float64 `json:"server_cpu_ms_per_op"`
+	DBCPUms     float64 `json:"db_cpu_ms_per_op,omitempty"`
 	RSSMiB      float64 `json:"server_rss_mib"`
 	PeakRSSMiB  float64 `json:"server_peak_rss_mib"`
 	Resumed     int64   `json:"tls_resumed"`
@@ -384,6 +439,7 @@ func storm(args []string) error {
 	offset := fs.Int("offset", 0, "first agent")
 	conc := fs.Int("c", 64, "agents at once")
 	pids := fs.String("pid", "", "server process ids to measure, comma-separated")
+	dbpid := fs.Int("dbpid", 0, "database server process id (PostgreSQL's postmaster): its CPU and its children's per cycle")
 	h2 := fs.Bool("h2", false, "HTTP/2 (default HTTP/1.1)")
 	x25519 := fs.Bool("x25519", false, "X25519 only (default Go's preference, X25519MLKEM768 first)")
 	resume := fs.Bool("resume", false, "agents keep a TLS session cache as the agent does: two measured passes, new sessions (\"cold\") then resumed (\"result\")")
@@ -446,28 +502,25 @@ func storm(args []string) error {
 	measured := func(name, batch string) result {
 		errs.Store(0)
 		resumed.Store(0)
-		before := readProc(parsePIDs(*pids))
+		before, dbBefore := readProc(parsePIDs(*pids)), treeCPU(*dbpid)
 		start := time.Now()
 		pass(func(i int) {
-			hc := agents[i].client(*offset+i, key, pool, opts(i))
-			var didResume atomic.Bool
-			hc.Transport.(*http.Transport).TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
-				didResume.Store(cs.DidResume)
-				return nil
-			}
 			t := time.Now()
-			if err := cycle(ctx, hc, targets[i%len(targets)], agents[i], batch); err != nil {
+			didResume, err := stormCycle(ctx, agents[i], *offset+i, targets[i%len(targets)], batch, key, pool, opts(i))
+			if err != nil {
 				fail(err)
 			}
 			lat[i] = time.Since(t)
-			if didResume.Load() {
+			if didResume {
 				resumed.Add(1)
 			}
-			hc.CloseIdleConnections()
 		})
 		el := time.Since(start)
-		after := readProc(parsePIDs(*pids))
+		after, dbAfter := readProc(parsePIDs(*pids)), treeCPU(*dbpid)
 		r := summarize(name, *target, lat, el, before, after)
+		if *dbpid != 0 {
+			r.DBCPUms = float64(treeDelta(dbBefore, dbAfter)) / 1e6 / float64(len(lat))
+		}
 		r.Errors, r.Resumed = errs.Load(), resumed.Load()
 		if v, ok := firstErr.Load().(string); ok {
 			r.FirstErrors = v
@@ -481,6 +534,29 @@ func storm(args []string) error {
 	firstErr = atomic.Value{}
 	warm := measured("storm", *batch)
 	return json.NewEncoder(os.Stdout).Encode(map[string]any{"result": warm, "cold": cold})
+}
+
+// stormCycle is agent a's (number i) cycle against target on a new
+// connection: over net/http for HTTP/2, else on an agentConn. It says
+// whether the TLS session was resumed.
+func stormCycle(ctx context.Context, a agent, i int, target, batch string, key *ecdsa.PrivateKey, pool *x509.CertPool, o clientOpts) (bool, error) {
+	if o.h2 {
+		hc := a.client(i, key, pool, o)
+		defer hc.CloseIdleConnections()
+		var didResume atomic.Bool
+		hc.Transport.(*http.Transport).TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
+			didResume.Store(cs.DidResume)
+			return nil
+		}
+		err := cycle(ctx, hc, target, a, batch)
+		return didResume.Load(), err
+	}
+	c, err := a.dial(ctx, i, target, a.tlsConfig(key, pool, o))
+	if err != nil {
+		return false, err
+	}
+	defer c.close()
+	return c.resumed, cycleConn(c, batch)
 }
 
 func summarize(name, target string, lat []time.Duration, el time.Duration, before, after proc) result {
@@ -524,19 +600,21 @@ func keepalive(args []string) error {
 		return fmt.Errorf("%d connections need %d agents; setup made %d", *conns+*idle, *conns+*idle, len(agents))
 	}
 	ctx := context.Background()
-	get := func(hc *http.Client, a agent, etag string) (string, int, error) {
-		return checkin(ctx, hc, *url, a, etag)
+	open := func(i int) (checkinConn, error) {
+		return openCheckin(ctx, agents[i], i, *url, key, pool, clientOpts{h2: *h2})
 	}
 	// Idle connections first: memory per open connection.
 	base := readProc(parsePIDs(*pids))
-	var idleClients []*http.Client
+	var idleConns []checkinConn
 	for i := range *idle {
-		a := agents[*conns+i]
-		hc := a.client(*conns+i, key, pool, clientOpts{h2: *h2})
-		if _, _, err := get(hc, a, ""); err != nil {
+		c, err := open(*conns + i)
+		if err == nil {
+			idleConns = append(idleConns, c)
+			_, _, err = c.checkin("")
+		}
+		if err != nil {
 			return fmt.Errorf("idle connection %d: %w", i, err)
 		}
-		idleClients = append(idleClients, hc)
 	}
 	held := readProc(parsePIDs(*pids))
 	var ops, errs atomic.Int64
@@ -547,9 +625,12 @@ func keepalive(args []string) error {
 	for c := range *conns {
 		ready.Add(1)
 		wg.Go(func() {
-			a := agents[c]
-			hc := a.client(c, key, pool, clientOpts{h2: *h2})
-			etag, _, err := get(hc, a, "")
+			conn, err := open(c)
+			var etag string
+			if err == nil {
+				defer conn.close()
+				etag, _, err = conn.checkin("")
+			}
 			ready.Done()
 			if err != nil {
 				errs.Add(1)
@@ -559,7 +640,7 @@ func keepalive(args []string) error {
 			end := time.Now().Add(*dur)
 			for time.Now().Before(end) {
 				t := time.Now()
-				_, code, err := get(hc, a, etag)
+				_, code, err := conn.checkin(etag)
 				if err != nil || code != http.StatusNotModified {
 					errs.Add(1)
 					continue
@@ -588,8 +669,8 @@ func keepalive(args []string) error {
 		out["idle_conns"] = *idle
 		out["rss_per_idle_conn_kib"] = float64(held.rss-base.rss) / float64(*idle) / 1024
 	}
-	for _, hc := range idleClients {
-		hc.CloseIdleConnections()
+	for _, c := range idleConns {
+		c.close()
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }

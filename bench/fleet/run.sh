@@ -74,8 +74,18 @@ LOADS+=("$(load)")
 ./fleet storm -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -c 64 -n "$SUB" -target "h1 x25519 resumed" -x25519 -resume -batch s6 >cmp-xresume.json
 # 304s on kept-open connections, and memory per idle open connection.
 ./fleet keepalive -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -conns 64 -d 10s -target "bulwark" >ka-bulwark.json
-./fleet keepalive -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -conns 16 -d 2s -idle "$IDLE" -target "bulwark h1 idle" >idle-h1.json
-./fleet keepalive -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -conns 16 -d 2s -idle "$IDLE" -h2 -target "bulwark h2 idle" >idle-h2.json
+# Each memory measurement on a server started for it: the heap an earlier
+# phase grew would hold the new connections and hide their memory (it
+# showed a negative growth for HTTP/2 after the HTTP/1.1 phase).
+stop_server "$SQ_PID"
+start_server sq/data
+./fleet keepalive -data sq/data -url "$URL" -pid "$PID" -conns 16 -d 2s -idle "$IDLE" -target "bulwark h1 idle" >idle-h1.json
+stop_server "$PID"
+start_server sq/data
+./fleet keepalive -data sq/data -url "$URL" -pid "$PID" -conns 16 -d 2s -idle "$IDLE" -h2 -target "bulwark h2 idle" >idle-h2.json
+stop_server "$PID"
+start_server sq/data
+SQ_URL=$URL SQ_PID=$PID
 # Scenario (a) in real time: Poisson arrivals at N / 22 h for STEADY (2m).
 ./fleet steady -data sq/data -url "$SQ_URL" -pid "$SQ_PID" -n "$N" -d "${STEADY:-2m}" >steady.json
 SQ_SIZE=$(du -cb sq/data/bulwark.db* | tail -1 | cut -f1)
@@ -134,15 +144,15 @@ stop_server "$PID"
 start_server p1/data --database "$PGURL"
 P1_URL=$URL P1_PID=$PID
 LOADS+=("$(load)")
-./fleet storm -data p1/data -url "$P1_URL" -pid "$P1_PID" -c 64 -n "$PGSTORM" -target "bulwark PostgreSQL, 1 replica" -batch p1 -resume >storm-pg1.json
+PG_PID=$(head -1 pg/data/postmaster.pid)
+./fleet storm -data p1/data -url "$P1_URL" -pid "$P1_PID" -dbpid "$PG_PID" -c 64 -n "$PGSTORM" -target "bulwark PostgreSQL, 1 replica" -batch p1 -resume >storm-pg1.json
 # A second replica: the same CA, site repository and database (a copy of
 # the data directory: nothing in it changes during the run).
 cp -a p1/data p1/data2
 start_server p1/data2 --database "$PGURL"
 P2_URL=$URL P2_PID=$PID
-PGPIDS=$(pgrep -d, -u nobody postgres || true)
 LOADS+=("$(load)")
-./fleet storm -data p1/data -urls "$P1_URL,$P2_URL" -pid "$P1_PID,$P2_PID" -c 64 -n "$PGSTORM" -target "bulwark PostgreSQL, 2 replicas" -batch p2 -resume >storm-pg2.json
+./fleet storm -data p1/data -urls "$P1_URL,$P2_URL" -pid "$P1_PID,$P2_PID" -dbpid "$PG_PID" -c 64 -n "$PGSTORM" -target "bulwark PostgreSQL, 2 replicas" -batch p2 -resume >storm-pg2.json
 PG_SIZE=$(setpriv --reuid=nobody --regid=nogroup --clear-groups "$PGBIN/psql" -h "$W/pg" -U bulwark -d postgres -Atc "SELECT pg_database_size('postgres')")
 stop_server "$P2_PID"
 stop_server "$P1_PID"
@@ -192,8 +202,13 @@ p("Storm of %d on SQLite, resumed sessions (the agent's cycle): %.0f s, %.0f cyc
     c_sq["per_second"], c_sq["per_second"] / c_ng["per_second"], c_sq["p99_ms"]))
 if has_pg:
     p("")
-    p("PostgreSQL CPU per cycle %.2f× SQLite's (resumed; goal ≤ 1.5×); two replicas %.2f× one replica's rate (both on this one 2-core machine with PostgreSQL and the load generator, so this measures contention, not scaling with cores)." % (
+    p("PostgreSQL CPU per cycle %.2f× SQLite's (resumed; goal ≤ 1.5×); two replicas %.2f× one replica's rate (both on this one 2-core machine with PostgreSQL and the load generator, so the rate measures contention, not scaling with cores)." % (
         s_p1["server_cpu_ms_per_op"] / s_sq["server_cpu_ms_per_op"], s_p2["per_second"] / s_p1["per_second"]))
+    p("")
+    p("**Per core** (resumed cycles; CPU per cycle of the replicas together, and of PostgreSQL, its backends included): one replica %.2f ms and PostgreSQL %.2f ms; two replicas %.2f ms and PostgreSQL %.2f ms. A core given to replicas carries %.0f cycles/s with one replica and %.0f with two (the second replica changes the replica tier's CPU per cycle by %+.0f%%), and a core given to PostgreSQL %.0f cycles/s with two replicas. Replicas share nothing but PostgreSQL and the content store, so with more cores the replica tier's capacity is cores × that per-core rate until PostgreSQL's cores are full; this 2-core machine, which also runs the load generator and PostgreSQL, has no core free to show it directly." % (
+        s_p1["server_cpu_ms_per_op"], s_p1.get("db_cpu_ms_per_op", 0), s_p2["server_cpu_ms_per_op"], s_p2.get("db_cpu_ms_per_op", 0),
+        1000 / s_p1["server_cpu_ms_per_op"], 1000 / s_p2["server_cpu_ms_per_op"], (s_p2["server_cpu_ms_per_op"] / s_p1["server_cpu_ms_per_op"] - 1) * 100,
+        1000 / max(s_p2.get("db_cpu_ms_per_op", 0), 1e-9)))
 else:
     p("")
     p("PostgreSQL was not part of this run (PG=0): no PostgreSQL figures in this section.")
@@ -203,6 +218,10 @@ p("Scenario (a), the 22 h cycle, simulated in real time (`fleet steady`): check-
     st["fleet"], st["rate_per_s"], sr["seconds"], sr["agents"], st["server_cpu_share_pct"], sr["p50_ms"], sr["p99_ms"], sr["errors"]))
 p("")
 p("**304 check-ins on kept-open connections** (64 connections, 10 s): bulwark %.0f/s (p99 %.1f ms, %.3f ms CPU each), nginx %.0f/s (p99 %.1f ms, %.3f ms CPU each): **%.2f×** (goal ≥ 0.5×). The load generator shares the 2 cores, so the rates also depend on what the client spends per request and on other load; server CPU per 304 is the steadier figure." % (ka_b["per_second"], ka_b["p99_ms"], ka_b["server_cpu_ms_per_op"], ka_n["per_second"], ka_n["p99_ms"], ka_n["server_cpu_ms_per_op"], ka_b["per_second"] / ka_n["per_second"]))
+p("")
+xr = j("cmp-xresume.json")[0]
+p("**At nginx's key exchange.** nginx here runs on Debian's OpenSSL 3.0, which has no ML-KEM, so its handshakes use X25519 while bulwark's default is the X25519MLKEM768 hybrid (docs/SECURITY.md). With the client offering X25519 only, bulwark's resumed storm did %.0f cycles/s: %.2f× nginx resumed, %.2f× nginx with new sessions." % (
+    xr["per_second"], xr["per_second"] / s_ng["per_second"], xr["per_second"] / c_ng["per_second"]))
 p("")
 p("**Handshake and protocol** (%s agents each, SQLite, a full storm cycle; \"resumed\" = the agent's second cycle resumes the TLS session of its first, as the agent now does; h1 resumed is the SQLite storm above):" % json.load(open("cmp-h1.json"))["agents"])
 p("")
@@ -237,7 +256,8 @@ p("| 304s on kept-open connections ≥ 0.5× nginx | %.2f× | %s |" % (ka_b["per
 p("| ≤ 32 KiB per open agent connection | HTTP/1.1 %.1f KiB (RSS growth per idle connection; noisy) | %s |" % (h1kib, yn(h1kib <= 32)))
 if has_pg:
     p("| PostgreSQL within 1.5× SQLite's CPU per cycle | %.2f× | %s |" % (s_p1["server_cpu_ms_per_op"] / s_sq["server_cpu_ms_per_op"], yn(s_p1["server_cpu_ms_per_op"] / s_sq["server_cpu_ms_per_op"] <= 1.5)))
-    p("| replicas scale with cores | 2 replicas %.2f× one replica's rate on the same 2 shared cores | not measurable here |" % (s_p2["per_second"] / s_p1["per_second"]))
+    p("| replicas scale with cores | CPU per cycle of the replica tier %.2f ms with 1, %.2f ms with 2 replicas (rate 2 vs 1: %.2f× on the same 2 shared cores) | per core: %s; with more cores: not measurable here |" % (s_p1["server_cpu_ms_per_op"], s_p2["server_cpu_ms_per_op"], s_p2["per_second"] / s_p1["per_second"],
+        "yes, in this run" if s_p2["server_cpu_ms_per_op"] <= 1.1 * s_p1["server_cpu_ms_per_op"] else "**no** (a second replica costs CPU per cycle)"))
 else:
     p("| PostgreSQL within 1.5× SQLite's CPU per cycle | not in this run (PG=0) | not shown by this run |")
     p("| replicas scale with cores | not in this run | not measurable here |")

@@ -54,19 +54,23 @@ func steady(args []string) error {
 		at, who = append(at, t), append(who, rand.IntN(*n))
 	}
 	ctx := context.Background()
-	get := func(hc *http.Client, a agent, etag string) (string, int, error) {
-		return checkin(ctx, hc, *url, a, etag)
-	}
 	sessions := map[int]tls.ClientSessionCache{}
+	// get is agent i's check-in on a new connection, resuming its session.
+	get := func(i int, etag string) (string, int, error) {
+		c, err := openCheckin(ctx, agents[i], i, *url, key, pool, clientOpts{sessions: sessions[i]})
+		if err != nil {
+			return "", 0, err
+		}
+		defer c.close()
+		return c.checkin(etag)
+	}
 	etags := map[int]string{}
 	for _, i := range who {
 		if _, ok := sessions[i]; ok {
 			continue
 		}
 		sessions[i] = tls.NewLRUClientSessionCache(1)
-		hc := agents[i].client(i, key, pool, clientOpts{sessions: sessions[i]})
-		etag, _, err := get(hc, agents[i], "")
-		hc.CloseIdleConnections()
+		etag, _, err := get(i, "")
 		if err != nil {
 			return fmt.Errorf("agent %d's previous cycle: %w", i, err)
 		}
@@ -82,11 +86,9 @@ func steady(args []string) error {
 		time.Sleep(time.Until(start.Add(at[k])))
 		wg.Go(func() {
 			i := who[k]
-			hc := agents[i].client(i, key, pool, clientOpts{sessions: sessions[i]})
 			t := time.Now()
-			_, code, err := get(hc, agents[i], etags[i])
+			_, code, err := get(i, etags[i])
 			lat[k] = time.Since(t)
-			hc.CloseIdleConnections()
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

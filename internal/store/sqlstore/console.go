@@ -201,16 +201,22 @@ func (d *DB) StateEvents(ctx context.Context, agentID string, limit int) ([]stor
 const missing = `s.state IN ('needed', 'downloaded', 'failed')`
 
 // setCompliance refreshes computers' figures from their states; a WHERE
-// clause follows.
-const setCompliance = `UPDATE agents SET
-	miss_critical = (SELECT COUNT(*) FROM agent_states s JOIN updates u ON u.vendor = s.vendor AND u.id = s.update_id
-		WHERE s.agent_id = agents.id AND ` + missing + ` AND u.severity = 'critical'),
-	miss_important = (SELECT COUNT(*) FROM agent_states s JOIN updates u ON u.vendor = s.vendor AND u.id = s.update_id
-		WHERE s.agent_id = agents.id AND ` + missing + ` AND u.severity = 'important'),
-	miss_other = (SELECT COUNT(*) FROM agent_states s LEFT JOIN updates u ON u.vendor = s.vendor AND u.id = s.update_id
-		WHERE s.agent_id = agents.id AND ` + missing + ` AND COALESCE(u.severity, '') NOT IN ('critical', 'important')),
-	failed = (SELECT COUNT(*) FROM agent_states s WHERE s.agent_id = agents.id AND s.state = 'failed'),
-	pending_reboot = (SELECT COUNT(*) FROM agent_states s WHERE s.agent_id = agents.id AND s.state = 'installed-pending-reboot')`
+// clause follows. It reads each computer's states once, found by its id
+// (the leading column of agent_states' key), and looks up each state's
+// update. Written as five counts each joining updates first, PostgreSQL
+// planned them from the updates side with stale statistics (a fleet whose
+// states grew after the last ANALYZE): it read every computer's state of
+// each update to find one computer's, so a report cost in proportion to
+// the fleet (3.9 ms of PostgreSQL CPU per report at 5,000 agents, and
+// TestComplianceReadsOneComputersStates).
+const setCompliance = `UPDATE agents SET (miss_critical, miss_important, miss_other, failed, pending_reboot) = (SELECT
+	COALESCE(SUM(CASE WHEN ` + missing + ` AND u.severity = 'critical' THEN 1 ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN ` + missing + ` AND u.severity = 'important' THEN 1 ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN ` + missing + ` AND COALESCE(u.severity, '') NOT IN ('critical', 'important') THEN 1 ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN s.state = 'failed' THEN 1 ELSE 0 END), 0),
+	COALESCE(SUM(CASE WHEN s.state = 'installed-pending-reboot' THEN 1 ELSE 0 END), 0)
+	FROM agent_states s LEFT JOIN updates u ON u.vendor = s.vendor AND u.id = s.update_id
+	WHERE s.agent_id = agents.id)`
 
 // complianceCols follow an agent's columns in computer rows.
 const complianceCols = `, miss_critical, miss_important, miss_other, failed, pending_reboot`
