@@ -93,7 +93,7 @@ func TestComplianceReadsOneComputersStates(t *testing.T) {
 	}
 	defer tx.Rollback()
 	var plan string
-	if err := tx.QueryRowContext(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+sqlstore.RefreshComplianceSQL, agentID(last)).Scan(&plan); err != nil {
+	if err := tx.QueryRowContext(ctx, `EXPLAIN (ANALYZE, FORMAT JSON) `+sqlstore.RefreshComplianceSQL, agentID(last), 2).Scan(&plan); err != nil {
 		t.Fatal(err)
 	}
 	var nodes []struct{ Plan planNode }
@@ -145,7 +145,7 @@ func TestComplianceReadsOneComputersStatesSQLite(t *testing.T) {
 	}
 	defer db.Close()
 	fillFleet(t, db)
-	rows, err := db.SQL().QueryContext(ctx, `EXPLAIN QUERY PLAN `+sqlstore.RefreshComplianceSQL, agentID(last))
+	rows, err := db.SQL().QueryContext(ctx, `EXPLAIN QUERY PLAN `+sqlstore.RefreshComplianceSQL, agentID(last), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestComplianceReadsOneComputersStatesSQLite(t *testing.T) {
 		t.Errorf("the compliance refresh does not find the computer's states by its id; plan:\n%s", text)
 	}
 	var got [5]int
-	if _, err := db.SQL().ExecContext(ctx, sqlstore.RefreshComplianceSQL, agentID(last)); err != nil {
+	if _, err := db.SQL().ExecContext(ctx, sqlstore.RefreshComplianceSQL, agentID(last), 2); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.SQL().QueryRowContext(ctx, `SELECT miss_critical, miss_important, miss_other, failed, pending_reboot FROM agents WHERE id = $1`,

@@ -552,27 +552,21 @@ func (d *DB) ApplyReport(ctx context.Context, r *store.Report) (bool, error) {
 // ApplyReports stores several batches in one transaction (group commit),
 // each once; applied[i] says whether rs[i] was new. A batch for an unknown
 // agent fails them all.
+//
+// A report of up to 16 changes costs four prepared statements on both
+// backends: its mark, its changes' events and states (a multi-row
+// statement each, applyChanges), and one update of the agent row that
+// refreshes its compliance figures and its last-seen time together. On
+// PostgreSQL every statement is a round trip; on SQLite each costs a VDBE
+// program's start and database/sql's bookkeeping (BenchmarkApplyReports in
+// store/sqlite measures a report).
 func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	var mark, upsert, seen, event, compliance *sql.Stmt
-	for _, p := range []struct {
-		st **sql.Stmt
-		q  string
-	}{
-		{&mark, markReport},
-		{&upsert, upsertState},
-		{&seen, touchAgent},
-		{&event, insertEvent},
-		{&compliance, setCompliance + ` WHERE id = $1`},
-	} {
-		if *p.st, err = d.txStmt(ctx, tx, p.q); err != nil {
-			return nil, err
-		}
-	}
+	ts := d.newTxStmts(tx)
 	applied := make([]bool, len(rs))
 	// Rows are locked in agent order, so two replicas' group commits on one
 	// PostgreSQL never wait on each other in a cycle (a deadlock).
@@ -583,7 +577,7 @@ func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, erro
 	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(rs[a].AgentID, rs[b].AgentID) })
 	for _, i := range order {
 		r := rs[i]
-		res, err := mark.ExecContext(ctx, r.AgentID, r.BatchID, ms(r.ReceivedAt))
+		res, err := ts.exec(ctx, markReport, r.AgentID, r.BatchID, ms(r.ReceivedAt))
 		if d.dialect.IsForeignKey(err) {
 			return nil, fmt.Errorf("agent %s: %w", r.AgentID, store.ErrNotFound)
 		}
@@ -596,24 +590,8 @@ func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, erro
 			continue
 		}
 		applied[i] = true
-		if d.dialect.Name == "postgres" && len(r.Changes) > 1 {
-			if err := applyChangesAtOnce(ctx, tx, r.AgentID, r.Changes); err != nil {
-				return nil, err
-			}
-		} else {
-			for _, c := range r.Changes {
-				if _, err := upsert.ExecContext(ctx, r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
-					return nil, err
-				}
-				if _, err := event.ExecContext(ctx, r.AgentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt)); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if len(r.Changes) > 0 {
-			if _, err := compliance.ExecContext(ctx, r.AgentID); err != nil {
-				return nil, err
-			}
+		if err := applyChanges(ctx, ts, r.AgentID, r.Changes); err != nil {
+			return nil, err
 		}
 		if r.Lockdown != nil {
 			if err := setLockdown(ctx, tx, r.AgentID, r.Lockdown); err != nil {
@@ -625,58 +603,89 @@ func (d *DB) ApplyReports(ctx context.Context, rs []*store.Report) ([]bool, erro
 				return nil, err
 			}
 		}
-		if _, err := seen.ExecContext(ctx, r.AgentID, ms(r.ReceivedAt)); err != nil {
+		// The figures depend only on the agent's states and the index, so
+		// they are refreshed here, with the last-seen time, in one update.
+		q := touchAgent
+		if len(r.Changes) > 0 {
+			q = setComplianceSeen
+		}
+		if _, err := ts.exec(ctx, q, r.AgentID, ms(r.ReceivedAt)); err != nil {
 			return nil, err
 		}
 	}
 	return applied, tx.Commit()
 }
 
-// applyChangesAtOnce stores a report's changes in two statements (their
-// events, then the states) instead of two a change: on PostgreSQL every
-// statement is a round trip, which made a report's thirteen statements
-// most of the server's CPU per cycle there (docs/BENCHMARKS.md, "Fleet").
-// SQLite, in process, keeps its prepared one-row statements. Of several
-// changes to one update the one applied one by one would leave is kept
-// (the newest; of equal times the last), as one statement may not update
-// a row twice.
-func applyChangesAtOnce(ctx context.Context, tx *sql.Tx, agentID string, changes []store.UpdateState) error {
+// applyChanges stores a report's changes in two statements (their events,
+// then the states) instead of two a change. Of several changes to one
+// update the one applied one by one would leave is kept (the newest; of
+// equal times the last), as one statement may not update a row twice.
+// Statements of up to maxChangeRows rows are prepared ones; longer parts
+// are written out (parsed once for many rows).
+func applyChanges(ctx context.Context, ts *txStmts, agentID string, changes []store.UpdateState) error {
 	const perStatement = 1000 // 6,000 parameters, under PostgreSQL's 65,535
 	for len(changes) > 0 {
 		part := changes[:min(len(changes), perStatement)]
 		changes = changes[len(part):]
-		last := map[[2]string]int{}
-		var kept []store.UpdateState
-		for _, c := range part {
-			k := [2]string{c.Vendor, c.UpdateID}
-			if j, ok := last[k]; !ok {
-				last[k] = len(kept)
-				kept = append(kept, c)
-			} else if !c.UpdatedAt.Before(kept[j].UpdatedAt) {
-				kept[j] = c
-			}
+		kept := part
+		if repeatsUpdate(part) {
+			kept = latestChanges(part)
 		}
 		for _, q := range []struct {
-			head, tail string
-			rows       []store.UpdateState
-		}{{insertEvents, "", part}, {upsertStates, upsertStatesEnd, kept}} {
-			var b strings.Builder
-			b.WriteString(q.head)
+			prepared []string
+			head     string
+			tail     string
+			rows     []store.UpdateState
+		}{{insertEventRows, insertEvents, "", part}, {upsertStateRows, upsertStates, upsertStatesEnd, kept}} {
 			args := make([]any, 0, 6*len(q.rows))
-			for n, c := range q.rows {
-				if n > 0 {
-					b.WriteByte(',')
-				}
-				fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d)", 6*n+1, 6*n+2, 6*n+3, 6*n+4, 6*n+5, 6*n+6)
+			for _, c := range q.rows {
 				args = append(args, agentID, c.Vendor, c.UpdateID, c.State, c.Detail, ms(c.UpdatedAt))
 			}
-			b.WriteString(q.tail)
-			if _, err := tx.ExecContext(ctx, b.String(), args...); err != nil {
+			var err error
+			if len(q.rows) < len(q.prepared) {
+				_, err = ts.exec(ctx, q.prepared[len(q.rows)], args...)
+			} else {
+				_, err = ts.tx.ExecContext(ctx, q.head+valueRows(len(q.rows))+q.tail, args...)
+			}
+			if err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// repeatsUpdate says whether changes may hold two changes to one update
+// (for a long list, without looking: latestChanges then decides).
+func repeatsUpdate(changes []store.UpdateState) bool {
+	if len(changes) > 16 {
+		return true
+	}
+	for j := 1; j < len(changes); j++ {
+		for _, c := range changes[:j] {
+			if c.Vendor == changes[j].Vendor && c.UpdateID == changes[j].UpdateID {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// latestChanges keeps one change per update: the newest, of equal times
+// the last.
+func latestChanges(part []store.UpdateState) []store.UpdateState {
+	last := map[[2]string]int{}
+	var kept []store.UpdateState
+	for _, c := range part {
+		k := [2]string{c.Vendor, c.UpdateID}
+		if j, ok := last[k]; !ok {
+			last[k] = len(kept)
+			kept = append(kept, c)
+		} else if !c.UpdatedAt.Before(kept[j].UpdatedAt) {
+			kept[j] = c
+		}
+	}
+	return kept
 }
 
 // AgentStates lists an agent's per-update states.

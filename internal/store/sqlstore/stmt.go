@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 )
 
 // The statements of the hot paths (check-in, report, enrollment) are
@@ -26,11 +27,13 @@ const (
 	useToken        = `UPDATE tokens SET uses = uses + 1
 		WHERE id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) AND (max_uses = 0 OR uses < max_uses)`
 	// touchAgent moves an agent's last-seen time forward.
-	touchAgent  = `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`
-	markReport  = `INSERT INTO reports (agent_id, batch_id, received_at) VALUES ($1,$2,$3) ON CONFLICT (agent_id, batch_id) DO NOTHING`
-	insertEvent = insertEvents + `($1,$2,$3,$4,$5,$6)`
-	upsertState = upsertStates + `($1,$2,$3,$4,$5,$6)` + upsertStatesEnd
-	// The same, for several rows at once (values appended).
+	touchAgent = `UPDATE agents SET last_seen = $2 WHERE id = $1 AND last_seen < $2`
+	markReport = `INSERT INTO reports (agent_id, batch_id, received_at) VALUES ($1,$2,$3) ON CONFLICT (agent_id, batch_id) DO NOTHING`
+	// setComplianceSeen ends a report: the agent's figures and (as
+	// touchAgent) its last-seen time in one update of its row.
+	setComplianceSeen = setCompliance + `,
+	last_seen = CASE WHEN last_seen < $2 THEN $2 ELSE last_seen END WHERE id = $1`
+	// A report's changes, several rows a statement (valueRows appended).
 	insertEvents    = `INSERT INTO state_events (agent_id, vendor, update_id, state, detail, at) VALUES `
 	upsertStates    = `INSERT INTO agent_states (agent_id, vendor, update_id, state, detail, updated_at) VALUES `
 	upsertStatesEnd = `
@@ -38,10 +41,38 @@ const (
 		updated_at = excluded.updated_at WHERE excluded.updated_at >= agent_states.updated_at`
 )
 
+// maxChangeRows bounds the report changes' statements prepared for each
+// number of rows (1 to maxChangeRows-1); longer ones are written out.
+const maxChangeRows = 17
+
 var (
 	hotReads  = []string{agentByID, agentIdentity, tokenByHash, groupExists, agentsByMachine}
-	hotWrites = []string{insertAgent, useToken, touchAgent, markReport, insertEvent, upsertState, setCompliance + ` WHERE id = $1`}
+	hotWrites = append([]string{insertAgent, useToken, touchAgent, markReport, setComplianceSeen},
+		append(insertEventRows[1:], upsertStateRows[1:]...)...)
+	// insertEventRows[n] and upsertStateRows[n] store n changes.
+	insertEventRows, upsertStateRows = changeRows()
 )
+
+func changeRows() (events, states []string) {
+	events, states = make([]string, maxChangeRows), make([]string, maxChangeRows)
+	for n := 1; n < maxChangeRows; n++ {
+		events[n] = insertEvents + valueRows(n)
+		states[n] = upsertStates + valueRows(n) + upsertStatesEnd
+	}
+	return events, states
+}
+
+// valueRows is the VALUES list of n rows of six parameters.
+func valueRows(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "($%d,$%d,$%d,$%d,$%d,$%d)", 6*i+1, 6*i+2, 6*i+3, 6*i+4, 6*i+5, 6*i+6)
+	}
+	return b.String()
+}
 
 // Prepare prepares the hot paths' statements; a store that was not
 // prepared runs them unprepared.
@@ -123,4 +154,33 @@ func (d *DB) txStmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error
 		return tx.StmtContext(ctx, st), nil
 	}
 	return tx.PrepareContext(ctx, q)
+}
+
+// txStmts binds the hot paths' statements to one transaction as they are
+// first used in it (tx.StmtContext costs a lookup and an allocation, so a
+// transaction pays only for the statements it runs).
+type txStmts struct {
+	d     *DB
+	tx    *sql.Tx
+	bound map[string]*sql.Stmt
+}
+
+func (d *DB) newTxStmts(tx *sql.Tx) *txStmts { return &txStmts{d: d, tx: tx} }
+
+// exec runs q in the transaction, prepared when q is a hot path's
+// statement.
+func (t *txStmts) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st := t.bound[q]
+	if st == nil {
+		p := t.d.stmts[t.d.db][q]
+		if p == nil {
+			return t.tx.ExecContext(ctx, q, args...)
+		}
+		st = t.tx.StmtContext(ctx, p)
+		if t.bound == nil {
+			t.bound = map[string]*sql.Stmt{}
+		}
+		t.bound[q] = st
+	}
+	return st.ExecContext(ctx, args...)
 }
