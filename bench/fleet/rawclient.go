@@ -38,6 +38,11 @@ type agentConn struct {
 	host    string
 	buf     []byte
 	resumed bool
+	// closing says the server closes the connection after its last
+	// answer; the next request goes on a new one from redial.
+	closing    bool
+	redial     func() (*tls.Conn, error)
+	reconnects int
 }
 
 // brPool keeps response readers across connections, as the Transport does.
@@ -64,21 +69,43 @@ func (a agent) dial(ctx context.Context, i int, base string, conf *tls.Config) (
 	if err != nil {
 		return nil, err
 	}
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: loopback(i)}, Timeout: 30 * time.Second}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	nc, err := d.DialContext(ctx, "tcp", u.Host)
+	c := &agentConn{a: a, host: u.Host, redial: func() (*tls.Conn, error) {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: loopback(i)}, Timeout: 30 * time.Second}
+		ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		nc, err := d.DialContext(ctx, "tcp", u.Host)
+		if err != nil {
+			return nil, err
+		}
+		tc := tls.Client(nc, conf)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return tc, nil
+	}}
+	if c.tc, err = c.redial(); err != nil {
+		return nil, err
+	}
+	c.resumed = c.tc.ConnectionState().DidResume
+	c.br = brPool.Get().(*bufio.Reader)
+	c.br.Reset(c.tc)
+	return c, nil
+}
+
+// reconnect replaces a connection the server said it closes (Connection:
+// close: nginx after its keepalive_requests) with a new one, as net/http's
+// Transport does.
+func (c *agentConn) reconnect() error {
+	c.tc.Close()
+	tc, err := c.redial()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	tc := tls.Client(nc, conf)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		nc.Close()
-		return nil, err
-	}
-	br := brPool.Get().(*bufio.Reader)
-	br.Reset(tc)
-	return &agentConn{tc: tc, br: br, a: a, host: u.Host, resumed: tc.ConnectionState().DidResume}, nil
+	c.tc, c.closing = tc, false
+	c.br.Reset(tc)
+	c.reconnects++
+	return nil
 }
 
 // close closes the connection and gives back its reader.
@@ -91,6 +118,11 @@ func (c *agentConn) close() {
 // do sends one request (GET without body, or POST of a JSON body) and reads
 // the whole answer; it returns the status and the answer's ETag.
 func (c *agentConn) do(method, path, etag string, body []byte) (int, string, error) {
+	if c.closing {
+		if err := c.reconnect(); err != nil {
+			return 0, "", fmt.Errorf("%s %s: reconnecting: %w", method, path, err)
+		}
+	}
 	b := c.buf[:0]
 	b = append(b, method...)
 	b = append(b, ' ')
@@ -121,6 +153,9 @@ func (c *agentConn) do(method, path, etag string, body []byte) (int, string, err
 	// Every request and answer must finish within a minute, as the
 	// agent's client timeout says.
 	c.tc.SetDeadline(time.Now().Add(time.Minute))
+	// A connection that failed is not used again: the next request goes
+	// on a new one.
+	c.closing = true
 	if _, err := c.tc.Write(b); err != nil {
 		return 0, "", fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -133,6 +168,7 @@ func (c *agentConn) do(method, path, etag string, body []byte) (int, string, err
 	if err != nil {
 		return 0, "", fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
 	}
+	c.closing = resp.Close
 	return resp.StatusCode, resp.Header.Get("ETag"), nil
 }
 
