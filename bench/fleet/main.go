@@ -32,7 +32,6 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -267,69 +266,31 @@ func reportBody(batch string) []byte {
 	return body
 }
 
-// cycle is one agent's full check-in over net/http (HTTP/2): a check-in
-// answered 200 and a report of five state changes, on one connection.
-func cycle(ctx context.Context, hc *http.Client, url string, a agent, batch string) error {
-	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/agent/v1/checkin", nil)
-	req.Header.Set(wire.MachineIDHeader, a.machine)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("check-in %s: %s", a.id, resp.Status)
-	}
-	req, _ = http.NewRequestWithContext(ctx, "POST", url+"/agent/v1/report", bytes.NewReader(reportBody(batch)))
-	req.Header.Set(wire.MachineIDHeader, a.machine)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err = hc.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("report %s: %s", a.id, resp.Status)
-	}
-	return nil
-}
-
-// cycleConn is the same cycle on an agentConn (HTTP/1.1).
-func cycleConn(c *agentConn, batch string) error {
+// cycle is one agent's full check-in: a check-in answered 200 and a report
+// of five state changes, on one connection.
+func cycle(c agentClient, batch string) error {
 	code, _, err := c.do("GET", "/agent/v1/checkin", "", nil)
 	if err != nil {
 		return err
 	}
-	if code != 200 {
-		return fmt.Errorf("check-in %s: %d", c.a.id, code)
+	if code != http.StatusOK {
+		return fmt.Errorf("check-in %s: %d", c.agent().id, code)
 	}
 	code, _, err = c.do("POST", "/agent/v1/report", "", reportBody(batch))
 	if err != nil {
 		return err
 	}
-	if code != 200 {
-		return fmt.Errorf("report %s: %d", c.a.id, code)
+	if code != http.StatusOK {
+		return fmt.Errorf("report %s: %d", c.agent().id, code)
 	}
 	return nil
 }
 
-// checkin is one check-in of agent a, with If-None-Match when etag is set;
-// it returns the answer's ETag and status.
-func checkin(ctx context.Context, hc *http.Client, url string, a agent, etag string) (string, int, error) {
-	req, _ := http.NewRequestWithContext(ctx, "GET", url+"/agent/v1/checkin", nil)
-	req.Header.Set(wire.MachineIDHeader, a.machine)
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", 0, err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.Header.Get("ETag"), resp.StatusCode, nil
+// checkin is one check-in, with If-None-Match when etag is set; it
+// returns the answer's ETag and status.
+func checkin(c agentClient, etag string) (string, int, error) {
+	code, newETag, err := c.do("GET", "/agent/v1/checkin", etag, nil)
+	return newETag, code, err
 }
 
 // proc is a process's CPU time and memory from /proc.
@@ -344,14 +305,10 @@ func readProc(pids []int) proc {
 		if pid == 0 {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if err == nil {
-			f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-			ut, _ := strconv.ParseInt(f[11], 10, 64)
-			stt, _ := strconv.ParseInt(f[12], 10, 64)
-			p.cpu += time.Duration(ut+stt) * 10 * time.Millisecond // USER_HZ 100
+		if _, cpu, ok := procStat(pid); ok {
+			p.cpu += cpu
 		}
-		b, _ = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		for _, l := range strings.Split(string(b), "\n") {
 			var kb int64
 			if _, err := fmt.Sscanf(l, "VmRSS: %d kB", &kb); err == nil {
@@ -365,6 +322,20 @@ func readProc(pids []int) proc {
 	return p
 }
 
+// procStat is process pid's parent and CPU time (user and system) from
+// /proc/PID/stat.
+func procStat(pid int) (ppid int, cpu time.Duration, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ppid, _ = strconv.Atoi(f[1])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return ppid, time.Duration(ut+st) * 10 * time.Millisecond, true // USER_HZ 100
+}
+
 // treeCPU is the CPU time of process pid and of each of its child
 // processes (a PostgreSQL postmaster and its backends), by process id.
 func treeCPU(pid int) map[int]time.Duration {
@@ -372,20 +343,14 @@ func treeCPU(pid int) map[int]time.Duration {
 	if pid == 0 {
 		return out
 	}
-	out[pid] = readProc([]int{pid}).cpu
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		child, err := strconv.Atoi(e.Name())
+		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-		if ppid, _ := strconv.Atoi(f[1]); ppid == pid {
-			out[child] = readProc([]int{child}).cpu
+		if ppid, cpu, ok := procStat(p); ok && (p == pid || ppid == pid) {
+			out[p] = cpu
 		}
 	}
 	return out
@@ -537,26 +502,15 @@ func storm(args []string) error {
 }
 
 // stormCycle is agent a's (number i) cycle against target on a new
-// connection: over net/http for HTTP/2, else on an agentConn. It says
-// whether the TLS session was resumed.
+// connection. It says whether the TLS session was resumed.
 func stormCycle(ctx context.Context, a agent, i int, target, batch string, key *ecdsa.PrivateKey, pool *x509.CertPool, o clientOpts) (bool, error) {
-	if o.h2 {
-		hc := a.client(i, key, pool, o)
-		defer hc.CloseIdleConnections()
-		var didResume atomic.Bool
-		hc.Transport.(*http.Transport).TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
-			didResume.Store(cs.DidResume)
-			return nil
-		}
-		err := cycle(ctx, hc, target, a, batch)
-		return didResume.Load(), err
-	}
-	c, err := a.dial(ctx, i, target, a.tlsConfig(key, pool, o))
+	c, err := openAgent(ctx, a, i, target, key, pool, o)
 	if err != nil {
 		return false, err
 	}
 	defer c.close()
-	return c.resumed, cycleConn(c, batch)
+	err = cycle(c, batch)
+	return c.resumed(), err
 }
 
 func summarize(name, target string, lat []time.Duration, el time.Duration, before, after proc) result {
@@ -600,17 +554,17 @@ func keepalive(args []string) error {
 		return fmt.Errorf("%d connections need %d agents; setup made %d", *conns+*idle, *conns+*idle, len(agents))
 	}
 	ctx := context.Background()
-	open := func(i int) (checkinConn, error) {
-		return openCheckin(ctx, agents[i], i, *url, key, pool, clientOpts{h2: *h2})
+	open := func(i int) (agentClient, error) {
+		return openAgent(ctx, agents[i], i, *url, key, pool, clientOpts{h2: *h2})
 	}
 	// Idle connections first: memory per open connection.
 	base := readProc(parsePIDs(*pids))
-	var idleConns []checkinConn
+	var idleConns []agentClient
 	for i := range *idle {
 		c, err := open(*conns + i)
 		if err == nil {
 			idleConns = append(idleConns, c)
-			_, _, err = c.checkin("")
+			_, _, err = checkin(c, "")
 		}
 		if err != nil {
 			return fmt.Errorf("idle connection %d: %w", i, err)
@@ -629,7 +583,7 @@ func keepalive(args []string) error {
 			var etag string
 			if err == nil {
 				defer conn.close()
-				etag, _, err = conn.checkin("")
+				etag, _, err = checkin(conn, "")
 			}
 			ready.Done()
 			if err != nil {
@@ -640,7 +594,7 @@ func keepalive(args []string) error {
 			end := time.Now().Add(*dur)
 			for time.Now().Before(end) {
 				t := time.Now()
-				_, code, err := conn.checkin(etag)
+				_, code, err := checkin(conn, etag)
 				if err != nil || code != http.StatusNotModified {
 					errs.Add(1)
 					continue

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/tls"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bulwarkhq/bulwark/internal/wire"
@@ -32,12 +34,12 @@ import (
 // clients apart: TLS (including session resumption), HTTP/1.1 and the
 // agent protocol are the same.
 type agentConn struct {
-	tc      *tls.Conn
-	br      *bufio.Reader
-	a       agent
-	host    string
-	buf     []byte
-	resumed bool
+	tc        *tls.Conn
+	br        *bufio.Reader
+	a         agent
+	host      string
+	buf       []byte
+	didResume bool
 	// closing says the server closes the connection after its last
 	// answer; the next request goes on a new one from redial.
 	closing    bool
@@ -87,7 +89,7 @@ func (a agent) dial(ctx context.Context, i int, base string, conf *tls.Config) (
 	if c.tc, err = c.redial(); err != nil {
 		return nil, err
 	}
-	c.resumed = c.tc.ConnectionState().DidResume
+	c.didResume = c.tc.ConnectionState().DidResume
 	c.br = brPool.Get().(*bufio.Reader)
 	c.br.Reset(c.tc)
 	return c, nil
@@ -172,38 +174,72 @@ func (c *agentConn) do(method, path, etag string, body []byte) (int, string, err
 	return resp.StatusCode, resp.Header.Get("ETag"), nil
 }
 
-// checkinConn is an agent's kept-open connection for check-ins: an
-// agentConn (HTTP/1.1) or, for HTTP/2, a net/http client.
-type checkinConn interface {
-	// checkin sends a check-in with If-None-Match etag (none when empty)
-	// and returns the answer's ETag and status.
-	checkin(etag string) (string, int, error)
+// agentClient is one agent's connection to the server: an agentConn
+// (HTTP/1.1) or, for HTTP/2, a net/http client (h2Client).
+type agentClient interface {
+	// do sends one request (GET without body, or POST of a JSON body)
+	// with If-None-Match etag when set, reads the whole answer and
+	// returns its status and ETag.
+	do(method, path, etag string, body []byte) (int, string, error)
+	agent() agent
+	resumed() bool
 	close()
 }
 
-func (c *agentConn) checkin(etag string) (string, int, error) {
-	code, newETag, err := c.do("GET", "/agent/v1/checkin", etag, nil)
-	return newETag, code, err
+func (c *agentConn) agent() agent  { return c.a }
+func (c *agentConn) resumed() bool { return c.didResume }
+
+// h2Client is an agent's net/http client, as the HTTP/2 comparison needs.
+type h2Client struct {
+	ctx       context.Context
+	hc        *http.Client
+	url       string
+	a         agent
+	didResume atomic.Bool
 }
 
-// h2Conn is an agent's net/http client (HTTP/2) as a checkinConn.
-type h2Conn struct {
-	ctx context.Context
-	hc  *http.Client
-	url string
-	a   agent
-}
-
-func (c h2Conn) checkin(etag string) (string, int, error) {
-	return checkin(c.ctx, c.hc, c.url, c.a, etag)
-}
-func (c h2Conn) close() { c.hc.CloseIdleConnections() }
-
-// openCheckin opens agent a's (number i) connection to url for check-ins.
-// Over net/http it connects with the first check-in; on an agentConn now.
-func openCheckin(ctx context.Context, a agent, i int, url string, key *ecdsa.PrivateKey, pool *x509.CertPool, o clientOpts) (checkinConn, error) {
-	if o.h2 {
-		return h2Conn{ctx: ctx, hc: a.client(i, key, pool, o), url: url, a: a}, nil
+func (c *h2Client) do(method, path, etag string, body []byte) (int, string, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
-	return a.dial(ctx, i, url, a.tlsConfig(key, pool, o))
+	req, err := http.NewRequestWithContext(c.ctx, method, c.url+path, rd)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set(wire.MachineIDHeader, c.a.machine)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return 0, "", fmt.Errorf("%s %s: reading the answer: %w", method, path, err)
+	}
+	return resp.StatusCode, resp.Header.Get("ETag"), nil
+}
+
+func (c *h2Client) agent() agent  { return c.a }
+func (c *h2Client) resumed() bool { return c.didResume.Load() }
+func (c *h2Client) close()        { c.hc.CloseIdleConnections() }
+
+// openAgent opens agent a's (number i) connection to url: on an agentConn
+// now, or over net/http (HTTP/2) with the first request.
+func openAgent(ctx context.Context, a agent, i int, url string, key *ecdsa.PrivateKey, pool *x509.CertPool, o clientOpts) (agentClient, error) {
+	if !o.h2 {
+		return a.dial(ctx, i, url, a.tlsConfig(key, pool, o))
+	}
+	c := &h2Client{ctx: ctx, hc: a.client(i, key, pool, o), url: url, a: a}
+	c.hc.Transport.(*http.Transport).TLSClientConfig.VerifyConnection = func(cs tls.ConnectionState) error {
+		c.didResume.Store(cs.DidResume)
+		return nil
+	}
+	return c, nil
 }

@@ -57,12 +57,12 @@ func steady(args []string) error {
 	sessions := map[int]tls.ClientSessionCache{}
 	// get is agent i's check-in on a new connection, resuming its session.
 	get := func(i int, etag string) (string, int, error) {
-		c, err := openCheckin(ctx, agents[i], i, *url, key, pool, clientOpts{sessions: sessions[i]})
+		c, err := openAgent(ctx, agents[i], i, *url, key, pool, clientOpts{sessions: sessions[i]})
 		if err != nil {
 			return "", 0, err
 		}
 		defer c.close()
-		return c.checkin(etag)
+		return checkin(c, etag)
 	}
 	etags := map[int]string{}
 	for _, i := range who {
